@@ -1,0 +1,210 @@
+/**
+ * A snapshot cache keyed by node id. It owns snapshots, versions and watches; the gRPC server owns
+ * streams, nonces and subscriptions. They meet at {@link ConfigWatcher}: `createWatch(request,
+ * subscription, emit) → cancel` and its Delta xDS twin.
+ */
+import type { EncodedResource } from '../resource';
+import type { Snapshot } from './snapshot';
+
+/** What a State-of-the-World stream asks for one type. */
+export interface WatchRequest {
+  readonly nodeId: string;
+  readonly typeUrl: string;
+  /** Subscribed resource names (ignored when `wildcard`). */
+  readonly resourceNames: ReadonlySet<string>;
+  /** All resources of the type (LDS/CDS with no names, or an explicit `*`). */
+  readonly wildcard: boolean;
+  /** The version the client has accepted (`version_info`). */
+  readonly versionInfo: string;
+}
+
+/** Stream-side state the cache reads to decide whether a response is due. */
+export interface Subscription {
+  /** The names (and wildcard flag) as of the last response on this stream for this type; undefined before the first. */
+  readonly lastResponseNames?: ReadonlySet<string>;
+  readonly lastResponseWildcard?: boolean;
+  /** A version the client NACKed; not sent again until the snapshot moves on. */
+  readonly nackedVersion?: string;
+}
+
+/** A State-of-the-World response for one type. */
+export interface WatchResponse {
+  readonly typeUrl: string;
+  readonly version: string;
+  readonly resources: readonly EncodedResource[];
+}
+
+/** What a Delta xDS stream has and wants for one type. */
+export interface DeltaWatchRequest {
+  readonly nodeId: string;
+  readonly typeUrl: string;
+  readonly wildcard: boolean;
+  readonly subscribed: ReadonlySet<string>;
+  /** Resource name → version the client has. */
+  readonly known: ReadonlyMap<string, string>;
+}
+
+/** A Delta xDS response: changed or new resources, and names removed. */
+export interface DeltaWatchResponse {
+  readonly typeUrl: string;
+  readonly systemVersion: string;
+  readonly resources: readonly EncodedResource[];
+  readonly removed: readonly string[];
+}
+
+/** Cancels a watch; safe to call twice. */
+export type Cancel = () => void;
+
+/** The seam between the ADS transport and a cache. */
+export interface ConfigWatcher {
+  createWatch(request: WatchRequest, subscription: Subscription, emit: (r: WatchResponse) => void): Cancel;
+  createDeltaWatch(request: DeltaWatchRequest, emit: (r: DeltaWatchResponse) => void): Cancel;
+}
+
+interface SotwWatch {
+  kind: 'sotw';
+  request: WatchRequest;
+  subscription: Subscription;
+  emit: (r: WatchResponse) => void;
+}
+interface DeltaWatch {
+  kind: 'delta';
+  request: DeltaWatchRequest;
+  emit: (r: DeltaWatchResponse) => void;
+}
+type Watch = SotwWatch | DeltaWatch;
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+/** Computes the SotW response due for a request against a snapshot, or null when none is due. */
+export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscription): WatchResponse | null {
+  const version = snapshot.version(req.typeUrl);
+  const namesChanged =
+    sub.lastResponseNames === undefined ||
+    sub.lastResponseWildcard !== req.wildcard ||
+    (!req.wildcard && !sameSet(sub.lastResponseNames, req.resourceNames));
+  if (!req.wildcard && req.resourceNames.size === 0 && (sub.lastResponseNames === undefined || sub.lastResponseNames.size === 0)) return null;
+  if (!namesChanged && (version === req.versionInfo || version === sub.nackedVersion)) return null;
+  const all = snapshot.resources(req.typeUrl);
+  const resources: EncodedResource[] = [];
+  if (req.wildcard) {
+    for (const r of all.values()) resources.push(r);
+  } else {
+    for (const name of req.resourceNames) {
+      const r = all.get(name);
+      if (r) resources.push(r);
+    }
+  }
+  return { typeUrl: req.typeUrl, version, resources };
+}
+
+/** Computes the Delta response due for a request against a snapshot, or null when nothing changed. */
+export function deltaResponse(snapshot: Snapshot, req: DeltaWatchRequest): DeltaWatchResponse | null {
+  const all = snapshot.resources(req.typeUrl);
+  const resources: EncodedResource[] = [];
+  const removed: string[] = [];
+  const consider = new Set<string>(req.subscribed);
+  if (req.wildcard) for (const name of all.keys()) consider.add(name);
+  for (const name of req.known.keys()) consider.add(name);
+  for (const name of consider) {
+    const wanted = req.wildcard || req.subscribed.has(name);
+    const r = all.get(name);
+    if (r && wanted) {
+      if (req.known.get(name) !== r.version) resources.push(r);
+    } else if (req.known.has(name)) {
+      removed.push(name);
+    }
+  }
+  if (resources.length === 0 && removed.length === 0) return null;
+  return { typeUrl: req.typeUrl, systemVersion: snapshot.version(req.typeUrl), resources, removed };
+}
+
+/** Snapshot cache keyed by node id, with watches answered when a snapshot is set. */
+export class SnapshotCache implements ConfigWatcher {
+  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly watches = new Map<string, Set<Watch>>();
+  private readonly listeners = new Set<(nodeId: string, snapshot: Snapshot) => void>();
+
+  /** Sets the snapshot of a node after checking its consistency, and answers every watch it concerns. */
+  setSnapshot(nodeId: string, snapshot: Snapshot): void {
+    snapshot.assertConsistent();
+    this.snapshots.set(nodeId, snapshot);
+    const set = this.watches.get(nodeId);
+    if (set) {
+      for (const w of [...set]) {
+        if (this.tryRespond(snapshot, w)) set.delete(w);
+      }
+    }
+    for (const l of this.listeners) l(nodeId, snapshot);
+  }
+
+  /** The snapshot of a node, if any. */
+  getSnapshot(nodeId: string): Snapshot | undefined {
+    return this.snapshots.get(nodeId);
+  }
+
+  /** Drops a node's snapshot (watches stay open until a new one arrives). */
+  clearSnapshot(nodeId: string): void {
+    this.snapshots.delete(nodeId);
+  }
+
+  /** Node ids that have a snapshot. */
+  nodeIds(): string[] {
+    return [...this.snapshots.keys()];
+  }
+
+  /** Number of open watches of a node (for tests and status). */
+  watchCount(nodeId: string): number {
+    return this.watches.get(nodeId)?.size ?? 0;
+  }
+
+  /** Called after every setSnapshot. */
+  onSnapshot(listener: (nodeId: string, snapshot: Snapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  createWatch(request: WatchRequest, subscription: Subscription, emit: (r: WatchResponse) => void): Cancel {
+    return this.addWatch(request.nodeId, { kind: 'sotw', request, subscription, emit });
+  }
+
+  createDeltaWatch(request: DeltaWatchRequest, emit: (r: DeltaWatchResponse) => void): Cancel {
+    return this.addWatch(request.nodeId, { kind: 'delta', request, emit });
+  }
+
+  private addWatch(nodeId: string, w: Watch): Cancel {
+    const snap = this.snapshots.get(nodeId);
+    if (snap && this.tryRespond(snap, w)) return noop;
+    let set = this.watches.get(nodeId);
+    if (!set) {
+      set = new Set();
+      this.watches.set(nodeId, set);
+    }
+    set.add(w);
+    return () => {
+      const s = this.watches.get(nodeId);
+      if (!s) return;
+      s.delete(w);
+      if (s.size === 0) this.watches.delete(nodeId);
+    };
+  }
+
+  private tryRespond(snap: Snapshot, w: Watch): boolean {
+    if (w.kind === 'sotw') {
+      const r = sotwResponse(snap, w.request, w.subscription);
+      if (!r) return false;
+      w.emit(r);
+      return true;
+    }
+    const r = deltaResponse(snap, w.request);
+    if (!r) return false;
+    w.emit(r);
+    return true;
+  }
+}
+
+const noop: Cancel = () => {};

@@ -1,0 +1,241 @@
+/**
+ * ADS client core for the proxy (State of the World): subscribes per type, hands decoded
+ * resources to the caller's handler, ACKs what the handler applied and NACKs with the handler's
+ * reason what it refused (keeping the last accepted version), reconnects with backoff and
+ * resumes from its last accepted versions.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { adsCodec, ADS_PATHS, type OutgoingDiscoveryRequest } from '../proto/ads-service';
+import { unpack } from '../proto/codec';
+import { GrpcCode, ResourceRejectedError } from '../errors';
+import { TYPE_SHORT_NAME, type ResourceTypeUrl } from '../type-urls';
+import type { DiscoveryResponse__Output, Node } from '../types';
+
+/** One decoded resource of an update. */
+export interface DecodedResource<T = Record<string, unknown>> {
+  name: string;
+  message: T;
+}
+
+/** A State-of-the-World update for one type: the full set of subscribed resources at `version`. */
+export interface XdsUpdate<T = Record<string, unknown>> {
+  typeUrl: ResourceTypeUrl;
+  version: string;
+  nonce: string;
+  resources: DecodedResource<T>[];
+}
+
+/**
+ * Applies an update. Throw (or reject) to NACK: the error message becomes the NACK's
+ * `error_detail.message`, and the previously accepted version stays in force.
+ */
+export type UpdateHandler = (update: XdsUpdate) => void | Promise<void>;
+
+/** Reconnect backoff: exponential with full jitter between `initialMs` and `maxMs`. */
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+}
+
+/** Options for {@link AdsClient}. */
+export interface AdsClientOptions {
+  /** `host:port` of the ADS server. */
+  server: string;
+  credentials?: grpc.ChannelCredentials;
+  node: Node;
+  backoff?: Partial<Backoff>;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** Client-side state of one type. */
+export interface ClientTypeState {
+  names: string[] | '*';
+  acceptedVersion: string;
+  acceptedAt?: Date;
+  lastNonce: string;
+  lastNack?: { version: string; message: string; at: Date };
+}
+
+interface TypeEntry extends ClientTypeState {
+  handler: UpdateHandler;
+  /** Serializes handler calls per type. */
+  queue: Promise<void>;
+}
+
+/** Name of a resource inside an update: `name`, or `cluster_name` for endpoints. */
+function nameOf(m: Record<string, unknown>): string {
+  return (m.name as string) || (m.cluster_name as string) || '';
+}
+
+/**
+ * Events: `connected`, `disconnected` (error), `ack` (typeUrl, version), `nack` (typeUrl,
+ * version, message), `backoff` (ms).
+ */
+export class AdsClient extends EventEmitter {
+  private readonly opts: AdsClientOptions;
+  private readonly backoff: Backoff;
+  private readonly types = new Map<ResourceTypeUrl, TypeEntry>();
+  private client?: grpc.Client;
+  private stream?: grpc.ClientDuplexStream<OutgoingDiscoveryRequest, DiscoveryResponse__Output>;
+  private retryTimer?: NodeJS.Timeout;
+  private attempt = 0;
+  private running = false;
+  private sentNode = false;
+
+  constructor(opts: AdsClientOptions) {
+    super();
+    this.opts = opts;
+    this.backoff = { initialMs: opts.backoff?.initialMs ?? 250, maxMs: opts.backoff?.maxMs ?? 30_000 };
+  }
+
+  /** Registers the handler of a type and its subscription (`'*'` for all, LDS/CDS only). */
+  watch(typeUrl: ResourceTypeUrl, names: string[] | '*', handler: UpdateHandler): void {
+    this.types.set(typeUrl, { names, handler, acceptedVersion: '', lastNonce: '', queue: Promise.resolve() });
+    this.sendRequest(typeUrl);
+  }
+
+  /** Changes the names subscribed for a type; sends a request when they differ. */
+  subscribe(typeUrl: ResourceTypeUrl, names: string[] | '*'): void {
+    const t = this.types.get(typeUrl);
+    if (!t) throw new Error(`no handler for ${typeUrl}: call watch() first`);
+    const same = names === '*' ? t.names === '*' : t.names !== '*' && t.names.length === names.length && t.names.every((n, i) => n === names[i]);
+    if (same) return;
+    t.names = names === '*' ? '*' : [...names];
+    this.sendRequest(typeUrl);
+  }
+
+  /** Current per-type state: subscription, accepted version, last NACK. */
+  state(): Map<ResourceTypeUrl, ClientTypeState> {
+    const out = new Map<ResourceTypeUrl, ClientTypeState>();
+    for (const [k, v] of this.types) {
+      out.set(k, { names: v.names, acceptedVersion: v.acceptedVersion, acceptedAt: v.acceptedAt, lastNonce: v.lastNonce, lastNack: v.lastNack });
+    }
+    return out;
+  }
+
+  /** Opens the stream (and keeps reopening it until {@link close}). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.client = new grpc.Client(this.opts.server, this.opts.credentials ?? grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      ...this.opts.channelOptions,
+    });
+    this.connect();
+  }
+
+  /** Closes the stream and stops reconnecting. */
+  close(): void {
+    this.running = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const s = this.stream;
+    this.stream = undefined;
+    s?.cancel();
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private connect(): void {
+    if (!this.running || !this.client) return;
+    const stream = this.client.makeBidiStreamRequest(ADS_PATHS.sotw, adsCodec.encodeRequest, adsCodec.decodeResponse);
+    this.stream = stream;
+    this.sentNode = false;
+    let gotResponse = false;
+    stream.on('data', (res: DiscoveryResponse__Output) => {
+      if (!gotResponse) {
+        gotResponse = true;
+        this.attempt = 0;
+        this.emit('connected');
+      }
+      this.onResponse(res);
+    });
+    const onGone = (err?: Error) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      this.emit('disconnected', err);
+      this.scheduleReconnect();
+    };
+    stream.on('error', onGone);
+    stream.on('end', () => onGone());
+    // Resume: one request per type, carrying the last accepted version and no nonce.
+    for (const typeUrl of this.types.keys()) this.sendRequest(typeUrl, { resume: true });
+  }
+
+  private scheduleReconnect(): void {
+    if (!this.running || this.retryTimer) return;
+    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
+    const delay = Math.max(this.backoff.initialMs / 2, Math.random() * cap);
+    this.attempt += 1;
+    this.emit('backoff', delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, delay);
+  }
+
+  private sendRequest(typeUrl: ResourceTypeUrl, o: { resume?: boolean; error?: string; nonce?: string } = {}): void {
+    const t = this.types.get(typeUrl);
+    const stream = this.stream;
+    if (!t || !stream) return;
+    const req: OutgoingDiscoveryRequest = {
+      version_info: t.acceptedVersion,
+      resource_names: t.names === '*' ? [] : t.names,
+      type_url: typeUrl,
+      response_nonce: o.resume ? '' : (o.nonce ?? t.lastNonce),
+      error_detail: o.error ? { code: GrpcCode.INVALID_ARGUMENT, message: o.error } : null,
+    };
+    if (!this.sentNode) {
+      req.node = this.opts.node;
+      this.sentNode = true;
+    }
+    stream.write(req);
+  }
+
+  private onResponse(res: DiscoveryResponse__Output): void {
+    const typeUrl = res.type_url as ResourceTypeUrl;
+    const t = this.types.get(typeUrl);
+    if (!t) return;
+    t.lastNonce = res.nonce;
+    t.queue = t.queue.then(() => this.apply(typeUrl, t, res));
+  }
+
+  private async apply(typeUrl: ResourceTypeUrl, t: TypeEntry, res: DiscoveryResponse__Output): Promise<void> {
+    const resources: DecodedResource[] = [];
+    let error: string | undefined;
+    for (let i = 0; i < res.resources.length && !error; i++) {
+      const any = res.resources[i];
+      if (any.type_url !== typeUrl) {
+        error = `${TYPE_SHORT_NAME[typeUrl]} response resource #${i} has type ${any.type_url}, expected ${typeUrl}`;
+        break;
+      }
+      try {
+        const message = unpack(any);
+        resources.push({ name: nameOf(message), message });
+      } catch (err) {
+        error = `${TYPE_SHORT_NAME[typeUrl]} response resource #${i}: cannot decode: ${(err as Error).message}`;
+      }
+    }
+    if (!error) {
+      try {
+        await t.handler({ typeUrl, version: res.version_info, nonce: res.nonce, resources });
+      } catch (err) {
+        error = err instanceof ResourceRejectedError ? err.message : `${TYPE_SHORT_NAME[typeUrl]} version ${res.version_info}: ${(err as Error).message}`;
+      }
+    }
+    // Only answer the latest response: a newer nonce supersedes this one.
+    if (t.lastNonce !== res.nonce) return;
+    if (error) {
+      t.lastNack = { version: res.version_info, message: error, at: new Date() };
+      this.sendRequest(typeUrl, { error, nonce: res.nonce });
+      this.emit('nack', typeUrl, res.version_info, error);
+    } else {
+      t.acceptedVersion = res.version_info;
+      t.acceptedAt = new Date();
+      this.sendRequest(typeUrl, { nonce: res.nonce });
+      this.emit('ack', typeUrl, res.version_info);
+    }
+  }
+}

@@ -1,0 +1,20 @@
+/** @tsmesh/xds: Envoy v3 types and builders, the ADS server core (snapshot cache) and the ADS client core. */
+export * from './type-urls';
+export * from './errors';
+export type * from './types';
+export { envoyRoot, envoyIncludeDirs, messageType, ENVOY_PROTO_FILES } from './proto/registry';
+export { pack, unpack, encodeMessage, decodeMessage, typeFor, checkShape, DECODE_OPTIONS, type PackedAny } from './proto/codec';
+export { adsCodec, adsServiceDefinition, ADS_PATHS } from './proto/ads-service';
+export * from './resource';
+export * from './builders/common';
+export * from './builders/listener';
+export * from './builders/route';
+export * from './builders/cluster';
+export * from './builders/endpoint';
+export * from './builders/secret';
+export * from './cache/snapshot';
+export * from './cache/snapshot-cache';
+export * from './server/status';
+export * from './server/ads-server';
+export * from './client/ads-client';
+export * from './names';

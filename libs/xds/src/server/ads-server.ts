@@ -1,0 +1,342 @@
+/**
+ * The ADS transport: gRPC streams, nonces, subscriptions and ACK/NACK tracking for State of the
+ * World (`StreamAggregatedResources`) and Delta xDS (`DeltaAggregatedResources`). It knows
+ * nothing of how resources are made: it asks a {@link ConfigWatcher} for them.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ConfigWatcher, Cancel, DeltaWatchResponse, WatchResponse } from '../cache/snapshot-cache';
+import { adsServiceDefinition, type OutgoingDeltaDiscoveryResponse, type OutgoingDiscoveryResponse } from '../proto/ads-service';
+import { StatusRegistry } from './status';
+import { isResourceTypeUrl, WILDCARD_TYPES } from '../type-urls';
+import type { DeltaDiscoveryRequest__Output, DiscoveryRequest__Output, Node__Output } from '../types';
+
+/** Hooks the control plane uses to react to streams (generate a snapshot on connect, log NACKs, ...). */
+export interface AdsServerHooks {
+  /** A node opened a stream; called before its first watch is created, so a snapshot set here answers it. */
+  onStreamOpen?(node: Node__Output, kind: 'sotw' | 'delta'): void;
+  onStreamClose?(nodeId: string, kind: 'sotw' | 'delta'): void;
+  onAck?(nodeId: string, typeUrl: string, version: string): void;
+  onNack?(nodeId: string, typeUrl: string, version: string, detail: { code: number; message: string }): void;
+  /** A request the server could not use (unknown type URL, stale nonce, ...). */
+  onIgnoredRequest?(nodeId: string, typeUrl: string, reason: string): void;
+}
+
+/** Options for {@link AdsServer}. */
+export interface AdsServerOptions {
+  cache: ConfigWatcher;
+  status?: StatusRegistry;
+  hooks?: AdsServerHooks;
+  /** `control_plane.identifier` set on every response. */
+  identifier?: string;
+}
+
+type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
+
+interface SotwTypeState {
+  nonce?: string;
+  sentVersion?: string;
+  nackedVersion?: string;
+  names: Set<string>;
+  wildcard: boolean;
+  lastResponseNames?: ReadonlySet<string>;
+  lastResponseWildcard?: boolean;
+  cancel?: Cancel;
+}
+
+interface DeltaTypeState {
+  nonce?: string;
+  sentSystemVersion?: string;
+  subscribed: Set<string>;
+  wildcard: boolean;
+  known: Map<string, string>;
+  cancel?: Cancel;
+  started: boolean;
+}
+
+/** Aggregated Discovery Service over gRPC. */
+export class AdsServer {
+  readonly status: StatusRegistry;
+  private readonly cache: ConfigWatcher;
+  private readonly hooks: AdsServerHooks;
+  private readonly identifier: string;
+  private readonly streams = new Set<{ close(): void }>();
+  private server?: grpc.Server;
+
+  constructor(opts: AdsServerOptions) {
+    this.cache = opts.cache;
+    this.status = opts.status ?? new StatusRegistry();
+    this.hooks = opts.hooks ?? {};
+    this.identifier = opts.identifier ?? 'tsmesh';
+  }
+
+  /** Adds the ADS service to a gRPC server. */
+  register(server: grpc.Server): void {
+    server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: Call<DiscoveryRequest__Output, OutgoingDiscoveryResponse>) => this.handleSotw(call),
+      DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest__Output, OutgoingDeltaDiscoveryResponse>) => this.handleDelta(call),
+    });
+  }
+
+  /** Starts a gRPC server of its own on `address` (`host:port`, port 0 for any); returns the bound port. */
+  async listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+    const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    this.register(server);
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+    });
+    this.server = server;
+    return port;
+  }
+
+  /** Number of open streams. */
+  streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Ends every stream and stops the server started by {@link listen}. */
+  async close(): Promise<void> {
+    for (const s of [...this.streams]) s.close();
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { server.forceShutdown(); resolve(); }, 1000);
+        server.tryShutdown(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  private handleSotw(call: Call<DiscoveryRequest__Output, OutgoingDiscoveryResponse>): void {
+    new SotwStream(this, call).start();
+  }
+
+  private handleDelta(call: Call<DeltaDiscoveryRequest__Output, OutgoingDeltaDiscoveryResponse>): void {
+    new DeltaStream(this, call).start();
+  }
+
+  /** @internal */
+  _internals() {
+    return { cache: this.cache, hooks: this.hooks, status: this.status, identifier: this.identifier, streams: this.streams };
+  }
+}
+
+abstract class StreamBase<Req extends { node?: Node__Output | null }, Res> {
+  protected node?: Node__Output;
+  protected nonceCounter = 0;
+  protected closed = false;
+  protected readonly x: ReturnType<AdsServer['_internals']>;
+  abstract readonly kind: 'sotw' | 'delta';
+
+  constructor(server: AdsServer, protected readonly call: Call<Req, Res>) {
+    this.x = server._internals();
+  }
+
+  start(): void {
+    this.x.streams.add(this);
+    this.call.on('data', (req: Req) => {
+      try {
+        this.onRequest(req);
+      } catch (err) {
+        this.fail(grpc.status.INTERNAL, `xDS request failed: ${(err as Error).message}`);
+      }
+    });
+    this.call.on('end', () => this.close());
+    this.call.on('error', () => this.close());
+    this.call.on('cancelled', () => this.close());
+  }
+
+  protected ensureNode(req: Req): boolean {
+    if (this.node) return true;
+    if (!req.node || !req.node.id) {
+      this.fail(grpc.status.INVALID_ARGUMENT, 'the first discovery request on a stream must carry node.id');
+      return false;
+    }
+    this.node = req.node;
+    this.x.status.streamOpened(req.node);
+    this.x.hooks.onStreamOpen?.(req.node, this.kind);
+    return true;
+  }
+
+  protected nextNonce(): string {
+    this.nonceCounter += 1;
+    return this.nonceCounter.toString(36);
+  }
+
+  protected fail(code: grpc.status, details: string): void {
+    if (this.closed) return;
+    try {
+      this.call.emit('error', { code, details });
+    } catch {
+      // stream already gone
+    }
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelAll();
+    this.x.streams.delete(this);
+    if (this.node) {
+      this.x.status.streamClosed(this.node.id);
+      this.x.hooks.onStreamClose?.(this.node.id, this.kind);
+    }
+    try {
+      this.call.end();
+    } catch {
+      // already ended
+    }
+  }
+
+  protected abstract onRequest(req: Req): void;
+  protected abstract cancelAll(): void;
+}
+
+class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryResponse> {
+  readonly kind = 'sotw' as const;
+  private readonly types = new Map<string, SotwTypeState>();
+
+  protected onRequest(req: DiscoveryRequest__Output): void {
+    if (!this.ensureNode(req)) return;
+    const nodeId = this.node!.id;
+    const typeUrl = req.type_url;
+    if (!isResourceTypeUrl(typeUrl)) {
+      this.x.hooks.onIgnoredRequest?.(nodeId, typeUrl, `unknown type URL "${typeUrl}"`);
+      return;
+    }
+    let st = this.types.get(typeUrl);
+    if (!st) {
+      st = { names: new Set(), wildcard: false };
+      this.types.set(typeUrl, st);
+    }
+    if (req.response_nonce && st.nonce !== undefined && req.response_nonce !== st.nonce) {
+      // Stale: answers a response that was superseded; Envoy's protocol says to ignore it.
+      this.x.hooks.onIgnoredRequest?.(nodeId, typeUrl, `stale nonce ${req.response_nonce} (latest ${st.nonce})`);
+      return;
+    }
+    if (req.response_nonce && req.response_nonce === st.nonce) {
+      if (req.error_detail) {
+        const detail = { code: req.error_detail.code ?? 0, message: req.error_detail.message ?? '' };
+        st.nackedVersion = st.sentVersion;
+        this.x.status.nacked(nodeId, typeUrl, st.sentVersion ?? '', st.nonce, detail.code, detail.message);
+        this.x.hooks.onNack?.(nodeId, typeUrl, st.sentVersion ?? '', detail);
+      } else {
+        st.nackedVersion = undefined;
+        this.x.status.acked(nodeId, typeUrl, req.version_info);
+        this.x.hooks.onAck?.(nodeId, typeUrl, req.version_info);
+      }
+    }
+    const names = new Set(req.resource_names);
+    st.wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(typeUrl));
+    st.names = names;
+    st.cancel?.();
+    const state = st;
+    const requestNames = new Set(names);
+    const wildcard = st.wildcard;
+    state.cancel = this.x.cache.createWatch(
+      { nodeId, typeUrl, resourceNames: requestNames, wildcard, versionInfo: req.version_info },
+      { lastResponseNames: st.lastResponseNames, lastResponseWildcard: st.lastResponseWildcard, nackedVersion: st.nackedVersion },
+      (r) => this.send(state, r, requestNames, wildcard),
+    );
+  }
+
+  private send(st: SotwTypeState, r: WatchResponse, names: ReadonlySet<string>, wildcard: boolean): void {
+    if (this.closed) return;
+    const nonce = this.nextNonce();
+    st.nonce = nonce;
+    st.sentVersion = r.version;
+    st.lastResponseNames = names;
+    st.lastResponseWildcard = wildcard;
+    st.cancel = undefined;
+    this.call.write({
+      version_info: r.version,
+      resources: r.resources.map((x) => x.any),
+      type_url: r.typeUrl,
+      nonce,
+      control_plane: { identifier: this.x.identifier },
+    });
+    this.x.status.sent(this.node!.id, r.typeUrl, r.version, nonce);
+  }
+
+  protected cancelAll(): void {
+    for (const st of this.types.values()) st.cancel?.();
+  }
+}
+
+class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDeltaDiscoveryResponse> {
+  readonly kind = 'delta' as const;
+  private readonly types = new Map<string, DeltaTypeState>();
+
+  protected onRequest(req: DeltaDiscoveryRequest__Output): void {
+    if (!this.ensureNode(req)) return;
+    const nodeId = this.node!.id;
+    const typeUrl = req.type_url;
+    if (!isResourceTypeUrl(typeUrl)) {
+      this.x.hooks.onIgnoredRequest?.(nodeId, typeUrl, `unknown type URL "${typeUrl}"`);
+      return;
+    }
+    let st = this.types.get(typeUrl);
+    if (!st) {
+      st = { subscribed: new Set(), wildcard: false, known: new Map(), started: false };
+      this.types.set(typeUrl, st);
+    }
+    if (req.response_nonce && st.nonce !== undefined && req.response_nonce !== st.nonce) {
+      this.x.hooks.onIgnoredRequest?.(nodeId, typeUrl, `stale nonce ${req.response_nonce} (latest ${st.nonce})`);
+    } else if (req.response_nonce && req.response_nonce === st.nonce) {
+      if (req.error_detail) {
+        const detail = { code: req.error_detail.code ?? 0, message: req.error_detail.message ?? '' };
+        this.x.status.nacked(nodeId, typeUrl, st.sentSystemVersion ?? '', st.nonce, detail.code, detail.message);
+        this.x.hooks.onNack?.(nodeId, typeUrl, st.sentSystemVersion ?? '', detail);
+      } else {
+        this.x.status.acked(nodeId, typeUrl, st.sentSystemVersion ?? '');
+        this.x.hooks.onAck?.(nodeId, typeUrl, st.sentSystemVersion ?? '');
+      }
+    }
+    if (!st.started) {
+      st.started = true;
+      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.known.set(name, version);
+      // LDS and CDS with nothing named on the first request subscribe to everything.
+      if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
+    }
+    for (const n of req.resource_names_subscribe) {
+      if (n === '*') st.wildcard = true;
+      else st.subscribed.add(n);
+    }
+    for (const n of req.resource_names_unsubscribe) {
+      if (n === '*') st.wildcard = false;
+      else {
+        st.subscribed.delete(n);
+        st.known.delete(n);
+      }
+    }
+    st.cancel?.();
+    const state = st;
+    state.cancel = this.x.cache.createDeltaWatch(
+      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: new Set(st.subscribed), known: new Map(st.known) },
+      (r) => this.send(state, r),
+    );
+  }
+
+  private send(st: DeltaTypeState, r: DeltaWatchResponse): void {
+    if (this.closed) return;
+    const nonce = this.nextNonce();
+    st.nonce = nonce;
+    st.sentSystemVersion = r.systemVersion;
+    st.cancel = undefined;
+    for (const res of r.resources) st.known.set(res.name, res.version);
+    for (const name of r.removed) st.known.delete(name);
+    this.call.write({
+      system_version_info: r.systemVersion,
+      resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: x.any })),
+      type_url: r.typeUrl,
+      removed_resources: [...r.removed],
+      nonce,
+      control_plane: { identifier: this.x.identifier },
+    });
+    this.x.status.sent(this.node!.id, r.typeUrl, r.systemVersion, nonce);
+  }
+
+  protected cancelAll(): void {
+    for (const st of this.types.values()) st.cancel?.();
+  }
+}

@@ -1,0 +1,67 @@
+/** Envoy v3 type URLs, as carried in `google.protobuf.Any.type_url` and `DiscoveryRequest.type_url`. */
+export const TYPE_PREFIX = 'type.googleapis.com/';
+
+/** The five xDS resource types served over ADS. */
+export const TypeUrl = {
+  Listener: `${TYPE_PREFIX}envoy.config.listener.v3.Listener`,
+  RouteConfiguration: `${TYPE_PREFIX}envoy.config.route.v3.RouteConfiguration`,
+  Cluster: `${TYPE_PREFIX}envoy.config.cluster.v3.Cluster`,
+  ClusterLoadAssignment: `${TYPE_PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`,
+  Secret: `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.Secret`,
+} as const;
+
+/** One of the five xDS resource type URLs. */
+export type ResourceTypeUrl = (typeof TypeUrl)[keyof typeof TypeUrl];
+
+/** All resource type URLs, in Envoy's recommended update order (CDS, EDS, LDS, RDS, SDS). */
+export const ALL_TYPE_URLS: readonly ResourceTypeUrl[] = [
+  TypeUrl.Cluster,
+  TypeUrl.ClusterLoadAssignment,
+  TypeUrl.Listener,
+  TypeUrl.RouteConfiguration,
+  TypeUrl.Secret,
+];
+
+/** Short names used in logs, status and config dumps. */
+export const TYPE_SHORT_NAME: Record<ResourceTypeUrl, 'LDS' | 'RDS' | 'CDS' | 'EDS' | 'SDS'> = {
+  [TypeUrl.Listener]: 'LDS',
+  [TypeUrl.RouteConfiguration]: 'RDS',
+  [TypeUrl.Cluster]: 'CDS',
+  [TypeUrl.ClusterLoadAssignment]: 'EDS',
+  [TypeUrl.Secret]: 'SDS',
+};
+
+/**
+ * Types for which an empty `resource_names` list in a State-of-the-World request means "all"
+ * (Envoy's legacy wildcard for LDS and CDS).
+ */
+export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster]);
+
+/** Type URLs of the extension messages packed inside resources. */
+export const ExtensionTypeUrl = {
+  HttpConnectionManager: `${TYPE_PREFIX}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+  TcpProxy: `${TYPE_PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
+  Router: `${TYPE_PREFIX}envoy.extensions.filters.http.router.v3.Router`,
+  HttpFault: `${TYPE_PREFIX}envoy.extensions.filters.http.fault.v3.HTTPFault`,
+  HttpRbac: `${TYPE_PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
+  NetworkRbac: `${TYPE_PREFIX}envoy.extensions.filters.network.rbac.v3.RBAC`,
+  JwtAuthentication: `${TYPE_PREFIX}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`,
+  LocalRateLimit: `${TYPE_PREFIX}envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`,
+  OriginalDst: `${TYPE_PREFIX}envoy.extensions.filters.listener.original_dst.v3.OriginalDst`,
+  TlsInspector: `${TYPE_PREFIX}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
+  HttpInspector: `${TYPE_PREFIX}envoy.extensions.filters.listener.http_inspector.v3.HttpInspector`,
+  UpstreamTlsContext: `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+  DownstreamTlsContext: `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+  HttpProtocolOptions: `${TYPE_PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+} as const;
+
+/** The full message name inside a type URL (`envoy.config.listener.v3.Listener`). */
+export function messageNameOf(typeUrl: string): string {
+  const slash = typeUrl.lastIndexOf('/');
+  return slash >= 0 ? typeUrl.slice(slash + 1) : typeUrl;
+}
+
+/** True when `typeUrl` is one of the five resource types served over ADS. */
+export function isResourceTypeUrl(typeUrl: string): typeUrl is ResourceTypeUrl {
+  return typeUrl in TYPE_SHORT_NAME;
+}

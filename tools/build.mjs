@@ -1,0 +1,31 @@
+// Builds one project with esbuild: each entry is bundled (workspace libs inlined through the
+// tsconfig path aliases, npm packages left external) into dist/<projectRoot>/.
+// usage: node tools/build.mjs <projectRoot> <entry.ts> [entry.ts ...]
+import { build } from 'esbuild';
+import { resolve, relative, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const [projectRoot, ...entries] = process.argv.slice(2);
+if (!projectRoot || entries.length === 0) {
+  console.error('usage: node tools/build.mjs <projectRoot> <entry.ts> [entry.ts ...]');
+  process.exit(2);
+}
+const outdir = resolve(root, 'dist', projectRoot);
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: entries.map((e) => resolve(root, projectRoot, e)),
+  outdir,
+  outbase: resolve(root, projectRoot, 'src'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  packages: 'external',
+  sourcemap: true,
+  tsconfig: resolve(root, 'tsconfig.base.json'),
+  logLevel: 'warning',
+});
+console.log(`built ${relative(root, outdir)} (${entries.join(', ')})`);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sourced by tools/run.sh: makes Node.js 24 the `node` on PATH and installs npm and Debian packages.
+set -euo pipefail
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+NODE_MAJOR_WANTED=24
+TOOLS_DIR="$ROOT/.tools"
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+if [ "$(node_major)" -lt "$NODE_MAJOR_WANTED" ]; then
+  if [ ! -x "$TOOLS_DIR/node/node_modules/node/bin/node" ]; then
+    echo "tsmesh: machine Node is $(node -v 2>/dev/null || echo none); installing Node.js $NODE_MAJOR_WANTED from the npm registry into .tools/node" >&2
+    mkdir -p "$TOOLS_DIR/node"
+    npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+      --prefix "$TOOLS_DIR/node" "node@$NODE_MAJOR_WANTED" >&2
+  fi
+  export PATH="$TOOLS_DIR/node/node_modules/node/bin:$PATH"
+fi
+if [ "$(node_major)" -lt "$NODE_MAJOR_WANTED" ]; then
+  echo "tsmesh: could not provide Node.js $NODE_MAJOR_WANTED (have $(node -v))" >&2
+  exit 1
+fi
+
+# Debian packages the runtime and tests use (network namespaces, iptables, openssl as verifier).
+need_deb=()
+command -v iptables >/dev/null 2>&1 || need_deb+=(iptables)
+command -v ip >/dev/null 2>&1 || need_deb+=(iproute2)
+command -v openssl >/dev/null 2>&1 || need_deb+=(openssl)
+if [ "${#need_deb[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "tsmesh: installing Debian packages: ${need_deb[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_deb[@]}" >&2
+  else
+    echo "tsmesh: missing ${need_deb[*]} (install them, or run as root on Debian)" >&2
+  fi
+fi
+
+# npm packages: install when node_modules is missing or older than the lockfile.
+stamp="$ROOT/node_modules/.tsmesh-installed"
+if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+  echo "tsmesh: installing npm packages (npm ci)" >&2
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$stamp"
+fi
+export PATH="$ROOT/node_modules/.bin:$PATH"
+export NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE="${NX_SKIP_NX_CACHE:-}" NX_TUI=false
