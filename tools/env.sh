@@ -36,11 +36,15 @@ if [ "${#need_deb[@]}" -gt 0 ]; then
   fi
 fi
 
-# npm packages: install when node_modules is missing or older than the lockfile.
+# npm packages: a clean install on a fresh clone; an in-place install when the lockfile changed.
 stamp="$ROOT/node_modules/.tsmesh-installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+if [ ! -d "$ROOT/node_modules" ] || [ ! -f "$ROOT/node_modules/.package-lock.json" ]; then
   echo "tsmesh: installing npm packages (npm ci)" >&2
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$stamp"
+elif [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+  echo "tsmesh: package-lock.json changed; updating npm packages (npm install)" >&2
+  (cd "$ROOT" && flock /tmp/tsmesh-npm.lock npm install --no-audit --no-fund --loglevel=error >&2)
   touch "$stamp"
 fi
 export PATH="$ROOT/node_modules/.bin:$PATH"
