@@ -1,0 +1,13 @@
+'use strict';
+// Loads the compiled addon; on platforms where it was not built, getOriginalDst throws.
+let addon;
+try {
+  addon = require('./build/Release/original_dst.node');
+} catch (err) {
+  addon = {
+    getOriginalDst() {
+      throw new Error(`SO_ORIGINAL_DST addon not available: ${err.message}`);
+    },
+  };
+}
+module.exports = addon;
