@@ -1,0 +1,54 @@
+/** The resource kinds tsmesh reads, with their API groups and accepted versions. */
+
+/** Every kind tsmesh understands. */
+export type Kind =
+  | 'VirtualService' | 'DestinationRule' | 'Gateway' | 'ServiceEntry' | 'Sidecar'
+  | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication'
+  | 'Service' | 'EndpointSlice' | 'Pod' | 'Namespace' | 'Secret' | 'ServiceAccount' | 'Ingress';
+
+/** How one kind is served by the Kubernetes API. */
+export interface KindInfo {
+  kind: Kind;
+  group: string;
+  versions: readonly string[];
+  /** Plural resource name (URL path segment). */
+  plural: string;
+  namespaced: boolean;
+  /** Istio config (validated by tsmesh) rather than a core Kubernetes object. */
+  istio: boolean;
+}
+
+const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+
+/** Kind table. */
+export const KINDS: Readonly<Record<Kind, KindInfo>> = {
+  VirtualService: { kind: 'VirtualService', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'virtualservices', namespaced: true, istio: true },
+  DestinationRule: { kind: 'DestinationRule', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'destinationrules', namespaced: true, istio: true },
+  Gateway: { kind: 'Gateway', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'gateways', namespaced: true, istio: true },
+  ServiceEntry: { kind: 'ServiceEntry', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'serviceentries', namespaced: true, istio: true },
+  Sidecar: { kind: 'Sidecar', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'sidecars', namespaced: true, istio: true },
+  PeerAuthentication: { kind: 'PeerAuthentication', group: 'security.istio.io', versions: ISTIO_VERSIONS, plural: 'peerauthentications', namespaced: true, istio: true },
+  AuthorizationPolicy: { kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: ISTIO_VERSIONS, plural: 'authorizationpolicies', namespaced: true, istio: true },
+  RequestAuthentication: { kind: 'RequestAuthentication', group: 'security.istio.io', versions: ISTIO_VERSIONS, plural: 'requestauthentications', namespaced: true, istio: true },
+  Service: { kind: 'Service', group: '', versions: ['v1'], plural: 'services', namespaced: true, istio: false },
+  EndpointSlice: { kind: 'EndpointSlice', group: 'discovery.k8s.io', versions: ['v1'], plural: 'endpointslices', namespaced: true, istio: false },
+  Pod: { kind: 'Pod', group: '', versions: ['v1'], plural: 'pods', namespaced: true, istio: false },
+  Namespace: { kind: 'Namespace', group: '', versions: ['v1'], plural: 'namespaces', namespaced: false, istio: false },
+  Secret: { kind: 'Secret', group: '', versions: ['v1'], plural: 'secrets', namespaced: true, istio: false },
+  ServiceAccount: { kind: 'ServiceAccount', group: '', versions: ['v1'], plural: 'serviceaccounts', namespaced: true, istio: false },
+  Ingress: { kind: 'Ingress', group: 'networking.k8s.io', versions: ['v1'], plural: 'ingresses', namespaced: true, istio: false },
+};
+
+/** All kinds, Istio config first. */
+export const ALL_KINDS: readonly Kind[] = Object.keys(KINDS) as Kind[];
+
+/** Splits `group/version` (or `v1` for the core group). */
+export function splitApiVersion(apiVersion: string): { group: string; version: string } {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
+}
+
+/** True when `kind` is one tsmesh reads. */
+export function isKnownKind(kind: unknown): kind is Kind {
+  return typeof kind === 'string' && Object.hasOwn(KINDS, kind);
+}
