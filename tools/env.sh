@@ -48,4 +48,4 @@ elif [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$ROOT/node_modules/.bin:$PATH"
-export NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE="${NX_SKIP_NX_CACHE:-}" NX_TUI=false
+export VITE_CONFIG_NATIVE_IGNORE_WARNING=true NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE="${NX_SKIP_NX_CACHE:-}" NX_TUI=false

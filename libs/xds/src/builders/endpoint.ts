@@ -42,7 +42,7 @@ export function clusterLoadAssignment(clusterName: string, endpoints: EndpointSp
   return {
     cluster_name: clusterName,
     endpoints: [...groups.values()].map((g) => ({
-      ...(g.locality ? { locality: g.locality } : {}),
+      locality: g.locality ?? {},
       lb_endpoints: g.eps,
       load_balancing_weight: { value: g.weight },
     })),
