@@ -1,0 +1,43 @@
+/** The mesh-wide values the injection template uses (Istio's `values` + mesh config, reduced). */
+export interface InjectionConfig {
+  /** Image of the proxy, used for both istio-init and istio-proxy. */
+  proxyImage: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /**
+   * Kubernetes native sidecar (an init container with `restartPolicy: Always`, Kubernetes ≥ 1.29);
+   * false puts istio-proxy among the pod's containers, for older clusters.
+   */
+  nativeSidecars: boolean;
+  /** Rewrite the app's HTTP/TCP probes to go through the proxy's 15020 `/app-health/...` (Istio's default). */
+  rewriteAppProbes: boolean;
+  /** xDS address (mesh config `defaultConfig.discoveryAddress`). */
+  discoveryAddress: string;
+  /** CA address (`CA_ADDR`). */
+  caAddress: string;
+  trustDomain: string;
+  clusterId: string;
+  meshId: string;
+  /** Revision written to `istio.io/rev` and the status annotation. */
+  revision: string;
+  /** Proxy log level, unless the pod's `sidecar.istio.io/logLevel` says otherwise. */
+  proxyLogLevel: string;
+  proxyComponentLogLevel: string;
+  resources: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } };
+}
+
+/** Defaults matching Istio's (ports, names and resource figures) with tsmesh's image and service names. */
+export const DEFAULT_CONFIG: InjectionConfig = {
+  proxyImage: 'tsmesh/proxy:latest',
+  imagePullPolicy: 'IfNotPresent',
+  nativeSidecars: true,
+  rewriteAppProbes: true,
+  discoveryAddress: 'istiod.istio-system.svc:15012',
+  caAddress: 'istio-ca.istio-system.svc:8060',
+  trustDomain: 'cluster.local',
+  clusterId: 'Kubernetes',
+  meshId: 'cluster.local',
+  revision: 'default',
+  proxyLogLevel: 'warning',
+  proxyComponentLogLevel: 'misc:error',
+  resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '1024Mi' } },
+};
