@@ -17,6 +17,8 @@ export interface AdsServerHooks {
   onStreamClose?(nodeId: string, kind: 'sotw' | 'delta'): void;
   onAck?(nodeId: string, typeUrl: string, version: string): void;
   onNack?(nodeId: string, typeUrl: string, version: string, detail: { code: number; message: string }): void;
+  /** Every request, after the node is known (for tracing and tests). */
+  onRequest?(nodeId: string, typeUrl: string, versionInfo: string, responseNonce: string, kind: 'sotw' | 'delta'): void;
   /** A request the server could not use (unknown type URL, stale nonce, ...). */
   onIgnoredRequest?(nodeId: string, typeUrl: string, reason: string): void;
 }
@@ -200,6 +202,7 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
     if (!this.ensureNode(req)) return;
     const nodeId = this.node!.id;
     const typeUrl = req.type_url;
+    this.x.hooks.onRequest?.(nodeId, typeUrl, req.version_info, req.response_nonce, 'sotw');
     if (!isResourceTypeUrl(typeUrl)) {
       this.x.hooks.onIgnoredRequest?.(nodeId, typeUrl, `unknown type URL "${typeUrl}"`);
       return;
@@ -229,6 +232,12 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
     const names = new Set(req.resource_names);
     st.wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(typeUrl));
     st.names = names;
+    if (st.nonce === undefined && st.lastResponseNames === undefined && req.version_info) {
+      // A client resuming on a new stream already holds these names at this version: answer only
+      // when the snapshot has moved on.
+      st.lastResponseNames = new Set(names);
+      st.lastResponseWildcard = st.wildcard;
+    }
     st.cancel?.();
     const state = st;
     const requestNames = new Set(names);
@@ -271,6 +280,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     if (!this.ensureNode(req)) return;
     const nodeId = this.node!.id;
     const typeUrl = req.type_url;
+    this.x.hooks.onRequest?.(nodeId, typeUrl, '', req.response_nonce, 'delta');
     if (!isResourceTypeUrl(typeUrl)) {
       this.x.hooks.onIgnoredRequest?.(nodeId, typeUrl, `unknown type URL "${typeUrl}"`);
       return;
