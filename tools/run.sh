@@ -12,7 +12,7 @@ cmd="${1:-test}"
 shift || true
 case "$cmd" in
   demo)
-    exec node tools/demo.mjs "$@"
+    exec tsx tools/demo-xds.ts "$@"
     ;;
   test)
     exec bash tools/test.sh "$@"
