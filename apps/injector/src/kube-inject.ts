@@ -94,13 +94,16 @@ export function kubeInject(yamlText: string, config: InjectionConfig, source = '
   if (!Array.isArray(docs)) throw new InvalidManifestError(source, 'not a YAML stream');
   const report: KubeInjectReport[] = [];
   const out: string[] = [];
+  // Syntax first, so a broken stream is reported before anything is injected.
   docs.forEach((doc, i) => {
-    const where = `${source} document ${i + 1}`;
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
       const line = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-      throw new InvalidManifestError(`${where}${line}`, `invalid YAML: ${e.message.split('\n')[0]}`);
+      throw new InvalidManifestError(`${source} document ${i + 1}${line}`, `invalid YAML: ${e.message.split('\n')[0]}`);
     }
+  });
+  docs.forEach((doc, i) => {
+    const where = `${source} document ${i + 1}`;
     const value = doc.toJS() as unknown;
     if (value === null || value === undefined) return;
     try {
