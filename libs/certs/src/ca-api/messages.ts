@@ -22,28 +22,28 @@ export interface CertificateResponse {
 /** Full gRPC method path of CreateCertificate. */
 export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
-const root = protobuf.Root.fromJSON({
-  nested: {
-    istio: {
-      nested: {
-        v1: {
-          nested: {
-            auth: {
-              nested: {
-                IstioCertificateRequest: {
-                  fields: {
-                    csr: { type: 'string', id: 1 },
-                    validity_duration: { type: 'int64', id: 3 },
-                    metadata: { type: 'google.protobuf.Struct', id: 4 },
-                  },
+const root = new protobuf.Root();
+root.addJSON(protobuf.common.get('google/protobuf/struct.proto')!.nested!);
+root.addJSON({
+  istio: {
+    nested: {
+      v1: {
+        nested: {
+          auth: {
+            nested: {
+              IstioCertificateRequest: {
+                fields: {
+                  csr: { type: 'string', id: 1 },
+                  validity_duration: { type: 'int64', id: 3 },
+                  metadata: { type: 'google.protobuf.Struct', id: 4 },
                 },
-                IstioCertificateResponse: {
-                  fields: { cert_chain: { rule: 'repeated', type: 'string', id: 1 } },
-                },
-                IstioCertificateService: {
-                  methods: {
-                    CreateCertificate: { requestType: 'IstioCertificateRequest', responseType: 'IstioCertificateResponse' },
-                  },
+              },
+              IstioCertificateResponse: {
+                fields: { cert_chain: { rule: 'repeated', type: 'string', id: 1 } },
+              },
+              IstioCertificateService: {
+                methods: {
+                  CreateCertificate: { requestType: 'IstioCertificateRequest', responseType: 'IstioCertificateResponse' },
                 },
               },
             },
@@ -53,7 +53,6 @@ const root = protobuf.Root.fromJSON({
     },
   },
 });
-root.addJSON(protobuf.common.get('google/protobuf/struct.proto')!.nested!);
 root.resolveAll();
 
 const Req = root.lookupType('istio.v1.auth.IstioCertificateRequest');
