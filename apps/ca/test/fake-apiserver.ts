@@ -1,0 +1,102 @@
+/**
+ * A fake Kubernetes API server for tests (no real one runs here): HTTPS on loopback, answering
+ * TokenReview from payloads in the API server's own response format (testdata/), and keeping
+ * Secrets and ConfigMaps in memory with create/read/replace semantics (404, 409, resourceVersion).
+ */
+import https from 'node:https';
+import type { ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
+
+const testdata = (name: string) => readFileSync(join(import.meta.dirname, 'testdata', name), 'utf8');
+
+/** One request the fake received. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  body: unknown;
+  authorization?: string;
+}
+
+/** The running fake. */
+export interface FakeApiServer {
+  kubeConfig: KubeConfig;
+  requests: SeenRequest[];
+  /** Stored objects by `<kind>/<namespace>/<name>`. */
+  objects: Map<string, { metadata: { resourceVersion?: string; [k: string]: unknown }; data?: Record<string, string>; [k: string]: unknown }>;
+  close(): Promise<void>;
+}
+
+/** Starts the fake; `reviews` maps a bearer token to a testdata TokenReview file. */
+export async function startFakeApiServer(reviews: Record<string, string>): Promise<FakeApiServer> {
+  const root = await createRootCa({ subject: 'CN=fake-apiserver-ca' });
+  const serving = await createWorkloadCert(root, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const requests: SeenRequest[] = [];
+  const objects: FakeApiServer['objects'] = new Map();
+  let version = 1000;
+
+  const notFound = (kind: string, name: string) => testdata('status-not-found.json').replaceAll('NAME', name).replaceAll('KIND', kind);
+  const send = (res: ServerResponse, code: number, body: string | object) =>
+    res.writeHead(code, { 'content-type': 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
+
+  const server = https.createServer({ key: serving.keyPem, cert: serving.chainPem }, (req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      const body = raw ? JSON.parse(raw) : undefined;
+      const path = (req.url ?? '').split('?')[0];
+      requests.push({ method: req.method ?? '', path, body, authorization: req.headers.authorization });
+      if (req.method === 'POST' && path === '/apis/authentication.k8s.io/v1/tokenreviews') {
+        const file = reviews[(body as { spec: { token: string } }).spec.token];
+        const review = JSON.parse(testdata(file ?? 'tokenreview-unauthenticated.json'));
+        review.spec = (body as { spec: unknown }).spec;
+        return send(res, 201, review);
+      }
+      if (req.method === 'GET' && path === '/api/v1/namespaces') return send(res, 200, testdata('namespace-list.json'));
+      const m = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps)(?:\/([^/]+))?$/.exec(path);
+      if (!m) return send(res, 404, notFound('path', path));
+      const [, ns, kind, name] = m;
+      if (req.method === 'POST' && !name) {
+        const obj = body as { metadata: { name: string; resourceVersion?: string } };
+        const key = `${kind}/${ns}/${obj.metadata.name}`;
+        if (objects.has(key)) return send(res, 409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', code: 409, message: `${kind} "${obj.metadata.name}" already exists` });
+        obj.metadata.resourceVersion = String(++version);
+        objects.set(key, obj as never);
+        return send(res, 201, obj);
+      }
+      const key = `${kind}/${ns}/${name}`;
+      const cur = objects.get(key);
+      if (req.method === 'GET') return cur ? send(res, 200, cur) : send(res, 404, notFound(kind, name));
+      if (req.method === 'PUT') {
+        if (!cur) return send(res, 404, notFound(kind, name));
+        const obj = body as { metadata: { resourceVersion?: string } };
+        if (obj.metadata.resourceVersion !== cur.metadata.resourceVersion) return send(res, 409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409 });
+        obj.metadata.resourceVersion = String(++version);
+        objects.set(key, obj as never);
+        return send(res, 200, obj);
+      }
+      return send(res, 405, { kind: 'Status', code: 405 });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'fake', server: `https://127.0.0.1:${port}`, caData: Buffer.from(root.rootPem).toString('base64') }],
+    users: [{ name: 'istio-ca', token: 'ca-service-account-token' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'istio-ca' }],
+    currentContext: 'fake',
+  });
+  return {
+    kubeConfig,
+    requests,
+    objects,
+    close: () => new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
