@@ -13,6 +13,7 @@ export * from './builders/cluster';
 export * from './builders/endpoint';
 export * from './builders/secret';
 export * from './cache/snapshot';
+export * from './cache/snapshot-encoded';
 export * from './cache/snapshot-cache';
 export * from './server/status';
 export * from './server/ads-server';

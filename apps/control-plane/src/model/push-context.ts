@@ -1,0 +1,155 @@
+/**
+ * One immutable push context per push: the accepted config and the registry, indexed for the
+ * translators. Translators read only this (never a live store).
+ */
+import {
+  resolveGatewayRef, resolveHost, type AuthorizationPolicySpec, type ConfigResource, type DestinationRuleSpec,
+  type GatewaySpec, type KubeObject, type PeerAuthenticationSpec, type RequestAuthenticationSpec, type Secret,
+  type SidecarSpec, type VirtualServiceSpec,
+} from '@tsmesh/mesh-config';
+import { buildRegistry, type Registry, type ServiceModel } from '../registry/registry';
+
+/** A config resource with its typed spec. */
+export interface Config<S> {
+  name: string;
+  namespace: string;
+  spec: S;
+  creation: number;
+  resource: ConfigResource;
+}
+
+/** A VirtualService with its hosts and gateways resolved. */
+export interface VirtualServiceConfig extends Config<VirtualServiceSpec> {
+  /** FQDN (or wildcard) hosts. */
+  hosts: string[];
+  /** `ns/name` of bound Gateways, or `mesh`. */
+  gateways: string[];
+}
+
+/** Options of a push context. */
+export interface PushOptions {
+  domain: string;
+  /** Istio's root namespace: mesh-wide PeerAuthentication and AuthorizationPolicy live here. */
+  rootNamespace: string;
+  trustDomain: string;
+}
+
+export const DEFAULT_PUSH_OPTIONS: PushOptions = { domain: 'cluster.local', rootNamespace: 'istio-system', trustDomain: 'cluster.local' };
+
+function toConfig<S>(r: ConfigResource): Config<S> {
+  const o = r.object as KubeObject<S>;
+  const c = o.metadata?.creationTimestamp;
+  const t = c ? new Date(c).getTime() : 0;
+  return { name: r.name, namespace: r.namespace, spec: (o.spec ?? {}) as S, creation: Number.isNaN(t) ? 0 : t, resource: r };
+}
+
+const byAge = (a: Config<unknown>, b: Config<unknown>) => a.creation - b.creation || (a.namespace + a.name < b.namespace + b.name ? -1 : 1);
+
+/** The push context. */
+export class PushContext {
+  readonly version: string;
+  readonly options: PushOptions;
+  readonly registry: Registry;
+  readonly virtualServices: readonly VirtualServiceConfig[];
+  readonly destinationRules: readonly Config<DestinationRuleSpec>[];
+  readonly gateways: readonly Config<GatewaySpec>[];
+  readonly sidecars: readonly Config<SidecarSpec>[];
+  readonly peerAuthentications: readonly Config<PeerAuthenticationSpec>[];
+  readonly authorizationPolicies: readonly Config<AuthorizationPolicySpec>[];
+  readonly requestAuthentications: readonly Config<RequestAuthenticationSpec>[];
+  readonly secrets: ReadonlyMap<string, Secret>;
+  private readonly drByHost = new Map<string, Config<DestinationRuleSpec>[]>();
+
+  constructor(resources: readonly ConfigResource[], version: string, options: Partial<PushOptions> = {}) {
+    this.version = version;
+    this.options = { ...DEFAULT_PUSH_OPTIONS, ...options };
+    const domain = this.options.domain;
+    this.registry = buildRegistry(resources, domain);
+    const of = <S>(kind: string) => resources.filter((r) => r.kind === kind).map((r) => toConfig<S>(r)).sort(byAge);
+    this.virtualServices = of<VirtualServiceSpec>('VirtualService').map((c) => ({
+      ...c,
+      hosts: (c.spec.hosts ?? []).map((h) => resolveHost(h, c.namespace, domain)),
+      gateways: (c.spec.gateways?.length ? c.spec.gateways : ['mesh']).map((g) => resolveGatewayRef(g, c.namespace)),
+    }));
+    this.destinationRules = of<DestinationRuleSpec>('DestinationRule');
+    for (const dr of this.destinationRules) {
+      const h = resolveHost(dr.spec.host, dr.namespace, domain);
+      const list = this.drByHost.get(h) ?? [];
+      list.push(dr);
+      this.drByHost.set(h, list);
+    }
+    this.gateways = of<GatewaySpec>('Gateway');
+    this.sidecars = of<SidecarSpec>('Sidecar');
+    this.peerAuthentications = of<PeerAuthenticationSpec>('PeerAuthentication');
+    this.authorizationPolicies = of<AuthorizationPolicySpec>('AuthorizationPolicy');
+    this.requestAuthentications = of<RequestAuthenticationSpec>('RequestAuthentication');
+    const secrets = new Map<string, Secret>();
+    for (const r of resources) if (r.kind === 'Secret') secrets.set(`${r.namespace}/${r.name}`, r.object as Secret);
+    this.secrets = secrets;
+    Object.freeze(this);
+  }
+
+  /** Services visible from `namespace` (Istio `exportTo`: `*` default, `.` own namespace). */
+  servicesFor(namespace: string): ServiceModel[] {
+    return this.registry.services.filter((s) => !s.exportTo || s.exportTo.includes('*') || s.exportTo.includes(namespace) || (s.exportTo.includes('.') && s.namespace === namespace));
+  }
+
+  /**
+   * The DestinationRule for a host as seen from `namespace`: one in the proxy's namespace first,
+   * then one in the service's namespace, then the root namespace (Istio's lookup order).
+   */
+  destinationRule(hostname: string, namespace: string): Config<DestinationRuleSpec> | undefined {
+    let list = this.drByHost.get(hostname);
+    if (!list) {
+      for (const [h, l] of this.drByHost) {
+        if (h.startsWith('*') && (h === '*' || hostname.endsWith(h.slice(1)))) {
+          list = l;
+          break;
+        }
+      }
+    }
+    if (!list?.length) return undefined;
+    const svcNs = this.registry.byHost.get(hostname)?.namespace;
+    return list.find((d) => d.namespace === namespace) ?? list.find((d) => d.namespace === svcNs) ?? list.find((d) => d.namespace === this.options.rootNamespace) ?? list[0];
+  }
+
+  /** VirtualServices bound to `gateway` (`ns/name` or `mesh`) visible from `namespace`. */
+  virtualServicesFor(gateway: string, namespace?: string): VirtualServiceConfig[] {
+    return this.virtualServices.filter((v) => v.gateways.includes(gateway) && (!namespace || gateway !== 'mesh' || visible(v.spec.exportTo, v.namespace, namespace)));
+  }
+
+  /** The Sidecar resource for a workload: the one selecting it, else its namespace default, else the root default. */
+  sidecarFor(namespace: string, labels: Record<string, string>): Config<SidecarSpec> | undefined {
+    const inNs = this.sidecars.filter((s) => s.namespace === namespace);
+    return inNs.find((s) => s.spec.workloadSelector?.labels && matches(s.spec.workloadSelector.labels, labels))
+      ?? inNs.find((s) => !s.spec.workloadSelector?.labels)
+      ?? this.sidecars.find((s) => s.namespace === this.options.rootNamespace && !s.spec.workloadSelector?.labels);
+  }
+
+  /** Policies (PeerAuthentication, AuthorizationPolicy, RequestAuthentication) that apply to a workload. */
+  policiesFor<S extends { selector?: { matchLabels?: Record<string, string> } }>(list: readonly Config<S>[], namespace: string, labels: Record<string, string>): Config<S>[] {
+    return list.filter((p) => {
+      if (p.namespace !== namespace && p.namespace !== this.options.rootNamespace) return false;
+      const sel = p.spec.selector?.matchLabels;
+      if (!sel || Object.keys(sel).length === 0) return true;
+      if (p.namespace === this.options.rootNamespace && p.namespace !== namespace) return matches(sel, labels);
+      return matches(sel, labels);
+    });
+  }
+
+  /** Kubernetes Secret by `namespace/name`. */
+  secret(namespace: string, name: string): Secret | undefined {
+    return this.secrets.get(`${namespace}/${name}`);
+  }
+}
+
+function visible(exportTo: string[] | undefined, own: string, ns: string): boolean {
+  if (!exportTo?.length || exportTo.includes('*')) return true;
+  return exportTo.includes(ns) || (exportTo.includes('.') && own === ns);
+}
+
+/** True when all selector labels are present in `labels`. */
+export function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  for (const k of Object.keys(selector)) if (labels[k] !== selector[k]) return false;
+  return true;
+}

@@ -1,0 +1,159 @@
+/**
+ * CDS: outbound clusters per service, port and DestinationRule subset with the rule's traffic
+ * policy (load balancer, connection pool, outlier detection, TLS incl. ISTIO_MUTUAL and auto
+ * mTLS), inbound clusters per workload port, and the passthrough / black-hole clusters.
+ */
+import {
+  cluster, formatClusterName, sdsCommonTlsContext, upstreamTlsContext, pack, ExtensionTypeUrl,
+  type Cluster, type ClusterOptions, type LbPolicy,
+} from '@tsmesh/xds';
+import { isHttp2Protocol, parseDurationMs, type ClientTLSSettings, type TrafficPolicy } from '@tsmesh/mesh-config';
+import type { PushContext } from '../model/push-context';
+import type { Proxy } from '../model/proxy';
+import type { ServiceModel, ServicePortModel } from '../registry/registry';
+import { BLACKHOLE_CLUSTER, ISTIO_ALPN, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA, spiffeId } from './common';
+
+/** The traffic policy that applies to one port of a subset: subset over top level, port-level over both. */
+export function effectivePolicy(top: TrafficPolicy | undefined, subset: TrafficPolicy | undefined, port: number): TrafficPolicy {
+  const merged: TrafficPolicy = {};
+  for (const tp of [top, subset]) {
+    if (!tp) continue;
+    const pl = tp.portLevelSettings?.find((p) => p.port?.number === port);
+    for (const k of ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const) {
+      const v = pl?.[k] ?? tp[k];
+      if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+    }
+  }
+  return merged;
+}
+
+const LB: Record<string, LbPolicy> = { ROUND_ROBIN: 'ROUND_ROBIN', LEAST_CONN: 'LEAST_REQUEST', LEAST_REQUEST: 'LEAST_REQUEST', RANDOM: 'RANDOM', UNSPECIFIED: 'ROUND_ROBIN' };
+
+/** Cluster options implementing a traffic policy (everything except TLS). */
+export function policyOptions(tp: TrafficPolicy, proxyless = false): Partial<ClusterOptions> & { lbPolicy: LbPolicy } {
+  const o: Partial<ClusterOptions> & { lbPolicy: LbPolicy } = { lbPolicy: 'ROUND_ROBIN' };
+  const lb = tp.loadBalancer;
+  if (lb?.simple) o.lbPolicy = LB[lb.simple] ?? 'ROUND_ROBIN';
+  if (lb?.consistentHash) o.lbPolicy = lb.consistentHash.maglev ? 'MAGLEV' : 'RING_HASH';
+  if (proxyless && o.lbPolicy !== 'RING_HASH') o.lbPolicy = 'ROUND_ROBIN';
+  const cp = tp.connectionPool;
+  if (cp?.tcp?.connectTimeout) o.connectTimeoutMs = parseDurationMs(cp.tcp.connectTimeout);
+  if (cp?.tcp?.maxConnections !== undefined || cp?.http?.http1MaxPendingRequests !== undefined || cp?.http?.http2MaxRequests !== undefined || cp?.http?.maxRetries !== undefined) {
+    o.circuitBreakers = {
+      maxConnections: cp?.tcp?.maxConnections,
+      maxPendingRequests: cp?.http?.http1MaxPendingRequests,
+      maxRequests: cp?.http?.http2MaxRequests,
+      maxRetries: cp?.http?.maxRetries,
+    };
+  }
+  const od = tp.outlierDetection;
+  if (od) {
+    o.outlierDetection = {
+      consecutive5xx: od.consecutive5xxErrors ?? od.consecutiveErrors,
+      intervalMs: od.interval ? parseDurationMs(od.interval) : undefined,
+      baseEjectionTimeMs: od.baseEjectionTime ? parseDurationMs(od.baseEjectionTime) : undefined,
+      maxEjectionPercent: od.maxEjectionPercent,
+    };
+  }
+  return o;
+}
+
+/** SNI Istio uses on mTLS to a service: `outbound_.<port>_.<subset>_.<host>`. */
+export function istioSni(port: number, subset: string, host: string): string {
+  return `outbound_.${port}_.${subset}_.${host}`;
+}
+
+/** Upstream TLS for ISTIO_MUTUAL: workload cert `default`, trust bundle `ROOTCA`, SANs of the service's accounts. */
+export function istioMutualTls(sni: string, sans: string[]) {
+  return upstreamTlsContext(sdsCommonTlsContext({ certSecret: SDS_DEFAULT, validationSecret: SDS_ROOTCA, alpn: ISTIO_ALPN, spiffeIds: sans }), sni);
+}
+
+function clientTls(tls: ClientTLSSettings, host: string) {
+  const common = tls.credentialName
+    ? sdsCommonTlsContext({ certSecret: `kubernetes://${tls.credentialName}`, validationSecret: `kubernetes://${tls.credentialName}-cacert`, spiffeIds: [] })
+    : sdsCommonTlsContext({ certSecret: SDS_DEFAULT });
+  if (tls.mode === 'SIMPLE') delete common.tls_certificate_sds_secret_configs;
+  if (tls.mode === 'SIMPLE' && !tls.credentialName) delete common.combined_validation_context;
+  if (tls.subjectAltNames?.length && common.combined_validation_context) {
+    common.combined_validation_context.default_validation_context = {
+      match_typed_subject_alt_names: tls.subjectAltNames.map((s) => ({ san_type: 'DNS' as const, matcher: { exact: s } })),
+    };
+  }
+  return upstreamTlsContext(common, tls.sni ?? host);
+}
+
+/** One outbound cluster for a service port and subset. */
+export function outboundCluster(push: PushContext, proxy: Proxy, svc: ServiceModel, port: ServicePortModel, subset: string, proxyless = false): Cluster {
+  const name = formatClusterName({ direction: 'outbound', port: port.port, subset, host: svc.hostname });
+  const dr = push.destinationRule(svc.hostname, proxy.namespace);
+  const sub = subset ? dr?.spec.subsets?.find((s) => s.name === subset) : undefined;
+  const tp = effectivePolicy(dr?.spec.trafficPolicy, sub?.trafficPolicy, port.port);
+  const o: ClusterOptions = { name, ...policyOptions(tp, proxyless), http2: isHttp2Protocol(port.protocol) && !proxyless };
+  if (svc.resolution === 'PASSTHROUGH') {
+    o.type = 'ORIGINAL_DST';
+  } else if (svc.resolution === 'DNS') {
+    o.type = 'STRICT_DNS';
+    const eps = push.registry.endpoints.get(svc.hostname)?.filter((e) => e.servicePort === port.port) ?? [];
+    o.staticEndpoints = (eps.length ? eps : [{ address: svc.hostname, port: port.port }]).map((e) => ({ address: e.address, port: e.port }));
+  }
+  const c = cluster(o);
+  if (proxyless) return c;
+  // TLS: an explicit DestinationRule setting wins; otherwise auto mTLS when the endpoints run sidecars.
+  const eps = (push.registry.endpoints.get(svc.hostname) ?? []).filter((e) => e.servicePort === port.port);
+  const sans = [...new Set(eps.filter((e) => e.serviceAccount).map((e) => spiffeId(push.options.trustDomain, e.namespace, e.serviceAccount!)))].sort();
+  const sni = istioSni(port.port, subset, svc.hostname);
+  const mode = tp.tls?.mode;
+  if (mode === 'ISTIO_MUTUAL') {
+    setTls(c, istioMutualTls(sni, sans));
+  } else if (mode === 'SIMPLE' || mode === 'MUTUAL') {
+    setTls(c, clientTls(tp.tls!, svc.hostname));
+  } else if (mode === undefined && !svc.external && eps.length > 0) {
+    const withSidecar = eps.filter((e) => e.sidecar).length;
+    if (withSidecar === eps.length) {
+      setTls(c, istioMutualTls(sni, sans));
+    } else if (withSidecar > 0) {
+      // Mixed: only endpoints labelled tlsMode=istio get mTLS (Envoy transport_socket_matches).
+      c.transport_socket_matches = [{
+        name: 'tlsMode-istio',
+        match: { fields: { tlsMode: { stringValue: 'istio' } } } as never,
+        transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, istioMutualTls(sni, sans)) },
+      }];
+    }
+  }
+  return c;
+}
+
+function setTls(c: Cluster, tls: ReturnType<typeof upstreamTlsContext>): void {
+  c.transport_socket = { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, tls) };
+}
+
+/** Subset names of a service from its DestinationRule (as seen by the proxy). */
+export function subsetsOf(push: PushContext, proxy: Proxy, svc: ServiceModel): string[] {
+  return (push.destinationRule(svc.hostname, proxy.namespace)?.spec.subsets ?? []).map((s) => s.name);
+}
+
+/** Outbound clusters for every visible service, port and subset. */
+export function outboundClusters(push: PushContext, proxy: Proxy, proxyless = false): Cluster[] {
+  const out: Cluster[] = [];
+  for (const svc of push.servicesFor(proxy.namespace)) {
+    for (const port of svc.ports) {
+      if (port.protocol === 'UDP') continue;
+      out.push(outboundCluster(push, proxy, svc, port, '', proxyless));
+      for (const s of subsetsOf(push, proxy, svc)) out.push(outboundCluster(push, proxy, svc, port, s, proxyless));
+    }
+  }
+  return out;
+}
+
+/** `PassthroughCluster` (ORIGINAL_DST) and `BlackHoleCluster` (no endpoints). */
+export function specialClusters(): Cluster[] {
+  return [
+    cluster({ name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeoutMs: 10_000 }),
+    cluster({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connectTimeoutMs: 10_000 }),
+  ];
+}
+
+/** `inbound|<port>||`: a STATIC cluster to the application on 127.0.0.1:<port>. */
+export function inboundCluster(port: number, http2: boolean): Cluster {
+  return cluster({ name: formatClusterName({ direction: 'inbound', port, subset: '', host: '' }), type: 'STATIC', staticEndpoints: [{ address: '127.0.0.1', port }], http2 });
+}

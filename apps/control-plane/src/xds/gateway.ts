@@ -1,0 +1,228 @@
+/**
+ * Gateways (`router` proxies): listeners per Gateway server port — HTTP (RDS `http.<port>`),
+ * HTTPS with SIMPLE / MUTUAL (TLS terminated with the SDS secret `kubernetes://<credentialName>`,
+ * RDS `https.<port>.<server>`), PASSTHROUGH (SNI routed to TLS routes) — and their route tables
+ * from the VirtualServices bound to the Gateway, with `httpsRedirect`.
+ */
+import {
+  downstreamTlsContext, formatClusterName, httpConnectionManager, listener, listenerFilter, pack, routeConfiguration,
+  sdsCommonTlsContext, tcpProxy, virtualHost, ExtensionTypeUrl,
+  type FilterChain, type Listener, type RouteConfiguration, type VirtualHost,
+} from '@tsmesh/xds';
+import { hostMatches, splitNamespacedHost, type GatewaySpec, type Server } from '@tsmesh/mesh-config';
+import type { Config, PushContext } from '../model/push-context';
+import { matches } from '../model/push-context';
+import type { Proxy } from '../model/proxy';
+import { destinationCluster, virtualServiceRoutes, type RouteContext } from './routes';
+import { faultFilter } from './listeners';
+
+/** A server of a Gateway that applies to this proxy. */
+export interface GatewayServer {
+  gateway: Config<GatewaySpec>;
+  server: Server;
+  index: number;
+  /** `ns/name` of the Gateway. */
+  ref: string;
+  /** The port the proxy binds (the gateway Service's target port for this server port). */
+  bindPort: number;
+  protocol: string;
+  tlsMode?: string;
+}
+
+/** Gateways whose selector matches the proxy's labels. */
+export function gatewaysFor(push: PushContext, proxy: Proxy): Config<GatewaySpec>[] {
+  return push.gateways.filter((g) => {
+    const sel = g.spec.selector ?? {};
+    return Object.keys(sel).length === 0 ? g.namespace === proxy.namespace : matches(sel, proxy.labels);
+  });
+}
+
+/** The target port of the gateway workload's Service for a server port (80 → 8080), else the port itself. */
+function bindPortFor(push: PushContext, proxy: Proxy, port: number, declared?: number): number {
+  if (declared) return declared;
+  for (const svc of push.registry.services) {
+    if (svc.source !== 'kubernetes' || !svc.selector || !Object.keys(svc.selector).length || !matches(svc.selector, proxy.labels)) continue;
+    const sp = svc.ports.find((p) => p.port === port);
+    if (sp && typeof sp.targetPort === 'number') return sp.targetPort;
+  }
+  return port;
+}
+
+/** Servers of all Gateways selecting this proxy. */
+export function gatewayServers(push: PushContext, proxy: Proxy): GatewayServer[] {
+  const out: GatewayServer[] = [];
+  for (const g of gatewaysFor(push, proxy)) {
+    (g.spec.servers ?? []).forEach((server, index) => {
+      const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
+      out.push({
+        gateway: g, server, index, ref: `${g.namespace}/${g.name}`, protocol,
+        bindPort: bindPortFor(push, proxy, server.port.number, server.port.targetPort),
+        tlsMode: server.tls?.mode ?? (protocol === 'HTTPS' || protocol === 'TLS' ? 'SIMPLE' : undefined),
+      });
+    });
+  }
+  return out;
+}
+
+/** Istio's name of an HTTPS server's route table: `https.<port>.<portName>.<gateway>.<namespace>`. */
+export function httpsRouteName(s: GatewayServer): string {
+  return `https.${s.server.port.number}.${s.server.name ?? s.server.port.name ?? s.index}.${s.gateway.name}.${s.gateway.namespace}`;
+}
+
+const isTerminatedHttps = (s: GatewayServer) => (s.protocol === 'HTTPS') && s.tlsMode !== 'PASSTHROUGH' && s.tlsMode !== 'AUTO_PASSTHROUGH';
+const isPlainHttp = (s: GatewayServer) => ['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB'].includes(s.protocol);
+
+function serverHosts(s: GatewayServer): string[] {
+  return s.server.hosts.map((h) => splitNamespacedHost(h, s.gateway.namespace).host);
+}
+
+function sniNames(s: GatewayServer): string[] {
+  const hosts = serverHosts(s);
+  return hosts.includes('*') ? [] : hosts;
+}
+
+function serverTls(s: GatewayServer) {
+  const cred = s.server.tls?.credentialName;
+  const mutual = s.tlsMode === 'MUTUAL' || s.tlsMode === 'OPTIONAL_MUTUAL';
+  const common = sdsCommonTlsContext({
+    certSecret: cred ? `kubernetes://${cred}` : 'default',
+    ...(mutual ? { validationSecret: cred ? `kubernetes://${cred}-cacert` : 'ROOTCA' } : {}),
+    alpn: ['h2', 'http/1.1'],
+    spiffeIds: [],
+  });
+  if (s.server.tls?.subjectAltNames?.length && common.combined_validation_context) {
+    common.combined_validation_context.default_validation_context = {
+      match_typed_subject_alt_names: s.server.tls.subjectAltNames.map((n) => ({ san_type: 'DNS' as const, matcher: { exact: n } })),
+    };
+  }
+  return { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(common, s.tlsMode === 'MUTUAL')) };
+}
+
+/** Gateway listeners `0.0.0.0_<bind port>`. */
+export function gatewayListeners(push: PushContext, proxy: Proxy, servers: readonly GatewayServer[]): Listener[] {
+  const byPort = new Map<number, GatewayServer[]>();
+  for (const s of servers) byPort.set(s.bindPort, [...(byPort.get(s.bindPort) ?? []), s]);
+  const out: Listener[] = [];
+  for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
+    const chains: FilterChain[] = [];
+    let tlsInspector = false;
+    const plain = list.filter(isPlainHttp);
+    if (plain.length) {
+      chains.push({ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: `http.${plain[0].server.port.number}`, httpFilters: [faultFilter()], useRemoteAddress: true, upgradeWebsocket: true })] });
+    }
+    for (const s of list.filter(isTerminatedHttps)) {
+      tlsInspector = true;
+      const names = sniNames(s);
+      chains.push({
+        name: httpsRouteName(s),
+        filter_chain_match: names.length ? { server_names: names } : {},
+        transport_socket: serverTls(s),
+        filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: httpsRouteName(s), httpFilters: [faultFilter()], useRemoteAddress: true, upgradeWebsocket: true })],
+      });
+    }
+    for (const s of list.filter((x) => x.tlsMode === 'PASSTHROUGH' || x.tlsMode === 'AUTO_PASSTHROUGH' || x.protocol === 'TCP' || (x.protocol === 'TLS' && x.tlsMode !== 'PASSTHROUGH'))) {
+      const ctx: RouteContext = { push, proxy, port: s.server.port.number, gateway: s.ref };
+      for (const vs of push.virtualServicesFor(s.ref)) {
+        if (s.tlsMode === 'PASSTHROUGH' || s.tlsMode === 'AUTO_PASSTHROUGH') {
+          tlsInspector = true;
+          for (const tr of vs.spec.tls ?? []) {
+            const m = tr.match.find((x) => (x.port === undefined || x.port === s.server.port.number) && (!x.gateways?.length || x.gateways.some((g) => g === s.ref || `${vs.namespace}/${g}` === s.ref)));
+            if (!m || !tr.route?.length) continue;
+            const sni = m.sniHosts.filter((h) => serverHosts(s).some((sh) => hostMatches(sh, h)));
+            if (!sni.length) continue;
+            const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
+            const target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight ?? 0 }));
+            chains.push({ name: `passthrough.${s.ref}.${sni.join(',')}`, filter_chain_match: { server_names: sni }, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, target)] });
+          }
+        } else {
+          const tcp = vs.spec.tcp?.find((t) => !t.match?.length || t.match.some((x) => x.port === undefined || x.port === s.server.port.number));
+          if (!tcp?.route?.length) continue;
+          const d = tcp.route[0].destination;
+          chains.push({ name: `tcp.${s.ref}`, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, destinationCluster(ctx, d, vs.namespace))] });
+          break;
+        }
+      }
+    }
+    if (!chains.length) continue;
+    out.push(listener({
+      name: `0.0.0.0_${port}`, address: '0.0.0.0', port, trafficDirection: 'OUTBOUND',
+      ...(tlsInspector ? { listenerFilters: [listenerFilter('tls_inspector')] } : {}),
+      filterChains: chains,
+    }));
+  }
+  return out;
+}
+
+/** Virtual hosts of one server: for each VirtualService host the server admits, the VS routes. */
+function serverVirtualHosts(push: PushContext, proxy: Proxy, s: GatewayServer, vhosts: Map<string, VirtualHost>, redirect: boolean): void {
+  const ctx: RouteContext = { push, proxy, port: s.server.port.number, gateway: s.ref };
+  const port = s.server.port.number;
+  for (const vs of push.virtualServicesFor(s.ref)) {
+    const allowedNs = s.server.hosts.map((h) => splitNamespacedHost(h, s.gateway.namespace));
+    for (const host of vs.spec.hosts ?? []) {
+      const ok = allowedNs.some((a) => (a.namespace === '*' || a.namespace === vs.namespace) && (hostMatches(a.host, host) || hostMatches(host, a.host)));
+      if (!ok) continue;
+      const name = `${host}:${port}`;
+      let vh = vhosts.get(name);
+      if (!vh) {
+        vh = virtualHost(name, host === '*' ? ['*'] : [host, `${host}:${port}`], []);
+        if (redirect) vh.require_tls = 'ALL';
+        vhosts.set(name, vh);
+      }
+      if (!redirect) vh.routes!.push(...virtualServiceRoutes(vs, ctx));
+    }
+  }
+}
+
+/** Route tables of the gateway: `http.<port>` per plain HTTP port, `https.<port>.<server>` per HTTPS server. */
+export function gatewayRoutes(push: PushContext, proxy: Proxy, servers: readonly GatewayServer[]): RouteConfiguration[] {
+  const out: RouteConfiguration[] = [];
+  const plainByPort = new Map<number, GatewayServer[]>();
+  for (const s of servers.filter(isPlainHttp)) plainByPort.set(s.server.port.number, [...(plainByPort.get(s.server.port.number) ?? []), s]);
+  const plainRds = new Set<string>();
+  for (const list of [...new Map([...servers.filter(isPlainHttp)].map((s) => [s.bindPort, s])).values()]) plainRds.add(`http.${list.server.port.number}`);
+  for (const [port, list] of [...plainByPort].sort((a, b) => a[0] - b[0])) {
+    const vhosts = new Map<string, VirtualHost>();
+    for (const s of list) {
+      if (s.server.tls?.httpsRedirect) {
+        serverVirtualHosts(push, proxy, s, vhosts, true);
+        for (const h of serverHosts(s)) {
+          const name = `${h}:${port}`;
+          if (!vhosts.has(name)) {
+            const vh = virtualHost(name, h === '*' ? ['*'] : [h, `${h}:${port}`], []);
+            vh.require_tls = 'ALL';
+            vhosts.set(name, vh);
+          }
+        }
+      } else {
+        serverVirtualHosts(push, proxy, s, vhosts, false);
+      }
+    }
+    const list2 = [...vhosts.values()].filter((v) => v.routes!.length || v.require_tls);
+    for (const v of list2) if (v.require_tls && !v.routes!.length) v.routes = [{ name: 'https_redirect', match: { prefix: '/' }, redirect: { https_redirect: true } }];
+    out.push(routeConfiguration(`http.${port}`, list2, { validateClusters: false }));
+  }
+  // Listeners refer to `http.<first server port>` per bind port; make sure each exists.
+  for (const name of plainRds) if (!out.some((r) => r.name === name)) out.push(routeConfiguration(name, [], { validateClusters: false }));
+  for (const s of servers.filter(isTerminatedHttps)) {
+    const vhosts = new Map<string, VirtualHost>();
+    serverVirtualHosts(push, proxy, s, vhosts, false);
+    out.push(routeConfiguration(httpsRouteName(s), [...vhosts.values()].filter((v) => v.routes!.length), { validateClusters: false }));
+  }
+  return out;
+}
+
+/** `kubernetes://<credentialName>` names the gateway's listeners reference. */
+export function gatewayCredentialNames(servers: readonly GatewayServer[]): { namespace: string; name: string; mutual: boolean }[] {
+  const out = new Map<string, { namespace: string; name: string; mutual: boolean }>();
+  for (const s of servers) {
+    const cred = s.server.tls?.credentialName;
+    if (!cred || !isTerminatedHttps(s)) continue;
+    const mutual = s.tlsMode === 'MUTUAL' || s.tlsMode === 'OPTIONAL_MUTUAL';
+    const prev = out.get(cred);
+    out.set(cred, { namespace: s.gateway.namespace, name: cred, mutual: mutual || !!prev?.mutual });
+  }
+  return [...out.values()];
+}
+
+export { formatClusterName };

@@ -1,0 +1,193 @@
+/**
+ * LDS for sidecars. Outbound: `virtualOutbound` on 15001 (original destination, passthrough by
+ * default), `0.0.0.0_<port>` per HTTP port (RDS `<port>`, not bound), `<VIP>_<port>` per TCP
+ * service port. Inbound: `virtualInbound` on 15006 with one filter chain per workload port and
+ * mTLS mode (PeerAuthentication), HTTP ports through an HTTP connection manager with the
+ * AuthorizationPolicy RBAC filters, TCP ports through network RBAC and a TCP proxy.
+ */
+import {
+  downstreamTlsContext, formatClusterName, httpConnectionManager, listener, listenerFilter, pack, routeConfiguration,
+  sdsCommonTlsContext, tcpProxy, virtualHost, ExtensionTypeUrl,
+  type Filter, type FilterChain, type HttpFilter, type Listener,
+} from '@tsmesh/xds';
+import { isHttpProtocol, type MtlsMode, type Protocol } from '@tsmesh/mesh-config';
+import type { PushContext } from '../model/push-context';
+import { matches } from '../model/push-context';
+import type { Proxy } from '../model/proxy';
+import type { ServiceModel } from '../registry/registry';
+import { BLACKHOLE_CLUSTER, ISTIO_ALPN, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA } from './common';
+import { rbacFor } from './rbac';
+import { destinationCluster, FAULT_FILTER } from './routes';
+import { registryOnly } from './scope';
+
+/** Envoy's fault filter with no defaults (per-route config turns it on). */
+export function faultFilter(): HttpFilter {
+  return { name: FAULT_FILTER, typed_config: pack(ExtensionTypeUrl.HttpFault, {}) };
+}
+
+/** HTTP ports (outbound listeners `0.0.0.0_<port>`) and TCP service ports of the visible services. */
+export function outboundPorts(services: readonly ServiceModel[]): { http: number[]; tcp: { svc: ServiceModel; port: number; protocol: Protocol }[] } {
+  const http = new Set<number>();
+  const tcp: { svc: ServiceModel; port: number; protocol: Protocol }[] = [];
+  for (const svc of services) {
+    for (const p of svc.ports) {
+      if (p.protocol === 'UDP') continue;
+      if (isHttpProtocol(p.protocol)) http.add(p.port);
+      else if (svc.vip && svc.resolution !== 'PASSTHROUGH') tcp.push({ svc, port: p.port, protocol: p.protocol });
+    }
+  }
+  return { http: [...http].sort((a, b) => a - b), tcp };
+}
+
+/** Sidecar outbound listeners. */
+export function outboundListeners(push: PushContext, proxy: Proxy, services: readonly ServiceModel[]): Listener[] {
+  const blocked = registryOnly(push, proxy);
+  const out: Listener[] = [
+    listener({
+      name: 'virtualOutbound', address: '0.0.0.0', port: 15001, useOriginalDst: true, trafficDirection: 'OUTBOUND',
+      listenerFilters: [listenerFilter('original_dst')],
+      filterChains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER, blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER)] }],
+    }),
+  ];
+  const { http, tcp } = outboundPorts(services);
+  for (const port of http) {
+    out.push(listener({
+      name: `0.0.0.0_${port}`, address: '0.0.0.0', port, bindToPort: false, trafficDirection: 'OUTBOUND',
+      filterChains: [{ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: String(port), httpFilters: [faultFilter()], upgradeWebsocket: true })] }],
+    }));
+  }
+  const vss = push.virtualServicesFor('mesh', proxy.namespace);
+  const seen = new Set<string>();
+  for (const { svc, port } of tcp) {
+    const name = `${svc.vip}_${port}`;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const vs = vss.find((v) => v.hosts.includes(svc.hostname) && v.spec.tcp?.length);
+    const tr = vs?.spec.tcp?.find((t) => !t.match?.length || t.match.some((m) => (m.port === undefined || m.port === port) && (!m.sourceLabels || matches(m.sourceLabels, proxy.labels))));
+    const ctx = { push, proxy, port, gateway: 'mesh' };
+    let target: string | { name: string; weight: number }[] = formatClusterName({ direction: 'outbound', port, subset: '', host: svc.hostname });
+    if (tr?.route?.length) {
+      const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
+      target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs!.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs!.namespace), weight: d.weight ?? 0 }));
+    }
+    out.push(listener({
+      name, address: svc.vip!, port, bindToPort: false, trafficDirection: 'OUTBOUND',
+      filterChains: [{ filters: [tcpProxy(`outbound|${port}||${svc.hostname}`, target)] }],
+    }));
+  }
+  return out;
+}
+
+/** One port the workload serves: the port the app listens on and its protocol. */
+export interface WorkloadPort {
+  port: number;
+  protocol: Protocol;
+}
+
+/** Ports of the workload behind a proxy: target ports of the services that select it (or list its IP). */
+export function workloadPorts(push: PushContext, proxy: Proxy): WorkloadPort[] {
+  const ports = new Map<number, Protocol>();
+  for (const svc of push.registry.services) {
+    if (svc.source !== 'kubernetes' || svc.namespace !== proxy.namespace) continue;
+    const eps = (push.registry.endpoints.get(svc.hostname) ?? []).filter((e) => e.address === proxy.ip);
+    const selected = svc.selector && Object.keys(svc.selector).length > 0 && matches(svc.selector, proxy.labels);
+    if (!eps.length && !selected) continue;
+    for (const sp of svc.ports) {
+      if (sp.protocol === 'UDP') continue;
+      const ep = eps.find((e) => e.servicePort === sp.port);
+      const port = ep?.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : typeof sp.targetPort === 'string' && /^\d+$/.test(sp.targetPort) ? Number(sp.targetPort) : sp.targetPort === undefined ? sp.port : undefined);
+      if (port === undefined || ports.has(port)) continue;
+      ports.set(port, sp.protocol);
+    }
+  }
+  return [...ports].map(([port, protocol]) => ({ port, protocol })).sort((a, b) => a.port - b.port);
+}
+
+/**
+ * The PeerAuthentication mode of a workload port: workload policy (port-level first) over
+ * namespace policy over mesh policy (root namespace); UNSET inherits; PERMISSIVE by default.
+ */
+export function mtlsModeFor(push: PushContext, proxy: Proxy, port: number): Exclude<MtlsMode, 'UNSET'> {
+  const pas = push.policiesFor(push.peerAuthentications, proxy.namespace, proxy.labels);
+  const root = push.options.rootNamespace;
+  const workload = pas.filter((p) => p.namespace === proxy.namespace && p.spec.selector?.matchLabels && Object.keys(p.spec.selector.matchLabels).length);
+  const ns = pas.filter((p) => p.namespace === proxy.namespace && !(p.spec.selector?.matchLabels && Object.keys(p.spec.selector.matchLabels).length));
+  const mesh = pas.filter((p) => p.namespace === root && !(p.spec.selector?.matchLabels && Object.keys(p.spec.selector.matchLabels).length));
+  for (const level of [workload, ns, mesh]) {
+    const p = level[0];
+    if (!p) continue;
+    const pl = p.spec.portLevelMtls?.[String(port)]?.mode;
+    if (pl && pl !== 'UNSET') return pl;
+    const m = p.spec.mtls?.mode;
+    if (m && m !== 'UNSET') return m;
+  }
+  return 'PERMISSIVE';
+}
+
+function inboundTls() {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(sdsCommonTlsContext({ certSecret: SDS_DEFAULT, validationSecret: SDS_ROOTCA, alpn: ['h2', 'http/1.1'] }), true)),
+  };
+}
+
+function rbacHttpFilters(rb: ReturnType<typeof rbacFor>): HttpFilter[] {
+  const out: HttpFilter[] = [];
+  if (rb.deny) out.push({ name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: rb.deny }) });
+  if (rb.allow) out.push({ name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: rb.allow }) });
+  return out;
+}
+
+function rbacNetworkFilters(rb: ReturnType<typeof rbacFor>, port: number): Filter[] {
+  const out: Filter[] = [];
+  if (rb.deny) out.push({ name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: `tcp.inbound_${port}.deny`, rules: rb.deny }) });
+  if (rb.allow) out.push({ name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: `tcp.inbound_${port}.allow`, rules: rb.allow }) });
+  return out;
+}
+
+/** The filters that serve one workload port: HTTP connection manager or TCP proxy, with RBAC. */
+function inboundFilters(push: PushContext, proxy: Proxy, wp: WorkloadPort): Filter[] {
+  const cluster = formatClusterName({ direction: 'inbound', port: wp.port, subset: '', host: '' });
+  const policies = push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels);
+  if (isHttpProtocol(wp.protocol)) {
+    const rb = rbacFor(policies, 'http');
+    return [httpConnectionManager({
+      statPrefix: `inbound_0.0.0.0_${wp.port}`,
+      httpFilters: rbacHttpFilters(rb),
+      routeConfig: routeConfiguration(cluster, [virtualHost(`inbound|http|${wp.port}`, ['*'], [
+        { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } },
+      ])]),
+      upgradeWebsocket: true,
+    })];
+  }
+  return [...rbacNetworkFilters(rbacFor(policies, 'tcp'), wp.port), tcpProxy(cluster, cluster)];
+}
+
+/** `virtualInbound` on 15006. */
+export function inboundListener(push: PushContext, proxy: Proxy, ports: readonly WorkloadPort[]): Listener {
+  const chains: FilterChain[] = [];
+  for (const wp of ports) {
+    const mode = mtlsModeFor(push, proxy, wp.port);
+    const filters = inboundFilters(push, proxy, wp);
+    if (mode === 'STRICT' || mode === 'PERMISSIVE') {
+      chains.push({
+        name: `inbound_${wp.port}_mtls`,
+        filter_chain_match: { destination_port: { value: wp.port }, transport_protocol: 'tls', ...(mode === 'PERMISSIVE' ? { application_protocols: ISTIO_ALPN } : {}) },
+        transport_socket: inboundTls(),
+        filters,
+      });
+    }
+    if (mode === 'PERMISSIVE' || mode === 'DISABLE') {
+      chains.push({ name: `inbound_${wp.port}_plaintext`, filter_chain_match: { destination_port: { value: wp.port } }, filters });
+    }
+  }
+  const strictAll = mtlsModeFor(push, proxy, 0) === 'STRICT';
+  chains.push(strictAll
+    ? { name: 'virtualInbound-catchall-mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls(), filters: [tcpProxy('InboundPassthrough', PASSTHROUGH_CLUSTER)] }
+    : { name: 'virtualInbound-catchall', filter_chain_match: {}, filters: [tcpProxy('InboundPassthrough', PASSTHROUGH_CLUSTER)] });
+  return listener({
+    name: 'virtualInbound', address: '0.0.0.0', port: 15006, trafficDirection: 'INBOUND',
+    listenerFilters: [listenerFilter('original_dst'), listenerFilter('tls_inspector')],
+    filterChains: chains,
+  });
+}
