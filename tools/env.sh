@@ -3,6 +3,8 @@
 set -euo pipefail
 ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 NODE_MAJOR_WANTED=24
+# iptables and ip live in sbin; make sure they are found even with a minimal PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 TOOLS_DIR="$ROOT/.tools"
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
