@@ -48,7 +48,7 @@ export function buildCli(onRun: (config: CaConfig) => Promise<void>): Command {
     .option('--bundle-resync <duration>', 'how often the ConfigMaps are reconciled (Kubernetes mode)', '60s')
     .addOption(new Option('--monitoring <port>', 'health and Prometheus /metrics port; "off" disables').default('15014'))
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (raw: Record<string, unknown>) => onRun(toConfig(raw)));
+    .action((raw: Record<string, unknown>) => onRun(toConfig(raw)));
 }
 
 /** Checks raw commander options and turns them into a CaConfig. */
