@@ -1,0 +1,185 @@
+/**
+ * The admin endpoints (Envoy's, on localhost): /ready, /config_dump, /clusters, /listeners,
+ * /stats, /stats/prometheus, /logging, /quitquitquit; and the readiness (`/healthz/ready`)
+ * and Prometheus (`/stats/prometheus`) servers on the pod's ports.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import { TYPE_SHORT_NAME } from '@tsmesh/xds';
+import type { ProxyContext } from '../context';
+import type { XdsConfig } from '../agent/xds-config';
+import type { ListenerManager } from '../listener/manager';
+
+/** What the admin server reads. */
+export interface AdminSource {
+  ctx: ProxyContext;
+  xds: XdsConfig;
+  listeners: ListenerManager;
+  log: Logger;
+  nodeId: string;
+  state(): 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
+  quit(): void;
+}
+
+/** Cluster stats as `[name, value]` pairs. */
+function clusterStats(src: AdminSource): [string, string, number][] {
+  const out: [string, string, number][] = [];
+  for (const c of src.ctx.clusters.all()) {
+    for (const [k, v] of Object.entries(c.stats)) out.push([c.spec.name, k, v as number]);
+    out.push([c.spec.name, 'upstream_rq_active', c.rqActive]);
+    out.push([c.spec.name, 'upstream_cx_active', c.hosts().reduce((a, h) => a + h.connections(), 0) + c.cxActive]);
+    out.push([c.spec.name, 'membership_total', c.hosts().length]);
+    out.push([c.spec.name, 'membership_healthy', c.hosts().filter((h) => h.healthy && !h.ejected(Date.now())).length]);
+    out.push([c.spec.name, 'outlier_detection_ejections_active', c.ejectedCount()]);
+  }
+  return out;
+}
+
+/** Envoy-style `/stats` text. */
+export function statsText(src: AdminSource): string {
+  const lines: string[] = [];
+  for (const [c, k, v] of clusterStats(src)) lines.push(`cluster.${c}.${k}: ${v}`);
+  for (const [p, s] of src.ctx.stats.http) for (const [k, v] of Object.entries(s)) lines.push(`http.${p}.${k}: ${v}`);
+  for (const [p, s] of src.ctx.stats.listeners) for (const [k, v] of Object.entries(s)) lines.push(`listener.${p}.${k}: ${v}`);
+  for (const [p, s] of src.ctx.stats.tcp) for (const [k, v] of Object.entries(s)) lines.push(`tcp.${p}.${k}: ${v}`);
+  lines.push(`server.state: ${src.state() === 'LIVE' ? 0 : src.state() === 'DRAINING' ? 1 : 2}`);
+  lines.push(`server.total_connections: ${src.listeners.openConnections()}`);
+  lines.push(`http.downstream_rq_active_total: ${src.ctx.activeRequests}`);
+  return `${lines.sort().join('\n')}\n`;
+}
+
+const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/** Prometheus text of the same stats (`envoy_cluster_*{envoy_cluster_name=...}`, ...). */
+export function prometheusText(src: AdminSource): string {
+  const byMetric = new Map<string, string[]>();
+  const add = (name: string, labels: string, v: number) => {
+    let l = byMetric.get(name);
+    if (!l) byMetric.set(name, (l = []));
+    l.push(`${name}{${labels}} ${v}`);
+  };
+  for (const [c, k, v] of clusterStats(src)) add(`envoy_cluster_${k}`, `envoy_cluster_name="${esc(c)}"`, v);
+  for (const [p, s] of src.ctx.stats.http) for (const [k, v] of Object.entries(s)) add(`envoy_http_${k}`, `envoy_http_conn_manager_prefix="${esc(p)}"`, v as number);
+  for (const [p, s] of src.ctx.stats.listeners) for (const [k, v] of Object.entries(s)) add(`envoy_listener_${k}`, `envoy_listener_address="${esc(p)}"`, v as number);
+  for (const [p, s] of src.ctx.stats.tcp) for (const [k, v] of Object.entries(s)) add(`envoy_tcp_${k}`, `envoy_tcp_prefix="${esc(p)}"`, v as number);
+  let out = '';
+  for (const [name, lines] of byMetric) {
+    const gauge = /_active$|^envoy_cluster_membership/.test(name);
+    out += `# TYPE ${name} ${gauge ? 'gauge' : 'counter'}\n${lines.join('\n')}\n`;
+  }
+  out += `# TYPE envoy_server_state gauge\nenvoy_server_state ${src.state() === 'LIVE' ? 0 : src.state() === 'DRAINING' ? 1 : 2}\n`;
+  return out;
+}
+
+function clustersText(src: AdminSource, json: boolean): string {
+  const now = Date.now();
+  if (json) {
+    return JSON.stringify({
+      cluster_statuses: [...src.ctx.clusters.all()].map((c) => ({
+        name: c.spec.name,
+        type: c.spec.type,
+        lb_policy: c.spec.lb,
+        endpoints_version: c.endpointsVersion,
+        circuit_breakers: c.spec.limits,
+        host_statuses: c.hosts().map((h) => ({
+          address: h.key,
+          weight: h.weight,
+          health_status: { eds_health_status: h.health, failed_outlier_check: h.ejected(now) },
+          outlier: { consecutive_5xx: h.consecutive5xx, ejection_count: h.ejectionCount, ejected_until: h.ejectedUntil ? new Date(h.ejectedUntil).toISOString() : null },
+          stats: { rq_active: h.activeRequests, rq_total: h.rqTotal, rq_error: h.rqError, cx_active: h.connections() },
+        })),
+      })),
+    }, null, 2);
+  }
+  const lines: string[] = [];
+  for (const c of src.ctx.clusters.all()) {
+    const n = c.spec.name;
+    lines.push(`${n}::default_priority::max_connections::${c.spec.limits.maxConnections}`);
+    lines.push(`${n}::default_priority::max_pending_requests::${c.spec.limits.maxPendingRequests}`);
+    lines.push(`${n}::default_priority::max_requests::${c.spec.limits.maxRequests}`);
+    lines.push(`${n}::default_priority::max_retries::${c.spec.limits.maxRetries}`);
+    lines.push(`${n}::outlier::ejections_active::${c.ejectedCount()}`);
+    for (const h of c.hosts()) {
+      const flags = [h.healthy ? '' : `/eds_${h.health.toLowerCase()}`, h.ejected(now) ? '/failed_outlier_check' : ''].join('') || 'healthy';
+      lines.push(`${n}::${h.key}::cx_active::${h.connections()}`);
+      lines.push(`${n}::${h.key}::rq_active::${h.activeRequests}`);
+      lines.push(`${n}::${h.key}::rq_total::${h.rqTotal}`);
+      lines.push(`${n}::${h.key}::rq_error::${h.rqError}`);
+      lines.push(`${n}::${h.key}::weight::${h.weight}`);
+      lines.push(`${n}::${h.key}::health_flags::${flags}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function configDump(src: AdminSource): unknown {
+  const configs = [];
+  for (const [typeUrl, d] of src.xds.dump()) {
+    configs.push({ type: TYPE_SHORT_NAME[typeUrl], type_url: typeUrl, version_info: d.version, resources: d.resources, last_nack: d.lastNack ?? null });
+  }
+  return { node: src.nodeId, state: src.state(), configs };
+}
+
+function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Handles one admin request. */
+export function adminHandler(src: AdminSource): http.RequestListener {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    switch (url.pathname) {
+      case '/ready': {
+        const s = src.state();
+        return send(res, s === 'LIVE' ? 200 : 503, `${s}\n`);
+      }
+      case '/config_dump': return send(res, 200, JSON.stringify(configDump(src), (_k, v) => (typeof v === 'bigint' ? String(v) : v), 2), 'application/json');
+      case '/clusters': return send(res, 200, clustersText(src, url.searchParams.get('format') === 'json'), url.searchParams.get('format') === 'json' ? 'application/json' : 'text/plain');
+      case '/listeners': return send(res, 200, JSON.stringify(src.listeners.listeners(), null, 2), 'application/json');
+      case '/stats': return send(res, 200, statsText(src));
+      case '/stats/prometheus': return send(res, 200, prometheusText(src), 'text/plain; version=0.0.4');
+      case '/logging': {
+        const level = url.searchParams.get('level');
+        if (level && req.method === 'POST') {
+          if (!src.log.levels.values[level]) return send(res, 400, `unknown level ${level}\n`);
+          src.log.level = level;
+        }
+        return send(res, 200, `active loggers:\n  tsmesh: ${src.log.level}\n`);
+      }
+      case '/quitquitquit':
+        if (req.method !== 'POST') return send(res, 405, 'POST only\n');
+        send(res, 200, 'OK\n');
+        src.quit();
+        return;
+      case '/healthz/ready': {
+        const ok = src.state() === 'LIVE';
+        return send(res, ok ? 200 : 503, ok ? '' : `${src.state()}\n`);
+      }
+      default:
+        return send(res, 404, 'admin commands: /ready /config_dump /clusters /listeners /stats /stats/prometheus /logging /quitquitquit\n');
+    }
+  };
+}
+
+/** Starts an HTTP server for the admin handler; resolves with the bound port. */
+export function listenAdmin(handler: http.RequestListener, host: string, port: number): Promise<{ server: http.Server; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(handler);
+    server.once('error', reject);
+    server.listen(port, host, () => resolve({ server, port: (server.address() as net.AddressInfo).port }));
+  });
+}
+
+/** Readiness server: `/healthz/ready` (Istio's path on 15021). */
+export function readinessHandler(src: AdminSource): http.RequestListener {
+  return (req, res) => {
+    if (req.url?.startsWith('/healthz/ready')) {
+      const ok = src.state() === 'LIVE';
+      return send(res, ok ? 200 : 503, ok ? '' : `${src.state()}\n`);
+    }
+    if (req.url?.startsWith('/stats/prometheus')) return send(res, 200, prometheusText(src), 'text/plain; version=0.0.4');
+    send(res, 404, '');
+  };
+}

@@ -1,0 +1,127 @@
+/** Bootstrap: the proxy's identity and settings from flags and the pod's downward-API env. */
+import { readFileSync } from 'node:fs';
+import { formatNodeId, type Node, type ProxyType } from '@tsmesh/xds';
+
+/** Everything the proxy needs to start. */
+export interface Bootstrap {
+  type: ProxyType;
+  nodeId: string;
+  podName: string;
+  namespace: string;
+  ip: string;
+  serviceAccount: string;
+  domain: string;
+  trustDomain: string;
+  labels: Record<string, string>;
+  discoveryAddress: string;
+  adminHost: string;
+  adminPort: number;
+  statusPort: number;
+  prometheusPort: number;
+  drainMs: number;
+  logLevel: string;
+}
+
+/** Flags as commander hands them over (strings), all optional. */
+export interface BootstrapFlags {
+  podName?: string;
+  podNamespace?: string;
+  ip?: string;
+  serviceAccount?: string;
+  domain?: string;
+  trustDomain?: string;
+  labelsFile?: string;
+  discoveryAddress?: string;
+  adminHost?: string;
+  adminPort?: string;
+  statusPort?: string;
+  prometheusPort?: string;
+  drainDuration?: string;
+  logLevel?: string;
+  nodeId?: string;
+}
+
+/** Parses Kubernetes downward-API label files (`key="value"` per line). */
+export function parseLabels(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    let v = line.slice(eq + 1).trim();
+    if (v.startsWith('"') && v.endsWith('"')) v = JSON.parse(v) as string;
+    out[line.slice(0, eq).trim()] = v;
+  }
+  return out;
+}
+
+/** Parses a duration like `5s`, `500ms`, `1m` (a bare number is seconds). */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new Error(`invalid duration "${s}"`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : n * 1000;
+}
+
+function port(v: string | undefined, def: number, name: string): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name}: "${v}" is not a port`);
+  return n;
+}
+
+/** Builds the bootstrap; flags win over env. */
+export function bootstrap(type: ProxyType, f: BootstrapFlags, env: NodeJS.ProcessEnv = process.env): Bootstrap {
+  const podName = f.podName ?? env.POD_NAME ?? '';
+  const namespace = f.podNamespace ?? env.POD_NAMESPACE ?? 'default';
+  const ip = f.ip ?? env.INSTANCE_IP ?? '127.0.0.1';
+  if (!podName) throw new Error('pod name unknown: set POD_NAME or --pod-name');
+  const domain = f.domain ?? `${namespace}.svc.cluster.local`;
+  let labels: Record<string, string> = {};
+  const labelsFile = f.labelsFile ?? '/etc/istio/pod/labels';
+  try {
+    labels = parseLabels(readFileSync(labelsFile, 'utf8'));
+  } catch {
+    // no labels file outside Kubernetes
+  }
+  return {
+    type,
+    nodeId: f.nodeId ?? formatNodeId({ type, ip, podName, namespace, domain }),
+    podName,
+    namespace,
+    ip,
+    serviceAccount: f.serviceAccount ?? env.SERVICE_ACCOUNT ?? 'default',
+    domain,
+    trustDomain: f.trustDomain ?? env.TRUST_DOMAIN ?? 'cluster.local',
+    labels,
+    discoveryAddress: f.discoveryAddress ?? env.DISCOVERY_ADDRESS ?? 'istiod.istio-system.svc:15010',
+    adminHost: f.adminHost ?? '127.0.0.1',
+    adminPort: port(f.adminPort, 15000, 'admin-port'),
+    statusPort: port(f.statusPort, 15021, 'status-port'),
+    prometheusPort: port(f.prometheusPort, 15090, 'prometheus-port'),
+    drainMs: parseDuration(f.drainDuration ?? env.TERMINATION_DRAIN_DURATION_SECONDS ?? '5s'),
+    logLevel: f.logLevel ?? env.PROXY_LOG_LEVEL ?? 'info',
+  };
+}
+
+const str = (v: string) => ({ string_value: v });
+
+/** The xDS `Node` (id, cluster, Istio's metadata keys). */
+export function xdsNode(b: Bootstrap): Node {
+  const app = b.labels.app ?? b.labels['app.kubernetes.io/name'] ?? b.podName;
+  return {
+    id: b.nodeId,
+    cluster: `${app}.${b.namespace}`,
+    user_agent_name: 'tsmesh-proxy',
+    metadata: {
+      fields: {
+        NAME: str(b.podName),
+        NAMESPACE: str(b.namespace),
+        INSTANCE_IPS: str(b.ip),
+        SERVICE_ACCOUNT: str(b.serviceAccount),
+        PROXY_TYPE: str(b.type),
+        MESH_ID: str(b.trustDomain),
+        LABELS: { struct_value: { fields: Object.fromEntries(Object.entries(b.labels).map(([k, v]) => [k, str(v)])) } },
+      },
+    },
+  } as Node;
+}

@@ -1,0 +1,460 @@
+/**
+ * RouteConfiguration → {@link RouteTable}: virtual hosts indexed by domain, routes with
+ * precompiled matchers and actions. Built once per RDS version (or per listener for inline
+ * route configs); matching a request allocates nothing beyond a lazily parsed query string.
+ */
+import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, type HTTPFault__Output } from '@tsmesh/xds';
+import { reject } from './errors';
+import { fields, rejectUnsupported } from './fields';
+import { compileHeaderMatcher, compileQueryMatcher, compileRegex, type HeaderMatch, type QueryMatch } from './matchers';
+import { compileHeaderMutation, HeaderMutation } from './headers';
+import { compileFault, fraction, type FaultConfig } from './fault';
+import { compileRetry, type RetryConfig } from './retry';
+
+/** What route matching reads from a request. */
+export interface RequestView {
+  readonly method: string;
+  /** Path without the query string. */
+  readonly path: string;
+  /** Raw query string without '?', or ''. */
+  readonly query: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly authority: string;
+  readonly scheme: string;
+  /** Parsed query, filled on first use by {@link queryParam}. */
+  parsedQuery: URLSearchParams | null;
+}
+
+/** A query parameter of the request (parsed once). */
+export function queryParam(r: RequestView, name: string): string | undefined {
+  if (r.parsedQuery === null) r.parsedQuery = new URLSearchParams(r.query);
+  const v = r.parsedQuery.get(name);
+  return v === null ? undefined : v;
+}
+
+/** A header as Envoy's matchers see it: pseudo-headers resolved, multiple values joined with ','. */
+export function headerValue(r: RequestView, name: string): string | undefined {
+  if (name.charCodeAt(0) === 58 /* ':' */) {
+    switch (name) {
+      case ':method': return r.method;
+      case ':path': return r.query ? `${r.path}?${r.query}` : r.path;
+      case ':authority': return r.authority;
+      case ':scheme': return r.scheme;
+      default: return undefined;
+    }
+  }
+  const v = r.headers[name === 'host' ? 'host' : name];
+  if (v === undefined) return name === 'host' ? r.authority : undefined;
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/** Kind of path match. */
+export const enum PathKind { Prefix, Exact, Regex, SeparatedPrefix }
+
+/** Envoy's `RedirectAction`, compiled. */
+export class RedirectConfig {
+  constructor(
+    readonly scheme: string,
+    readonly host: string,
+    readonly port: number,
+    readonly path: string | null,
+    readonly prefixRewrite: string | null,
+    readonly regexRewrite: RegExp | null,
+    readonly regexSubstitution: string,
+    readonly status: number,
+    readonly stripQuery: boolean,
+  ) {}
+}
+
+/** A mirror target (`request_mirror_policies`). */
+export class MirrorConfig {
+  constructor(readonly cluster: string, readonly fraction: number) {}
+}
+
+/** Hash policy kinds for ring hash (`RouteAction.HashPolicy`). */
+export const enum HashKind { Header, Cookie, SourceIp, QueryParameter }
+
+/** One hash policy. */
+export class HashPolicyConfig {
+  constructor(readonly kind: HashKind, readonly name: string, readonly terminal: boolean, readonly cookieTtlMs: number, readonly cookiePath: string) {}
+}
+
+/** Envoy's `RouteAction`, compiled. */
+export class RouteActionConfig {
+  constructor(
+    /** Single cluster, or '' when weighted. */
+    readonly cluster: string,
+    readonly weightedNames: readonly string[],
+    /** Cumulative weights, parallel to weightedNames. */
+    readonly weightedCumulative: readonly number[],
+    readonly weightedTotal: number,
+    readonly weightedRequestMutations: readonly HeaderMutation[],
+    readonly weightedResponseMutations: readonly HeaderMutation[],
+    readonly prefixRewrite: string | null,
+    readonly regexRewrite: RegExp | null,
+    readonly regexSubstitution: string,
+    readonly hostRewrite: string | null,
+    readonly autoHostRewrite: boolean,
+    /** Route timeout in ms; 0 disables. */
+    readonly timeoutMs: number,
+    readonly idleTimeoutMs: number,
+    readonly retry: RetryConfig | null,
+    readonly mirrors: readonly MirrorConfig[],
+    readonly hashPolicies: readonly HashPolicyConfig[],
+    /** Per-route websocket upgrade override: true, false, or null (listener decides). */
+    readonly websocket: boolean | null,
+    /** `max_stream_duration.grpc_timeout_header_max`: -1 ignores grpc-timeout, 0 uses it uncapped. */
+    readonly grpcTimeoutHeaderMaxMs: number,
+  ) {}
+
+  /** The cluster for this request (weighted pick when several). */
+  pickCluster(): number {
+    if (this.weightedNames.length === 0) return -1;
+    const r = Math.random() * this.weightedTotal;
+    const c = this.weightedCumulative;
+    for (let i = 0; i < c.length; i++) if (r < c[i]) return i;
+    return c.length - 1;
+  }
+}
+
+/** Kinds of route action. */
+export const enum ActionKind { Route, Redirect, Direct }
+
+/** One compiled route. */
+export class RouteEntry {
+  constructor(
+    readonly name: string,
+    readonly pathKind: PathKind,
+    readonly path: string,
+    readonly regex: RegExp | null,
+    readonly caseSensitive: boolean,
+    readonly headers: readonly HeaderMatch[],
+    readonly query: readonly QueryMatch[],
+    readonly grpcOnly: boolean,
+    readonly actionKind: ActionKind,
+    readonly action: RouteActionConfig | null,
+    readonly redirect: RedirectConfig | null,
+    readonly directStatus: number,
+    readonly directBody: Buffer | null,
+    readonly requestMutation: HeaderMutation,
+    readonly responseMutation: HeaderMutation,
+    /** Per-route fault override: undefined (use the listener's), null (disabled), or a config. */
+    readonly fault: FaultConfig | null | undefined,
+  ) {}
+
+  /** True when this route matches the request. */
+  matches(r: RequestView): boolean {
+    const p = this.caseSensitive ? r.path : r.path.toLowerCase();
+    switch (this.pathKind) {
+      case PathKind.Prefix: if (!p.startsWith(this.path)) return false; break;
+      case PathKind.Exact: if (p !== this.path) return false; break;
+      case PathKind.SeparatedPrefix:
+        if (!p.startsWith(this.path) || (p.length > this.path.length && p.charCodeAt(this.path.length) !== 47)) return false;
+        break;
+      default: if (!this.regex!.test(r.path)) return false;
+    }
+    if (this.grpcOnly) {
+      const ct = r.headers['content-type'];
+      if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) return false;
+    }
+    for (let i = 0; i < this.headers.length; i++) {
+      const h = this.headers[i];
+      if (!h.test(headerValue(r, h.name))) return false;
+    }
+    for (let i = 0; i < this.query.length; i++) {
+      const q = this.query[i];
+      if (!q.test(queryParam(r, q.name))) return false;
+    }
+    return true;
+  }
+}
+
+/** One compiled virtual host. */
+export class VirtualHostEntry {
+  constructor(
+    readonly name: string,
+    readonly routes: readonly RouteEntry[],
+    readonly requestMutation: HeaderMutation,
+    readonly responseMutation: HeaderMutation,
+    readonly retry: RetryConfig | null,
+    readonly includeAttemptCount: boolean,
+  ) {}
+
+  /** First matching route, or null. */
+  match(r: RequestView): RouteEntry | null {
+    const routes = this.routes;
+    for (let i = 0; i < routes.length; i++) if (routes[i].matches(r)) return routes[i];
+    return null;
+  }
+}
+
+/** A compiled route configuration. */
+export class RouteTable {
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    readonly virtualHosts: readonly VirtualHostEntry[],
+    private readonly exact: ReadonlyMap<string, VirtualHostEntry>,
+    /** `*.suffix` (and `*suffix`) domains, longest first: [suffix, vhost]. */
+    private readonly suffixes: readonly (readonly [string, VirtualHostEntry])[],
+    /** `prefix*` domains, longest first. */
+    private readonly prefixes: readonly (readonly [string, VirtualHostEntry])[],
+    private readonly star: VirtualHostEntry | null,
+    readonly requestMutation: HeaderMutation,
+    readonly responseMutation: HeaderMutation,
+    private readonly ignorePort: boolean,
+  ) {}
+
+  /** Selects the virtual host for an authority: exact, then suffix, then prefix wildcards, then `*`; retried without the port. */
+  selectVirtualHost(authority: string): VirtualHostEntry | null {
+    const host = authority.toLowerCase();
+    const colon = host.lastIndexOf(':');
+    const hasPort = colon > 0 && host.indexOf(']', colon) < 0 && host.charCodeAt(host.length - 1) !== 93;
+    if (this.ignorePort && hasPort) return this.lookup(host.slice(0, colon));
+    return this.lookup(host) ?? (hasPort ? this.lookup(host.slice(0, colon)) : null) ?? this.star;
+  }
+
+  private lookup(host: string): VirtualHostEntry | null {
+    const e = this.exact.get(host);
+    if (e) return e;
+    for (const [s, v] of this.suffixes) if (host.length > s.length && host.endsWith(s)) return v;
+    for (const [p, v] of this.prefixes) if (host.length > p.length && host.startsWith(p)) return v;
+    return null;
+  }
+}
+
+const RC_FIELDS = fields('name', 'virtual_hosts', 'validate_clusters', 'request_headers_to_add', 'request_headers_to_remove',
+  'response_headers_to_add', 'response_headers_to_remove', 'ignore_port_in_host_matching', 'metadata', 'most_specific_header_mutations_wins');
+const VH_FIELDS = fields('name', 'domains', 'routes', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
+  'response_headers_to_remove', 'retry_policy', 'include_request_attempt_count', 'metadata', 'typed_per_filter_config');
+const ROUTE_FIELDS = fields('name', 'match', 'route', 'redirect', 'direct_response', 'request_headers_to_add', 'request_headers_to_remove',
+  'response_headers_to_add', 'response_headers_to_remove', 'metadata', 'decorator', 'typed_per_filter_config', 'action');
+const MATCH_FIELDS = fields('prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc');
+const ACTION_FIELDS = fields('cluster', 'weighted_clusters', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite',
+  'timeout', 'idle_timeout', 'retry_policy', 'request_mirror_policies', 'hash_policy', 'upgrade_configs', 'max_stream_duration',
+  'cluster_not_found_response_code', 'priority');
+const REDIRECT_FIELDS = fields('https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite',
+  'regex_rewrite', 'response_code', 'strip_query');
+
+const REDIRECT_CODES: Record<string, number> = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 };
+
+/** Converts RE2 substitution syntax (`\1`) to JS replacement syntax (`$1`). */
+function jsSubstitution(s: string): string {
+  return s.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
+}
+
+type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Compiles the `typed_per_filter_config` of a route or virtual host: the fault filter only. */
+function compilePerFilter(cfg: Record<string, { type_url: string; value: Buffer }> | undefined, field: string): FaultConfig | null | undefined {
+  let fault: FaultConfig | null | undefined;
+  for (const [name, any] of Object.entries(cfg ?? {})) {
+    const f = `${field}.typed_per_filter_config["${name}"]`;
+    let inner = any;
+    let optional = false;
+    if (any.type_url === 'type.googleapis.com/envoy.config.route.v3.FilterConfig') {
+      const fc = unpack<Dec>(any);
+      optional = !!fc.is_optional;
+      if (fc.disabled) { if (name === 'envoy.filters.http.fault') fault = null; continue; }
+      inner = fc.config;
+    }
+    if (inner?.type_url === ExtensionTypeUrl.HttpFault) {
+      fault = compileFault(unpack<HTTPFault__Output>(inner), f);
+    } else if (!optional) {
+      reject(f, `per-route config of type ${inner?.type_url ?? '(none)'} is not supported`);
+    }
+  }
+  return fault;
+}
+
+function compileAction(a: Dec, field: string, vhRetry: RetryConfig | null): RouteActionConfig {
+  rejectUnsupported('envoy.config.route.v3.RouteAction', a, ACTION_FIELDS, field);
+  if (a.metadata_match) reject(`${field}.metadata_match`, 'subset load balancing is not supported');
+  let cluster = '';
+  const names: string[] = [];
+  const cum: number[] = [];
+  const reqM: HeaderMutation[] = [];
+  const resM: HeaderMutation[] = [];
+  let total = 0;
+  if (a.cluster_specifier === 'cluster') {
+    cluster = a.cluster;
+    if (!cluster) reject(`${field}.cluster`, 'is empty');
+  } else if (a.cluster_specifier === 'weighted_clusters') {
+    const wc = a.weighted_clusters;
+    rejectUnsupported('envoy.config.route.v3.WeightedCluster', wc, fields('clusters', 'total_weight'), `${field}.weighted_clusters`);
+    (wc.clusters as Dec[]).forEach((c, i) => {
+      const cf = `${field}.weighted_clusters.clusters[${i}]`;
+      rejectUnsupported('envoy.config.route.v3.WeightedCluster.ClusterWeight', c, fields('name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove', 'typed_per_filter_config', 'metadata_match', 'cluster_specifier'), cf);
+      if (!c.name) reject(`${cf}.name`, 'is empty');
+      const w = c.weight?.value ?? 0;
+      if (w === 0) return;
+      total += w;
+      names.push(c.name);
+      cum.push(total);
+      reqM.push(compileHeaderMutation(c.request_headers_to_add, c.request_headers_to_remove, `${cf}.request_headers`));
+      resM.push(compileHeaderMutation(c.response_headers_to_add, c.response_headers_to_remove, `${cf}.response_headers`));
+    });
+    if (total === 0) reject(`${field}.weighted_clusters`, 'all weights are zero');
+  } else {
+    reject(`${field}.cluster_specifier`, `"${a.cluster_specifier ?? ''}" is not supported (cluster or weighted_clusters)`);
+  }
+  let regexRewrite: RegExp | null = null;
+  let regexSub = '';
+  if (a.regex_rewrite) {
+    regexRewrite = new RegExp(compileRegex(a.regex_rewrite.pattern?.regex ?? '', `${field}.regex_rewrite.pattern.regex`).source.slice(4, -2), 'g');
+    regexSub = jsSubstitution(a.regex_rewrite.substitution ?? '');
+  }
+  if (a.host_rewrite_specifier && !['host_rewrite_literal', 'auto_host_rewrite'].includes(a.host_rewrite_specifier)) {
+    reject(`${field}.${a.host_rewrite_specifier}`, 'is not supported');
+  }
+  const retry = a.retry_policy ? compileRetry(a.retry_policy, `${field}.retry_policy`) : vhRetry;
+  const mirrors = (a.request_mirror_policies as Dec[] ?? []).map((m, i) => {
+    const mf = `${field}.request_mirror_policies[${i}]`;
+    rejectUnsupported('envoy.config.route.v3.RouteAction.RequestMirrorPolicy', m, fields('cluster', 'runtime_fraction', 'trace_sampled'), mf);
+    if (!m.cluster) reject(`${mf}.cluster`, 'is empty');
+    return new MirrorConfig(m.cluster, m.runtime_fraction ? fraction(m.runtime_fraction.default_value) : 1);
+  });
+  const hashes = (a.hash_policy as Dec[] ?? []).map((h, i) => {
+    const hf = `${field}.hash_policy[${i}]`;
+    switch (h.policy_specifier) {
+      case 'header': return new HashPolicyConfig(HashKind.Header, (h.header.header_name ?? '').toLowerCase(), !!h.terminal, 0, '');
+      case 'cookie': return new HashPolicyConfig(HashKind.Cookie, h.cookie.name, !!h.terminal, durationMs(h.cookie.ttl), h.cookie.path ?? '');
+      case 'connection_properties':
+        if (!h.connection_properties.source_ip) reject(`${hf}.connection_properties.source_ip`, 'must be true');
+        return new HashPolicyConfig(HashKind.SourceIp, '', !!h.terminal, 0, '');
+      case 'query_parameter': return new HashPolicyConfig(HashKind.QueryParameter, h.query_parameter.name, !!h.terminal, 0, '');
+      default: return reject(hf, `hash policy "${h.policy_specifier}" is not supported`);
+    }
+  });
+  let websocket: boolean | null = null;
+  for (const [i, u] of (a.upgrade_configs as Dec[] ?? []).entries()) {
+    if ((u.upgrade_type ?? '').toLowerCase() !== 'websocket') reject(`${field}.upgrade_configs[${i}].upgrade_type`, `"${u.upgrade_type}" is not supported`);
+    websocket = u.enabled ? u.enabled.value !== false : true;
+  }
+  let grpcMax = -1;
+  if (a.max_stream_duration) {
+    const m = a.max_stream_duration;
+    if (m.max_stream_duration && durationMs(m.max_stream_duration) > 0) reject(`${field}.max_stream_duration.max_stream_duration`, 'is not supported');
+    if (m.grpc_timeout_header_max) grpcMax = durationMs(m.grpc_timeout_header_max);
+  }
+  // Envoy's default route timeout is 15 s when the field is absent; 0 disables it.
+  const timeoutMs = a.timeout ? durationMs(a.timeout) : 15_000;
+  return new RouteActionConfig(cluster, names, cum, total, reqM, resM, a.prefix_rewrite || null, regexRewrite, regexSub,
+    a.host_rewrite_specifier === 'host_rewrite_literal' ? a.host_rewrite_literal : null, !!a.auto_host_rewrite?.value,
+    timeoutMs, durationMs(a.idle_timeout), retry, mirrors, hashes, websocket, grpcMax);
+}
+
+function compileRedirect(r: Dec, field: string): RedirectConfig {
+  rejectUnsupported('envoy.config.route.v3.RedirectAction', r, REDIRECT_FIELDS, field);
+  const status = REDIRECT_CODES[r.response_code ?? 'MOVED_PERMANENTLY'];
+  if (!status) reject(`${field}.response_code`, `"${r.response_code}" is not supported`);
+  let regex: RegExp | null = null;
+  if (r.regex_rewrite) regex = new RegExp(compileRegex(r.regex_rewrite.pattern?.regex ?? '', `${field}.regex_rewrite.pattern.regex`).source.slice(4, -2), 'g');
+  return new RedirectConfig(r.https_redirect ? 'https' : (r.scheme_redirect ?? ''), r.host_redirect ?? '', r.port_redirect ?? 0,
+    r.path_rewrite_specifier === 'path_redirect' ? r.path_redirect : null, r.path_rewrite_specifier === 'prefix_rewrite' ? r.prefix_rewrite : null,
+    regex, r.regex_rewrite ? jsSubstitution(r.regex_rewrite.substitution ?? '') : '', status, !!r.strip_query);
+}
+
+function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): RouteEntry {
+  rejectUnsupported('envoy.config.route.v3.Route', r, ROUTE_FIELDS, field);
+  const m = r.match;
+  if (!m) reject(`${field}.match`, 'is required');
+  rejectUnsupported('envoy.config.route.v3.RouteMatch', m, MATCH_FIELDS, `${field}.match`);
+  const caseSensitive = m.case_sensitive ? m.case_sensitive.value !== false : true;
+  let kind: PathKind;
+  let path = '';
+  let regex: RegExp | null = null;
+  switch (m.path_specifier) {
+    case 'prefix': kind = PathKind.Prefix; path = m.prefix; break;
+    case 'path': kind = PathKind.Exact; path = m.path; break;
+    case 'path_separated_prefix': kind = PathKind.SeparatedPrefix; path = m.path_separated_prefix; break;
+    case 'safe_regex': kind = PathKind.Regex; regex = compileRegex(m.safe_regex?.regex ?? '', `${field}.match.safe_regex.regex`, caseSensitive ? '' : 'i'); break;
+    default: return reject(`${field}.match.path_specifier`, `"${m.path_specifier ?? ''}" is not supported`);
+  }
+  if (!caseSensitive) path = path.toLowerCase();
+  const headers = (m.headers as Dec[]).map((h, i) => compileHeaderMatcher(h as never, `${field}.match.headers[${i}]`));
+  const query = (m.query_parameters as Dec[]).map((q, i) => compileQueryMatcher(q as never, `${field}.match.query_parameters[${i}]`));
+  let actionKind: ActionKind;
+  let action: RouteActionConfig | null = null;
+  let redirect: RedirectConfig | null = null;
+  let directStatus = 0;
+  let directBody: Buffer | null = null;
+  switch (r.action) {
+    case 'route': actionKind = ActionKind.Route; action = compileAction(r.route, `${field}.route`, vhRetry); break;
+    case 'redirect': actionKind = ActionKind.Redirect; redirect = compileRedirect(r.redirect, `${field}.redirect`); break;
+    case 'direct_response': {
+      actionKind = ActionKind.Direct;
+      directStatus = r.direct_response.status;
+      if (directStatus < 200 || directStatus >= 600) reject(`${field}.direct_response.status`, `${directStatus} is not in [200, 600)`);
+      const b = r.direct_response.body;
+      if (b) {
+        if (b.specifier === 'inline_string') directBody = Buffer.from(b.inline_string);
+        else if (b.specifier === 'inline_bytes') directBody = Buffer.from(b.inline_bytes);
+        else reject(`${field}.direct_response.body`, `"${b.specifier}" is not supported (inline only)`);
+      }
+      break;
+    }
+    default: return reject(`${field}.action`, `"${r.action ?? ''}" is not supported`);
+  }
+  return new RouteEntry(r.name ?? '', kind, path, regex, caseSensitive, headers, query, !!m.grpc, actionKind, action, redirect, directStatus, directBody,
+    compileHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, `${field}.request_headers`),
+    compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${field}.response_headers`),
+    compilePerFilter(r.typed_per_filter_config, field));
+}
+
+/** Compiles a RouteConfiguration; throws ConfigError naming the field it cannot apply. */
+export function compileRouteTable(rc: RouteConfiguration__Output, version: string): RouteTable {
+  const raw = rc as unknown as Dec;
+  rejectUnsupported('envoy.config.route.v3.RouteConfiguration', raw, RC_FIELDS, '');
+  const exact = new Map<string, VirtualHostEntry>();
+  const suffixes: [string, VirtualHostEntry][] = [];
+  const prefixes: [string, VirtualHostEntry][] = [];
+  let star: VirtualHostEntry | null = null;
+  const seen = new Set<string>();
+  const vhosts = (raw.virtual_hosts as Dec[]).map((vh, vi) => {
+    const vf = `virtual_hosts[${vi}]`;
+    rejectUnsupported('envoy.config.route.v3.VirtualHost', vh, VH_FIELDS, vf);
+    const retry = vh.retry_policy ? compileRetry(vh.retry_policy, `${vf}.retry_policy`) : null;
+    const vhFault = compilePerFilter(vh.typed_per_filter_config, vf);
+    const routes = (vh.routes as Dec[]).map((r, ri) => {
+      const e = compileRoute(r, `${vf}.routes[${ri}]`, retry);
+      if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault);
+      return e;
+    });
+    const entry = new VirtualHostEntry(vh.name ?? '', routes,
+      compileHeaderMutation(vh.request_headers_to_add, vh.request_headers_to_remove, `${vf}.request_headers`),
+      compileHeaderMutation(vh.response_headers_to_add, vh.response_headers_to_remove, `${vf}.response_headers`),
+      retry, !!vh.include_request_attempt_count);
+    for (const [di, d0] of (vh.domains as string[]).entries()) {
+      const d = d0.toLowerCase();
+      if (seen.has(d)) reject(`${vf}.domains[${di}]`, `domain "${d0}" is already used by another virtual host`);
+      seen.add(d);
+      if (d === '*') star = entry;
+      else if (d.startsWith('*')) suffixes.push([d.slice(1), entry]);
+      else if (d.endsWith('*')) prefixes.push([d.slice(0, -1), entry]);
+      else if (d.includes('*')) reject(`${vf}.domains[${di}]`, `wildcard in the middle of "${d0}" is not allowed`);
+      else exact.set(d, entry);
+    }
+    return entry;
+  });
+  suffixes.sort((a, b) => b[0].length - a[0].length);
+  prefixes.sort((a, b) => b[0].length - a[0].length);
+  return new RouteTable(raw.name, version, vhosts, exact, suffixes, prefixes, star,
+    compileHeaderMutation(raw.request_headers_to_add, raw.request_headers_to_remove, 'request_headers'),
+    compileHeaderMutation(raw.response_headers_to_add, raw.response_headers_to_remove, 'response_headers'),
+    !!raw.ignore_port_in_host_matching);
+}
+
+/** Cluster names a route table can send to (for validate_clusters). */
+export function referencedClusters(t: RouteTable): Set<string> {
+  const out = new Set<string>();
+  for (const vh of t.virtualHosts) {
+    for (const r of vh.routes) {
+      if (!r.action) continue;
+      if (r.action.cluster) out.add(r.action.cluster);
+      for (const n of r.action.weightedNames) out.add(n);
+      for (const m of r.action.mirrors) out.add(m.cluster);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/** Envoy's TCP proxy: one upstream connection per downstream connection, bytes spliced both ways. */
+import net from 'node:net';
+import type { TcpProxySpec } from '../config/listener';
+import type { ConnInfo, ProxyContext } from '../context';
+import { hash32 } from '../cluster/lb';
+
+/** Proxies `socket` to the cluster of `spec`. */
+export function tcpProxy(socket: net.Socket, first: Buffer | null, spec: TcpProxySpec, conn: ConnInfo, ctx: ProxyContext): void {
+  const stats = ctx.stats.tcpFor(spec.statPrefix);
+  stats.downstream_cx_total++;
+  let name = spec.cluster;
+  if (!name) {
+    let total = 0;
+    for (const w of spec.weighted) total += w.weight;
+    let r = Math.random() * total;
+    for (const w of spec.weighted) {
+      if ((r -= w.weight) < 0) { name = w.name; break; }
+    }
+    name ||= spec.weighted[spec.weighted.length - 1].name;
+  }
+  const cluster = ctx.clusters.get(name);
+  const host = !cluster ? null : cluster.spec.lb === 'original_dst' ? cluster.originalDst(conn.dstIp, conn.dstPort) : cluster.pick(hash32(conn.srcIp), 0, null);
+  if (!cluster || !host) {
+    stats.downstream_cx_no_route++;
+    socket.destroy();
+    return;
+  }
+  if (cluster.cxActive >= cluster.spec.limits.maxConnections) {
+    cluster.stats.upstream_cx_overflow++;
+    socket.destroy();
+    return;
+  }
+  cluster.cxActive++;
+  cluster.stats.upstream_cx_total++;
+  host.activeRequests++;
+  const up = net.connect({
+    host: host.address,
+    port: host.port,
+    noDelay: true,
+    ...(cluster.spec.sourceAddress ? { localAddress: cluster.spec.sourceAddress } : {}),
+  });
+  const connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), cluster.spec.connectTimeoutMs);
+  let connected = false;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    cluster.cxActive--;
+    host.activeRequests--;
+  };
+  up.once('connect', () => {
+    connected = true;
+    clearTimeout(connectTimer);
+    if (first && first.length) up.write(first);
+    socket.pipe(up);
+    up.pipe(socket);
+    if (spec.idleTimeoutMs > 0) {
+      socket.setTimeout(spec.idleTimeoutMs, () => { socket.destroy(); up.destroy(); });
+    }
+  });
+  up.on('error', () => {
+    if (!connected) {
+      stats.upstream_cx_connect_fail++;
+      cluster.stats.upstream_cx_connect_fail++;
+    }
+    socket.destroy();
+  });
+  socket.on('error', () => up.destroy());
+  up.once('close', () => { clearTimeout(connectTimer); release(); socket.destroy(); });
+  socket.once('close', () => { up.destroy(); release(); });
+  if (!first) return;
+  // data already read from the socket was handed over in `first`
+}
