@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG, type InjectionConfig } from './inject/config';
 import { InjectorError } from './errors';
 import { kubeInject } from './kube-inject';
 import { kubeNamespaceLabels } from './webhook/namespaces';
+import { CaBundlePatcher, kubeWebhookConfigApi } from './webhook/ca-bundle';
 import { startWebhookServer } from './webhook/server';
 
 const int = (name: string) => (value: string) => {
@@ -65,6 +66,8 @@ export function buildCli(): Command {
       .addOption(new Option('--tls-cert <file>', 'serving certificate chain (PEM)').default('/etc/istio/injector-certs/tls.crt').env('TLS_CERT_FILE'))
       .addOption(new Option('--tls-key <file>', 'serving private key (PEM)').default('/etc/istio/injector-certs/tls.key').env('TLS_KEY_FILE'))
       .addOption(new Option('--cert-check-interval <ms>', 'how often to look for a rotated certificate').argParser(int('--cert-check-interval')).default(5000))
+      .addOption(new Option('--webhook-config <name>', "MutatingWebhookConfiguration whose caBundle the injector keeps equal to --ca-bundle (Kubernetes API)").env('WEBHOOK_CONFIG'))
+      .addOption(new Option('--ca-bundle <file>', 'CA certificate (PEM) that signed the serving certificate').default('/etc/istio/injector-certs/ca.crt').env('CA_BUNDLE_FILE'))
       .addOption(new Option('--namespace-labels <mode>', "look up namespace labels: kube (API server), none (trust the webhook's selectors), auto (kube when in a cluster)").choices(['auto', 'kube', 'none']).default('auto').env('NAMESPACE_LABELS'))
       .addOption(new Option('--log-level <level>', 'log level').default('info').env('LOG_LEVEL')),
   ).action(async (opts: Record<string, unknown>) => {
@@ -73,6 +76,9 @@ export function buildCli(): Command {
     const mode = opts.namespaceLabels as string;
     const useKube = mode === 'kube' || (mode === 'auto' && !!process.env.KUBERNETES_SERVICE_HOST);
     const namespaceLabels = useKube ? await kubeNamespaceLabels(log) : undefined;
+    const patcher = opts.webhookConfig
+      ? new CaBundlePatcher(await kubeWebhookConfigApi(), opts.webhookConfig as string, opts.caBundle as string, log)
+      : undefined;
     const server = await startWebhookServer(
       {
         config,
@@ -85,9 +91,15 @@ export function buildCli(): Command {
         port: opts.port as number,
         host: opts.host as string,
         certCheckIntervalMs: opts.certCheckInterval as number,
+        onReload: () => void patcher?.sync(),
       },
       log,
     );
+    if (patcher) {
+      await patcher.sync();
+      // Re-applied manifests reset the caBundle: check again now and then.
+      setInterval(() => void patcher.sync(), 60_000).unref();
+    }
     log.info({ port: server.port, namespaceLabels: useKube ? 'kube' : 'none', proxyImage: config.proxyImage, nativeSidecars: config.nativeSidecars }, 'injector webhook listening');
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {

@@ -47,6 +47,8 @@ export interface WebhookServerOptions {
   host?: string;
   /** How often to look for a rotated certificate, in milliseconds. */
   certCheckIntervalMs: number;
+  /** Called after a rotated certificate is in use. */
+  onReload?: () => void;
 }
 
 /** A running webhook: the HTTPS server and its certificate watcher. */
@@ -68,6 +70,7 @@ export async function startWebhookServer(deps: ReviewDeps, options: WebhookServe
     (next) => {
       server.setSecureContext({ ...next, minVersion: 'TLSv1.2' });
       log.info({ certFile: options.certFile }, 'serving certificate reloaded');
+      options.onReload?.();
     },
     (err) => log.warn({ err: err.message }, 'serving certificate changed but could not be loaded; keeping the previous one'),
   ).start(options.certCheckIntervalMs);

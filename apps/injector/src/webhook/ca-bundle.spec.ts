@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { CaBundlePatcher, type WebhookConfigApi, type WebhookConfiguration } from './ca-bundle';
+
+describe('CaBundlePatcher', () => {
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('sets the caBundle of every webhook that differs, and nothing when they match', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ca-bundle-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    const config: WebhookConfiguration = { webhooks: [{ name: 'a', clientConfig: {} }, { name: 'b', clientConfig: { caBundle: 'b2xk' } }] };
+    const patches: unknown[] = [];
+    const api: WebhookConfigApi = {
+      read: async () => structuredClone(config),
+      patch: async (_name, ops) => {
+        patches.push(ops);
+        for (const op of ops) config.webhooks![Number(op.path.split('/')[2])].clientConfig.caBundle = op.value;
+      },
+    };
+    const patcher = new CaBundlePatcher(api, 'istio-sidecar-injector', join(dir, 'ca.crt'), pino({ level: 'silent' }));
+    expect(await patcher.sync()).toBe(2);
+    const expected = Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n').toString('base64');
+    expect(patches[0]).toEqual([
+      { op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: expected },
+      { op: 'replace', path: '/webhooks/1/clientConfig/caBundle', value: expected },
+    ]);
+    expect(await patcher.sync()).toBe(0);
+  });
+
+  it('logs and carries on when the CA file or the API fails', async () => {
+    const api: WebhookConfigApi = { read: async () => { throw new Error('forbidden'); }, patch: async () => undefined };
+    expect(await new CaBundlePatcher(api, 'x', '/nonexistent/ca.crt', pino({ level: 'silent' })).sync()).toBe(0);
+  });
+});
