@@ -35,6 +35,7 @@ export function localReply(ex: Exchange, status: number, body: string, extra: Re
   headers['content-type'] = 'text/plain';
   headers['content-length'] = String(buf.length);
   ex.writeHead(status, headers, false);
+  ex.flushHead();
   (res as ServerResponse).end(ex.method === 'HEAD' ? undefined : buf);
   ex.finish(status);
 }
