@@ -1,0 +1,92 @@
+/**
+ * tsmesh control plane: Istio config in (watched YAML directory and/or Kubernetes), Envoy xDS
+ * out (ADS on 15010 plaintext and 15012 TLS), monitoring on 15014.
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import * as grpc from '@grpc/grpc-js';
+import * as k8s from '@kubernetes/client-node';
+import pino from 'pino';
+import { FileStore } from './config/file-store';
+import { KubeStore } from './config/kube-store';
+import type { ConfigStore } from './config/store';
+import { Discovery } from './server/discovery';
+import { startMonitoring } from './server/monitoring';
+
+const program = new Command()
+  .name('control-plane')
+  .description('tsmesh control plane: Istio config in, Envoy xDS out')
+  .option('--config-dir <dir>', 'watched directory of YAML files (Istio and Kubernetes resources)')
+  .option('--kubernetes', 'read config from the Kubernetes API (in-cluster or KUBECONFIG)', false)
+  .option('--istio-version <v>', 'API version used to watch Istio CRDs', 'v1')
+  .option('--resync-ms <ms>', 'Kubernetes full re-list period', (v) => Number(v), 300_000)
+  .option('--listen-address <host>', 'address the servers bind', '0.0.0.0')
+  .option('--xds-port <port>', 'ADS over plaintext gRPC', (v) => Number(v), 15010)
+  .option('--xds-tls-port <port>', 'ADS over TLS (needs --tls-cert and --tls-key)', (v) => Number(v), 15012)
+  .option('--tls-cert <file>', 'PEM certificate chain for the TLS xDS port')
+  .option('--tls-key <file>', 'PEM private key for the TLS xDS port')
+  .option('--tls-client-ca <file>', 'PEM CA bundle; when set, proxies must present a client certificate it signed')
+  .option('--monitoring-port <port>', 'metrics, status and config dumps', (v) => Number(v), 15014)
+  .option('--debounce-ms <ms>', 'quiet period before a push', (v) => Number(v), 100)
+  .option('--debounce-max-ms <ms>', 'longest delay of a push after the first change', (v) => Number(v), 10_000)
+  .option('--domain <suffix>', 'cluster DNS suffix', 'cluster.local')
+  .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+  .option('--root-namespace <ns>', 'Istio root namespace (mesh-wide policies)', 'istio-system')
+  .option('--log-level <level>', 'pino log level', 'info');
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts<{
+    configDir?: string; kubernetes: boolean; istioVersion: string; resyncMs: number; listenAddress: string; xdsPort: number; xdsTlsPort: number;
+    tlsCert?: string; tlsKey?: string; tlsClientCa?: string; monitoringPort: number; debounceMs: number; debounceMaxMs: number;
+    domain: string; trustDomain: string; rootNamespace: string; logLevel: string;
+  }>();
+  const log = pino({ level: o.logLevel, base: { app: 'control-plane' } });
+  const stores: ConfigStore[] = [];
+  if (o.configDir) stores.push(new FileStore(o.configDir));
+  if (o.kubernetes) {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromDefault();
+    stores.push(new KubeStore(kc, { istioVersion: o.istioVersion, resyncMs: o.resyncMs, log: (level, msg) => log[level](msg) }));
+  }
+  if (!stores.length) {
+    log.error('no config source: pass --config-dir <dir> and/or --kubernetes');
+    process.exit(2);
+  }
+  const discovery = new Discovery({
+    stores, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, logger: log,
+    push: { domain: o.domain, trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
+  });
+  await discovery.start();
+  const host = o.listenAddress;
+  const xds = await discovery.listen(`${host.includes(':') ? `[${host}]` : host}:${o.xdsPort}`);
+  log.info({ port: xds }, 'ADS (plaintext) listening');
+  if (o.tlsCert && o.tlsKey) {
+    const creds = grpc.ServerCredentials.createSsl(
+      o.tlsClientCa ? readFileSync(o.tlsClientCa) : null,
+      [{ cert_chain: readFileSync(o.tlsCert), private_key: readFileSync(o.tlsKey) }],
+      !!o.tlsClientCa,
+    );
+    const tls = await discovery.listen(`${host.includes(':') ? `[${host}]` : host}:${o.xdsTlsPort}`, creds);
+    log.info({ port: tls }, 'ADS (TLS) listening');
+  } else {
+    log.warn('no --tls-cert/--tls-key: the TLS xDS port is not served');
+  }
+  const mon = await startMonitoring(discovery, host, o.monitoringPort);
+  log.info({ port: mon.port }, 'monitoring listening');
+  // One line on stdout that scripts and tests can wait for.
+  process.stdout.write(`${JSON.stringify({ ready: true, xdsPort: xds, monitoringPort: mon.port })}\n`);
+  const shutdown = async (sig: string) => {
+    log.info({ signal: sig }, 'shutting down');
+    mon.server.close();
+    await discovery.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`control-plane: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

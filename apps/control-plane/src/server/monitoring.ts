@@ -1,0 +1,68 @@
+/**
+ * The monitoring port (15014): Prometheus metrics, readiness, proxy status, per-proxy config
+ * dumps, config issues and the last push.
+ *
+ *   GET /metrics                              Prometheus text
+ *   GET /ready                                200 once the first push context is built
+ *   GET /debug/syncz                          proxies with sent / ACKed / NACKed versions per type (JSON)
+ *   GET /debug/config_dump?proxyID=<node id>  the proxy's current resources, Envoy JSON (LDS, RDS, CDS, EDS, SDS)
+ *   GET /debug/config_issues                  validation and read issues (JSON; ?format=text for lines)
+ *   GET /debug/push_status                    the last push
+ *   GET /debug/registryz                      services and endpoints
+ */
+import express from 'express';
+import type { Server } from 'node:http';
+import { ALL_TYPE_URLS, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
+import { formatIssue } from '@tsmesh/mesh-config';
+import type { Discovery } from './discovery';
+import { dumpResources } from '../xds/envoy-json';
+
+/** Starts the monitoring HTTP server on `host:port` (port 0 picks one); resolves with the server and port. */
+export async function startMonitoring(d: Discovery, host: string, port: number): Promise<{ server: Server; port: number }> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(d.metrics.text());
+  });
+  app.get('/ready', (_req, res) => {
+    if (d.pushContext()) res.send('ok\n');
+    else res.status(503).send('not ready\n');
+  });
+  app.get(['/debug/syncz', '/debug/proxy-status'], (_req, res) => {
+    res.json(d.proxyStatus());
+  });
+  app.get('/debug/config_dump', (req, res) => {
+    const id = String(req.query.proxyID ?? req.query.proxy ?? '');
+    const snap = id ? d.snapshotOf(id) : undefined;
+    if (!snap) {
+      res.status(404).json({ error: id ? `no connected proxy "${id}"` : 'query parameter proxyID is required', proxies: d.connectedProxies().map((p) => p.id) });
+      return;
+    }
+    const byType: Partial<Record<ResourceTypeUrl, EncodedResource[]>> = {};
+    const versions: Record<string, string> = {};
+    for (const t of ALL_TYPE_URLS) {
+      byType[t] = [...snap.resources(t).values()];
+      versions[t] = snap.version(t);
+    }
+    res.json({ proxy: id, versions, resources: dumpResources(byType) });
+  });
+  app.get('/debug/config_issues', (req, res) => {
+    const issues = d.configIssues();
+    if (req.query.format === 'text') res.type('text/plain').send(issues.map(formatIssue).join('\n') + (issues.length ? '\n' : ''));
+    else res.json(issues);
+  });
+  app.get('/debug/push_status', (_req, res) => {
+    res.json(d.lastPushSummary() ?? {});
+  });
+  app.get('/debug/registryz', (_req, res) => {
+    const push = d.pushContext();
+    res.json((push?.registry.services ?? []).map((s) => ({ ...s, endpoints: push?.registry.endpoints.get(s.hostname) ?? [] })));
+  });
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, () => {
+      const addr = server.address();
+      resolve({ server, port: typeof addr === 'object' && addr ? addr.port : port });
+    });
+    server.on('error', reject);
+  });
+}
