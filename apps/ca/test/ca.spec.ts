@@ -136,6 +136,11 @@ describe('bad input gets a precise status and issues nothing', () => {
     });
   }
 
+  it('a request over 64 KiB → RESOURCE_EXHAUSTED, before any parsing', async () => {
+    const err = (await ask({ csr: 'x'.repeat(70 * 1024), token: await tokens.mint() })) as ServiceError;
+    expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
   it('keeps serving after bad input', async () => {
     expect(Array.isArray(await ask({ csr: (await csrFor(ID)).csr, token: await tokens.mint() }))).toBe(true);
   });

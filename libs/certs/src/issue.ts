@@ -98,12 +98,7 @@ export async function issueLeafCertificate(issuer: Issuer, opts: LeafOptions): P
   const now = opts.now ?? new Date();
   const subject = opts.subject ?? '';
   const san = altNamesExtension({ uris: opts.spiffeId ? [opts.spiffeId] : [], dnsNames: opts.dnsNames, ipAddresses: opts.ipAddresses }, subject === '');
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(LEAF_USAGES, true),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-    new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
-  ];
+  const extensions = [...leafExtensions(issuer)];
   if (san) extensions.push(san);
   const publicKey = opts.publicKey instanceof ArrayBuffer ? opts.publicKey : await crypto.subtle.exportKey('spki', opts.publicKey);
   const cert = await x509.X509CertificateGenerator.create({
@@ -152,6 +147,22 @@ export async function signCsr(issuer: Issuer, csrPem: string, opts: SignCsrOptio
     ttlSeconds: opts.ttlSeconds,
     now: opts.now,
   });
+}
+
+// The extensions every leaf of an issuer shares, encoded once per issuer.
+const leafExtensionCache = new WeakMap<Issuer, readonly x509.Extension[]>();
+function leafExtensions(issuer: Issuer): readonly x509.Extension[] {
+  let exts = leafExtensionCache.get(issuer);
+  if (!exts) {
+    exts = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(LEAF_USAGES, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
+    ];
+    leafExtensionCache.set(issuer, exts);
+  }
+  return exts;
 }
 
 function clampToIssuer(issuer: Issuer, now: Date, ttlSeconds: number): Date {

@@ -126,6 +126,11 @@ describe('CSRs', () => {
     await expect(parseCsr('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n')).rejects.toMatchObject({ code: 'CERTS_INVALID_CSR' });
   });
 
+  it('refuses a key on a curve other than P-256/P-384', async () => {
+    openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-nodes', '-keyout', 'k1.key', '-subj', '/', '-out', 'k1.csr');
+    await expect(parseCsr(readFileSync(join(dir, 'k1.csr'), 'utf8'))).rejects.toThrow(/EC curve secp256k1 is not accepted/);
+  });
+
   it('refuses a CSR whose signature does not match its key', async () => {
     const keys = await generateKeyPair();
     const pem = await createCsr(keys, { spiffeId: ID });
