@@ -32,7 +32,14 @@ export async function startCa(config: CaConfig, log: Logger, kubeConfig?: KubeCo
 
   let authenticator: Authenticator;
   if (kc) authenticator = new TokenReviewAuthenticator(kc, config.audiences);
-  else authenticator = new JwtAuthenticator({ jwksFile: config.jwksFile!, audiences: config.audiences, issuer: config.issuer });
+  else {
+    authenticator = new JwtAuthenticator({
+      jwksFile: config.jwksFile!,
+      audiences: config.audiences,
+      issuer: config.issuer,
+      onReloadError: (err) => log.warn({ err: err.message }, 'JWKS reload failed; keeping the previous keys'),
+    });
+  }
 
   const bundle = trustBundle(issuer);
   if (config.bundleOut) {

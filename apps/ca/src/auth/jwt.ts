@@ -13,6 +13,8 @@ import { CaConfigError, NotServiceAccountError, TokenExpiredError, TokenInvalidE
 export interface JwtAuthOptions {
   /** Path of the JWKS file; re-read when it changes (checked at most every 5 s). */
   jwksFile: string;
+  /** Called when a changed JWKS file cannot be read; the last good keys stay in use. */
+  onReloadError?: (err: Error) => void;
   /** Audiences accepted (`aud` must contain one); Istio's is `istio-ca`. */
   audiences: string[];
   /** Required `iss`, when set. */
@@ -50,9 +52,14 @@ export class JwtAuthenticator implements Authenticator {
     this.checkedAt = now;
     try {
       if (statSync(this.opts.jwksFile).mtimeMs !== this.mtimeMs) this.reload();
-    } catch {
-      // keep the last good key set if the file is briefly missing while being replaced
+    } catch (err) {
+      // Keep the last good key set while the file is missing or half-written; report it once per check.
+      this.onReloadError(err as Error);
     }
+  }
+
+  private onReloadError(err: Error): void {
+    this.opts.onReloadError?.(err);
   }
 
   private reload(): void {
