@@ -116,8 +116,17 @@ export function check(schema: Schema, value: unknown, path: string, out: SchemaP
   }
 }
 
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  }
+  return d[a.length][b.length];
+}
+
 function suggest(k: string, known: string[]): string {
-  const lower = k.toLowerCase();
-  const hit = known.find((f) => f.toLowerCase() === lower || f.toLowerCase().replace(/_/g, '') === lower.replace(/_/g, ''));
+  const lower = k.toLowerCase().replace(/_/g, '');
+  const hit = known.find((f) => f.toLowerCase() === lower) ?? known.find((f) => distance(f.toLowerCase(), lower) <= (k.length > 4 ? 2 : 1));
   return hit ? ` (did you mean "${hit}"?)` : '';
 }

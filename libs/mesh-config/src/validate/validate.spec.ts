@@ -22,7 +22,7 @@ describe('validateConfig', () => {
     expect(lines).toEqual([
       'invalid.yaml:69: DestinationRule default/future: apiVersion: version "v2" is not accepted (accepted: v1, v1beta1, v1alpha3)',
       'invalid.yaml:8: VirtualService default/bad-weights: spec.http[0].route: destination weights sum to 90, not 100',
-      'invalid.yaml:23: VirtualService default/unknown-field: spec.http[0].timout: unknown field "timout"',
+      'invalid.yaml:23: VirtualService default/unknown-field: spec.http[0].timout: unknown field "timout" (did you mean "timeout"?)',
       'invalid.yaml:66: Gateway default/tls-no-cred: spec.servers[0].tls: TLS mode SIMPLE needs credentialName, or serverCertificate and privateKey',
       'invalid.yaml:55: Gateway default/gw-b: spec.servers[0].hosts[0]: port 80 host "shop.example.com" is already claimed by Gateway default/gw-a (invalid.yaml) on the same workloads',
       'invalid.yaml:33: VirtualService default/no-such-host: spec.http[0].route[0].destination.host: no Service or ServiceEntry has host "nowhere.default.svc.cluster.local"',
