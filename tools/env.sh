@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sourced by tools/run.sh: makes Node.js 24 the `node` on PATH and installs npm and Debian packages.
-set -euo pipefail
+# (sourced: leaves the caller's shell options alone)
 ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 NODE_MAJOR_WANTED=24
 # iptables and ip live in sbin; make sure they are found even with a minimal PATH.

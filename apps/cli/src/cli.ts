@@ -1,0 +1,93 @@
+/** The `tsmesh` command. */
+import { Command } from 'commander';
+
+import { analyze, formatAnalysis } from './commands/analyze';
+import { formatProxyStatus, getJson, selectKind, type ConfigDump, type ProxyStatusEntry } from './commands/proxy-status';
+import { kubeInject } from './commands/kube-inject';
+
+/** Builds the program; `out` and `err` are where it writes (tests capture them). */
+export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void; exit: (code: number) => void }): Command {
+  const program = new Command('tsmesh')
+    .description('tsmesh: an Istio-compatible service mesh')
+    .option('--control-plane <url>', 'control plane monitoring address', process.env.TSMESH_CONTROL_PLANE ?? 'http://127.0.0.1:15014')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride();
+
+  program
+    .command('analyze')
+    .description('validate Istio and Kubernetes YAML (files or directories) as the control plane would')
+    .argument('<paths...>', 'YAML files or directories')
+    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action((paths: string[], o: { namespace: string; output: string }) => {
+      const r = analyze(paths, o.namespace);
+      io.out(o.output === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatAnalysis(r));
+      io.exit(r.issues.some((i) => i.severity === 'error') ? 1 : 0);
+    });
+
+  program
+    .command('kube-inject')
+    .description('inject the sidecar into Kubernetes YAML offline (Deployments, StatefulSets, Pods; multi-document)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]', 'passed to the injector: -f <file> [-o <file>] ...')
+    .action((args: string[]) => io.exit(kubeInject(args)));
+
+  program
+    .command('proxy-status')
+    .description('each connected proxy with the sync state of every xDS type')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (o: { output: string }) => {
+      const entries = await getJson<ProxyStatusEntry[]>(program.opts().controlPlane, '/debug/syncz');
+      io.out(o.output === 'json' ? JSON.stringify(entries, null, 2) + '\n' : formatProxyStatus(entries));
+    });
+
+  program
+    .command('proxy-config')
+    .description('the Envoy resources the control plane serves one proxy (listeners, routes, clusters, endpoints, secrets, all)')
+    .argument('<kind>', 'listeners | routes | clusters | endpoints | secrets | all')
+    .argument('<proxy>', 'node id, or pod.namespace')
+    .action(async (kind: string, proxy: string) => {
+      let id = proxy;
+      if (!proxy.includes('~')) {
+        const entries = await getJson<ProxyStatusEntry[]>(program.opts().controlPlane, '/debug/syncz');
+        const hit = entries.find((e) => `${e.pod}.${e.namespace}` === proxy || e.pod === proxy);
+        if (!hit) throw new Error(`no connected proxy "${proxy}"; connected: ${entries.map((e) => `${e.pod}.${e.namespace}`).join(', ') || 'none'}`);
+        id = hit.proxy;
+      }
+      const dump = await getJson<ConfigDump>(program.opts().controlPlane, `/debug/config_dump?proxyID=${encodeURIComponent(id)}`);
+      io.out(JSON.stringify(selectKind(dump, kind), null, 2) + '\n');
+    });
+
+  program
+    .command('demo')
+    .description('bring up the whole mesh on the local runtime with the sample apps (see the README)')
+    .action(async () => {
+      const { runDemo } = await import('./commands/demo');
+      io.exit(await runDemo());
+    });
+
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script). */
+export async function run(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram({
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    exit: (c) => {
+      code = c;
+    },
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 1;
+    process.stderr.write(`tsmesh: ${e.message}\n`);
+    return 1;
+  }
+  return code;
+}
+
