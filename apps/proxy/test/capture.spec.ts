@@ -7,7 +7,7 @@ import {
   AdsServer, SnapshotCache, Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, listenerFilter, route,
   routeConfiguration, virtualHost, tcpProxy, headerValues, type Cluster,
 } from '@tsmesh/xds';
-import { bundleProxy, run, waitOutput, type Proc } from './process';
+import { bundleProxy, removeBundle, run, waitOutput, type Proc } from './process';
 
 const canRun = process.getuid?.() === 0 && (() => {
   try {
@@ -42,6 +42,7 @@ describe.skipIf(!canRun)('transparent capture in a network namespace', () => {
   const procs: Proc[] = [];
   let dir = '';
   let ads: AdsServer | undefined;
+  let main = '';
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tsmesh-capture-'));
@@ -57,7 +58,7 @@ describe.skipIf(!canRun)('transparent capture in a network namespace', () => {
       inNs(ns, ['ip', 'link', 'set', dev, 'up']);
       inNs(ns, ['ip', 'route', 'add', 'default', 'via', gw]);
     }
-    const main = await bundleProxy(`capture-${process.pid}`);
+    main = await bundleProxy(`capture-${process.pid}`);
     // the init container's rules, in the pod's namespace
     inNs(pod, [process.execPath, main, 'istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-g', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']);
 
@@ -105,6 +106,7 @@ describe.skipIf(!canRun)('transparent capture in a network namespace', () => {
       try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (main) removeBundle(main);
   });
 
   const curl = (ns: string, url: string) => inNs(ns, ['curl', '-s', '-i', '--max-time', '5', url]);

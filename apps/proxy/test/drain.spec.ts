@@ -2,13 +2,14 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost } from '@tsmesh/xds';
 import { ControlPlane, upstream, request, until, type Upstream } from './harness';
-import { bundleProxy, run, waitOutput, type Proc } from './process';
+import { bundleProxy, removeBundle, run, waitOutput, type Proc } from './process';
 
 /** Drain on SIGTERM: stop accepting, finish every in-flight request, exit 0. */
 describe('drain on SIGTERM (real process)', () => {
   let cp: ControlPlane;
   let slow: Upstream;
   let proc: Proc | undefined;
+  let main = '';
   const listenPort = 20_000 + (process.pid % 20_000);
   const base = 40_000 + (process.pid % 10_000);
 
@@ -23,7 +24,7 @@ describe('drain on SIGTERM (real process)', () => {
       [TypeUrl.Cluster]: [cluster({ name: 'slow' })],
       [TypeUrl.ClusterLoadAssignment]: [clusterLoadAssignment('slow', [{ address: '127.0.0.1', port: slow.port }])],
     }));
-    const main = await bundleProxy(`drain-${process.pid}`);
+    main = await bundleProxy(`drain-${process.pid}`);
     proc = run(process.execPath, [main, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${cp.port}`, '--admin-port', String(base), '--status-port', String(base + 1), '--prometheus-port', String(base + 2), '--drain-duration', '5s'], { POD_NAME: 'drain', POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
     await waitOutput(proc, /first config applied/);
   });
@@ -31,6 +32,7 @@ describe('drain on SIGTERM (real process)', () => {
     if (proc && proc.child.exitCode === null) proc.child.kill('SIGKILL');
     await cp?.close();
     await slow?.close();
+    if (main) removeBundle(main);
   });
 
   it('finishes in-flight requests, refuses new connections, then exits 0', async () => {

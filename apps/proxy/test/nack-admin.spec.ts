@@ -57,6 +57,7 @@ describe('NACK and admin', () => {
     expect((await get(proxy.adminPort, '/stats/prometheus')).body).toMatch(/envoy_cluster_upstream_rq_total\{envoy_cluster_name="a"\} [1-9]/);
     expect((await get(proxy.prometheusPort, '/stats/prometheus')).status).toBe(200);
     expect((await get(proxy.adminPort, '/logging?level=debug', 'POST')).body).toContain('debug');
+    await get(proxy.adminPort, '/logging?level=silent', 'POST');
   });
 
   it('NACKs a config it cannot apply, naming resource and field, and keeps serving the last good one', async () => {

@@ -1,15 +1,19 @@
 /** Helpers for tests that run the proxy as a real process: a bundle of src/main.ts and spawn helpers. */
 import { build } from 'esbuild';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { resolve } from 'node:path';
 
 const projectDir = resolve(import.meta.dirname, '..');
 const root = resolve(projectDir, '../..');
 
-/** Bundles the proxy (like the build target) into apps/proxy/.test-build/<tag>/main.mjs; returns its path. */
+/**
+ * Bundles the proxy (like the build target) into node_modules/.cache/tsmesh-proxy-test/<tag>/main.mjs
+ * (inside node_modules so npm packages resolve, and outside what lint sees); returns its path.
+ */
 export async function bundleProxy(tag: string): Promise<string> {
-  const outdir = resolve(projectDir, '.test-build', tag);
+  const outdir = resolve(root, 'node_modules/.cache/tsmesh-proxy-test', tag);
   mkdirSync(outdir, { recursive: true });
   const outfile = resolve(outdir, 'main.mjs');
   await build({
@@ -53,4 +57,9 @@ export async function waitOutput(p: Proc, re: RegExp, ms = 10_000): Promise<void
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${re}: ${p.out()}`);
+}
+
+/** Removes a bundle made by {@link bundleProxy}. */
+export function removeBundle(main: string): void {
+  rmSync(dirname(main), { recursive: true, force: true });
 }

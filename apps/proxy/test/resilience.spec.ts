@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, request, until, type Upstream } from './harness';
 import { ExtensionTypeUrl, pack, cluster, clusterLoadAssignment, type HttpFilter } from '@tsmesh/xds';

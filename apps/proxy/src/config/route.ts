@@ -7,7 +7,7 @@ import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, 
 import { reject } from './errors';
 import { fields, rejectUnsupported } from './fields';
 import { compileHeaderMatcher, compileQueryMatcher, compileRegex, type HeaderMatch, type QueryMatch } from './matchers';
-import { compileHeaderMutation, HeaderMutation } from './headers';
+import { compileHeaderMutation, type HeaderMutation } from './headers';
 import { compileFault, fraction, type FaultConfig } from './fault';
 import { compileRetry, type RetryConfig } from './retry';
 
