@@ -1,6 +1,6 @@
 /**
  * Names of everything the runtime creates on the host. All start with {@link PREFIX} and carry
- * the run id `<pid base36>-<instance base36>`, so parallel runs never collide and `cleanup` can
+ * the run id `<pid base36>-<instance>`, so parallel runs never collide and `cleanup` can
  * tell a crashed run's leftovers (its pid is gone) from a live run's.
  */
 
@@ -11,19 +11,19 @@ let instances = 0;
 
 /** A fresh run id for this process. */
 export function newRunId(pid = process.pid): string {
-  return `${pid.toString(36)}-${(instances++).toString(36)}`;
+  return `${pid.toString(36)}-${instances++ % 1000}`;
 }
 
 /** The pid encoded in a run id, or undefined when `id` is not one. */
 export function pidOfRunId(id: string): number | undefined {
-  const m = /^([0-9a-z]+)-[0-9a-z]+$/.exec(id);
+  const m = /^([0-9a-z]+)-[0-9]+$/.exec(id);
   return m ? parseInt(m[1], 36) : undefined;
 }
 
 /** Host-side names of one run. Interface names stay within Linux's 15 characters. */
 export class RunNames {
   constructor(readonly id: string) {
-    if (!/^[0-9a-z]{1,5}-[0-9a-z]{1,3}$/.test(id)) throw new Error(`run id "${id}" must be <pid base36>-<n base36>`);
+    if (!/^[0-9a-z]{1,5}-[0-9]{1,3}$/.test(id)) throw new Error(`run id "${id}" must be <pid base36>-<n>`);
   }
   /** The bridge, e.g. `tsm1k2-0`. */
   get bridge(): string {
@@ -57,6 +57,6 @@ export class RunNames {
 
 /** The run id inside a name the runtime created (interface, netns or chain), if it is one. */
 export function runIdOfName(name: string): string | undefined {
-  const m = /^tsm-?([0-9a-z]{1,5}-[0-9a-z]{1,3})(?:v[0-9a-z]+|-.*)?$/i.exec(name);
+  const m = /^tsm-?([0-9a-z]{1,5}-[0-9]{1,3})(?:v[0-9a-z]+|-.*)?$/i.exec(name);
   return m ? m[1].toLowerCase() : undefined;
 }

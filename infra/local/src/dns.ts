@@ -1,0 +1,31 @@
+/** Cluster DNS for pods, as hosts files: every Service's names, resolved from the pod's namespace. */
+
+/** The cluster domain. */
+export const CLUSTER_DOMAIN = 'cluster.local';
+
+/** A Service as DNS sees it. */
+export interface DnsService {
+  name: string;
+  namespace: string;
+  vip: string;
+}
+
+/** The names of a Service seen from a pod in `fromNamespace`: FQDN, `name.ns.svc`, `name.ns`, and `name` in the same namespace. */
+export function serviceNames(s: DnsService, fromNamespace: string): string[] {
+  const names = [`${s.name}.${s.namespace}.svc.${CLUSTER_DOMAIN}`, `${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}`];
+  if (s.namespace === fromNamespace) names.push(s.name);
+  return names;
+}
+
+/** A pod's /etc/hosts: localhost, the pod's own name, every Service. */
+export function hostsFile(pod: { name: string; namespace: string; ip: string }, services: DnsService[]): string {
+  const lines = ['# Kubernetes-managed hosts file (tsmesh local runtime).', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${pod.ip}\t${pod.name}`];
+  const sorted = [...services].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  for (const s of sorted) lines.push(`${s.vip}\t${serviceNames(s, pod.namespace).join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** A pod's resolv.conf, as for dnsPolicy ClusterFirst (names not in the hosts file fail fast: nothing answers on 127.0.0.1:53). */
+export function resolvConf(namespace: string): string {
+  return `search ${namespace}.svc.${CLUSTER_DOMAIN} svc.${CLUSTER_DOMAIN} ${CLUSTER_DOMAIN}\nnameserver 127.0.0.1\noptions ndots:5 attempts:1 timeout:1\n`;
+}

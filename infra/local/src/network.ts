@@ -1,0 +1,274 @@
+/**
+ * The host side of the runtime's network: one bridge per run with a /24 of pod addresses, one
+ * network namespace and veth pair per pod, and kube-proxy-style Service VIPs (iptables DNAT in
+ * the nat table, in chains of the run's own, jumped to from PREROUTING and OUTPUT).
+ */
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, tryRun } from './exec';
+import { cidrsOverlap, formatCidr, IpPool, parseCidr, type Cidr } from './ipam';
+import type { RunNames } from './names';
+
+/** Where `ip netns exec` finds per-namespace /etc files (hosts, resolv.conf). */
+export const NETNS_ETC = '/etc/netns';
+
+/** One Service port as kube-proxy programs it. */
+export interface ServiceRule {
+  /** `namespace/name:port`, for comments. */
+  key: string;
+  vip: string;
+  port: number;
+  protocol: 'TCP' | 'UDP';
+  /** Ready endpoints (pod IP and target port). */
+  endpoints: { ip: string; port: number }[];
+}
+
+/** A pod's network: its namespace, veth and address. */
+export interface PodNetwork {
+  netns: string;
+  ip: string;
+  vethHost: string;
+  /** Directory bind-mounted over /etc by `ip netns exec` (hosts, resolv.conf). */
+  etcDir: string;
+}
+
+/** Addresses of the host's IPv4 interfaces and routes, to pick blocks nobody uses. */
+async function usedCidrs(): Promise<Cidr[]> {
+  const out: Cidr[] = [];
+  const routes = JSON.parse(await run(['ip', '-j', '-4', 'route', 'show', 'table', 'all'])) as { dst?: string }[];
+  for (const r of routes) {
+    if (!r.dst || r.dst === 'default') continue;
+    try {
+      out.push(parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`));
+    } catch {
+      // not an IPv4 prefix (broadcast/local entries are fine to skip)
+    }
+  }
+  return out;
+}
+
+/** Options of {@link HostNetwork.create}. */
+export interface HostNetworkOptions {
+  /** Pod block; default: a free 10.244.<k>.0/24. */
+  podCidr?: string;
+  /** Service VIP block; default: 10.96.<k>.0/24 with the same k. */
+  serviceCidr?: string;
+}
+
+/** The run's bridge, address pools and iptables chains. */
+export class HostNetwork {
+  readonly pods: IpPool;
+  readonly vips: IpPool;
+  private vethCount = 0;
+  private readonly podNets = new Map<string, PodNetwork>();
+  private serviceChains: string[] = [];
+  private closed = false;
+
+  private constructor(readonly names: RunNames, podCidr: Cidr, serviceCidr: Cidr) {
+    this.pods = new IpPool(podCidr, 1);
+    this.vips = new IpPool(serviceCidr, 0);
+  }
+
+  /** Creates the bridge and the run's chains; on failure removes what it made. */
+  static async create(names: RunNames, opts: HostNetworkOptions = {}): Promise<HostNetwork> {
+    let podCidr: Cidr;
+    let serviceCidr: Cidr;
+    const used = await usedCidrs();
+    if (opts.podCidr) {
+      podCidr = parseCidr(opts.podCidr);
+      serviceCidr = parseCidr(opts.serviceCidr ?? '10.96.0.0/24');
+    } else {
+      // Start from a block derived from the run id so parallel runs rarely probe the same one.
+      let h = 0;
+      for (const c of names.id) h = (h * 31 + c.charCodeAt(0)) & 0xff;
+      let k = -1;
+      for (let i = 0; i < 256; i++) {
+        const cand = (h + i) & 0xff;
+        const p = parseCidr(`10.244.${cand}.0/24`);
+        const s = parseCidr(`10.96.${cand}.0/24`);
+        if (!used.some((u) => u.prefix > 8 && (cidrsOverlap(u, p) || cidrsOverlap(u, s)))) {
+          k = cand;
+          break;
+        }
+      }
+      if (k < 0) throw new Error('no free /24 left in 10.244.0.0/16');
+      podCidr = parseCidr(`10.244.${k}.0/24`);
+      serviceCidr = parseCidr(opts.serviceCidr ?? `10.96.${k}.0/24`);
+    }
+    const net = new HostNetwork(names, podCidr, serviceCidr);
+    try {
+      await net.setup();
+    } catch (err) {
+      await net.close();
+      throw err;
+    }
+    return net;
+  }
+
+  /** The pod block, e.g. `10.244.7.0/24`. */
+  get podCidr(): string {
+    return formatCidr(this.pods.cidr);
+  }
+  /** The VIP block, e.g. `10.96.7.0/24`. */
+  get serviceCidr(): string {
+    return formatCidr(this.vips.cidr);
+  }
+  /** The bridge's address: the pods' default gateway, and the source of host-originated traffic. */
+  get gateway(): string {
+    return this.pods.gateway;
+  }
+
+  private async setup(): Promise<void> {
+    const br = this.names.bridge;
+    const [svc, post, fwd] = [this.names.servicesChain, this.names.postroutingChain, this.names.forwardChain];
+    await run(['ip', 'link', 'add', br, 'type', 'bridge']);
+    await run(['ip', 'addr', 'add', `${this.gateway}/${this.pods.cidr.prefix}`, 'dev', br]);
+    await run(['ip', 'link', 'set', br, 'up']);
+    // VIPs are routed to the bridge so host-originated traffic leaves with the bridge address.
+    await run(['ip', 'route', 'add', this.serviceCidr, 'dev', br]);
+    // Forwarding only for packets arriving on this bridge (pod → VIP → pod); the host-wide switch stays as it is.
+    await writeFile(`/proc/sys/net/ipv4/conf/${br}/forwarding`, '1');
+    await run(['iptables', '-w', '-t', 'nat', '-N', svc]);
+    await run(['iptables', '-w', '-t', 'nat', '-N', post]);
+    await run(['iptables', '-w', '-t', 'filter', '-N', fwd]);
+    await run(['iptables', '-w', '-t', 'nat', '-I', 'PREROUTING', '-d', this.serviceCidr, '-j', svc]);
+    await run(['iptables', '-w', '-t', 'nat', '-I', 'OUTPUT', '-d', this.serviceCidr, '-j', svc]);
+    await run(['iptables', '-w', '-t', 'nat', '-I', 'POSTROUTING', '-s', this.podCidr, '-j', post]);
+    await run(['iptables', '-w', '-t', 'filter', '-I', 'FORWARD', '-i', br, '-j', fwd]);
+    await run(['iptables', '-w', '-t', 'filter', '-A', fwd, '-i', br, '-o', br, '-j', 'ACCEPT']);
+  }
+
+  /** Creates a pod's namespace, veth pair (eth0 inside), address, routes and /etc/netns files. */
+  async addPod(namespace: string, pod: string, files: { hosts: string; resolvConf: string }): Promise<PodNetwork> {
+    const netns = this.names.netns(namespace, pod);
+    const ip = this.pods.allocate();
+    const vethHost = this.names.vethHost(this.vethCount++);
+    const etcDir = join(NETNS_ETC, netns);
+    const pn: PodNetwork = { netns, ip, vethHost, etcDir };
+    this.podNets.set(netns, pn);
+    try {
+      await mkdir(etcDir, { recursive: true });
+      await writeFile(join(etcDir, 'hosts'), files.hosts);
+      await writeFile(join(etcDir, 'resolv.conf'), files.resolvConf);
+      await run(['ip', 'netns', 'add', netns]);
+      await run(['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+      await run(['ip', 'link', 'set', vethHost, 'master', this.names.bridge, 'up']);
+      await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+      await run(['ip', '-n', netns, 'addr', 'add', `${ip}/${this.pods.cidr.prefix}`, 'dev', 'eth0']);
+      await run(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
+      await run(['ip', '-n', netns, 'route', 'add', 'default', 'via', this.gateway]);
+      // Hairpin: a pod that reaches itself through its Service leaves with the gateway's address.
+      await run(['iptables', '-w', '-t', 'nat', '-A', this.names.postroutingChain, '-s', `${ip}/32`, '-d', `${ip}/32`, '-j', 'MASQUERADE']);
+    } catch (err) {
+      await this.removePod(netns);
+      throw err;
+    }
+    return pn;
+  }
+
+  /** Rewrites a pod's hosts file in place (processes see it at once: `ip netns exec` bind-mounts the same inode). */
+  async updateHosts(pn: PodNetwork, hosts: string): Promise<void> {
+    await writeFile(join(pn.etcDir, 'hosts'), hosts);
+  }
+
+  /** Removes a pod's namespace, veth, hairpin rule and /etc/netns directory (each step best effort). */
+  async removePod(netns: string): Promise<void> {
+    const pn = this.podNets.get(netns);
+    if (!pn) return;
+    this.podNets.delete(netns);
+    await tryRun(['iptables', '-w', '-t', 'nat', '-D', this.names.postroutingChain, '-s', `${pn.ip}/32`, '-d', `${pn.ip}/32`, '-j', 'MASQUERADE']);
+    await tryRun(['ip', 'link', 'del', pn.vethHost]);
+    await tryRun(['ip', 'netns', 'del', netns]);
+    await rm(pn.etcDir, { recursive: true, force: true });
+    this.pods.release(pn.ip);
+  }
+
+  /** Programs the Service VIPs: one chain per Service port, random-probability DNAT to its endpoints (kube-proxy's iptables mode). */
+  async syncServices(rules: ServiceRule[]): Promise<void> {
+    if (this.closed) return;
+    const svc = this.names.servicesChain;
+    const lines = ['*nat', `:${svc} - [0:0]`];
+    const chains: string[] = [];
+    const body: string[] = [];
+    rules.forEach((r, i) => {
+      const chain = this.names.serviceChain(i);
+      chains.push(chain);
+      lines.push(`:${chain} - [0:0]`);
+      const proto = r.protocol.toLowerCase();
+      body.push(`-A ${svc} -d ${r.vip}/32 -p ${proto} -m ${proto} --dport ${r.port} -m comment --comment "${r.key}" -j ${chain}`);
+      const n = r.endpoints.length;
+      if (n === 0) {
+        body.push(`-A ${chain} -m comment --comment "${r.key} has no endpoints" -j RETURN`);
+      }
+      r.endpoints.forEach((e, j) => {
+        const left = n - j;
+        const stat = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+        body.push(`-A ${chain} -p ${proto}${stat} -j DNAT --to-destination ${e.ip}:${e.port}`);
+      });
+    });
+    const stale = this.serviceChains.filter((c) => !chains.includes(c));
+    for (const c of stale) lines.push(`:${c} - [0:0]`);
+    lines.push(...body);
+    for (const c of stale) lines.push(`-X ${c}`);
+    lines.push('COMMIT', '');
+    await run(['iptables-restore', '-w', '--noflush'], { input: lines.join('\n') });
+    this.serviceChains = chains;
+  }
+
+  /** Pod networks currently set up. */
+  podNetworks(): PodNetwork[] {
+    return [...this.podNets.values()];
+  }
+
+  /** Removes every pod network, the chains, their jump rules and the bridge. Safe to call twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const netns of [...this.podNets.keys()]) await this.removePod(netns);
+    await removeRunNetwork(this.names, { podCidr: this.podCidr, serviceCidr: this.serviceCidr, chains: this.serviceChains });
+  }
+}
+
+/** Removes a run's jump rules, chains and bridge (best effort; used by close and by cleanup). */
+export async function removeRunNetwork(names: RunNames, known: { podCidr?: string; serviceCidr?: string; chains?: string[] } = {}): Promise<void> {
+  const [svc, post, fwd] = [names.servicesChain, names.postroutingChain, names.forwardChain];
+  await deleteJumps('nat', ['PREROUTING', 'OUTPUT', 'POSTROUTING'], [svc, post]);
+  await deleteJumps('filter', ['FORWARD'], [fwd]);
+  const natChains = await listChains('nat');
+  const ours = natChains.filter((c) => c.startsWith(`${svc.slice(0, -3)}`));
+  for (const c of ours) await tryRun(['iptables', '-w', '-t', 'nat', '-F', c]);
+  for (const c of ours) await tryRun(['iptables', '-w', '-t', 'nat', '-X', c]);
+  for (const c of known.chains ?? []) await tryRun(['iptables', '-w', '-t', 'nat', '-X', c]);
+  await tryRun(['iptables', '-w', '-t', 'filter', '-F', fwd]);
+  await tryRun(['iptables', '-w', '-t', 'filter', '-X', fwd]);
+  if (existsSync(`/sys/class/net/${names.bridge}`)) await tryRun(['ip', 'link', 'del', names.bridge]);
+  await rmdir(NETNS_ETC).catch(() => undefined);
+}
+
+/** Names of the chains of `table`. */
+export async function listChains(table: string): Promise<string[]> {
+  const out = await run(['iptables', '-w', '-t', table, '-S']);
+  return out.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3).trim());
+}
+
+/** Deletes every rule in `builtins` of `table` that jumps to one of `targets`. */
+async function deleteJumps(table: string, builtins: string[], targets: string[]): Promise<void> {
+  for (const chain of builtins) {
+    const out = await run(['iptables', '-w', '-t', table, '-S', chain]).catch(() => '');
+    for (const line of out.split('\n')) {
+      const m = /-j (\S+)$/.exec(line.trim());
+      if (!line.startsWith('-A ') || !m || !targets.includes(m[1])) continue;
+      const spec = splitRule(line.trim().slice(3));
+      await tryRun(['iptables', '-w', '-t', table, '-D', ...spec]);
+    }
+  }
+}
+
+/** Splits an `iptables -S` rule into argv, honouring double quotes. */
+export function splitRule(rule: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(rule))) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]);
+  return out;
+}
