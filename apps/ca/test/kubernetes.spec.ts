@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { parseCertificate } from '@tsmesh/certs';
 import type { StartedCa } from '../src/app';
-import { callerFromReview } from '../src/auth/token-review';
+import { KubeConfig } from '@kubernetes/client-node';
+import { callerFromReview, TokenReviewAuthenticator } from '../src/auth/token-review';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver';
 import { clientFor, csrFor, startTestCa } from './helpers';
 import { readFileSync } from 'node:fs';
@@ -84,6 +85,17 @@ describe('Kubernetes mode against a fake API server serving TokenReview payloads
     } finally {
       await again.close();
     }
+  });
+
+  it('answers UNAVAILABLE when the API server cannot be reached', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'gone', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'c', cluster: 'gone', user: 'u' }],
+      currentContext: 'c',
+    });
+    await expect(new TokenReviewAuthenticator(kc, ['istio-ca'], 2000).authenticate('good-token')).rejects.toMatchObject({ code: 'CA_TOKEN_REVIEW_UNAVAILABLE', grpcCode: status.UNAVAILABLE });
   });
 
   it('reads the recorded-format review payload into a caller', () => {

@@ -12,18 +12,25 @@ import { NotServiceAccountError, TokenInvalidError, TokenReviewUnavailableError 
 export class TokenReviewAuthenticator implements Authenticator {
   private readonly api: AuthenticationV1Api;
 
-  constructor(kubeConfig: KubeConfig, private readonly audiences: string[]) {
+  constructor(kubeConfig: KubeConfig, private readonly audiences: string[], private readonly timeoutMs = 10_000) {
     this.api = kubeConfig.makeApiClient(AuthenticationV1Api);
   }
 
   async authenticate(token: string): Promise<Caller> {
     let review: V1TokenReview;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      review = await this.api.createTokenReview({
+      const call = this.api.createTokenReview({
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: this.audiences } },
       });
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      });
+      review = await Promise.race([call, timeout]);
     } catch (err) {
       throw new TokenReviewUnavailableError((err as Error).message, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
     return callerFromReview(review, this.audiences);
   }
