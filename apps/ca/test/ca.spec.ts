@@ -68,8 +68,11 @@ describe('CreateCertificate over gRPC/TLS (local runtime, JWT)', () => {
     const root = ca.issuer.rootPem;
     const accepted: string[] = [];
     const srv = tls.createServer({ key: server.keyPem, cert: server.chainPem, ca: root, requestCert: true, rejectUnauthorized: true }, (s) => {
-      accepted.push(String(peerSpiffeId(s.getPeerCertificate())));
-      s.end('ok');
+      const peer = peerSpiffeId(s.getPeerCertificate());
+      accepted.push(String(peer));
+      // the server checks the client's identity as the client checks the server's
+      if (peer !== 'spiffe://cluster.local/ns/default/sa/caller') s.destroy();
+      else s.end('ok');
     });
     srv.on('tlsClientError', () => {});
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -90,6 +93,10 @@ describe('CreateCertificate over gRPC/TLS (local runtime, JWT)', () => {
     const answer = await dial(foreign, 'spiffe://cluster.local/ns/default/sa/callme').catch((e: Error) => e.message);
     expect(answer).not.toBe('ok');
     expect(accepted).toHaveLength(1);
+    // a cert from this CA for another identity gets through TLS but fails the server's SPIFFE check
+    const other = await certFromCa('default', 'intruder');
+    expect(await dial(other, 'spiffe://cluster.local/ns/default/sa/callme').catch((e: Error) => e.message)).not.toBe('ok');
+    expect(accepted.at(-1)).toBe('spiffe://cluster.local/ns/default/sa/intruder');
   });
 
   it('serves /metrics and /ready', async () => {
