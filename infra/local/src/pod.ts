@@ -100,6 +100,8 @@ export class LocalPod {
   private launchFor(c: ContainerSpec): ContainerProcess['launch'] {
     const env = resolveEnv(c, this.facts(), this.host.lookup);
     const argv = containerArgv(c, this.host.imageContext, this.host.images).map((a) => expandVars(a, env));
+    // Images run the workspace's Node.js (the one running the runtime), whatever `node` is first on PATH.
+    if (argv[0] === 'node') argv[0] = process.execPath;
     const sc = { ...(this.object.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
     const mounts: Mount[] = [];
     for (const m of c.volumeMounts ?? []) {
@@ -159,14 +161,14 @@ export class LocalPod {
         r.readiness?.start();
         r.liveness?.start();
       };
-      if (c.readinessProbe) r.readiness = new Prober(c.readinessProbe, target, (ok) => { r.ready = ok; this.updateReady(); }, scale);
+      if (c.readinessProbe) r.readiness = new Prober(c.readinessProbe, target, (ok) => { r.ready = ok; this.updateReady(); }, scale, true);
       if (c.livenessProbe) {
         r.liveness = new Prober(c.livenessProbe, target, (ok) => {
           if (!ok) {
             this.host.log(`pod ${this.key}: container ${c.name} failed its liveness probe; restarting`);
             proc.signal('SIGKILL');
           }
-        }, scale);
+        }, scale, false);
       }
       if (c.startupProbe) {
         r.startup = new Prober(c.startupProbe, target, (ok) => {
@@ -175,8 +177,11 @@ export class LocalPod {
             r.startup?.stop();
             afterStartup();
             this.updateReady();
+          } else if (!ok) {
+            this.host.log(`pod ${this.key}: container ${c.name} failed its startup probe; restarting`);
+            proc.signal('SIGKILL');
           }
-        }, scale);
+        }, scale, true);
         r.startup.start();
       } else afterStartup();
       this.updateReady();

@@ -59,6 +59,8 @@ export class Prober {
   private timer: NodeJS.Timeout | undefined;
   private successes = 0;
   private failures = 0;
+  private lastFailureCountedAt = 0;
+  private reportedFailure = false;
   private stopped = false;
   /** The probe's current verdict. */
   ok = false;
@@ -69,6 +71,11 @@ export class Prober {
     private readonly onChange: (ok: boolean) => void,
     /** Scales periods down (tests); 1 = the manifest's timing. */
     private readonly periodScale = 1,
+    /**
+     * Probe every 200 ms–1 s until the first success (readiness and startup probes), so a pod is
+     * noticed ready quickly; failures still need failureThreshold periods at the manifest's timing.
+     */
+    private readonly fastUntilReady = false,
   ) {}
 
   /** Starts probing after initialDelaySeconds. */
@@ -84,6 +91,7 @@ export class Prober {
     this.timer = undefined;
     this.successes = 0;
     this.failures = 0;
+    this.reportedFailure = false;
     this.ok = false;
   }
 
@@ -101,20 +109,26 @@ export class Prober {
       this.successes++;
       if (!this.ok && this.successes >= (this.probe.successThreshold ?? 1)) {
         this.ok = true;
+        this.reportedFailure = false;
         this.onChange(true);
       }
     } else {
       this.successes = 0;
-      this.failures++;
-      if (this.ok && this.failures >= (this.probe.failureThreshold ?? 3)) {
+      const period = (this.probe.periodSeconds ?? 10) * 1000 * this.periodScale;
+      const now = Date.now();
+      // Fast probing counts failures at the manifest's period, not at the fast rate.
+      if (!this.fastUntilReady || this.ok || now - this.lastFailureCountedAt >= period) {
+        this.failures++;
+        this.lastFailureCountedAt = now;
+      }
+      if (this.failures >= (this.probe.failureThreshold ?? 3)) {
+        const was = this.ok;
         this.ok = false;
-        this.onChange(false);
-      } else if (!this.ok && this.failures >= (this.probe.failureThreshold ?? 3)) {
-        this.onChange(false);
+        if (was || !this.reportedFailure) this.onChange(false);
+        this.reportedFailure = true;
       }
     }
-    // Until the first success, probe every period/4 (at least 200 ms) so readiness is noticed quickly.
     const period = (this.probe.periodSeconds ?? 10) * 1000 * this.periodScale;
-    this.schedule(this.ok ? period : Math.max(200, Math.min(period, 1000)));
+    this.schedule(this.ok || !this.fastUntilReady ? period : Math.max(200, Math.min(period, 1000)));
   }
 }
