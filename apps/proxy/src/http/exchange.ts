@@ -22,8 +22,8 @@ export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
 type Headers = Record<string, string | string[] | undefined>;
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'http2-settings'];
-const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'http2-settings']);
+const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Largest request body buffered so it can be retried or mirrored. */
 const MAX_REPLAY_BODY = 1024 * 1024;
 
@@ -132,19 +132,21 @@ export class Exchange implements RequestView {
     const src = this.headers;
     const h: Headers = {};
     for (const k in src) {
-      if (k.charCodeAt(0) === 58) continue; // pseudo-headers
+      if (k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k)) continue; // pseudo-headers and hop-by-hop
       h[k] = src[k];
     }
-    for (let i = 0; i < HOP_BY_HOP.length; i++) delete h[HOP_BY_HOP[i]];
     if (this.http2 || h.host === undefined) h.host = this.authority;
     if (this.isGrpc || (src.te === 'trailers')) h.te = 'trailers';
     if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = this.scheme;
     if (h['x-request-id'] === undefined) h['x-request-id'] = randomUUID();
-    const fmt = this.formatContext();
-    if (this.clusterIndex >= 0 && !action.weightedRequestMutations[this.clusterIndex].empty) action.weightedRequestMutations[this.clusterIndex].apply(h, fmt);
-    if (!route.requestMutation.empty) route.requestMutation.apply(h, fmt);
-    if (!vhost.requestMutation.empty) vhost.requestMutation.apply(h, fmt);
-    if (!table.requestMutation.empty) table.requestMutation.apply(h, fmt);
+    const wm = this.clusterIndex >= 0 ? action.weightedRequestMutations[this.clusterIndex] : null;
+    if ((wm !== null && !wm.empty) || !route.requestMutation.empty || !vhost.requestMutation.empty || !table.requestMutation.empty) {
+      const fmt = this.formatContext();
+      if (wm !== null && !wm.empty) wm.apply(h, fmt);
+      if (!route.requestMutation.empty) route.requestMutation.apply(h, fmt);
+      if (!vhost.requestMutation.empty) vhost.requestMutation.apply(h, fmt);
+      if (!table.requestMutation.empty) table.requestMutation.apply(h, fmt);
+    }
     if (action.hostRewrite !== null) h.host = action.hostRewrite;
     let p = this.path;
     if (action.prefixRewrite !== null) {
@@ -443,15 +445,23 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     }
     if (ex.retriesDone > 0) this.cluster.stats.upstream_rq_retry_success++;
     this.started = true;
-    for (let i = 0; i < RESPONSE_HOP_BY_HOP.length; i++) delete headers[RESPONSE_HOP_BY_HOP[i]];
+    // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers
+    const out: Record<string, string | string[] | undefined> = {};
+    for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
     const action = ex.action!;
-    const fmt = ex.formatContext();
-    if (ex.clusterIndex >= 0 && !action.weightedResponseMutations[ex.clusterIndex].empty) action.weightedResponseMutations[ex.clusterIndex].apply(headers, fmt);
-    if (!ex.route!.responseMutation.empty) ex.route!.responseMutation.apply(headers, fmt);
-    if (!ex.vhost!.responseMutation.empty) ex.vhost!.responseMutation.apply(headers, fmt);
-    if (!ex.table!.responseMutation.empty) ex.table!.responseMutation.apply(headers, fmt);
-    headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
-    ex.writeHead(statusCode, headers, false);
+    const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
+    const r = ex.route!.responseMutation;
+    const v = ex.vhost!.responseMutation;
+    const t = ex.table!.responseMutation;
+    if ((w !== null && !w.empty) || !r.empty || !v.empty || !t.empty) {
+      const fmt = ex.formatContext();
+      if (w !== null && !w.empty) w.apply(out, fmt);
+      if (!r.empty) r.apply(out, fmt);
+      if (!v.empty) v.apply(out, fmt);
+      if (!t.empty) t.apply(out, fmt);
+    }
+    out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
+    ex.writeHead(statusCode, out, false);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
