@@ -19,12 +19,16 @@ export interface SeenRequest {
   path: string;
   body: unknown;
   authorization?: string;
+  /** True for a watch request (`?watch=true`). */
+  watch: boolean;
 }
 
 /** The running fake. */
 export interface FakeApiServer {
   kubeConfig: KubeConfig;
   requests: SeenRequest[];
+  /** Adds a namespace to the list and sends an ADDED event to every namespace watch. */
+  addNamespace(name: string): void;
   /** Stored objects by `<kind>/<namespace>/<name>`. */
   objects: Map<string, { metadata: { resourceVersion?: string; [k: string]: unknown }; data?: Record<string, string>; [k: string]: unknown }>;
   close(): Promise<void>;
@@ -36,7 +40,9 @@ export async function startFakeApiServer(reviews: Record<string, string>): Promi
   const serving = await createWorkloadCert(root, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const requests: SeenRequest[] = [];
   const objects: FakeApiServer['objects'] = new Map();
-  let version = 1000;
+  let version = 2000;
+  const namespaces = JSON.parse(testdata('namespace-list.json')) as { metadata: { resourceVersion: string }; items: object[] };
+  const watchers = new Set<ServerResponse>();
 
   const notFound = (kind: string, name: string) => testdata('status-not-found.json').replaceAll('NAME', name).replaceAll('KIND', kind);
   const send = (res: ServerResponse, code: number, body: string | object) =>
@@ -47,15 +53,22 @@ export async function startFakeApiServer(reviews: Record<string, string>): Promi
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
       const body = raw ? JSON.parse(raw) : undefined;
-      const path = (req.url ?? '').split('?')[0];
-      requests.push({ method: req.method ?? '', path, body, authorization: req.headers.authorization });
+      const [path, query = ''] = (req.url ?? '').split('?');
+      requests.push({ method: req.method ?? '', path, body, authorization: req.headers.authorization, watch: new URLSearchParams(query).get('watch') === 'true' });
       if (req.method === 'POST' && path === '/apis/authentication.k8s.io/v1/tokenreviews') {
         const file = reviews[(body as { spec: { token: string } }).spec.token];
         const review = JSON.parse(testdata(file ?? 'tokenreview-unauthenticated.json'));
         review.spec = (body as { spec: unknown }).spec;
         return send(res, 201, review);
       }
-      if (req.method === 'GET' && path === '/api/v1/namespaces') return send(res, 200, testdata('namespace-list.json'));
+      if (req.method === 'GET' && path === '/api/v1/namespaces' && new URLSearchParams(query).get('watch') === 'true') {
+        res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        res.flushHeaders();
+        watchers.add(res);
+        res.on('close', () => watchers.delete(res));
+        return;
+      }
+      if (req.method === 'GET' && path === '/api/v1/namespaces') return send(res, 200, namespaces);
       const m = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps)(?:\/([^/]+))?$/.exec(path);
       if (!m) return send(res, 404, notFound('path', path));
       const [, ns, kind, name] = m;
@@ -94,7 +107,14 @@ export async function startFakeApiServer(reviews: Record<string, string>): Promi
     kubeConfig,
     requests,
     objects,
+    addNamespace: (name) => {
+      const ns = { metadata: { name, uid: `fake-${name}`, resourceVersion: String(++version), labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } };
+      namespaces.items.push(ns);
+      namespaces.metadata.resourceVersion = String(version);
+      for (const w of watchers) w.write(JSON.stringify({ type: 'ADDED', object: { kind: 'Namespace', apiVersion: 'v1', ...ns } }) + '\n');
+    },
     close: () => new Promise((r) => {
+      for (const w of watchers) w.end();
       server.closeAllConnections();
       server.close(() => r());
     }),

@@ -25,6 +25,16 @@ afterAll(async () => {
   await api?.close();
 });
 
+/** Polls `cond` every 20 ms for up to 5 s. */
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(cond()).toBe(true);
+}
+
+function watching(): boolean {
+  return api.requests.some((r) => r.path === '/api/v1/namespaces' && r.watch);
+}
+
 async function ask(csr: string, token: string): Promise<string[] | ServiceError> {
   const client = clientFor(ca);
   try {
@@ -49,6 +59,13 @@ describe('Kubernetes mode against a fake API server serving TokenReview payloads
       expect(api.objects.get(`configmaps/${ns}/istio-ca-root-cert`)?.data?.['root-cert.pem']).toBe(ca.issuer.rootPem);
     }
     expect(api.objects.has('configmaps/old-team/istio-ca-root-cert')).toBe(false);
+  });
+
+  it('publishes the ConfigMap in a namespace created after start, through the namespace watch', async () => {
+    await waitFor(watching);
+    api.addNamespace('team-new');
+    await waitFor(() => api.objects.has('configmaps/team-new/istio-ca-root-cert'));
+    expect(api.objects.get('configmaps/team-new/istio-ca-root-cert')?.data?.['root-cert.pem']).toBe(ca.issuer.rootPem);
   });
 
   it('issues for the service account a TokenReview authenticates, sending our audience', async () => {

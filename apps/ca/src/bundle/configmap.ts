@@ -1,9 +1,9 @@
 /**
  * Trust bundle on Kubernetes: the ConfigMap `istio-ca-root-cert` (key `root-cert.pem`) in every
- * namespace, as Istio publishes it. Reconciled at start and then every resync period, so new
- * namespaces get it and edited copies are put back.
+ * namespace, as Istio publishes it. Reconciled at start, for each namespace as soon as a watch
+ * (informer) sees it added, and every resync period, so edited or deleted copies are put back.
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import { statusOf } from '../root/secret-store';
 
 /** Name and key of the trust bundle ConfigMap. */
@@ -20,8 +20,11 @@ export interface ReconcileResult {
 export class ConfigMapBundlePublisher {
   private readonly api: CoreV1Api;
   private timer: NodeJS.Timeout | undefined;
+  private informer: Informer<V1Namespace> | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
-  constructor(kc: KubeConfig, private readonly bundlePem: string, private readonly onResult: (r: ReconcileResult | Error) => void = () => {}) {
+  constructor(private readonly kc: KubeConfig, private readonly bundlePem: string, private readonly onResult: (r: ReconcileResult | Error) => void = () => {}) {
     this.api = kc.makeApiClient(CoreV1Api);
   }
 
@@ -43,17 +46,47 @@ export class ConfigMapBundlePublisher {
     return result;
   }
 
-  /** Reconciles now and then every `periodMs`; results and errors go to `onResult`. */
-  start(periodMs: number): Promise<ReconcileResult> {
+  /**
+   * Reconciles now, then watches namespaces (a new one gets its ConfigMap at once) and reconciles
+   * every `periodMs`; results and errors go to `onResult`. Resolves after the first pass.
+   */
+  async start(periodMs: number): Promise<ReconcileResult> {
     const run = () => this.reconcile().then(this.onResult, (e: Error) => this.onResult(e));
     this.timer = setInterval(run, periodMs);
     this.timer.unref();
-    return this.reconcile().then((r) => (this.onResult(r), r));
+    const first = await this.reconcile();
+    this.onResult(first);
+    this.watchNamespaces();
+    return first;
   }
 
-  /** Stops the periodic reconcile. */
+  /** Stops the watch and the periodic reconcile. */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    void this.informer?.stop();
+  }
+
+  private watchNamespaces(): void {
+    const informer = makeInformer<V1Namespace>(this.kc, '/api/v1/namespaces', () => this.api.listNamespace());
+    informer.on('add', (ns) => {
+      const namespace = ns.metadata?.name;
+      if (!namespace || ns.status?.phase === 'Terminating') return;
+      this.ensure(namespace).then(
+        (action) => action !== 'unchanged' && this.onResult({ created: action === 'created' ? [namespace] : [], updated: action === 'updated' ? [namespace] : [], failed: [] }),
+        (err: Error) => this.onResult({ created: [], updated: [], failed: [{ namespace, reason: err.message }] }),
+      );
+    });
+    // An informer stops on error; start it again after a pause (the periodic pass covers the gap).
+    informer.on('error', (err: unknown) => {
+      this.onResult(err instanceof Error ? err : new Error(String(err)));
+      if (this.stopped) return;
+      this.restartTimer = setTimeout(() => void informer.start().catch(() => {}), 5000);
+      this.restartTimer.unref();
+    });
+    this.informer = informer;
+    informer.start().catch((err: Error) => this.onResult(err));
   }
 
   private async ensure(namespace: string): Promise<'created' | 'updated' | 'unchanged'> {
