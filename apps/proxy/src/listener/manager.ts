@@ -55,6 +55,17 @@ export class ListenerManager {
       const b = this.bound.get(s.name);
       if (!b || b.address !== s.address || (b.port !== s.port && s.port !== 0)) toBind.push(s);
     }
+    // a port handed from a listener that goes away (or moves) to a new one: free it first
+    for (const s of toBind) {
+      for (const [name, b] of this.bound) {
+        if (name === s.name || b.address !== s.address || b.port !== s.port) continue;
+        const keeps = specs.get(name);
+        if (!keeps || !keeps.bindToPort || keeps.port !== b.port || keeps.address !== b.address) {
+          b.server.close();
+          this.bound.delete(name);
+        }
+      }
+    }
     const fresh: [ListenerSpec, Bound][] = [];
     try {
       for (const s of toBind) {
