@@ -8,7 +8,7 @@
  */
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { reject } from '../config/errors';
 import { fields, rejectUnsupported } from '../config/fields';
 import { PeerCertificateError, PeerIdentityError, SecretNotReadyError } from './errors';
@@ -219,8 +219,9 @@ export class UpstreamTls {
       s.once('error', onError);
       s.once('secureConnect', () => {
         s.removeListener('error', onError);
-        const chain = s.getPeerX509Certificate();
-        (s as unknown as { [kPeerIdentity]: PeerIdentity })[kPeerIdentity] = describePeer(s, chain);
+        // getPeerX509Certificate() would make later getPeerCertificate() calls come back empty.
+        const raw = s.getPeerCertificate().raw;
+        (s as unknown as { [kPeerIdentity]: PeerIdentity })[kPeerIdentity] = describePeer(s, raw ? new X509Certificate(raw) : undefined);
         resolve(s);
       });
     });
