@@ -69,6 +69,7 @@ describe('resilience', () => {
         route({ match: { prefix: '/lb/lr' }, cluster: 'lr' }),
         route({ match: { prefix: '/lb/random' }, cluster: 'random' }),
         route({ match: { prefix: '/lb/ring' }, cluster: 'ring', extra: { hash_policy: [{ header: { header_name: 'x-user' } }] } }),
+        route({ match: { prefix: '/lb/cookie' }, cluster: 'ring', extra: { hash_policy: [{ cookie: { name: 'sticky', ttl: { seconds: 60 } } }] } }),
         route({ match: { prefix: '/' }, cluster: 'good' }),
       ])],
       clusters: cs.map((x) => x.c),
@@ -160,6 +161,12 @@ describe('resilience', () => {
     const hosts = new Set<string>();
     for (let i = 0; i < 20; i++) hosts.add((await request(port, '/lb/ring', { headers: { 'x-user': `u${i}` } })).body.split(' ')[0]);
     expect(hosts.size).toBeGreaterThan(1);
+    // a hash cookie with a TTL is generated when missing, and then sticks
+    const first = await request(port, '/lb/cookie');
+    const set = String(first.headers['set-cookie']);
+    expect(set).toMatch(/^sticky=[0-9a-f]{16}; Max-Age=60; HttpOnly/);
+    const jar = set.split(';')[0];
+    expect((await count('/lb/cookie', 8, { cookie: jar })).size).toBe(1);
   });
 
   it('opens the circuit beyond max connections + pending', async () => {

@@ -77,6 +77,8 @@ export class Exchange implements RequestView {
   body: Buffer | DownstreamRequest | null = null;
   replayable = true;
   hash = -1;
+  /** A generated hash-policy cookie to set on the response. */
+  setCookie: string | null = null;
 
   retry: RetryConfig | null = null;
   retriesDone = 0;
@@ -171,7 +173,14 @@ export class Exchange implements RequestView {
           v = Array.isArray(x) ? x.join(',') : x;
           break;
         }
-        case HashKind.Cookie: v = cookie(this.headers.cookie, hp.name); break;
+        case HashKind.Cookie:
+          v = cookie(this.headers.cookie, hp.name);
+          if (v === undefined && hp.cookieTtlMs > 0) {
+            // Envoy generates the cookie when it is missing and a TTL is set, so later requests stick
+            v = randomUUID().replace(/-/g, '').slice(0, 16);
+            this.setCookie = `${hp.name}=${v}; Max-Age=${Math.floor(hp.cookieTtlMs / 1000)}${hp.cookiePath ? `; Path=${hp.cookiePath}` : ''}; HttpOnly`;
+          }
+          break;
         case HashKind.SourceIp: v = this.conn.srcIp; break;
         default: v = queryParam(this, hp.name);
       }
@@ -459,6 +468,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       if (!r.empty) r.apply(out, fmt);
       if (!v.empty) v.apply(out, fmt);
       if (!t.empty) t.apply(out, fmt);
+    }
+    if (ex.setCookie !== null) {
+      const sc = out['set-cookie'];
+      out['set-cookie'] = sc === undefined ? ex.setCookie : Array.isArray(sc) ? [...sc, ex.setCookie] : [sc, ex.setCookie];
     }
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
     ex.writeHead(statusCode, out, false);
