@@ -13,3 +13,4 @@ export * from './rotation';
 export * from './workload';
 export * from './ca-api/messages';
 export * from './ca-api/service';
+export * from './ca-api/fetch';
