@@ -1,4 +1,5 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -156,6 +157,25 @@ describe('protocols', () => {
       expect(got).toEqual(['re:m0', 're:m1', 're:m2']);
     } finally {
       client.close();
+    }
+  });
+
+  it('bridges HTTP/2 clients to HTTP/1.1 upstreams', async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const body = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/h2-upload', 'content-type': 'text/plain' });
+        let status = 0;
+        let text = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (d: Buffer) => (text += d));
+        req.on('end', () => resolve({ status, text }));
+        req.on('error', reject);
+        req.end('twelve bytes');
+      });
+      expect(body).toEqual({ status: 200, text: 'got 12 bytes te=chunked' });
+    } finally {
+      session.close();
     }
   });
 
