@@ -1,0 +1,69 @@
+/** The local driver: the mesh on this machine's local runtime (`@tsmesh/local-runtime`), as root. */
+import { join } from 'node:path';
+import { LocalRuntime } from '@tsmesh/local-runtime';
+import type { ExecOutput, MeshDriver } from './types';
+
+/** Runs the mesh on the local runtime: pods in network namespaces, the real injector, sidecars, gateway. */
+export class LocalDriver implements MeshDriver {
+  readonly name = 'local' as const;
+  private rt?: LocalRuntime;
+
+  constructor(private readonly root: string, private readonly log: (line: string) => void = () => {}) {}
+
+  async unavailable(): Promise<string | null> {
+    if (process.platform !== 'linux') return 'the local runtime needs Linux (network namespaces, iptables)';
+    if (process.getuid?.() !== 0) return 'the local runtime needs root (network namespaces, iptables)';
+    return null;
+  }
+
+  /** The runtime, once up. */
+  get runtime(): LocalRuntime {
+    if (!this.rt) throw new Error('the mesh is not up');
+    return this.rt;
+  }
+
+  async up(): Promise<void> {
+    this.rt = await LocalRuntime.start({
+      workspaceRoot: this.root,
+      manifests: [join(this.root, 'infra/k8s/base')],
+      gatewayCertHosts: ['todolist.example.com', 'localhost'],
+      log: this.log,
+    });
+    await this.rt.waitReady({ timeoutMs: 240_000 });
+  }
+
+  async down(): Promise<void> {
+    await this.rt?.stop();
+    this.rt = undefined;
+  }
+
+  async apply(yaml: string): Promise<void> {
+    await this.runtime.apply(yaml);
+  }
+
+  gatewayHttp(): string {
+    return `http://127.0.0.1:${this.runtime.hostPort(80)}`;
+  }
+
+  gatewayHttps(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.runtime.hostPort(443) };
+  }
+
+  controlPlane(): string {
+    const pod = this.runtime.pods().find((p) => p.namespace === 'istio-system' && (p.labels.app === 'istiod' || p.labels.app === 'control-plane'));
+    if (!pod) throw new Error('no control plane pod');
+    return `http://${pod.ip}:15014`;
+  }
+
+  async exec(namespace: string, labels: Record<string, string>, argv: string[], opts: { uid?: number } = {}): Promise<ExecOutput> {
+    const pod = this.runtime.pod(namespace, labels);
+    if (!pod) throw new Error(`no pod in ${namespace} with labels ${JSON.stringify(labels)}`);
+    return this.runtime.exec(pod, argv, { uid: opts.uid, timeoutMs: 60_000 });
+  }
+
+  async rootCertPem(): Promise<string> {
+    const pem = this.runtime.pki?.rootPem;
+    if (!pem) throw new Error('the runtime made no mesh PKI');
+    return pem;
+  }
+}

@@ -1,0 +1,31 @@
+/** What a scenario needs from a cluster: written once, run on the local runtime or on kind. */
+
+/** Output of a command run inside a pod's network. */
+export interface ExecOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A mesh with the samples, reachable from the test process. */
+export interface MeshDriver {
+  readonly name: 'local' | 'kind';
+  /** Why this driver cannot run on this machine, or null when it can. */
+  unavailable(): Promise<string | null>;
+  /** Brings up the mesh (control plane, CA, injector, gateway) and the samples, and waits until every pod is ready. */
+  up(): Promise<void>;
+  /** Tears everything down. */
+  down(): Promise<void>;
+  /** Applies Kubernetes/Istio YAML (one or more documents). */
+  apply(yaml: string): Promise<void>;
+  /** Base URL of the ingress gateway's HTTP port on this machine. */
+  gatewayHttp(): string;
+  /** Host and port of the ingress gateway's HTTPS port on this machine. */
+  gatewayHttps(): { host: string; port: number };
+  /** Base URL of the control plane's monitoring port (status, config dump, metrics). */
+  controlPlane(): string;
+  /** Runs a command inside the network of the first ready pod matching `labels` in `namespace`. */
+  exec(namespace: string, labels: Record<string, string>, argv: string[], opts?: { uid?: number }): Promise<ExecOutput>;
+  /** The trust bundle (PEM) workloads use. */
+  rootCertPem(): Promise<string>;
+}
