@@ -103,7 +103,7 @@ export function bootstrap(type: ProxyType, f: BootstrapFlags, env: NodeJS.Proces
   };
 }
 
-const str = (v: string) => ({ string_value: v });
+const str = (v: string) => ({ stringValue: v });
 
 /** The xDS `Node` (id, cluster, Istio's metadata keys). */
 export function xdsNode(b: Bootstrap): Node {
@@ -120,7 +120,7 @@ export function xdsNode(b: Bootstrap): Node {
         SERVICE_ACCOUNT: str(b.serviceAccount),
         PROXY_TYPE: str(b.type),
         MESH_ID: str(b.trustDomain),
-        LABELS: { struct_value: { fields: Object.fromEntries(Object.entries(b.labels).map(([k, v]) => [k, str(v)])) } },
+        LABELS: { structValue: { fields: Object.fromEntries(Object.entries(b.labels).map(([k, v]) => [k, str(v)])) } },
       },
     },
   } as Node;
