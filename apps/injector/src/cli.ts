@@ -26,7 +26,7 @@ function templateOptions(cmd: Command): Command {
     .addOption(new Option('--proxy-image <image>', 'image of istio-init and istio-proxy').default(d.proxyImage).env('PROXY_IMAGE'))
     .addOption(new Option('--image-pull-policy <policy>', 'imagePullPolicy of the injected containers').choices(['Always', 'IfNotPresent', 'Never']).default(d.imagePullPolicy).env('IMAGE_PULL_POLICY'))
     .addOption(new Option('--native-sidecars <bool>', 'istio-proxy as a native sidecar (Kubernetes >= 1.29); false: a plain container').argParser(bool).default(d.nativeSidecars).env('NATIVE_SIDECARS'))
-    .addOption(new Option('--rewrite-app-probes <bool>', "rewrite the app's HTTP/TCP probes to the proxy's :15020/app-health").argParser(bool).default(d.rewriteAppProbes).env('REWRITE_APP_PROBES'))
+    .addOption(new Option('--rewrite-app-probes <bool>', "rewrite the app's HTTP/TCP probes to the proxy's :15020/app-health (Istio's default is true)").argParser(bool).default(d.rewriteAppProbes).env('REWRITE_APP_PROBES'))
     .addOption(new Option('--discovery-address <host:port>', 'xDS address given to the proxy').default(d.discoveryAddress).env('DISCOVERY_ADDRESS'))
     .addOption(new Option('--ca-address <host:port>', 'CA address given to the proxy (CA_ADDR)').default(d.caAddress).env('CA_ADDRESS'))
     .addOption(new Option('--trust-domain <domain>', 'SPIFFE trust domain').default(d.trustDomain).env('TRUST_DOMAIN'))

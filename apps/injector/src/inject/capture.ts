@@ -70,6 +70,5 @@ export function captureArgs(resource: string, annotations: Record<string, string
   ];
   if (excludeOutboundPorts) args.push('-o', excludeOutboundPorts);
   if (includeOutboundPorts) args.push('-q', includeOutboundPorts);
-  args.push('--log_output_level=default:info');
   return args;
 }

@@ -8,9 +8,12 @@ export interface InjectionConfig {
    * false puts istio-proxy among the pod's containers, for older clusters.
    */
   nativeSidecars: boolean;
-  /** Rewrite the app's HTTP/TCP probes to go through the proxy's 15020 `/app-health/...` (Istio's default). */
+  /**
+   * Rewrite the app's HTTP/TCP probes to go through the proxy's 15020 `/app-health/...`. Istio's
+   * default is on; here it is off until the proxy serves `/app-health/*` on 15020.
+   */
   rewriteAppProbes: boolean;
-  /** xDS address (mesh config `defaultConfig.discoveryAddress`). */
+  /** xDS address (mesh config `defaultConfig.discoveryAddress`; `DISCOVERY_ADDRESS` and `PROXY_CONFIG`). */
   discoveryAddress: string;
   /** CA address (`CA_ADDR`). */
   caAddress: string;
@@ -19,9 +22,8 @@ export interface InjectionConfig {
   meshId: string;
   /** Revision written to `istio.io/rev` and the status annotation. */
   revision: string;
-  /** Proxy log level, unless the pod's `sidecar.istio.io/logLevel` says otherwise. */
+  /** Proxy log level (Istio's names), unless the pod's `sidecar.istio.io/logLevel` says otherwise. */
   proxyLogLevel: string;
-  proxyComponentLogLevel: string;
   resources: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } };
 }
 
@@ -30,14 +32,14 @@ export const DEFAULT_CONFIG: InjectionConfig = {
   proxyImage: 'tsmesh/proxy:latest',
   imagePullPolicy: 'IfNotPresent',
   nativeSidecars: true,
-  rewriteAppProbes: true,
-  discoveryAddress: 'istiod.istio-system.svc:15012',
+  rewriteAppProbes: false,
+  // Plaintext ADS: istiod serves 15012 (TLS) only with a certificate; point this there once it does.
+  discoveryAddress: 'istiod.istio-system.svc:15010',
   caAddress: 'istio-ca.istio-system.svc:8060',
   trustDomain: 'cluster.local',
   clusterId: 'Kubernetes',
   meshId: 'cluster.local',
   revision: 'default',
   proxyLogLevel: 'warning',
-  proxyComponentLogLevel: 'misc:error',
   resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '1024Mi' } },
 };

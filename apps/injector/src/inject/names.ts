@@ -25,8 +25,6 @@ export const ANNOTATION = {
   proxyImage: 'sidecar.istio.io/proxyImage',
   /** `sidecar.istio.io/logLevel`: the proxy's log level. */
   logLevel: 'sidecar.istio.io/logLevel',
-  /** `sidecar.istio.io/componentLogLevel`: the proxy's per-component log levels. */
-  componentLogLevel: 'sidecar.istio.io/componentLogLevel',
   /** `sidecar.istio.io/rewriteAppHTTPProbers`: "false" keeps the app's probes as they are. */
   rewriteAppHTTPProbers: 'sidecar.istio.io/rewriteAppHTTPProbers',
   /** `prometheus.istio.io/merge-metrics`: "false" keeps the app's own scrape annotations. */

@@ -15,6 +15,20 @@ export interface InjectionTarget {
   resource: string;
 }
 
+/** Istio's proxy log levels and the proxy's (pino) names for them. */
+const LOG_LEVELS: Record<string, string> = {
+  trace: 'trace', debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error', critical: 'fatal', fatal: 'fatal', off: 'silent',
+};
+
+/** The proxy's name for an Istio log level; throws {@link InvalidPodError} for an unknown one. */
+function proxyLogLevel(resource: string, level: string): string {
+  const mapped = LOG_LEVELS[level.trim().toLowerCase()];
+  if (!mapped) {
+    throw new InvalidPodError(resource, `metadata.annotations[${ANNOTATION.logLevel}]`, `"${level}" is not a log level (trace, debug, info, warning, error, critical, off)`);
+  }
+  return mapped;
+}
+
 const fieldEnv = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
 
 /** Checks the parts of a pod the template relies on, naming the field that is wrong. */
@@ -104,8 +118,7 @@ export function injectPod(input: V1Pod, target: InjectionTarget, config: Injecti
   const podPorts = appContainers.flatMap((c) => c.ports ?? []).map((p) => ({
     ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP',
   }));
-  const logLevel = annotations[ANNOTATION.logLevel] ?? config.proxyLogLevel;
-  const componentLogLevel = annotations[ANNOTATION.componentLogLevel] ?? config.proxyComponentLogLevel;
+  const logLevel = proxyLogLevel(target.resource, annotations[ANNOTATION.logLevel] ?? config.proxyLogLevel);
 
   const env: V1EnvVar[] = [
     { name: 'JWT_POLICY', value: 'third-party-jwt' },
@@ -117,6 +130,7 @@ export function injectPod(input: V1Pod, target: InjectionTarget, config: Injecti
     fieldEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     fieldEnv('HOST_IP', 'status.hostIP'),
     { name: 'PROXY_CONFIG', value: JSON.stringify({ discoveryAddress: config.discoveryAddress }) },
+    { name: 'DISCOVERY_ADDRESS', value: config.discoveryAddress },
     { name: 'ISTIO_META_POD_PORTS', value: JSON.stringify(podPorts) },
     { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map((c) => c.name).join(',') },
     { name: 'ISTIO_META_CLUSTER_ID', value: config.clusterId },
@@ -156,8 +170,6 @@ export function injectPod(input: V1Pod, target: InjectionTarget, config: Injecti
       'proxy', 'sidecar',
       '--domain', '$(POD_NAMESPACE).svc.cluster.local',
       `--proxyLogLevel=${logLevel}`,
-      `--proxyComponentLogLevel=${componentLogLevel}`,
-      '--log_output_level=default:info',
     ],
     env,
     ports: [{ containerPort: PORTS.proxyPrometheus, name: 'http-envoy-prom', protocol: 'TCP' }],

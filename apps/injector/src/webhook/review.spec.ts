@@ -108,7 +108,7 @@ describe('AdmissionReview handling (recorded reviews)', () => {
     expect(init.args).toEqual([
       'istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT',
       '-i', '10.96.0.0/12,10.244.0.0/16', '-x', '10.96.0.1/32', '-b', '8090,9000', '-d', '15090,15021,15020,9000',
-      '-o', '5432,6379', '--log_output_level=default:info',
+      '-o', '5432,6379',
     ]);
     expect(init.securityContext!.capabilities!.add).toEqual(['NET_ADMIN', 'NET_RAW']);
     const proxy = pod.spec!.initContainers![1];
@@ -129,8 +129,9 @@ describe('AdmissionReview handling (recorded reviews)', () => {
 
   it('rewrites app probes to the proxy and hands the originals over in ISTIO_KUBE_APP_PROBERS', async () => {
     const body = load('deployment-pod.enabled-namespace');
-    const { patch } = await handleReview(body, deps);
+    const { patch } = await handleReview(body, { ...deps, config: { ...DEFAULT_CONFIG, rewriteAppProbes: true } });
     const pod = applyPatch(body.request.object, patch!) as V1Pod;
+    expect(podSchemaErrors(pod)).toEqual([]);
     const app = pod.spec!.containers[0];
     expect(app.readinessProbe!.httpGet).toEqual({ path: '/app-health/todolist/readyz', port: 15020, scheme: 'HTTP' });
     expect(app.livenessProbe!.httpGet).toEqual({ path: '/app-health/todolist/livez', port: 15020, scheme: 'HTTP' });
@@ -140,9 +141,23 @@ describe('AdmissionReview handling (recorded reviews)', () => {
       '/app-health/todolist/readyz': { httpGet: { path: '/healthz', port: 8000, scheme: 'HTTP' }, timeoutSeconds: 1 },
       '/app-health/todolist/livez': { tcpSocket: { port: 8000 }, timeoutSeconds: 1 },
     });
-    const kept = await handleReview(body, { ...deps, config: { ...DEFAULT_CONFIG, rewriteAppProbes: false } });
+    const kept = await handleReview(body, deps);
     const unchanged = applyPatch(body.request.object, kept.patch!) as V1Pod;
     expect(unchanged.spec!.containers[0]).toEqual(body.request.object.spec!.containers[0]);
+  });
+
+  it("passes the proxy's log level from sidecar.istio.io/logLevel, and refuses an unknown one", async () => {
+    const body = load('deployment-pod.enabled-namespace');
+    const withLevel = (level: string) => ({
+      ...body, request: { ...body.request, object: { ...body.request.object, metadata: { ...body.request.object.metadata, annotations: { 'sidecar.istio.io/logLevel': level } } } },
+    });
+    const { patch } = await handleReview(withLevel('debug'), deps);
+    const pod = applyPatch(withLevel('debug').request.object, patch!) as V1Pod;
+    expect(pod.spec!.initContainers![1].args).toEqual(['proxy', 'sidecar', '--domain', '$(POD_NAMESPACE).svc.cluster.local', '--proxyLogLevel=debug']);
+    const { review } = await handleReview(withLevel('loud'), deps);
+    expect(review.response.status!.message).toBe(
+      'Pod default/todolist-v1-6d8f7c9b5d-<generated>: metadata.annotations[sidecar.istio.io/logLevel]: "loud" is not a log level (trace, debug, info, warning, error, critical, off)',
+    );
   });
 
   it('trusts the webhook selectors when namespace labels cannot be looked up', async () => {
