@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
 /** The part of a MutatingWebhookConfiguration the patcher reads. */
@@ -48,10 +49,10 @@ export class CaBundlePatcher {
 }
 
 /** The Kubernetes API behind {@link WebhookConfigApi} (in-cluster, then KUBECONFIG). */
-export async function kubeWebhookConfigApi(): Promise<WebhookConfigApi> {
+export async function kubeWebhookConfigApi(kubeConfig?: KubeConfig): Promise<WebhookConfigApi> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kc = kubeConfig ?? new k8s.KubeConfig();
+  if (!kubeConfig) kc.loadFromDefault();
   const api = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
   return {
     read: async (name) => (await api.readMutatingWebhookConfiguration({ name })) as WebhookConfiguration,

@@ -1,11 +1,12 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { NamespaceLabels } from './review';
 
 /** Reads namespace labels from the Kubernetes API (in-cluster or kubeconfig), cached for `ttlMs`. */
-export async function kubeNamespaceLabels(log: Logger, ttlMs = 30_000): Promise<NamespaceLabels> {
+export async function kubeNamespaceLabels(log: Logger, ttlMs = 30_000, kubeConfig?: KubeConfig): Promise<NamespaceLabels> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kc = kubeConfig ?? new k8s.KubeConfig();
+  if (!kubeConfig) kc.loadFromDefault();
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const cache = new Map<string, { at: number; labels: Record<string, string> | undefined }>();
   return async (namespace) => {
