@@ -49,6 +49,10 @@ export class RunNames {
   get forwardChain(): string {
     return `${PREFIX.toUpperCase()}-${this.id}-FWD`;
   }
+  /** The filter-table chain rejecting connections to Service ports without endpoints (jumped to from FORWARD and OUTPUT). */
+  get rejectChain(): string {
+    return `${PREFIX.toUpperCase()}-${this.id}-REJ`;
+  }
   /** Per-Service chain, `TSM-<id>-S<n>` (iptables chain names stay within 28 characters). */
   serviceChain(n: number): string {
     return `${PREFIX.toUpperCase()}-${this.id}-S${n.toString(36)}`;

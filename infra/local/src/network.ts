@@ -121,7 +121,7 @@ export class HostNetwork {
 
   private async setup(): Promise<void> {
     const br = this.names.bridge;
-    const [svc, post, fwd] = [this.names.servicesChain, this.names.postroutingChain, this.names.forwardChain];
+    const [svc, post, fwd, rej] = [this.names.servicesChain, this.names.postroutingChain, this.names.forwardChain, this.names.rejectChain];
     await run(['ip', 'link', 'add', br, 'type', 'bridge']);
     await run(['ip', 'addr', 'add', `${this.gateway}/${this.pods.cidr.prefix}`, 'dev', br]);
     await run(['ip', 'link', 'set', br, 'up']);
@@ -132,10 +132,13 @@ export class HostNetwork {
     await run(['iptables', '-w', '-t', 'nat', '-N', svc]);
     await run(['iptables', '-w', '-t', 'nat', '-N', post]);
     await run(['iptables', '-w', '-t', 'filter', '-N', fwd]);
+    await run(['iptables', '-w', '-t', 'filter', '-N', rej]);
+    await run(['iptables', '-w', '-t', 'filter', '-I', 'OUTPUT', '-d', this.serviceCidr, '-j', rej]);
     await run(['iptables', '-w', '-t', 'nat', '-I', 'PREROUTING', '-d', this.serviceCidr, '-j', svc]);
     await run(['iptables', '-w', '-t', 'nat', '-I', 'OUTPUT', '-d', this.serviceCidr, '-j', svc]);
     await run(['iptables', '-w', '-t', 'nat', '-I', 'POSTROUTING', '-s', this.podCidr, '-j', post]);
     await run(['iptables', '-w', '-t', 'filter', '-I', 'FORWARD', '-i', br, '-j', fwd]);
+    await run(['iptables', '-w', '-t', 'filter', '-A', fwd, '-d', this.serviceCidr, '-j', rej]);
     await run(['iptables', '-w', '-t', 'filter', '-A', fwd, '-i', br, '-o', br, '-j', 'ACCEPT']);
   }
 
@@ -191,6 +194,7 @@ export class HostNetwork {
     const lines = ['*nat', `:${svc} - [0:0]`];
     const chains: string[] = [];
     const body: string[] = [];
+    const rejects: string[] = [];
     rules.forEach((r, i) => {
       const chain = this.names.serviceChain(i);
       chains.push(chain);
@@ -200,6 +204,8 @@ export class HostNetwork {
       const n = r.endpoints.length;
       if (n === 0) {
         body.push(`-A ${chain} -m comment --comment "${r.key} has no endpoints" -j RETURN`);
+        // As kube-proxy: a Service port without endpoints refuses connections at once.
+        rejects.push(`-A ${this.names.rejectChain} -d ${r.vip}/32 -p ${proto} -m ${proto} --dport ${r.port} -m comment --comment "${r.key} has no endpoints" -j REJECT --reject-with icmp-port-unreachable`);
       }
       r.endpoints.forEach((e, j) => {
         const left = n - j;
@@ -211,7 +217,7 @@ export class HostNetwork {
     for (const c of stale) lines.push(`:${c} - [0:0]`);
     lines.push(...body);
     for (const c of stale) lines.push(`-X ${c}`);
-    lines.push('COMMIT', '');
+    lines.push('COMMIT', '*filter', `:${this.names.rejectChain} - [0:0]`, ...rejects, 'COMMIT', '');
     await run(['iptables-restore', '-w', '--noflush'], { input: lines.join('\n') });
     this.serviceChains = chains;
   }
@@ -231,16 +237,16 @@ export class HostNetwork {
 
 /** Removes a run's jump rules, chains and bridge (best effort; used by close and by cleanup). */
 export async function removeRunNetwork(names: RunNames, known: { podCidr?: string; serviceCidr?: string; chains?: string[] } = {}): Promise<void> {
-  const [svc, post, fwd] = [names.servicesChain, names.postroutingChain, names.forwardChain];
+  const [svc, post, fwd, rej] = [names.servicesChain, names.postroutingChain, names.forwardChain, names.rejectChain];
   await deleteJumps('nat', ['PREROUTING', 'OUTPUT', 'POSTROUTING'], [svc, post]);
-  await deleteJumps('filter', ['FORWARD'], [fwd]);
+  await deleteJumps('filter', ['FORWARD', 'OUTPUT'], [fwd, rej]);
   const natChains = await listChains('nat');
   const ours = natChains.filter((c) => c.startsWith(`${svc.slice(0, -3)}`));
   for (const c of ours) await tryRun(['iptables', '-w', '-t', 'nat', '-F', c]);
   for (const c of ours) await tryRun(['iptables', '-w', '-t', 'nat', '-X', c]);
   for (const c of known.chains ?? []) await tryRun(['iptables', '-w', '-t', 'nat', '-X', c]);
-  await tryRun(['iptables', '-w', '-t', 'filter', '-F', fwd]);
-  await tryRun(['iptables', '-w', '-t', 'filter', '-X', fwd]);
+  for (const c of [fwd, rej]) await tryRun(['iptables', '-w', '-t', 'filter', '-F', c]);
+  for (const c of [fwd, rej]) await tryRun(['iptables', '-w', '-t', 'filter', '-X', c]);
   if (existsSync(`/sys/class/net/${names.bridge}`)) await tryRun(['ip', 'link', 'del', names.bridge]);
   await rmdir(NETNS_ETC).catch(() => undefined);
 }

@@ -13,7 +13,8 @@ http.createServer((req, res) => {
   if (req.url === '/resolve') { return require('node:dns').lookup(process.env.NAME, (err, a) => res.end(err ? 'ERR ' + err.code : a)); }
   res.end(JSON.stringify({ pod: process.env.POD_NAME, ns: process.env.POD_NAMESPACE, ip: process.env.POD_IP, uid: process.getuid(), msg: process.env.MSG }));
 }).listen(Number(process.env.PORT || 8080), '0.0.0.0');
-process.on('SIGTERM', () => process.exit(0));
+console.log('start ' + Date.now() + ' uid=' + process.getuid());
+process.on('SIGTERM', () => { console.log('stop ' + Date.now()); process.exit(0); });
 `;
 
 /** Image table for tests. */
@@ -86,3 +87,19 @@ spec:
               - serviceAccountToken: { audience: istio-ca, expirationSeconds: 43200, path: istio-token }
 `;
 }
+
+/** Stands in for tsmesh/proxy: `istio-iptables` records its UID and exits; `proxy sidecar` serves 15021 (ready after 500 ms) and 15020, and reports the pod files it sees. */
+export const FAKE_PROXY = `
+const fs = require('node:fs');
+const http = require('node:http');
+const args = process.argv.slice(1);
+if (args[0] === 'istio-iptables') { console.log('iptables uid=' + process.getuid() + ' args=' + args.join(' ')); process.exit(0); }
+const started = Date.now();
+console.log('start ' + started + ' uid=' + process.getuid());
+console.log('token=' + fs.existsSync('/var/run/secrets/tokens/istio-token'));
+console.log('labels=' + JSON.stringify(fs.readFileSync('/etc/istio/pod/labels', 'utf8')));
+console.log('env POD_NAME=' + process.env.POD_NAME + ' INSTANCE_IP=' + process.env.INSTANCE_IP + ' SERVICE_ACCOUNT=' + process.env.SERVICE_ACCOUNT);
+http.createServer((req, res) => { res.statusCode = Date.now() - started > 500 ? 200 : 503; res.end(); }).listen(15021);
+http.createServer((req, res) => res.end('ok')).listen(15020);
+process.on('SIGTERM', () => { console.log('stop ' + Date.now()); process.exit(0); });
+`;

@@ -77,6 +77,19 @@ describe('LocalRuntime with test images', () => {
     expect(seen.size).toBe(2);
   });
 
+  it('refuses connections at once to a Service port without endpoints, as kube-proxy does', async () => {
+    await rt.apply('apiVersion: v1\nkind: Service\nmetadata: { name: nobody }\nspec:\n  selector: { app: nobody }\n  ports: [{ name: http, port: 80, targetPort: 8080 }]\n');
+    const vip = rt.serviceIP('default', 'nobody')!;
+    const started = Date.now();
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      get({ host: vip, port: 80, path: '/', agent: false }, () => resolve(new Error('answered') as NodeJS.ErrnoException)).on('error', resolve);
+    });
+    expect(err.code).toBe('ECONNREFUSED');
+    expect(Date.now() - started).toBeLessThan(1000);
+    await rt.delete('Service', 'default/nobody');
+    expect(existsSync(join(rt.configDir, 'service', 'default.nobody.yaml'))).toBe(false);
+  });
+
   it('mounts downward-API labels and a projected token verifiable with the JWKS', async () => {
     const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
     const labels = await (await fetch(`http://${echo.ip}:8080/file`)).text();

@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalRuntime } from '../src/runtime';
+import { IMAGES } from '../src/images';
+import { echoApp, FAKE_PROXY, TEST_IMAGES } from './fixtures';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const injectorBuilt = existsSync(join(root, 'dist/apps/injector/main.js'));
+
+// The real injector (dist/apps/injector) admits a pod over HTTPS; the proxy image is a stand-in so this tests the runtime, not the proxy.
+describe.skipIf(!injectorBuilt)('admission through the real injector webhook', () => {
+  let rt: LocalRuntime;
+  const ts = (file: string, word: string) => Number(/(\d{13})/.exec(readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(word)) ?? '')?.[1]);
+
+  beforeAll(async () => {
+    rt = await LocalRuntime.start({
+      images: { ...IMAGES, ...TEST_IMAGES, 'tsmesh/proxy': { entrypoint: ['node', '-e', FAKE_PROXY] } },
+      manifests: [join(root, 'infra/k8s/base/istio-system/namespace.yaml'), join(root, 'infra/k8s/base/istio-system/injector.yaml')],
+      backoff: { initialMs: 200, maxMs: 2000 },
+    });
+    await rt.apply('apiVersion: v1\nkind: Namespace\nmetadata: { name: meshed, labels: { istio-injection: enabled } }\n');
+    await rt.apply(echoApp({ name: 'echo', namespace: 'meshed' }));
+    await rt.waitReady({ timeoutMs: 45_000 });
+  }, 90_000);
+  afterAll(async () => {
+    await rt?.stop();
+  }, 60_000);
+
+  it('patches the pod with the injector sidecar (JSONPatch applied)', () => {
+    const pod = rt.pods().find((p) => p.namespace === 'meshed')!;
+    expect(pod.object.spec.initContainers?.map((c) => c.name)).toEqual(['istio-init', 'istio-proxy']);
+    expect(pod.object.spec.initContainers?.[1].restartPolicy).toBe('Always');
+    expect(pod.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(pod.object.metadata.annotations?.['sidecar.istio.io/status']).toContain('istio-proxy');
+    expect(pod.ready).toBe(true);
+  });
+
+  it('runs istio-init as root, the sidecar as 1337 with its token and labels mounted, before the app', () => {
+    const pod = rt.pods().find((p) => p.namespace === 'meshed')!;
+    const init = readFileSync(rt.logPath('meshed', pod.name, 'istio-init'), 'utf8');
+    expect(init).toContain('iptables uid=0 args=istio-iptables -p 15001 -z 15006 -u 1337');
+    const proxyLog = rt.logPath('meshed', pod.name, 'istio-proxy');
+    const proxy = readFileSync(proxyLog, 'utf8');
+    expect(proxy).toContain('uid=1337');
+    expect(proxy).toContain('token=true');
+    expect(proxy).toContain('app=\\"echo\\"');
+    expect(proxy).toContain(`env POD_NAME=${pod.name} INSTANCE_IP=${pod.ip} SERVICE_ACCOUNT=echo`);
+    const appLog = rt.logPath('meshed', pod.name, 'echo');
+    // Native sidecar: started and ready (500 ms after start) before the app starts.
+    expect(ts(appLog, 'start')).toBeGreaterThanOrEqual(ts(proxyLog, 'start') + 500);
+    expect(readFileSync(appLog, 'utf8')).toContain('uid=1000');
+  });
+
+  it('leaves pods in namespaces without the label alone', async () => {
+    await rt.apply(echoApp({ name: 'plain', namespace: 'plain' }));
+    await rt.waitReady({ timeoutMs: 20_000 });
+    const pod = rt.pods().find((p) => p.namespace === 'plain')!;
+    expect(pod.object.spec.initContainers ?? []).toEqual([]);
+  });
+
+  it('stops the app before its sidecar', async () => {
+    const pod = rt.pods().find((p) => p.namespace === 'meshed')!;
+    await rt.deletePod(`meshed/${pod.name}`);
+    const appStop = ts(rt.logPath('meshed', pod.name, 'echo'), 'stop');
+    const proxyStop = ts(rt.logPath('meshed', pod.name, 'istio-proxy'), 'stop');
+    expect(appStop).toBeGreaterThan(0);
+    expect(proxyStop).toBeGreaterThanOrEqual(appStop);
+  });
+});
