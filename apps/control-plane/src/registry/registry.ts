@@ -57,6 +57,10 @@ export interface Registry {
   endpoints: Map<string, EndpointModel[]>;
   podsByIp: Map<string, Pod>;
   podsByKey: Map<string, Pod>;
+  /** Endpoints by address, with the service they belong to. */
+  endpointsByIp: Map<string, { svc: ServiceModel; ep: EndpointModel }[]>;
+  /** Kubernetes services by namespace. */
+  servicesByNamespace: Map<string, ServiceModel[]>;
 }
 
 const obj = <T>(r: ConfigResource): T => r.object as T;
@@ -210,7 +214,21 @@ export function buildRegistry(resources: readonly ConfigResource[], domain = 'cl
   }
 
   services.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
-  return { services, byHost, endpoints, podsByIp, podsByKey };
+  const endpointsByIp = new Map<string, { svc: ServiceModel; ep: EndpointModel }[]>();
+  const servicesByNamespace = new Map<string, ServiceModel[]>();
+  for (const svc of services) {
+    for (const ep of endpoints.get(svc.hostname) ?? []) {
+      const l = endpointsByIp.get(ep.address) ?? [];
+      l.push({ svc, ep });
+      endpointsByIp.set(ep.address, l);
+    }
+    if (svc.source === 'kubernetes') {
+      const l = servicesByNamespace.get(svc.namespace) ?? [];
+      l.push(svc);
+      servicesByNamespace.set(svc.namespace, l);
+    }
+  }
+  return { services, byHost, endpoints, podsByIp, podsByKey, endpointsByIp, servicesByNamespace };
 }
 
 /** A pod is ready when its Ready condition is True (or, with no conditions, when it is Running). */

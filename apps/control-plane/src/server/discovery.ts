@@ -11,7 +11,7 @@ import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } fr
 import type { ConfigStore } from '../config/store';
 import { PushContext, type PushOptions } from '../model/push-context';
 import { completeProxy, proxyFromNode, type Proxy } from '../model/proxy';
-import { generate, type Generated } from '../xds/generate';
+import { defaultEncodeCache, generate, type Generated } from '../xds/generate';
 import { Debouncer } from './debounce';
 import { ControlPlaneMetrics } from './metrics';
 
@@ -189,6 +189,7 @@ export class Discovery {
       }
     }
     this.issues = issues;
+    defaultEncodeCache.rotate();
     this.metrics.rejectedConfigs.set(v.rejected.size + readIssues.filter((i) => i.severity === 'error').length);
     this.push = new PushContext(v.accepted, this.nextVersion(), this.opts.push);
     this.metrics.services.set(this.push.registry.services.length);

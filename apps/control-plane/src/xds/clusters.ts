@@ -133,9 +133,9 @@ export function subsetsOf(push: PushContext, proxy: Proxy, svc: ServiceModel): s
 }
 
 /** Outbound clusters for every visible service, port and subset. */
-export function outboundClusters(push: PushContext, proxy: Proxy, proxyless = false): Cluster[] {
+export function outboundClusters(push: PushContext, proxy: Proxy, proxyless = false, services: readonly ServiceModel[] = push.servicesFor(proxy.namespace)): Cluster[] {
   const out: Cluster[] = [];
-  for (const svc of push.servicesFor(proxy.namespace)) {
+  for (const svc of services) {
     for (const port of svc.ports) {
       if (port.protocol === 'UDP') continue;
       out.push(outboundCluster(push, proxy, svc, port, '', proxyless));

@@ -1,27 +1,37 @@
 /**
  * Generators: (proxy, push context) → encoded Envoy resources per type URL. Picked by proxy kind
  * (sidecar, router, proxyless gRPC). Parts shared by many proxies (a namespace's outbound
- * clusters, endpoints, listeners and routes) are generated and encoded once per push.
+ * clusters, endpoints, listeners and routes) are generated once per push; each resource (and
+ * each virtual host of a route table) is encoded once per distinct content and reused across
+ * pushes through an {@link EncodeCache}.
  */
 import { createHash } from 'node:crypto';
-import { encodeResource, TypeUrl, type EncodedResource, type ResourceMessages, type ResourceTypeUrl } from '@tsmesh/xds';
+import {
+  encodeResource, formatClusterName, TypeUrl, type EncodedResource, type ResourceMessages, type ResourceTypeUrl,
+} from '@tsmesh/xds';
 import { isHttpProtocol } from '@tsmesh/mesh-config';
-import type { PushContext } from '../model/push-context';
+import type { Config, PushContext, VirtualServiceConfig } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
-import { inboundCluster, outboundClusters, specialClusters } from './clusters';
-import { endpointsFor } from './endpoints';
-import { inboundListener, outboundListeners, outboundPorts, workloadPorts } from './listeners';
-import { outboundRouteConfig } from './routes';
+import type { ServiceModel } from '../registry/registry';
+import { inboundCluster, outboundCluster, specialClusters, subsetsOf } from './clusters';
+import { loadAssignment } from './endpoints';
+import { inboundListener, mtlsModeFor, outboundListeners, outboundPorts, workloadPorts } from './listeners';
+import { defaultRoute, serviceDomains, virtualServiceForHost, virtualServiceRoutes } from './routes';
 import { registryOnly, visibleServices } from './scope';
 import { gatewayCredentialNames, gatewayListeners, gatewayRoutes, gatewayServers } from './gateway';
 import { credentialSecrets } from './secrets';
 import { grpcListenersAndRoutes } from './grpc';
+import { concatenated, EncodeCache } from './encode-cache';
+import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER } from './common';
 
 /** Encoded resources of one proxy, by type, with a content version per type. */
 export interface Generated {
   resources: { [K in ResourceTypeUrl]: EncodedResource[] };
   versions: { [K in ResourceTypeUrl]: string };
 }
+
+/** The cache used when none is passed (the control plane rotates it once per push). */
+export const defaultEncodeCache = new EncodeCache();
 
 const memo = new WeakMap<PushContext, Map<string, unknown>>();
 
@@ -39,18 +49,113 @@ function enc<T extends ResourceTypeUrl>(typeUrl: T, list: ResourceMessages[T][])
   return list.map((m) => encodeResource(typeUrl, m));
 }
 
-/** Content version of a list of resources: a hash of names and per-resource hashes. */
+const versionMemo = new WeakMap<readonly EncodedResource[], string>();
+
+/** Content version of a list of resources: a hash of names and per-resource hashes (memoized per list). */
 export function contentVersion(list: readonly EncodedResource[]): string {
+  const hit = versionMemo.get(list);
+  if (hit) return hit;
   const h = createHash('sha256');
   for (const r of [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(r.name).update('\0').update(r.version).update('\n');
-  return h.digest('hex').slice(0, 12);
+  const v = h.digest('hex').slice(0, 12);
+  versionMemo.set(list, v);
+  return v;
 }
 
-/** The key of the outbound view a proxy shares with others: namespace, Sidecar resource and (when routes depend on them) labels. */
+/** A list made of shared parts, with a version computed from the parts' versions. */
+function joined(push: PushContext, key: string, parts: readonly (readonly EncodedResource[])[]): EncodedResource[] {
+  return once(push, `join|${key}`, () => {
+    const list = parts.flat();
+    versionMemo.set(list, createHash('sha256').update(parts.map((p) => contentVersion(p)).join('+')).digest('hex').slice(0, 12));
+    return list;
+  });
+}
+
+const specJson = new WeakMap<object, string>();
+/** JSON of a config's identity and spec (memoized per config object). */
+function configKey(c: Config<unknown> | undefined): string {
+  if (!c) return '';
+  let s = specJson.get(c);
+  if (s === undefined) specJson.set(c, (s = `${c.namespace}/${c.name}:${JSON.stringify(c.spec)}`));
+  return s;
+}
+
+/** JSON of the endpoints of a service port (memoized per push). */
+function endpointsKey(push: PushContext, host: string, port: number): string {
+  return once(push, `eps|${host}|${port}`, () => JSON.stringify((push.registry.endpoints.get(host) ?? []).filter((e) => e.servicePort === port)));
+}
+
+/** The key of the outbound view a proxy shares with others: kind, namespace, Sidecar resource and (when routes depend on them) labels. */
 function scopeKey(push: PushContext, proxy: Proxy): string {
   const sc = push.sidecarFor(proxy.namespace, proxy.labels);
   const usesLabels = once(push, 'usesSourceLabels', () => push.virtualServices.some((v) => (v.spec.http ?? []).some((h) => h.match?.some((m) => m.sourceLabels || m.sourceNamespace)) || (v.spec.tcp ?? []).some((t) => t.match?.some((m) => m.sourceLabels))));
   return `${proxy.kind}|${proxy.namespace}|${sc ? `${sc.namespace}/${sc.name}` : ''}|${usesLabels ? JSON.stringify(Object.entries(proxy.labels).sort()) : ''}`;
+}
+
+/** Encoded outbound clusters (and their load assignments) for services, cached by content. */
+function encodedClusters(push: PushContext, proxy: Proxy, services: readonly ServiceModel[], cache: EncodeCache, proxyless: boolean): { clusters: EncodedResource[]; endpoints: EncodedResource[] } {
+  const clusters: EncodedResource[] = [];
+  const endpoints: EncodedResource[] = [];
+  for (const svc of services) {
+    const dr = push.destinationRule(svc.hostname, proxy.namespace);
+    const drKey = configKey(dr);
+    for (const port of svc.ports) {
+      if (port.protocol === 'UDP') continue;
+      const eps = endpointsKey(push, svc.hostname, port.port);
+      for (const subset of ['', ...subsetsOf(push, proxy, svc)]) {
+        const key = JSON.stringify([svc.hostname, svc.resolution, svc.external, port.port, port.protocol, subset, drKey, proxyless, push.options.trustDomain, eps]);
+        const c = cache.resource(TypeUrl.Cluster, key, () => outboundCluster(push, proxy, svc, port, subset, proxyless));
+        clusters.push(c);
+        if ((c.message as { type?: string }).type === 'EDS') {
+          const name = formatClusterName({ direction: 'outbound', port: port.port, subset, host: svc.hostname });
+          endpoints.push(cache.resource(TypeUrl.ClusterLoadAssignment, JSON.stringify([name, drKey, eps]), () => loadAssignment(push, proxy, name)));
+        }
+      }
+    }
+  }
+  return { clusters, endpoints };
+}
+
+const ROUTE_CONFIG = 'envoy.config.route.v3.RouteConfiguration';
+
+/** Key of a VirtualService's content and of the ports of the services it routes to (memoized per push). */
+function vsKey(push: PushContext, vs: VirtualServiceConfig | undefined): string {
+  if (!vs) return '';
+  return once(push, `vs|${vs.namespace}/${vs.name}`, () => {
+    const dests = new Set<string>();
+    for (const h of vs.spec.http ?? []) for (const d of h.route ?? []) dests.add(d.destination.host);
+    const ports = [...dests].map((h) => push.registry.byHost.get(h)?.ports.map((p) => p.port) ?? push.servicesFor(vs.namespace).find((s) => s.name === h && s.namespace === vs.namespace)?.ports.map((p) => p.port));
+    return `${configKey(vs)}|${JSON.stringify(ports)}`;
+  });
+}
+
+/** Sidecar outbound route table `<port>`, encoded from cached per-virtual-host fragments. */
+function encodedOutboundRoutes(push: PushContext, proxy: Proxy, port: number, services: readonly ServiceModel[], blocked: boolean, scope: string, cache: EncodeCache): EncodedResource {
+  const vss = push.virtualServicesFor('mesh', proxy.namespace);
+  const used = new Set<string>();
+  const parts: Uint8Array[] = [cache.bytes(ROUTE_CONFIG, `header|${port}`, () => ({ name: String(port), validate_clusters: { value: false } }))];
+  const labels = scope.slice(scope.lastIndexOf('|') + 1);
+  for (const svc of services) {
+    const sp = svc.ports.find((p) => p.port === port);
+    if (!sp || !isHttpProtocol(sp.protocol)) continue;
+    const domains = serviceDomains(svc, port, proxy.namespace).filter((d) => !used.has(d));
+    if (!domains.length) continue;
+    for (const d of domains) used.add(d);
+    const vs = virtualServiceForHost(vss, svc.hostname);
+    const key = JSON.stringify([svc.hostname, port, domains, vsKey(push, vs), JSON.stringify(svc.ports), vs ? labels : '']);
+    parts.push(cache.bytes(ROUTE_CONFIG, key, () => {
+      const routes = vs ? virtualServiceRoutes(vs, { push, proxy, port, gateway: 'mesh' }) : [];
+      if (!routes.length) routes.push(defaultRoute(svc, port));
+      return { virtual_hosts: [{ name: `${svc.hostname}:${port}`, domains, routes }] };
+    }));
+  }
+  parts.push(cache.bytes(ROUTE_CONFIG, `catchall|${blocked}`, () => ({
+    virtual_hosts: [{
+      name: blocked ? 'block_all' : 'allow_any', domains: ['*'],
+      routes: [{ name: blocked ? 'block_all' : 'allow_any', match: { prefix: '/' }, route: { cluster: blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER, timeout: { seconds: 0, nanos: 0 } } }],
+    }],
+  })));
+  return concatenated(TypeUrl.RouteConfiguration, String(port), parts);
 }
 
 interface Outbound {
@@ -60,16 +165,18 @@ interface Outbound {
   routes: EncodedResource[];
 }
 
-function sidecarOutbound(push: PushContext, proxy: Proxy): Outbound {
-  return once(push, `out|${scopeKey(push, proxy)}`, () => {
+function sidecarOutbound(push: PushContext, proxy: Proxy, cache: EncodeCache): Outbound {
+  const scope = scopeKey(push, proxy);
+  return once(push, `out|${scope}`, () => {
     const services = visibleServices(push, proxy);
-    const clusters = [...outboundClusters(push, proxy), ...specialClusters()];
+    const { clusters, endpoints } = encodedClusters(push, proxy, services, cache, false);
     const { http } = outboundPorts(services);
+    const blocked = registryOnly(push, proxy);
     return {
-      clusters: enc(TypeUrl.Cluster, clusters),
-      endpoints: enc(TypeUrl.ClusterLoadAssignment, endpointsFor(push, proxy, clusters)),
+      clusters: [...clusters, ...specialClusters().map((c) => cache.resource(TypeUrl.Cluster, `special|${c.name}`, () => c))],
+      endpoints,
       listeners: enc(TypeUrl.Listener, outboundListeners(push, proxy, services)),
-      routes: enc(TypeUrl.RouteConfiguration, http.map((port) => outboundRouteConfig(push, proxy, port, services, registryOnly(push, proxy)))),
+      routes: http.map((port) => encodedOutboundRoutes(push, proxy, port, services, blocked, scope, cache)),
     };
   });
 }
@@ -80,33 +187,38 @@ function finish(r: { [K in ResourceTypeUrl]: EncodedResource[] }): Generated {
   return { resources: r, versions };
 }
 
-/** Sidecar: outbound (shared) plus inbound (per workload). */
-function generateSidecar(push: PushContext, proxy: Proxy): Generated {
-  const out = sidecarOutbound(push, proxy);
+const NONE: EncodedResource[] = [];
+
+/** Sidecar: outbound (shared) plus inbound (per distinct workload content). */
+function generateSidecar(push: PushContext, proxy: Proxy, cache: EncodeCache): Generated {
+  const out = sidecarOutbound(push, proxy, cache);
   const ports = workloadPorts(push, proxy);
-  const inboundKey = `in|${proxy.namespace}|${JSON.stringify(Object.entries(proxy.labels).sort())}|${JSON.stringify(ports)}`;
-  const inbound = once(push, inboundKey, () => ({
-    listener: encodeResource(TypeUrl.Listener, inboundListener(push, proxy, ports)),
-    clusters: enc(TypeUrl.Cluster, ports.map((p) => inboundCluster(p.port, p.protocol === 'HTTP2' || p.protocol === 'GRPC'))),
-  }));
-  return finish({
-    [TypeUrl.Cluster]: [...out.clusters, ...inbound.clusters],
+  const modes = [...ports.map((p) => mtlsModeFor(push, proxy, p.port)), mtlsModeFor(push, proxy, 0)];
+  const authz = push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels).map(configKey);
+  const inboundKey = JSON.stringify([ports, modes, authz, push.options.trustDomain]);
+  const inbound = {
+    listener: cache.resource(TypeUrl.Listener, `inbound|${inboundKey}`, () => inboundListener(push, proxy, ports)),
+    clusters: once(push, `inc|${JSON.stringify(ports)}`, () => ports.map((p) => cache.resource(TypeUrl.Cluster, `inbound|${p.port}|${p.protocol}`, () => inboundCluster(p.port, p.protocol === 'HTTP2' || p.protocol === 'GRPC')))),
+  };
+  const key = `${scopeKey(push, proxy)}|${inboundKey}`;
+  return once(push, `sidecar|${key}`, () => finish({
+    [TypeUrl.Cluster]: joined(push, `cds|${key}`, [out.clusters, inbound.clusters]),
     [TypeUrl.ClusterLoadAssignment]: out.endpoints,
-    [TypeUrl.Listener]: [...out.listeners, inbound.listener],
+    [TypeUrl.Listener]: joined(push, `lds|${key}`, [out.listeners, [inbound.listener]]),
     [TypeUrl.RouteConfiguration]: out.routes,
-    [TypeUrl.Secret]: [],
-  });
+    [TypeUrl.Secret]: NONE,
+  }));
 }
 
 /** Gateway: listeners and routes per Gateway server, outbound clusters, credential secrets. */
-function generateRouter(push: PushContext, proxy: Proxy): Generated {
+function generateRouter(push: PushContext, proxy: Proxy, cache: EncodeCache): Generated {
   const servers = gatewayServers(push, proxy);
   const key = `router|${proxy.namespace}|${JSON.stringify(Object.entries(proxy.labels).sort())}`;
   return once(push, key, () => {
-    const clusters = [...outboundClusters(push, proxy), ...specialClusters()];
+    const { clusters, endpoints } = encodedClusters(push, proxy, push.servicesFor(proxy.namespace), cache, false);
     return finish({
-      [TypeUrl.Cluster]: enc(TypeUrl.Cluster, clusters),
-      [TypeUrl.ClusterLoadAssignment]: enc(TypeUrl.ClusterLoadAssignment, endpointsFor(push, proxy, clusters)),
+      [TypeUrl.Cluster]: [...clusters, ...enc(TypeUrl.Cluster, specialClusters())],
+      [TypeUrl.ClusterLoadAssignment]: endpoints,
       [TypeUrl.Listener]: enc(TypeUrl.Listener, gatewayListeners(push, proxy, servers)),
       [TypeUrl.RouteConfiguration]: enc(TypeUrl.RouteConfiguration, gatewayRoutes(push, proxy, servers)),
       [TypeUrl.Secret]: enc(TypeUrl.Secret, credentialSecrets(push, proxy.namespace, gatewayCredentialNames(servers))),
@@ -115,27 +227,26 @@ function generateRouter(push: PushContext, proxy: Proxy): Generated {
 }
 
 /** Proxyless gRPC: API listeners, routes, clusters and endpoints that @grpc/grpc-js-xds accepts. */
-function generateGrpc(push: PushContext, proxy: Proxy): Generated {
+function generateGrpc(push: PushContext, proxy: Proxy, cache: EncodeCache): Generated {
   return once(push, `grpc|${scopeKey(push, proxy)}`, () => {
-    const services = visibleServices(push, proxy);
+    const services = visibleServices(push, proxy).filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol)));
     const { listeners, routes } = grpcListenersAndRoutes(push, proxy, services);
-    const httpServices = services.filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol)));
-    const clusters = outboundClusters(push, proxy, true).filter((c) => httpServices.some((s) => c.name!.endsWith(`|${s.hostname}`)));
+    const { clusters, endpoints } = encodedClusters(push, proxy, services, cache, true);
     return finish({
-      [TypeUrl.Cluster]: enc(TypeUrl.Cluster, clusters),
-      [TypeUrl.ClusterLoadAssignment]: enc(TypeUrl.ClusterLoadAssignment, endpointsFor(push, proxy, clusters)),
+      [TypeUrl.Cluster]: clusters,
+      [TypeUrl.ClusterLoadAssignment]: endpoints,
       [TypeUrl.Listener]: enc(TypeUrl.Listener, listeners),
       [TypeUrl.RouteConfiguration]: enc(TypeUrl.RouteConfiguration, routes),
-      [TypeUrl.Secret]: [],
+      [TypeUrl.Secret]: NONE,
     });
   });
 }
 
 /** Generates every resource of a proxy for a push. */
-export function generate(push: PushContext, proxy: Proxy): Generated {
+export function generate(push: PushContext, proxy: Proxy, cache: EncodeCache = defaultEncodeCache): Generated {
   switch (proxy.kind) {
-    case 'router': return generateRouter(push, proxy);
-    case 'grpc': return generateGrpc(push, proxy);
-    default: return generateSidecar(push, proxy);
+    case 'router': return generateRouter(push, proxy, cache);
+    case 'grpc': return generateGrpc(push, proxy, cache);
+    default: return generateSidecar(push, proxy, cache);
   }
 }

@@ -87,9 +87,9 @@ export interface WorkloadPort {
 /** Ports of the workload behind a proxy: target ports of the services that select it (or list its IP). */
 export function workloadPorts(push: PushContext, proxy: Proxy): WorkloadPort[] {
   const ports = new Map<number, Protocol>();
-  for (const svc of push.registry.services) {
-    if (svc.source !== 'kubernetes' || svc.namespace !== proxy.namespace) continue;
-    const eps = (push.registry.endpoints.get(svc.hostname) ?? []).filter((e) => e.address === proxy.ip);
+  const byIp = push.registry.endpointsByIp.get(proxy.ip) ?? [];
+  for (const svc of push.registry.servicesByNamespace.get(proxy.namespace) ?? []) {
+    const eps = byIp.filter((x) => x.svc === svc).map((x) => x.ep);
     const selected = svc.selector && Object.keys(svc.selector).length > 0 && matches(svc.selector, proxy.labels);
     if (!eps.length && !selected) continue;
     for (const sp of svc.ports) {

@@ -56,8 +56,17 @@ function safeRegex(re: string): string | null {
   }
 }
 
-/** Checks within one resource (no other resource needed). */
+const resourceCache = new WeakMap<object, ConfigIssue[]>();
+
+/** Checks within one resource (no other resource needed); cached per object like {@link validateSchema}. */
 export function validateResource(r: ConfigResource): ConfigIssue[] {
+  const o = r.object as object;
+  let hit = resourceCache.get(o);
+  if (!hit) resourceCache.set(o, (hit = checkResource(r)));
+  return hit;
+}
+
+function checkResource(r: ConfigResource): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   switch (r.kind) {
     case 'VirtualService': {

@@ -91,6 +91,9 @@ const EMPTY: ReadonlyMap<string, EncodedResource> = new Map();
 
 /** RDS route configuration names referenced by a listener's HTTP connection managers (filter chains and API listener). */
 export function referencedRouteNames(l: Listener): string[] {
+  // Listeners are immutable once in a snapshot; many snapshots share one listener object.
+  const hit = routeNamesMemo.get(l);
+  if (hit) return hit;
   const names: string[] = [];
   const visit = (any: { type_url?: string; value?: unknown } | null | undefined) => {
     if (!any || any.type_url !== ExtensionTypeUrl.HttpConnectionManager) return;
@@ -101,5 +104,8 @@ export function referencedRouteNames(l: Listener): string[] {
   for (const fc of [...(l.filter_chains ?? []), ...(l.default_filter_chain ? [l.default_filter_chain] : [])]) {
     for (const f of fc.filters ?? []) visit(f.typed_config as never);
   }
+  routeNamesMemo.set(l, names);
   return names;
 }
+
+const routeNamesMemo = new WeakMap<Listener, string[]>();
