@@ -71,6 +71,7 @@ export function mountScript(l: Pick<ContainerLaunch, 'mounts' | 'hostsFile' | 'r
     'rm -f /etc/hosts /etc/resolv.conf && : > /etc/hosts && : > /etc/resolv.conf',
     `mount --bind ${q(l.hostsFile)} /etc/hosts`,
     `mount --bind ${q(l.resolvConf)} /etc/resolv.conf`,
+    `if [ -f ${q(join(dirname(l.hostsFile), 'nsswitch.conf'))} ]; then rm -f /etc/nsswitch.conf && : > /etc/nsswitch.conf && mount --bind ${q(join(dirname(l.hostsFile), 'nsswitch.conf'))} /etc/nsswitch.conf; fi`,
     `cd ${q(l.cwd)}`,
     `exec setpriv --reuid ${l.uid} --regid ${l.gid} --clear-groups --pdeathsig SIGKILL -- "$@"`,
   );

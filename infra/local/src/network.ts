@@ -143,7 +143,7 @@ export class HostNetwork {
   }
 
   /** Creates a pod's namespace, veth pair (eth0 inside), address, routes and /etc/netns files. */
-  async addPod(namespace: string, pod: string, files: { hosts: string; resolvConf: string }): Promise<PodNetwork> {
+  async addPod(namespace: string, pod: string, files: { hosts: string; resolvConf: string; nsswitch?: string }): Promise<PodNetwork> {
     const netns = this.names.netns(namespace, pod);
     const ip = this.pods.allocate();
     const vethHost = this.names.vethHost(this.vethCount++);
@@ -154,6 +154,7 @@ export class HostNetwork {
       await mkdir(etcDir, { recursive: true });
       await writeFile(join(etcDir, 'hosts'), files.hosts);
       await writeFile(join(etcDir, 'resolv.conf'), files.resolvConf);
+      if (files.nsswitch !== undefined) await writeFile(join(etcDir, 'nsswitch.conf'), files.nsswitch);
       await run(['ip', 'netns', 'add', netns]);
       await run(['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
       await run(['ip', 'link', 'set', vethHost, 'master', this.names.bridge, 'up']);

@@ -4,7 +4,7 @@
  * admission through the real mutating webhooks, containers as processes, EndpointSlices and
  * config written to the control plane's file store, service-account tokens for the CA.
  */
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, chmodSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, chmodSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile, rename } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { admitPod, AdmissionError } from './admission';
 import type { Backoff } from './container';
-import { hostsFile, resolvConf, type DnsService } from './dns';
+import { hostsFile, nsswitchConf, resolvConf, type DnsService } from './dns';
 import { endpointSlicesFor } from './endpoints';
 import { IMAGES, type ImageEntry } from './images';
 import {
@@ -94,6 +94,14 @@ function findWorkspaceRoot(): string {
     }
   }
   return process.cwd();
+}
+
+function readFileIfExists(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Kinds written to the control plane's file store. */
@@ -508,7 +516,7 @@ export class LocalRuntime {
     const ns = pod.metadata.namespace!;
     const name = pod.metadata.name!;
     const key = `${ns}/${name}`;
-    const net = await this.net.addPod(ns, name, { hosts: '', resolvConf: resolvConf(ns) });
+    const net = await this.net.addPod(ns, name, { hosts: '', resolvConf: resolvConf(ns), nsswitch: nsswitchConf(readFileIfExists('/etc/nsswitch.conf')) });
     await this.net.updateHosts(net, hostsFile({ name, namespace: ns, ip: net.ip }, this.dnsServices()));
     pod.spec.nodeName = NODE_NAME;
     pod.status = { phase: 'Pending', hostIP: this.net.gateway, podIP: net.ip, podIPs: [{ ip: net.ip }] };

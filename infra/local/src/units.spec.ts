@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify, decodeProtectedHeader } from 'jose';
 import { cidrContains, IpPool, parseCidr } from './ipam';
 import { newRunId, pidOfRunId, RunNames, runIdOfName } from './names';
-import { hostsFile, resolvConf } from './dns';
+import { hostsFile, nsswitchConf, resolvConf } from './dns';
 import { endpointSlicesFor } from './endpoints';
 import { matchingWebhooks } from './admission';
 import { TokenIssuer } from './tokens';
@@ -42,6 +42,7 @@ describe('DNS files', () => {
     expect(h).toContain('10.96.0.2\tistiod.istio-system.svc.cluster.local istiod.istio-system.svc istiod.istio-system\n');
     expect(h).toContain('10.96.0.3\ttodolist.default.svc.cluster.local todolist.default.svc todolist.default todolist\n');
     expect(resolvConf('default')).toMatch(/^search default.svc.cluster.local svc.cluster.local cluster.local$/m);
+    expect(nsswitchConf('passwd: files\nhosts:   files dns\n')).toBe('passwd: files\nhosts: files\n');
   });
 });
 
