@@ -4,6 +4,7 @@
  * and the app), app containers, probes, readiness, and termination in reverse (apps first,
  * sidecars after them, then the network).
  */
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerProcess, logPath, type Backoff, type Mount } from './container';
@@ -102,6 +103,9 @@ export class LocalPod {
     const argv = containerArgv(c, this.host.imageContext, this.host.images).map((a) => expandVars(a, env));
     // Images run the workspace's Node.js (the one running the runtime), whatever `node` is first on PATH.
     if (argv[0] === 'node') argv[0] = process.execPath;
+    if (argv[0] === process.execPath && argv[1]?.startsWith('dist/') && !existsSync(join(this.host.workspaceRoot, argv[1]))) {
+      throw new Error(`pod ${this.key}: container ${c.name}: ${argv[1]} is not built (run: nx run-many -t build)`);
+    }
     const sc = { ...(this.object.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
     const mounts: Mount[] = [];
     for (const m of c.volumeMounts ?? []) {

@@ -36,7 +36,7 @@ export function rewriteProbes(containers: V1Container[]): { containers: V1Contai
       const path = `/app-health/${container.name}/${suffix}`;
       let prober: AppProber | undefined;
       if (probe.httpGet) {
-        const port = resolvePort(container, probe.httpGet.port as number | string);
+        const port = resolvePort(container, probe.httpGet.port);
         if (port === undefined) continue;
         prober = {
           httpGet: {
@@ -48,14 +48,14 @@ export function rewriteProbes(containers: V1Container[]): { containers: V1Contai
           },
         };
       } else if (probe.tcpSocket) {
-        const port = resolvePort(container, probe.tcpSocket.port as number | string);
+        const port = resolvePort(container, probe.tcpSocket.port);
         if (port === undefined) continue;
         prober = { tcpSocket: { port, ...(probe.tcpSocket.host ? { host: probe.tcpSocket.host } : {}) } };
       }
       if (!prober) continue;
       if (probe.timeoutSeconds !== undefined) prober.timeoutSeconds = probe.timeoutSeconds;
       probers[path] = prober;
-      const rewritten: V1Probe = { ...probe, httpGet: { path, port: PORTS.mergedMetrics as unknown as never, scheme: 'HTTP' } };
+      const rewritten: V1Probe = { ...probe, httpGet: { path, port: PORTS.mergedMetrics, scheme: 'HTTP' } };
       delete rewritten.tcpSocket;
       next[field] = rewritten;
     }

@@ -161,7 +161,7 @@ export function injectPod(input: V1Pod, target: InjectionTarget, config: Injecti
     },
   };
 
-  const readinessProbe = { httpGet: { path: '/healthz/ready', port: PORTS.readiness as number }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 };
+  const readinessProbe = { httpGet: { path: '/healthz/ready', port: PORTS.readiness }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 };
   const proxy: V1Container = {
     name: INJECTED.proxyContainer,
     image,
@@ -176,7 +176,7 @@ export function injectPod(input: V1Pod, target: InjectionTarget, config: Injecti
     readinessProbe,
     // Native sidecars: the app starts only once this probe passes.
     ...(config.nativeSidecars
-      ? { restartPolicy: 'Always', startupProbe: { httpGet: { path: '/healthz/ready', port: PORTS.readiness as number }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 } }
+      ? { restartPolicy: 'Always', startupProbe: { httpGet: { path: '/healthz/ready', port: PORTS.readiness }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 } }
       : {}),
     resources: structuredClone(resources),
     securityContext: {
