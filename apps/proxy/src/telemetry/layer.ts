@@ -1,0 +1,160 @@
+/**
+ * Telemetry as the outermost HTTP layer of a connection manager: for each request it exchanges
+ * workload metadata with the peer (Istio's `x-envoy-peer-metadata` headers: sent upstream on the
+ * outbound side, read and stripped on the inbound side, answered in the response), starts the
+ * side's span and propagates its context, and when the response is done records Istio's metrics,
+ * ends the span and writes the access-log line. No closure is made per request: the exchange
+ * hangs on its response object and one module function handles `close`.
+ */
+import type { Span } from '@opentelemetry/api';
+import type { Exchange } from '../http/exchange';
+import type { HttpHandler, Layer } from '../http/filters';
+import { requestSocket } from '../authz/layer';
+import { peerIdentityOf } from '../security/peer';
+import type { AccessLogger } from './access-log';
+import type { TelemetryRecorder } from './recorder';
+import type { ProxyTracer } from './tracing';
+import { decodePeerMetadata, encodePeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type WorkloadInfo } from './workload';
+
+/** What the telemetry layer needs. */
+export interface TelemetryDeps {
+  recorder: TelemetryRecorder;
+  tracer: ProxyTracer | null;
+  accessLog: AccessLogger | null;
+  /** The proxy's node id (sent as `x-envoy-peer-metadata-id`). */
+  nodeId: string;
+}
+
+const kState = Symbol('tsmesh.telemetry');
+
+/** Per-request telemetry state, kept on the exchange. */
+class RequestTelemetry {
+  span: Span | null = null;
+  peer: WorkloadInfo | null = null;
+  peerPrincipal = '';
+  startTime = Date.now();
+  recorded = false;
+  constructor(readonly filter: TelemetryFilter, readonly ex: Exchange) {}
+}
+
+/** Records what the upstream's response says about its workload (outbound side): call with the upstream response headers. */
+export function onUpstreamResponseHeaders(ex: Exchange, headers: Record<string, string | string[] | undefined>): void {
+  const st = (ex as unknown as { [kState]?: RequestTelemetry })[kState];
+  const v = headers[PEER_METADATA_HEADER];
+  if (v !== undefined) {
+    if (st) st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
+    delete headers[PEER_METADATA_HEADER];
+    delete headers[PEER_METADATA_ID_HEADER];
+  }
+}
+
+/** Records the upstream connection's verified peer (outbound mTLS). */
+export function onUpstreamPeer(ex: Exchange, principal: string): void {
+  const st = (ex as unknown as { [kState]?: RequestTelemetry })[kState];
+  if (st) st.peerPrincipal = principal;
+}
+
+function hostOfCluster(name: string): string {
+  // outbound|<port>|<subset>|<host>
+  const parts = name.split('|');
+  return parts.length === 4 ? parts[3] : '';
+}
+
+function headerNumber(v: string | string[] | number | undefined): number {
+  const n = Number(Array.isArray(v) ? v[0] : v);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function one(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+function onResponseClose(this: { [kState]?: RequestTelemetry }): void {
+  const st = this[kState];
+  if (st && !st.recorded) st.filter.complete(st);
+}
+
+/** The telemetry filter. */
+export class TelemetryFilter implements HttpHandler {
+  private readonly metadataValue: string;
+
+  constructor(private readonly next: HttpHandler, private readonly deps: TelemetryDeps, readonly side: 'inbound' | 'outbound') {
+    this.metadataValue = encodePeerMetadata(deps.recorder.self);
+  }
+
+  handle(ex: Exchange): void {
+    const st = new RequestTelemetry(this, ex);
+    (ex as unknown as { [kState]: RequestTelemetry })[kState] = st;
+    (ex.res as unknown as { [kState]: RequestTelemetry })[kState] = st;
+    ex.res.once('close', onResponseClose);
+    const h = ex.headers;
+    if (this.side === 'inbound') {
+      const v = h[PEER_METADATA_HEADER];
+      if (v !== undefined) {
+        st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
+        delete h[PEER_METADATA_HEADER];
+        delete h[PEER_METADATA_ID_HEADER];
+      }
+      const peer = peerIdentityOf(requestSocket(ex));
+      if (peer) st.peerPrincipal = peer.principal;
+      if (!ex.res.headersSent) {
+        ex.res.setHeader(PEER_METADATA_HEADER, this.metadataValue);
+        ex.res.setHeader(PEER_METADATA_ID_HEADER, this.deps.nodeId);
+      }
+    } else {
+      h[PEER_METADATA_HEADER] = this.metadataValue;
+      h[PEER_METADATA_ID_HEADER] = this.deps.nodeId;
+    }
+    if (this.deps.tracer) {
+      const name = `${ex.authority}${ex.path}`;
+      st.span = this.deps.tracer.start(this.side, name, h, h, { 'http.request.method': ex.method, 'url.path': ex.path, 'server.address': ex.authority });
+    }
+    this.next.handle(ex);
+  }
+
+  /** @internal Records a finished request. */
+  complete(st: RequestTelemetry): void {
+    st.recorded = true;
+    const ex = st.ex;
+    const status = ex.status || (ex.res.headersSent ? ex.res.statusCode : 0);
+    const durationMs = performance.now() - ex.startedAt;
+    const clusterName = ex.cluster?.spec.name ?? '';
+    const destinationService = this.side === 'outbound' ? hostOfCluster(clusterName) : '';
+    const mtls = this.side === 'inbound' ? st.peerPrincipal !== '' || peerIdentityOf(requestSocket(ex)) !== null : st.peerPrincipal !== '';
+    const grpcStatus = ex.isGrpc ? String(ex.res.getHeader('grpc-status') ?? '') : '';
+    const flags = status === 0 ? 'DC' : '-';
+    const requestBytes = headerNumber(ex.headers['content-length']);
+    const responseBytes = headerNumber(ex.res.getHeader('content-length') as string | undefined);
+    this.deps.recorder.request({
+      side: this.side, peer: st.peer, peerPrincipal: st.peerPrincipal, destinationService: destinationService || this.inboundService(ex),
+      protocol: ex.isGrpc ? 'grpc' : 'http', responseCode: status, grpcStatus, responseFlags: flags, mtls, durationMs, requestBytes, responseBytes,
+    });
+    if (st.span) this.deps.tracer!.end(st.span, status, { 'istio.canonical_service': this.deps.recorder.self.canonicalService });
+    if (this.deps.accessLog?.enabled) {
+      const c = ex.conn;
+      const host = ex.attempt?.host;
+      this.deps.accessLog.log({
+        startTime: st.startTime, method: ex.method, path: one(ex.headers['x-envoy-original-path']) ?? (ex.query ? `${ex.path}?${ex.query}` : ex.path),
+        protocol: ex.http2 ? 'HTTP/2' : 'HTTP/1.1', responseCode: status, responseFlags: flags, responseCodeDetails: null, connectionTerminationDetails: null,
+        upstreamTransportFailureReason: null, bytesReceived: requestBytes, bytesSent: responseBytes, durationMs, upstreamServiceTimeMs: null,
+        xForwardedFor: one(ex.headers['x-forwarded-for']), userAgent: one(ex.headers['user-agent']), requestId: one(ex.headers['x-request-id']) ?? one(ex.upstreamHeaders?.['x-request-id']),
+        authority: ex.authority || null, upstreamHost: host ? `${host.address}:${host.port}` : null, upstreamCluster: clusterName || null, upstreamLocalAddress: null,
+        downstreamLocalAddress: c.dstIp ? `${c.dstIp}:${c.dstPort}` : null, downstreamRemoteAddress: c.srcIp ? `${c.srcIp}:${c.srcPort}` : null,
+        requestedServerName: peerIdentityOf(requestSocket(ex))?.sni || null, routeName: ex.route?.name || null,
+      });
+    }
+  }
+
+  private inboundService(ex: Exchange): string {
+    const a = ex.authority;
+    const colon = a.lastIndexOf(':');
+    const host = colon > 0 && !a.endsWith(']') ? a.slice(0, colon) : a;
+    return host.includes('.svc.') || host.endsWith('.svc') ? host : '';
+  }
+}
+
+/** The telemetry layer for one side. */
+export function telemetryLayer(deps: TelemetryDeps, side: 'inbound' | 'outbound'): Layer {
+  return (next) => new TelemetryFilter(next, deps, side);
+}
