@@ -192,3 +192,16 @@ describe('bypass classes from Istio security bulletins', () => {
     expect(normalizeRulePath('http://h.example.com/a/../b?q')).toBe('/b');
   });
 });
+
+describe('network RBAC (TCP ports)', () => {
+  it('authorizes a connection from its verified peer and destination port', async () => {
+    const { authorizeConnection } = await import('./network');
+    const { kPeerIdentity } = await import('../security/peer');
+    const conn = { listener: 'virtualInbound', dstIp: '10.0.0.7', dstPort: 8080, srcIp: '10.0.0.5', srcPort: 40000 };
+    const mtls = { [kPeerIdentity]: { principal: CALLER, sans: [], subject: '', alpn: '', sni: '', protocol: 'TLSv1.3' } };
+    expect(authorizeConnection(engines('principals', 'tcp'), mtls, conn).allowed).toBe(true);
+    expect(authorizeConnection(engines('principals', 'tcp'), {}, conn).allowed).toBe(false);
+    expect(authorizeConnection(engines('ports', 'tcp'), {}, { ...conn, dstPort: 9090 }).allowed).toBe(false);
+    expect(authorizeConnection([], {}, conn).allowed).toBe(true);
+  });
+});
