@@ -130,6 +130,7 @@ export class LocalRuntime {
   private readonly images: Record<string, ImageEntry>;
   private readonly logFile: string;
   private pendingSeq = 0;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   private constructor(readonly runDir: string, private readonly opts: LocalRuntimeOptions) {
     this.names = new RunNames(newRunId());
@@ -469,7 +470,16 @@ export class LocalRuntime {
    * with backoff while the webhook is unreachable, as the ReplicaSet controller retries), network,
    * volumes, containers. Resolves once admitted and started (not necessarily ready).
    */
-  async createPod(input: PodObject, owner = 'Pod'): Promise<LocalPod | undefined> {
+  createPod(input: PodObject, owner = 'Pod'): Promise<LocalPod | undefined> {
+    const p = this.doCreatePod(input, owner);
+    this.inflight.add(p);
+    const forget = () => this.inflight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  private async doCreatePod(input: PodObject, owner: string): Promise<LocalPod | undefined> {
+    if (this.stopped) return undefined;
     const pod = structuredClone(input);
     pod.metadata.namespace ??= 'default';
     defaultPodSpec(pod.spec);
@@ -516,6 +526,7 @@ export class LocalRuntime {
     const ns = pod.metadata.namespace!;
     const name = pod.metadata.name!;
     const key = `${ns}/${name}`;
+    if (this.stopped) throw new Error(`pod ${key}: the runtime is stopping`);
     const net = await this.net.addPod(ns, name, { hosts: '', resolvConf: resolvConf(ns), nsswitch: nsswitchConf(readFileIfExists('/etc/nsswitch.conf')) });
     await this.net.updateHosts(net, hostsFile({ name, namespace: ns, ip: net.ip }, this.dnsServices()));
     pod.spec.nodeName = NODE_NAME;
@@ -702,6 +713,8 @@ export class LocalRuntime {
     if (this.stopped) return;
     this.stopped = true;
     for (const s of this.pending.values()) s.cancelled = true;
+    // Pods being admitted or set up finish (or give up) first, so none escapes the teardown.
+    await Promise.allSettled([...this.inflight]);
     for (const f of this.forwarders.values()) {
       for (const s of f.sockets) s.destroy();
       f.server.close();
