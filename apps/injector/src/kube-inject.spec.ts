@@ -23,14 +23,21 @@ function podOf(obj: Record<string, unknown>): V1Pod | undefined {
   return undefined;
 }
 
+/** Every object, List items included. */
+function objectsOf(obj: Record<string, unknown>): Record<string, unknown>[] {
+  return obj.kind === 'List' ? (obj.items as Record<string, unknown>[]).flatMap(objectsOf) : [obj];
+}
+
 describe('kube-inject', () => {
   for (const input of inputs) {
     it(`${input} matches its golden file and every pod validates`, () => {
       const { yaml, report } = kubeInject(readFileSync(join(dir, input), 'utf8'), DEFAULT_CONFIG, input);
       expectGolden(join(dir, input.replace('.in.yaml', '.golden.yaml')), yaml);
       for (const doc of parseAllDocuments(yaml) as ReturnType<typeof parseAllDocuments> & unknown[]) {
-        const pod = podOf(doc.toJS());
-        if (pod) expect(podSchemaErrors({ apiVersion: 'v1', kind: 'Pod', ...pod }), JSON.stringify(doc.toJS().metadata)).toEqual([]);
+        for (const obj of objectsOf(doc.toJS())) {
+          const pod = podOf(obj);
+          if (pod) expect(podSchemaErrors({ apiVersion: 'v1', kind: 'Pod', ...pod }), JSON.stringify(obj.metadata)).toEqual([]);
+        }
       }
       // Injecting the output again changes nothing.
       expect(kubeInject(yaml, DEFAULT_CONFIG).yaml).toBe(yaml);
@@ -47,6 +54,7 @@ describe('kube-inject', () => {
       { resource: 'Pod default/sleep', injected: true, reason: 'injected' },
       { resource: 'DaemonSet default/node-agent', injected: false, reason: 'pod uses hostNetwork' },
       { resource: 'Deployment default/legacy', injected: false, reason: 'sidecar.istio.io/inject is "false"' },
+      { resource: 'ReplicaSet jobs/worker', injected: true, reason: 'injected' },
     ]);
   });
 

@@ -160,6 +160,13 @@ describe('AdmissionReview handling (recorded reviews)', () => {
     );
   });
 
+  it('answers in the apiVersion it was asked in (v1beta1 too)', async () => {
+    const body = { ...load('deployment-pod.enabled-namespace'), apiVersion: 'admission.k8s.io/v1beta1' };
+    const { review } = await handleReview(body, deps);
+    expect(review.apiVersion).toBe('admission.k8s.io/v1beta1');
+    expect(review.response.patchType).toBe('JSONPatch');
+  });
+
   it('trusts the webhook selectors when namespace labels cannot be looked up', async () => {
     const { review } = await handleReview(load('deployment-pod.unlabelled-namespace'), { config: DEFAULT_CONFIG });
     expect(review.response.patchType).toBe('JSONPatch');

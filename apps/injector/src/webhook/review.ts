@@ -19,7 +19,8 @@ export interface AdmissionResponse {
 
 /** An `admission.k8s.io/v1` AdmissionReview carrying a response. */
 export interface AdmissionReviewResponse {
-  apiVersion: 'admission.k8s.io/v1';
+  /** The request's apiVersion (the API server requires the same one back). */
+  apiVersion: 'admission.k8s.io/v1' | 'admission.k8s.io/v1beta1';
   kind: 'AdmissionReview';
   response: AdmissionResponse;
 }
@@ -42,14 +43,19 @@ export interface ReviewResult {
   patch?: JsonPatchOp[];
 }
 
-const wrap = (response: AdmissionResponse): AdmissionReviewResponse => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response });
+const wrap = (response: AdmissionResponse, apiVersion: AdmissionReviewResponse['apiVersion'] = 'admission.k8s.io/v1'): AdmissionReviewResponse => ({
+  apiVersion, kind: 'AdmissionReview', response,
+});
 
 /** An AdmissionReview that denies with an explanation (used for malformed input and refused pods). */
-export function errorReview(uid: string, code: number, message: string, reason = 'BadRequest'): AdmissionReviewResponse {
-  return wrap({ uid, allowed: false, status: { code, message, reason } });
+export function errorReview(
+  uid: string, code: number, message: string, reason = 'BadRequest', apiVersion: AdmissionReviewResponse['apiVersion'] = 'admission.k8s.io/v1',
+): AdmissionReviewResponse {
+  return wrap({ uid, allowed: false, status: { code, message, reason } }, apiVersion);
 }
 
 interface ReviewRequest {
+  apiVersion: AdmissionReviewResponse['apiVersion'];
   uid: string;
   kind: { group: string; version: string; kind: string };
   namespace?: string;
@@ -71,7 +77,7 @@ export function parseReview(body: unknown): ReviewRequest {
   const kind = request.kind as ReviewRequest['kind'] | undefined;
   if (typeof kind !== 'object' || kind === null || typeof kind.kind !== 'string') throw new MalformedReviewError('request.kind must be a GroupVersionKind');
   if (request.namespace !== undefined && typeof request.namespace !== 'string') throw new MalformedReviewError('request.namespace must be a string');
-  return request as unknown as ReviewRequest;
+  return { ...(request as unknown as ReviewRequest), apiVersion: review.apiVersion };
 }
 
 /**
@@ -89,11 +95,11 @@ export async function handleReview(body: unknown, deps: ReviewDeps): Promise<Rev
   }
   const { uid } = request;
   if (request.kind.kind !== 'Pod' || (request.kind.group ?? '') !== '' || (request.operation !== undefined && request.operation !== 'CREATE')) {
-    return { review: wrap({ uid, allowed: true }) };
+    return { review: wrap({ uid, allowed: true }, request.apiVersion) };
   }
   const pod = request.object;
   if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) {
-    return { review: errorReview(uid, 400, 'malformed AdmissionReview: request.object must be a Pod object') };
+    return { review: errorReview(uid, 400, 'malformed AdmissionReview: request.object must be a Pod object', 'BadRequest', request.apiVersion) };
   }
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
   const podName = pod.metadata?.name || `${pod.metadata?.generateName ?? ''}<generated>`;
@@ -104,18 +110,19 @@ export async function handleReview(body: unknown, deps: ReviewDeps): Promise<Rev
     const decision = decideInjection(pod, namespace, nsLabels);
     if (!decision.inject) {
       deps.onDecision?.({ uid, namespace, pod: podName, inject: false, reason: decision.reason });
-      return { review: wrap({ uid, allowed: true }) };
+      return { review: wrap({ uid, allowed: true }, request.apiVersion) };
     }
     const injected = injectPod(pod, { namespace, workload: podWorkload(pod.metadata ?? {}, namespace), resource }, deps.config);
     const patch = diffToPatch(pod, injected);
     deps.onDecision?.({ uid, namespace, pod: podName, inject: true, reason: decision.reason, patchOps: patch.length });
     return {
-      review: wrap({ uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+      review: wrap({ uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }, request.apiVersion),
       patch,
     };
   } catch (err) {
     const message = err instanceof InjectorError ? err.message : `${resource}: injection failed: ${(err as Error).message}`;
     deps.onDecision?.({ uid, namespace, pod: podName, inject: false, reason: message });
-    return { review: errorReview(uid, err instanceof InjectorError ? 400 : 500, message, err instanceof InjectorError ? 'Invalid' : 'InternalError') };
+    const known = err instanceof InjectorError;
+    return { review: errorReview(uid, known ? 400 : 500, message, known ? 'Invalid' : 'InternalError', request.apiVersion) };
   }
 }
