@@ -141,7 +141,19 @@ function start(server: string, ids: string[], delta: boolean): void {
 
 const SHORT: Record<string, string> = { [TypeUrl.Cluster]: 'CDS', [TypeUrl.ClusterLoadAssignment]: 'EDS', [TypeUrl.Listener]: 'LDS', [TypeUrl.RouteConfiguration]: 'RDS' };
 
-process.on('message', (m: { cmd: string; server?: string; ids?: string[]; delta?: boolean }) => {
+process.on('message', (m: { cmd: string; server?: string; ids?: string[]; delta?: boolean; type?: string; since?: number }) => {
+  if (m.cmd === 'synced') {
+    // Proxies that have a version of every type, and stream errors.
+    const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+    process.send!({ synced: sims.filter((s) => types.every((t) => s.types.get(t)?.version)).length, errors: sims.reduce((a, s) => a + s.errors, 0), bytes });
+    return;
+  }
+  if (m.cmd === 'changes') {
+    // Proxies whose version of one type changed at or after `since`: id, when, version.
+    const t = Object.keys(SHORT).find((k) => SHORT[k] === m.type)!;
+    process.send!({ changes: sims.filter((s) => (s.types.get(t)?.changedAt ?? 0) >= m.since!).map((s) => ({ id: s.id, at: s.types.get(t)!.changedAt, v: s.types.get(t)!.version })) });
+    return;
+  }
   if (m.cmd === 'start') {
     start(m.server!, m.ids!, !!m.delta);
     process.send!({ started: sims.length });

@@ -71,18 +71,20 @@ function joined(push: PushContext, key: string, parts: readonly (readonly Encode
   });
 }
 
-const specJson = new WeakMap<object, string>();
-/** JSON of a config's identity and spec (memoized per config object). */
+const hash = (text: string) => createHash('sha1').update(text).digest('base64url');
+
+const specKeys = new WeakMap<object, string>();
+/** A short content key of a config's identity and spec (memoized per config object). */
 function configKey(c: Config<unknown> | undefined): string {
   if (!c) return '';
-  let s = specJson.get(c);
-  if (s === undefined) specJson.set(c, (s = `${c.namespace}/${c.name}:${JSON.stringify(c.spec)}`));
+  let s = specKeys.get(c);
+  if (s === undefined) specKeys.set(c, (s = hash(`${c.namespace}/${c.name}:${JSON.stringify(c.spec)}`)));
   return s;
 }
 
-/** JSON of the endpoints of a service port (memoized per push). */
+/** A short content key of the endpoints of a service port (memoized per push). */
 function endpointsKey(push: PushContext, host: string, port: number): string {
-  return once(push, `eps|${host}|${port}`, () => JSON.stringify((push.registry.endpoints.get(host) ?? []).filter((e) => e.servicePort === port)));
+  return once(push, `eps|${host}|${port}`, () => hash(JSON.stringify((push.registry.endpoints.get(host) ?? []).filter((e) => e.servicePort === port))));
 }
 
 /** The key of the outbound view a proxy shares with others: kind, namespace, Sidecar resource and (when routes depend on them) labels. */
@@ -99,6 +101,18 @@ function encodedClusters(push: PushContext, proxy: Proxy, services: readonly Ser
   for (const svc of services) {
     const dr = push.destinationRule(svc.hostname, proxy.namespace);
     const drKey = configKey(dr);
+    // A service's clusters depend on the service, its DestinationRule and endpoints, not on who asks.
+    const one = once(push, `svcc|${svc.hostname}|${drKey}|${proxyless}`, () => serviceClusters(push, proxy, svc, drKey, cache, proxyless));
+    for (const c of one.clusters) clusters.push(c);
+    for (const e of one.endpoints) endpoints.push(e);
+  }
+  return { clusters, endpoints };
+}
+
+function serviceClusters(push: PushContext, proxy: Proxy, svc: ServiceModel, drKey: string, cache: EncodeCache, proxyless: boolean): { clusters: EncodedResource[]; endpoints: EncodedResource[] } {
+  const clusters: EncodedResource[] = [];
+  const endpoints: EncodedResource[] = [];
+  {
     for (const port of svc.ports) {
       if (port.protocol === 'UDP') continue;
       const eps = endpointsKey(push, svc.hostname, port.port);
