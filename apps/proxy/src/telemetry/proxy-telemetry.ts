@@ -1,0 +1,76 @@
+/**
+ * The proxy's telemetry: the Istio metrics recorder for its workload, tracing (when an OTLP
+ * endpoint is configured), the access log, and the 15090 and 15020 metrics endpoints.
+ */
+import type http from 'node:http';
+import { Registry, registerProcessMetrics } from '@tsmesh/telemetry';
+import { AccessLogger, type AccessLogTarget } from './access-log';
+import { appScrapeTarget, listenMetrics, mergedMetricsHandler, prometheusHandler, type Exposition } from './endpoints';
+import { TelemetryRecorder } from './recorder';
+import { ProxyTracer, type ProxyTracingOptions } from './tracing';
+import type { TelemetryDeps } from './layer';
+import { workloadInfo, type WorkloadInfo } from './workload';
+
+/** Telemetry settings. */
+export interface TelemetryOptions {
+  pod: string;
+  namespace: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  trustDomain: string;
+  workloadName?: string;
+  cluster?: string;
+  nodeId: string;
+  accessLog: AccessLogTarget;
+  tracing: ProxyTracingOptions | null;
+}
+
+/** Metrics, traces and access log of one proxy. */
+export class ProxyTelemetry {
+  readonly self: WorkloadInfo;
+  readonly registry = new Registry();
+  readonly recorder: TelemetryRecorder;
+  readonly tracer: ProxyTracer | null;
+  readonly accessLog: AccessLogger;
+  readonly deps: TelemetryDeps;
+  private readonly servers: http.Server[] = [];
+  /** More expositions for 15090 (the data path's own counters). */
+  readonly extra: Exposition[] = [];
+
+  constructor(o: TelemetryOptions) {
+    this.self = workloadInfo({ pod: o.pod, namespace: o.namespace, labels: o.labels, workloadName: o.workloadName, serviceAccount: o.serviceAccount, cluster: o.cluster, trustDomain: o.trustDomain });
+    registerProcessMetrics(this.registry);
+    this.recorder = new TelemetryRecorder(this.self, this.registry);
+    this.tracer = o.tracing ? new ProxyTracer(this.self, o.tracing) : null;
+    this.accessLog = new AccessLogger(o.accessLog);
+    this.deps = { recorder: this.recorder, tracer: this.tracer, accessLog: this.accessLog.enabled ? this.accessLog : null, nodeId: o.nodeId };
+  }
+
+  /** The proxy's own exposition (15090). */
+  expose(): string {
+    return this.registry.expose();
+  }
+
+  /** Starts 15090 (`/stats/prometheus`) and 15020 (merged with the app's); port 0 picks one. Resolves the bound ports. */
+  async listen(host: string, prometheusPort: number, mergedPort: number | null): Promise<{ prometheus: number; merged: number | null }> {
+    const sources: Exposition[] = [() => this.expose(), () => this.extra.map((e) => e()).join('')];
+    const prom = await listenMetrics(prometheusHandler(sources), host, prometheusPort);
+    this.servers.push(prom.server);
+    let merged: number | null = null;
+    if (mergedPort !== null) {
+      const m = await listenMetrics(mergedMetricsHandler({ proxy: sources, appUrl: appScrapeTarget() }), host, mergedPort);
+      this.servers.push(m.server);
+      merged = m.port;
+    }
+    return { prometheus: prom.port, merged };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.servers) {
+      s.close();
+      s.closeAllConnections();
+    }
+    this.accessLog.close();
+    await this.tracer?.shutdown();
+  }
+}
