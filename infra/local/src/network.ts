@@ -223,6 +223,30 @@ export class HostNetwork {
     this.serviceChains = chains;
   }
 
+  private watchSeq = 0;
+
+  /**
+   * Counts packets crossing the bridge (pod ↔ pod, pod ↔ VIP ↔ pod) whose payload contains
+   * `pattern` (iptables `string` match in the run's FORWARD chain); e.g. plaintext HTTP between
+   * pods that should speak mTLS. Returns a reader of the packet count and a remover.
+   */
+  async watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
+    if (pattern.includes('"')) throw new Error('watchWire: the pattern must not contain double quotes');
+    const comment = `tsmesh wire watch ${++this.watchSeq}`;
+    const spec = ['-m', 'string', '--algo', 'bm', '--string', pattern, '-m', 'comment', '--comment', comment];
+    await run(['iptables', '-w', '-t', 'filter', '-I', this.names.forwardChain, '1', ...spec]);
+    return {
+      packets: async () => {
+        const out = await run(['iptables', '-w', '-t', 'filter', '-L', this.names.forwardChain, '-n', '-v', '-x']);
+        const line = out.split('\n').find((l) => l.includes(`/* ${comment} */`));
+        return line ? Number(line.trim().split(/\s+/)[0]) : 0;
+      },
+      remove: async () => {
+        await tryRun(['iptables', '-w', '-t', 'filter', '-D', this.names.forwardChain, ...spec]);
+      },
+    };
+  }
+
   /** Pod networks currently set up. */
   podNetworks(): PodNetwork[] {
     return [...this.podNets.values()];

@@ -703,6 +703,11 @@ export class LocalRuntime {
     });
   }
 
+  /** Counts packets between pods on the bridge whose payload contains `pattern` (see {@link HostNetwork.watchWire}). */
+  watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
+    return this.net.watchWire(pattern);
+  }
+
   /** The log file of a container. */
   logPath(namespace: string, pod: string, container: string): string {
     return join(this.runDir, 'logs', `${namespace}_${pod}_${container}.log`);

@@ -90,6 +90,18 @@ describe('LocalRuntime with test images', () => {
     expect(existsSync(join(rt.configDir, 'service', 'default.nobody.yaml'))).toBe(false);
   });
 
+  it('sees plaintext between pods from the bridge side (watchWire)', async () => {
+    const [a, b] = rt.pods().filter((p) => p.labels.app === 'echo');
+    const watch = await rt.watchWire('GET /wire-check');
+    try {
+      expect(await watch.packets()).toBe(0);
+      await curl(rt, `default/${a.name}`, `http://${b.ip}:8080/wire-check`);
+      expect(await watch.packets()).toBeGreaterThan(0);
+    } finally {
+      await watch.remove();
+    }
+  });
+
   it('mounts downward-API labels and a projected token verifiable with the JWKS', async () => {
     const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
     const labels = await (await fetch(`http://${echo.ip}:8080/file`)).text();
