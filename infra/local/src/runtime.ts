@@ -667,12 +667,14 @@ export class LocalRuntime {
   }
 
   /** Waits until every pod (and every pod still being admitted) is Ready; throws with the stragglers after `timeoutMs`. */
-  async waitReady(opts: { timeoutMs?: number; namespace?: string } = {}): Promise<void> {
+  async waitReady(opts: { timeoutMs?: number; namespace?: string; selector?: Record<string, string> } = {}): Promise<void> {
     const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    const selected = (p: LocalPod) =>
+      (!opts.namespace || p.namespace === opts.namespace) && Object.entries(opts.selector ?? {}).every(([k, v]) => p.object.metadata.labels?.[k] === v);
     for (;;) {
-      const pods = [...this.podsByKey.values()].filter((p) => !opts.namespace || p.namespace === opts.namespace);
+      const pods = [...this.podsByKey.values()].filter(selected);
       const notReady = pods.filter((p) => !p.ready).map((p) => p.key);
-      const pendingOwners = [...this.pending.values()].filter((s) => !s.cancelled).map((s) => `${s.owner} (admitting)`);
+      const pendingOwners = opts.selector ? [] : [...this.pending.values()].filter((s) => !s.cancelled && (!opts.namespace || s.owner.includes(`/${opts.namespace}/`))).map((s) => `${s.owner} (admitting)`);
       if (notReady.length === 0 && pendingOwners.length === 0) return;
       if (Date.now() > deadline) throw new Error(`pods not ready after ${opts.timeoutMs ?? 120_000} ms: ${[...notReady, ...pendingOwners].join(', ')} (logs in ${join(this.runDir, 'logs')})`);
       await new Promise((r) => setTimeout(r, 200));

@@ -138,6 +138,33 @@ describe('LocalRuntime with test images', () => {
     await waitFor(() => parse(readFileSync(slicePath, 'utf8')).endpoints.some((e: { addresses: string[] }) => e.addresses[0] === echo.ip), 15_000);
   });
 
+  it('writes each pod with its IP and Ready condition for the control plane', () => {
+    const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
+    const pod = parse(readFileSync(join(rt.configDir, 'pod', `default.${echo.name}.yaml`), 'utf8'));
+    expect(pod.status.podIP).toBe(echo.ip);
+    expect(pod.status.conditions).toContainEqual({ type: 'Ready', status: 'True' });
+    expect(pod.metadata.labels.app).toBe('echo');
+  });
+
+  it('scales a Deployment, replaces deleted pods, and replaces all pods when the template changes', async () => {
+    await rt.apply(echoApp({ name: 'scaled', replicas: 1 }));
+    await rt.waitReady({ selector: { app: 'scaled' }, timeoutMs: 20_000 });
+    await rt.apply(echoApp({ name: 'scaled', replicas: 3 }));
+    await waitFor(() => rt.pods().filter((p) => p.labels.app === 'scaled').length === 3, 20_000);
+    await rt.apply(echoApp({ name: 'scaled', replicas: 2 }));
+    expect(rt.pods().filter((p) => p.labels.app === 'scaled')).toHaveLength(2);
+    const victim = rt.pods().find((p) => p.labels.app === 'scaled')!;
+    await rt.deletePod(`default/${victim.name}`);
+    await waitFor(() => rt.pods().filter((p) => p.labels.app === 'scaled' && p.name !== victim.name).length === 2, 20_000);
+    const before = new Set(rt.pods().filter((p) => p.labels.app === 'scaled').map((p) => p.labels['pod-template-hash']));
+    await rt.apply(echoApp({ name: 'scaled', replicas: 2, readyAfterMs: 1 }));
+    await waitFor(() => rt.pods().filter((p) => p.labels.app === 'scaled' && !before.has(p.labels['pod-template-hash'])).length === 2, 20_000);
+    expect(rt.pods().filter((p) => p.labels.app === 'scaled')).toHaveLength(2);
+    await rt.delete(echoApp({ name: 'scaled' }));
+    expect(rt.pods().filter((p) => p.labels.app === 'scaled')).toHaveLength(0);
+    expect(rt.serviceIP('default', 'scaled')).toBeUndefined();
+  });
+
   it('restarts a crashed container with backoff and logs per container', async () => {
     const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
     const proc = rt.pod('default', echo.name)!.container('echo')!;
