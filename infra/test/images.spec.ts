@@ -1,4 +1,4 @@
-// Builds the sample and injector images (infra/docker/build-images.sh --host, so no image registry
+// Builds the sample, injector and proxy images (infra/docker/build-images.sh --host, so no image registry
 // is needed) and starts them with testcontainers. Skipped, with the reason, where no Docker engine runs.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -30,7 +30,7 @@ describe.skipIf(!engine)('images (testcontainers)', () => {
 
   beforeAll(async () => {
     tc = await import('testcontainers');
-    await promisify(execFile)('bash', [join(root, 'infra/docker/build-images.sh'), '--host', 'todolist', 'caller', 'callme', 'injector'], {
+    await promisify(execFile)('bash', [join(root, 'infra/docker/build-images.sh'), '--host', 'todolist', 'caller', 'callme', 'injector', 'proxy'], {
       cwd: root, timeout: 300_000,
     });
     network = await new tc.Network().start();
@@ -84,6 +84,24 @@ describe.skipIf(!engine)('images (testcontainers)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("the proxy image runs istio-init as injected (root, NET_ADMIN/NET_RAW) and installs Istio's chains", async () => {
+    // The arguments the injector gives istio-init by default (apps/injector testdata golden files).
+    const initArgs = ['istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+    const quoted = initArgs.map((a) => `'${a}'`).join(' ');
+    const c = await new tc.GenericContainer('tsmesh/proxy:latest')
+      .withUser('0').withAddedCapabilities('NET_ADMIN', 'NET_RAW')
+      .withEntrypoint(['sh', '-c', `node /app/dist/apps/proxy/main.js ${quoted} && iptables-save -t nat`])
+      .withWaitStrategy(tc.Wait.forOneShotStartup()).withStartupTimeout(60_000).start();
+    started.push(c);
+    const logs = await new Promise<string>((done, fail) => {
+      let text = '';
+      void c.logs().then((stream) => stream.on('data', (d) => (text += d)).on('end', () => done(text)).on('error', fail));
+    });
+    expect(logs).toMatch(/-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/);
+    expect(logs).toMatch(/-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006/);
+    expect(logs).toMatch(/-m owner --uid-owner 1337 -j RETURN/);
   });
 });
 
