@@ -19,7 +19,8 @@ try {
 }
 
 const server = createApp({ version, callmeUrl, timeoutMs }, log).listen(port, () => {
-  log.info({ port, version, callmeUrl }, 'caller listening');
+  const address = server.address();
+  log.info({ port: typeof address === 'object' && address ? address.port : port, version, callmeUrl }, 'caller listening');
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -11,7 +11,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const server = createApp({ version }, log).listen(port, () => {
-  log.info({ port, version }, 'callme listening');
+  const address = server.address();
+  log.info({ port: typeof address === 'object' && address ? address.port : port, version }, 'callme listening');
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -15,7 +15,8 @@ if (!VERSIONS.includes(version)) {
 }
 
 const server = createApp({ version }, log).listen(port, () => {
-  log.info({ port, version }, 'todolist listening');
+  const address = server.address();
+  log.info({ port: typeof address === 'object' && address ? address.port : port, version }, 'todolist listening');
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -16,7 +16,9 @@ export function renderPage(version: string, hostname: string): string {
   header { background: ${accent}; color: white; padding: 1rem 2rem; }
   .banner { background: #ffd60a; color: #222; padding: .75rem 2rem; font-weight: bold; }
   main { max-width: 40rem; margin: 2rem auto; background: white; padding: 1.5rem 2rem; border-radius: 8px; }
+  ul { padding: 0; }
   li { padding: .3rem 0; list-style: none; }
+  li span { margin: 0 .5rem; }
   li.done span { text-decoration: line-through; color: #888; }
   footer { text-align: center; color: #666; font-size: .85rem; }
   button { background: ${accent}; color: white; border: 0; padding: .4rem .8rem; border-radius: 4px; }
@@ -42,7 +44,7 @@ async function load() {
     box.checked = t.done;
     box.onchange = async () => { await fetch('api/todos/' + t.id, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ done: box.checked }) }); load(); };
     const span = document.createElement('span');
-    span.textContent = ' ' + t.title + ' ';
+    span.textContent = t.title;
     const del = document.createElement('button');
     del.textContent = 'Delete';
     del.onclick = async () => { await fetch('api/todos/' + t.id, { method: 'DELETE' }); load(); };
