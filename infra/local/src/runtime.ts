@@ -395,7 +395,9 @@ export class LocalRuntime {
 
   private maybePublish(s: ServiceObject): void {
     if (keyOf(s) !== (this.opts.publishService ?? 'istio-system/istio-ingressgateway')) return;
-    for (const sp of s.spec.ports ?? []) void this.publish(s, sp.port);
+    for (const sp of s.spec.ports ?? []) {
+      this.publish(s, sp.port).catch((err: Error) => this.log(`could not publish ${keyOf(s)}:${sp.port} on 127.0.0.1: ${err.message}`));
+    }
   }
 
   private async publish(s: ServiceObject, port: number): Promise<number> {
@@ -420,10 +422,15 @@ export class LocalRuntime {
     });
     const entry = { server, port: 0, sockets };
     this.forwarders.set(port, entry);
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(this.opts.hostPorts?.[port] ?? 0, '127.0.0.1', () => res());
-    });
+    try {
+      await new Promise<void>((res, rej) => {
+        server.once('error', rej);
+        server.listen(this.opts.hostPorts?.[port] ?? 0, '127.0.0.1', () => res());
+      });
+    } catch (err) {
+      this.forwarders.delete(port);
+      throw err;
+    }
     entry.port = (server.address() as { port: number }).port;
     this.log(`published ${keyOf(s)}:${port} on 127.0.0.1:${entry.port}`);
     return entry.port;
