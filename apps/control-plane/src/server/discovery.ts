@@ -37,6 +37,8 @@ export interface DiscoveryOptions {
 interface ProxyEntry {
   node: Node__Output;
   base: Proxy;
+  /** The proxy as completed from the registry at the last generation. */
+  completed?: Proxy;
   versions?: Generated['versions'];
   generated?: Generated;
   /** Types pushed in the last push and not yet ACKed, with the time of the change that caused it. */
@@ -65,6 +67,7 @@ export class Discovery {
   private readonly debouncer: Debouncer;
   private push?: PushContext;
   private issues: ConfigIssue[] = [];
+  private byKey = new Map<string, ConfigResource>();
   private counter = 0;
   private lastPush?: PushSummary;
   private readonly unsubscribe: (() => void)[] = [];
@@ -171,6 +174,10 @@ export class Discovery {
 
   /** Validates everything the stores hold and builds a new push context. */
   private rebuild(trigger: string[], _first: number): PushContext {
+    return this.rebuildWith(trigger).push;
+  }
+
+  private rebuildWith(trigger: string[]): { push: PushContext; before: Map<string, ConfigResource> } {
     const t0 = performance.now();
     const all: ConfigResource[] = [];
     const readIssues: ConfigIssue[] = [];
@@ -178,12 +185,14 @@ export class Discovery {
       all.push(...s.list());
       readIssues.push(...s.readIssues());
     }
+    const before = this.byKey;
+    this.byKey = new Map(all.map((r) => [r.key, r]));
     const v = validateConfig(all, { domain: this.opts.push?.domain });
     const issues = [...readIssues, ...v.issues];
-    const before = new Set(this.issues.map(formatIssue));
+    const known = new Set(this.issues.map(formatIssue));
     for (const i of issues) {
       const text = formatIssue(i);
-      if (!before.has(text)) {
+      if (!known.has(text)) {
         this.metrics.validationFailures.inc({ kind: i.resource.split(' ')[0] });
         (i.severity === 'error' ? this.log.error : this.log.warn).call(this.log, { issue: i }, i.severity === 'error' ? `rejected config: ${text}` : `config warning: ${text}`);
       }
@@ -195,31 +204,56 @@ export class Discovery {
     this.metrics.services.set(this.push.registry.services.length);
     this.metrics.fullPushTime.observe((performance.now() - t0) / 1000);
     this.log.info({ version: this.push.version, resources: v.accepted.length, rejected: v.rejected.size, trigger: trigger.slice(0, 5) }, 'push context built');
-    return this.push;
+    return { push: this.push, before };
+  }
+
+  /**
+   * When every change is to a kind that cannot alter a sidecar's inbound side (routing config, or
+   * EndpointSlices of other workloads), the IPs whose inbound side may still have changed (the
+   * addresses in the changed EndpointSlices, before and after); otherwise null.
+   */
+  private inboundTouched(keys: Set<string>, before: Map<string, ConfigResource>): Set<string> | null {
+    const ips = new Set<string>();
+    for (const k of keys) {
+      if (k === '<issues>') continue;
+      const kind = k.slice(0, k.indexOf('/'));
+      if (kind === 'VirtualService' || kind === 'DestinationRule' || kind === 'Gateway' || kind === 'Secret') continue;
+      if (kind !== 'EndpointSlice') return null;
+      for (const r of [before.get(k), this.byKey.get(k)]) {
+        for (const e of (r?.object as { endpoints?: { addresses?: string[] }[] } | undefined)?.endpoints ?? []) for (const a of e.addresses ?? []) ips.add(a);
+      }
+    }
+    return ips;
   }
 
   private pushAll(keys: Set<string>, firstChangeAt: number, events: number): void {
     const t0 = performance.now();
     const trigger = [...keys];
     for (const k of trigger) this.metrics.triggers.inc({ type: k === '<issues>' ? 'config' : k.split('/')[0] });
-    const push = this.rebuild(trigger, firstChangeAt);
+    const { push, before } = this.rebuildWith(trigger);
+    const touched = this.inboundTouched(keys, before);
     let pushed = 0;
-    for (const [id, e] of this.proxies) if (this.update(id, e, push, firstChangeAt)) pushed += 1;
+    for (const [id, e] of this.proxies) if (this.update(id, e, push, firstChangeAt, touched)) pushed += 1;
     this.lastPush = { version: push.version, at: new Date().toISOString(), trigger: trigger.slice(0, 20), proxies: this.proxies.size, pushed, durationMs: Math.round(performance.now() - t0) };
     this.log.info({ ...this.lastPush, events }, 'push done');
   }
 
   /** Generates a proxy's resources; sets a new snapshot when any type changed. Returns whether it did. */
-  private update(id: string, e: ProxyEntry, push: PushContext, changeAt?: number): boolean {
+  private update(id: string, e: ProxyEntry, push: PushContext, changeAt?: number, inboundTouched?: Set<string> | null): boolean {
     const t0 = performance.now();
     let g: Generated;
     try {
-      g = generate(push, completeProxy(e.base, push));
+      // Reuse the proxy's completed identity and inbound side when the change cannot have touched them.
+      const reuse = inboundTouched && e.completed && e.generated?.inbound && !inboundTouched.has(e.completed.ip);
+      const proxy = reuse ? e.completed! : completeProxy(e.base, push);
+      g = generate(push, proxy, undefined, reuse ? e.generated!.inbound : undefined);
+      e.completed = proxy;
     } catch (err) {
       this.log.error({ proxy: id, err: (err as Error).message }, 'generating config failed; proxy keeps its last config');
       return false;
     }
     const changed = (Object.keys(g.versions) as ResourceTypeUrl[]).filter((t) => e.versions?.[t] !== g.versions[t]);
+    e.generated = g;
     if (!changed.length) return false;
     try {
       this.cache.setSnapshot(id, snapshotFromEncoded(g.versions, g.resources));
@@ -228,7 +262,6 @@ export class Discovery {
       return false;
     }
     e.versions = g.versions;
-    e.generated = g;
     for (const t of changed) this.metrics.pushes.inc({ type: TYPE_SHORT_NAME[t].toLowerCase() });
     this.metrics.pushTime.observe((performance.now() - t0) / 1000);
     if (changeAt !== undefined) {

@@ -24,10 +24,19 @@ import { grpcListenersAndRoutes } from './grpc';
 import { concatenated, EncodeCache } from './encode-cache';
 import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER } from './common';
 
+/** A sidecar's inbound side and the key of what it was made from (ports, mTLS modes, policies). */
+export interface InboundPart {
+  key: string;
+  listener: EncodedResource;
+  clusters: EncodedResource[];
+}
+
 /** Encoded resources of one proxy, by type, with a content version per type. */
 export interface Generated {
   resources: { [K in ResourceTypeUrl]: EncodedResource[] };
   versions: { [K in ResourceTypeUrl]: string };
+  /** Sidecars: the inbound part, which a caller may pass back while the workload's inputs are unchanged. */
+  inbound?: InboundPart;
 }
 
 /** The cache used when none is passed (the control plane rotates it once per push). */
@@ -204,23 +213,32 @@ function finish(r: { [K in ResourceTypeUrl]: EncodedResource[] }): Generated {
 const NONE: EncodedResource[] = [];
 
 /** Sidecar: outbound (shared) plus inbound (per distinct workload content). */
-function generateSidecar(push: PushContext, proxy: Proxy, cache: EncodeCache): Generated {
-  const out = sidecarOutbound(push, proxy, cache);
+/** The inbound side of a sidecar: `virtualInbound` and the `inbound|<port>||` clusters. */
+function sidecarInbound(push: PushContext, proxy: Proxy, cache: EncodeCache): InboundPart {
   const ports = workloadPorts(push, proxy);
   const modes = [...ports.map((p) => mtlsModeFor(push, proxy, p.port)), mtlsModeFor(push, proxy, 0)];
   const authz = push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels).map(configKey);
-  const inboundKey = JSON.stringify([ports, modes, authz, push.options.trustDomain]);
-  const inbound = {
-    listener: cache.resource(TypeUrl.Listener, `inbound|${inboundKey}`, () => inboundListener(push, proxy, ports)),
+  const key = JSON.stringify([ports, modes, authz, push.options.trustDomain]);
+  return {
+    key,
+    listener: cache.resource(TypeUrl.Listener, `inbound|${key}`, () => inboundListener(push, proxy, ports)),
     clusters: once(push, `inc|${JSON.stringify(ports)}`, () => ports.map((p) => cache.resource(TypeUrl.Cluster, `inbound|${p.port}|${p.protocol}`, () => inboundCluster(p.port, p.protocol === 'HTTP2' || p.protocol === 'GRPC')))),
   };
-  const key = `${scopeKey(push, proxy)}|${inboundKey}`;
-  return once(push, `sidecar|${key}`, () => finish({
-    [TypeUrl.Cluster]: joined(push, `cds|${key}`, [out.clusters, inbound.clusters]),
-    [TypeUrl.ClusterLoadAssignment]: out.endpoints,
-    [TypeUrl.Listener]: joined(push, `lds|${key}`, [out.listeners, [inbound.listener]]),
-    [TypeUrl.RouteConfiguration]: out.routes,
-    [TypeUrl.Secret]: NONE,
+}
+
+function generateSidecar(push: PushContext, proxy: Proxy, cache: EncodeCache, reuse?: InboundPart): Generated {
+  const out = sidecarOutbound(push, proxy, cache);
+  const inbound = reuse ?? sidecarInbound(push, proxy, cache);
+  const key = `${scopeKey(push, proxy)}|${inbound.key}`;
+  return once(push, `sidecar|${key}`, () => ({
+    ...finish({
+      [TypeUrl.Cluster]: joined(push, `cds|${key}`, [out.clusters, inbound.clusters]),
+      [TypeUrl.ClusterLoadAssignment]: out.endpoints,
+      [TypeUrl.Listener]: joined(push, `lds|${key}`, [out.listeners, [inbound.listener]]),
+      [TypeUrl.RouteConfiguration]: out.routes,
+      [TypeUrl.Secret]: NONE,
+    }),
+    inbound,
   }));
 }
 
@@ -256,11 +274,14 @@ function generateGrpc(push: PushContext, proxy: Proxy, cache: EncodeCache): Gene
   });
 }
 
-/** Generates every resource of a proxy for a push. */
-export function generate(push: PushContext, proxy: Proxy, cache: EncodeCache = defaultEncodeCache): Generated {
+/**
+ * Generates every resource of a proxy for a push. `reuseInbound` (a sidecar's `inbound` from an
+ * earlier push) skips the inbound side when the caller knows its inputs did not change.
+ */
+export function generate(push: PushContext, proxy: Proxy, cache: EncodeCache = defaultEncodeCache, reuseInbound?: InboundPart): Generated {
   switch (proxy.kind) {
     case 'router': return generateRouter(push, proxy, cache);
     case 'grpc': return generateGrpc(push, proxy, cache);
-    default: return generateSidecar(push, proxy, cache);
+    default: return generateSidecar(push, proxy, cache, reuseInbound);
   }
 }
