@@ -131,6 +131,7 @@ export class LocalRuntime {
   private readonly logFile: string;
   private pendingSeq = 0;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   private constructor(readonly runDir: string, private readonly opts: LocalRuntimeOptions) {
     this.names = new RunNames(newRunId());
@@ -563,6 +564,7 @@ export class LocalRuntime {
     }, NODE_NAME, this.net.gateway);
     this.podsByKey.set(key, lp);
     this.ownerSet(owner)?.add(key);
+    this.scheduleTokenRefresh(lp, dir);
     (lp as LocalPod & { owner?: string }).owner = owner;
     await this.writePodConfig(lp);
     await this.syncHosts();
@@ -574,6 +576,23 @@ export class LocalRuntime {
         this.log(`pod ${key}: ${err.message}`);
       });
     return lp;
+  }
+
+  /** Re-issues a pod's projected tokens at 80 % of their lifetime, as the kubelet does. */
+  private scheduleTokenRefresh(p: LocalPod, dir: string): void {
+    const ttls = (p.object.spec.volumes ?? []).flatMap((v) => v.projected?.sources.flatMap((s) => (s.serviceAccountToken ? [Math.max(600, s.serviceAccountToken.expirationSeconds ?? 3607)] : [])) ?? []);
+    if (ttls.length === 0) return;
+    const everyMs = Math.min(...ttls) * 800;
+    const timer = setInterval(() => {
+      if (this.stopped || this.podsByKey.get(p.key) !== p) return clearInterval(timer);
+      materializeVolumes(join(dir, 'volumes'), p.object.spec.volumes, {
+        facts: { pod: p.object, podIP: p.ip, hostIP: this.net.gateway, nodeName: NODE_NAME },
+        tokens: this.tokens,
+        find: (kind, n, nm) => this.get(kind, `${n}/${nm}`),
+      }).catch((err: Error) => this.log(`pod ${p.key}: refreshing tokens: ${err.message}`));
+    }, everyMs);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   private async writePodConfig(p: LocalPod): Promise<void> {
@@ -727,6 +746,7 @@ export class LocalRuntime {
     if (this.stopped) return;
     this.stopped = true;
     for (const s of this.pending.values()) s.cancelled = true;
+    for (const t of this.timers) clearInterval(t);
     // Pods being admitted or set up finish (or give up) first, so none escapes the teardown.
     await Promise.allSettled([...this.inflight]);
     for (const f of this.forwarders.values()) {
