@@ -48,6 +48,9 @@ async function usedCidrs(): Promise<Cidr[]> {
   return out;
 }
 
+/** Blocks chosen by runs of this process, so two runtimes started at once never pick the same one. */
+const reservedHere = new Set<number>();
+
 /** Options of {@link HostNetwork.create}. */
 export interface HostNetworkOptions {
   /** Pod block; default: a free 10.244.<k>.0/24. */
@@ -64,6 +67,8 @@ export class HostNetwork {
   private readonly podNets = new Map<string, PodNetwork>();
   private serviceChains: string[] = [];
   private closed = false;
+  /** The k of 10.244.k.0/24 this run reserved in this process. */
+  private block: number | undefined;
 
   private constructor(readonly names: RunNames, podCidr: Cidr, serviceCidr: Cidr) {
     this.pods = new IpPool(podCidr, 1);
@@ -87,8 +92,9 @@ export class HostNetwork {
         const cand = (h + i) & 0xff;
         const p = parseCidr(`10.244.${cand}.0/24`);
         const s = parseCidr(`10.96.${cand}.0/24`);
-        if (!used.some((u) => u.prefix > 8 && (cidrsOverlap(u, p) || cidrsOverlap(u, s)))) {
+        if (!reservedHere.has(cand) && !used.some((u) => u.prefix > 8 && (cidrsOverlap(u, p) || cidrsOverlap(u, s)))) {
           k = cand;
+          reservedHere.add(k);
           break;
         }
       }
@@ -97,6 +103,7 @@ export class HostNetwork {
       serviceCidr = parseCidr(opts.serviceCidr ?? `10.96.${k}.0/24`);
     }
     const net = new HostNetwork(names, podCidr, serviceCidr);
+    net.block = opts.podCidr ? undefined : Number(podCidr.base.split('.')[2]);
     try {
       await net.setup();
     } catch (err) {
@@ -257,6 +264,7 @@ export class HostNetwork {
     this.closed = true;
     for (const netns of [...this.podNets.keys()]) await this.removePod(netns);
     await removeRunNetwork(this.names, { podCidr: this.podCidr, serviceCidr: this.serviceCidr, chains: this.serviceChains });
+    if (this.block !== undefined) reservedHere.delete(this.block);
   }
 }
 

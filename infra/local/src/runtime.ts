@@ -273,6 +273,13 @@ export class LocalRuntime {
       case 'Deployment':
         await this.reconcileDeployment(o);
         break;
+      case 'StatefulSet':
+      case 'DaemonSet':
+      case 'ReplicaSet':
+      case 'Job':
+      case 'CronJob':
+        this.log(`${o.kind} ${key} stored but not run: the local runtime runs Deployments and Pods`);
+        break;
       default:
         break;
     }
