@@ -165,6 +165,8 @@ export class HostNetwork {
       await run(['ip', 'netns', 'add', netns]);
       await run(['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
       await run(['ip', 'link', 'set', vethHost, 'master', this.names.bridge, 'up']);
+      // Hairpin mode, as the CNI bridge plugin sets for Kubernetes: a pod reaching itself through its VIP is sent back out its own port.
+      await run(['ip', 'link', 'set', vethHost, 'type', 'bridge_slave', 'hairpin', 'on']);
       await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
       await run(['ip', '-n', netns, 'addr', 'add', `${ip}/${this.pods.cidr.prefix}`, 'dev', 'eth0']);
       await run(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);

@@ -61,6 +61,12 @@ describe('LocalRuntime with test images', () => {
     expect((await curl(rt, `${client.namespace}/${client.name}`, 'http://echo/')).stdout).toBe('ERR ENOTFOUND');
   });
 
+  it('lets a pod reach itself through its own Service (hairpin)', async () => {
+    const other = rt.pods().find((p) => p.namespace === 'other-ns')!;
+    const r = await curl(rt, `other-ns/${other.name}`, 'http://other/');
+    expect(JSON.parse(r.stdout).pod).toBe(other.name);
+  });
+
   it('load-balances the VIP over both replicas and reaches it from the host', async () => {
     const vip = rt.serviceIP('default', 'echo')!;
     const seen = new Set<string>();
