@@ -21,6 +21,9 @@ async function dockerEngine(): Promise<string | undefined> {
 }
 
 const engine = await dockerEngine();
+if (!engine) {
+  console.warn('infra images: skipped: no Docker engine runs here (start dockerd, or set DOCKER_HOST, to build and start the images)');
+}
 
 describe.skipIf(!engine)('images (testcontainers)', () => {
   // eslint-disable-next-line @typescript-eslint/consistent-type-imports
