@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { renderKustomization, type RenderedObject } from '../src/kustomize';
+import { readYamlObjects, renderKustomization, type RenderedObject } from '../src/kustomize';
 import { ManifestValidator, validateRendered } from '../src/validate';
 
 const infra = resolve(import.meta.dirname, '..');
@@ -119,6 +119,13 @@ describe('infra/k8s manifests', () => {
         if (http.route.length > 1) expect(total).toBe(100);
       }
     }
+  });
+
+  it("accepts Istio resources as users write them (every kind and version)", async () => {
+    const examples = readYamlObjects(resolve(import.meta.dirname, 'testdata/istio-examples.yaml'), infra);
+    expect(new Set(examples.map((o) => o.object.kind)).size).toBe(8);
+    const validator = new ManifestValidator(all('CustomResourceDefinition') as Record<string, unknown>[]);
+    expect(await validator.validate(examples)).toEqual([]);
   });
 
   it('refuses bad manifests, naming the object, field and reason', async () => {
