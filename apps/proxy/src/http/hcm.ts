@@ -70,9 +70,14 @@ export class HttpConnectionManager {
     return s;
   }
 
+  /** Open downstream connections on this connection manager. */
+  openConnections = 0;
+
   /** Hands an accepted connection to the codec; `first` is the data already read from it (unshifted). */
   accept(socket: net.Socket, first: Buffer | null): void {
     this.stats.downstream_cx_total++;
+    this.openConnections++;
+    socket.once('close', () => this.openConnections--);
     let h2 = this.spec.codec === 'HTTP2';
     if (this.spec.codec === 'AUTO' && first !== null) h2 = first.length >= 3 && first.subarray(0, Math.min(first.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(first.length, H2_PREFACE.length)));
     if (h2) {

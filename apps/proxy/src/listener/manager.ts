@@ -40,8 +40,9 @@ export class ListenerManager {
   private specs = new Map<string, ListenerSpec>();
   private byAddress = new Map<string, ListenerSpec>();
   private readonly bound = new Map<string, Bound>();
-  private readonly hcms = new WeakMap<ChainSpec, HttpConnectionManager>();
-  private readonly liveHcms = new Set<HttpConnectionManager>();
+  private readonly hcmByChain = new Map<ChainSpec, HttpConnectionManager>();
+  /** Connection managers of replaced chains that still have open connections. */
+  private readonly retired = new Set<HttpConnectionManager>();
   private readonly sockets = new Set<net.Socket>();
   private accepting = true;
 
@@ -91,6 +92,15 @@ export class ListenerManager {
       }
     }
     this.specs = new Map(specs);
+    // connection managers of chains no longer in force are kept only while they have connections
+    const current = new Set<ChainSpec>();
+    for (const l of specs.values()) for (const c of l.defaultChain ? [...l.chains, l.defaultChain] : l.chains) current.add(c);
+    for (const [chain, hcm] of this.hcmByChain) {
+      if (current.has(chain)) continue;
+      this.hcmByChain.delete(chain);
+      this.retired.add(hcm);
+    }
+    for (const hcm of this.retired) if (hcm.openConnections === 0) this.retired.delete(hcm);
     const idx = new Map<string, ListenerSpec>();
     for (const s of specs.values()) idx.set(`${s.address}:${s.port}`, s);
     this.byAddress = idx;
@@ -190,11 +200,10 @@ export class ListenerManager {
     }
     const s = chain.transport.wrapDownstream ? chain.transport.wrapDownstream(socket) : socket;
     if (chain.http) {
-      let hcm = this.hcms.get(chain);
+      let hcm = this.hcmByChain.get(chain);
       if (!hcm) {
         hcm = new HttpConnectionManager(chain.http, this.ctx);
-        this.hcms.set(chain, hcm);
-        this.liveHcms.add(hcm);
+        this.hcmByChain.set(chain, hcm);
       }
       hcm.accept(s, first);
     } else if (chain.tcp) {
@@ -208,7 +217,11 @@ export class ListenerManager {
   drain(): void {
     this.accepting = false;
     for (const b of this.bound.values()) b.server.close();
-    for (const h of this.liveHcms) h.drain();
+    for (const h of this.allHcms()) h.drain();
+  }
+
+  private allHcms(): HttpConnectionManager[] {
+    return [...this.hcmByChain.values(), ...this.retired];
   }
 
   /** Open downstream connections. */
@@ -218,7 +231,7 @@ export class ListenerManager {
 
   /** Periodic drain step: close idle HTTP connections. */
   drainTick(): void {
-    for (const h of this.liveHcms) h.drain();
+    for (const h of this.allHcms()) h.drain();
   }
 
   /** Closes everything now. */
@@ -226,7 +239,7 @@ export class ListenerManager {
     this.accepting = false;
     for (const b of this.bound.values()) b.server.close();
     this.bound.clear();
-    for (const h of this.liveHcms) h.close();
+    for (const h of this.allHcms()) h.close();
     for (const s of this.sockets) s.destroy();
   }
 }
