@@ -52,8 +52,8 @@ describe('control plane serving over ADS', () => {
       return s.some((p) => p.proxy === NODE && p.types.RDS?.state === 'SYNCED' && p.types.LDS?.state === 'SYNCED');
     }, 3000, 'proxy status SYNCED');
     const dump = JSON.parse((await get(`/debug/config_dump?proxyID=${encodeURIComponent(NODE)}`)).text) as { resources: Record<string, { name?: string }[]> };
-    expect(dump.resources.LDS.map((l) => l.name)).toContain('virtualInbound');
-    expect(dump.resources.CDS.map((c) => c.name)).toContain('outbound|8091|v1|callme-service.default.svc.cluster.local');
+    expect(dump.resources.Listener.map((l) => l.name)).toContain('virtualInbound');
+    expect(dump.resources.Cluster.map((c) => c.name)).toContain('outbound|8091|v1|callme-service.default.svc.cluster.local');
     expect((await get('/debug/config_dump?proxyID=nobody')).status).toBe(404);
   });
 

@@ -5,14 +5,14 @@
  *   GET /metrics                              Prometheus text
  *   GET /ready                                200 once the first push context is built
  *   GET /debug/syncz                          proxies with sent / ACKed / NACKed versions per type (JSON)
- *   GET /debug/config_dump?proxyID=<node id>  the proxy's current resources, Envoy JSON (LDS, RDS, CDS, EDS, SDS)
+ *   GET /debug/config_dump?proxyID=<node id>  the proxy's current resources, Envoy JSON, by message name (Listener, Cluster, ...)
  *   GET /debug/config_issues                  validation and read issues (JSON; ?format=text for lines)
  *   GET /debug/push_status                    the last push
  *   GET /debug/registryz                      services and endpoints
  */
 import express from 'express';
 import type { Server } from 'node:http';
-import { ALL_TYPE_URLS, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
+import { ALL_TYPE_URLS, messageNameOf, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
 import { formatIssue } from '@tsmesh/mesh-config';
 import type { Discovery } from './discovery';
 import { dumpResources } from '../xds/envoy-json';
@@ -38,13 +38,16 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
       res.status(404).json({ error: id ? `no connected proxy "${id}"` : 'query parameter proxyID is required', proxies: d.connectedProxies().map((p) => p.id) });
       return;
     }
-    const byType: Partial<Record<ResourceTypeUrl, EncodedResource[]>> = {};
+    // Keyed by message name (Listener, RouteConfiguration, Cluster, ClusterLoadAssignment, Secret).
+    const resources: Record<string, unknown[]> = {};
     const versions: Record<string, string> = {};
     for (const t of ALL_TYPE_URLS) {
-      byType[t] = [...snap.resources(t).values()];
-      versions[t] = snap.version(t);
+      const name = messageNameOf(t).slice(messageNameOf(t).lastIndexOf('.') + 1);
+      const byType: Partial<Record<ResourceTypeUrl, EncodedResource[]>> = { [t]: [...snap.resources(t).values()] };
+      resources[name] = Object.values(dumpResources(byType))[0] ?? [];
+      versions[name] = snap.version(t);
     }
-    res.json({ proxy: id, versions, resources: dumpResources(byType) });
+    res.json({ proxy: id, versions, resources });
   });
   app.get('/debug/config_issues', (req, res) => {
     const issues = d.configIssues();
