@@ -8,6 +8,7 @@ import {
   type SidecarSpec, type VirtualServiceSpec,
 } from '@tsmesh/mesh-config';
 import { buildRegistry, type Registry, type ServiceModel } from '../registry/registry';
+import { convertIngress } from './ingress';
 
 /** A config resource with its typed spec. */
 export interface Config<S> {
@@ -66,7 +67,12 @@ export class PushContext {
     const domain = this.options.domain;
     this.registry = buildRegistry(resources, domain);
     const of = <S>(kind: string) => resources.filter((r) => r.kind === kind).map((r) => toConfig<S>(r)).sort(byAge);
-    this.virtualServices = of<VirtualServiceSpec>('VirtualService').map((c) => ({
+    const ingresses = resources.filter((r) => r.kind === 'Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
+    const synthetic = (name: string, namespace: string, spec: unknown, resource: ConfigResource) => ({ name, namespace, spec, creation: Number.MAX_SAFE_INTEGER, resource });
+    this.virtualServices = [
+      ...of<VirtualServiceSpec>('VirtualService'),
+      ...ingresses.flatMap(({ r, c }) => c!.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, r) as Config<VirtualServiceSpec>)),
+    ].map((c) => ({
       ...c,
       hosts: (c.spec.hosts ?? []).map((h) => resolveHost(h, c.namespace, domain)),
       gateways: (c.spec.gateways?.length ? c.spec.gateways : ['mesh']).map((g) => resolveGatewayRef(g, c.namespace)),
@@ -78,7 +84,7 @@ export class PushContext {
       list.push(dr);
       this.drByHost.set(h, list);
     }
-    this.gateways = of<GatewaySpec>('Gateway');
+    this.gateways = [...of<GatewaySpec>('Gateway'), ...ingresses.map(({ r, c }) => synthetic(c!.gateway.name, c!.gateway.namespace, c!.gateway.spec, r) as Config<GatewaySpec>)];
     this.sidecars = of<SidecarSpec>('Sidecar');
     this.peerAuthentications = of<PeerAuthenticationSpec>('PeerAuthentication');
     this.authorizationPolicies = of<AuthorizationPolicySpec>('AuthorizationPolicy');

@@ -38,6 +38,7 @@ const CASES: { file: string; proxy: string; node: { id: string; metadata?: unkno
   { file: 'peer-auth-strict.yaml', proxy: 'callme', node: SIDECAR('callme-service-v1-0', '10.244.0.20') },
   { file: 'authz-policy.yaml', proxy: 'callme', node: SIDECAR('callme-service-v1-0', '10.244.0.20') },
   { file: 'grpc-proxyless.yaml', proxy: 'grpc', node: GRPC },
+  { file: 'ingress.yaml', proxy: 'gateway', node: GATEWAY },
 ];
 
 describe('translation golden files', () => {
