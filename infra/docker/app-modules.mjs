@@ -1,11 +1,11 @@
 // Copies only the packages an app's bundle needs: the bare imports of dist/apps/<app>/*.js and their
 // dependency closure as package-lock.json resolves it, into <out>/node_modules.
-//   node infra/docker/app-modules.mjs <workspace> <app> <out>
+//   node infra/docker/app-modules.mjs <workspace> <app> <out> [bundle dir, default <workspace>/dist/apps/<app>]
 import { builtinModules } from 'node:module';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-const [workspace, app, out] = process.argv.slice(2);
+const [workspace, app, out, bundleDir] = process.argv.slice(2);
 if (!workspace || !app || !out) {
   console.error('usage: app-modules.mjs <workspace> <app> <out>');
   process.exit(2);
@@ -16,7 +16,7 @@ const packageName = (spec) => (spec.startsWith('@') ? spec.split('/').slice(0, 2
 
 // Bare specifiers in the bundles (static imports, dynamic imports, require calls).
 const wanted = new Set();
-const distDir = join(workspace, 'dist/apps', app);
+const distDir = bundleDir ?? join(workspace, 'dist/apps', app);
 for (const file of readdirSync(distDir).filter((f) => f.endsWith('.js'))) {
   const text = readFileSync(join(distDir, file), 'utf8');
   for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)["']([^"'./][^"']*)["']/g)) {

@@ -39,10 +39,7 @@ CONTEXT="$ROOT"
 if [ "$HOST" = 1 ]; then
   BASE="tsmesh/node-base:host"
   bash "$ROOT/infra/docker/host-base-image.sh" "$BASE"
-  # Bundles and production node_modules, made on this machine.
-  for app in "${APPS[@]}"; do
-    if [ -f "apps/$app/src/main.ts" ]; then node tools/build.mjs "apps/$app" src/main.ts >/dev/null; fi
-  done
+  # Bundles and each app's production packages, made on this machine.
   CONTEXT="$(mktemp -d)"
   trap 'rm -rf "$CONTEXT"' EXIT
   node infra/docker/stage.mjs "$CONTEXT" "${APPS[@]}" >&2

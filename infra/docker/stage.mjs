@@ -1,8 +1,11 @@
-// Prepares <context>/.docker-stage/ for `BUILD_MODE=host` image builds: the bundles in dist/apps/<app>,
-// package.json, the proxy's native addon folder, and modules/<app>/node_modules with only the
-// packages each bundle imports (app-modules.mjs), copied from this machine's install.
+// Prepares <context>/.docker-stage/ for `BUILD_MODE=host` image builds: each app bundled into
+// dist/apps/<app>/main.js (as tools/build.mjs does, but written here, so a build running beside it
+// in dist/ is left alone), package.json, the proxy's native addon folder, and
+// modules/<app>/node_modules with only the packages each bundle imports (app-modules.mjs), copied
+// from this machine's install.
 //   node infra/docker/stage.mjs <context dir> <app> [app ...]
 import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,15 +20,33 @@ const stage = join(resolve(context), '.docker-stage');
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 
+const built = [];
 for (const app of apps) {
-  const dist = join(root, 'dist/apps', app);
-  if (existsSync(dist)) cpSync(dist, join(stage, 'dist/apps', app), { recursive: true });
+  const entry = join(root, 'apps', app, 'src/main.ts');
+  if (!existsSync(entry)) {
+    console.error(`stage: apps/${app}/src/main.ts does not exist; skipped`);
+    continue;
+  }
+  await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outdir: join(stage, 'dist/apps', app),
+    outbase: join(root, 'apps', app, 'src'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    packages: 'external',
+    sourcemap: true,
+    tsconfig: join(root, 'tsconfig.base.json'),
+    logLevel: 'warning',
+  });
+  built.push(app);
 }
 for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(stage, file));
 if (existsSync(join(root, 'apps/proxy/native'))) cpSync(join(root, 'apps/proxy/native'), join(stage, 'apps/proxy/native'), { recursive: true });
 
-for (const app of apps) {
-  if (!existsSync(join(root, 'dist/apps', app))) continue;
-  execFileSync(process.execPath, [join(root, 'infra/docker/app-modules.mjs'), root, app, join(stage, 'modules', app)], { stdio: 'inherit' });
+for (const app of built) {
+  execFileSync(process.execPath, [join(root, 'infra/docker/app-modules.mjs'), root, app, join(stage, 'modules', app), join(stage, 'dist/apps', app)], { stdio: 'inherit' });
 }
-console.log(`staged ${apps.length} app(s) in ${stage}`);
+console.log(`staged ${built.length} app(s) in ${stage}`);
