@@ -129,24 +129,39 @@ export class HostNetwork {
   private async setup(): Promise<void> {
     const br = this.names.bridge;
     const [svc, post, fwd, rej] = [this.names.servicesChain, this.names.postroutingChain, this.names.forwardChain, this.names.rejectChain];
-    await run(['ip', 'link', 'add', br, 'type', 'bridge']);
-    await run(['ip', 'addr', 'add', `${this.gateway}/${this.pods.cidr.prefix}`, 'dev', br]);
-    await run(['ip', 'link', 'set', br, 'up']);
-    // VIPs are routed to the bridge so host-originated traffic leaves with the bridge address.
-    await run(['ip', 'route', 'add', this.serviceCidr, 'dev', br]);
+    await run(['ip', '-batch', '-'], {
+      input: [
+        `link add ${br} type bridge`,
+        `addr add ${this.gateway}/${this.pods.cidr.prefix} dev ${br}`,
+        `link set ${br} up`,
+        // VIPs are routed to the bridge so host-originated traffic leaves with the bridge address.
+        `route add ${this.serviceCidr} dev ${br}`,
+        '',
+      ].join('\n'),
+    });
     // Forwarding only for packets arriving on this bridge (pod → VIP → pod); the host-wide switch stays as it is.
     await writeFile(`/proc/sys/net/ipv4/conf/${br}/forwarding`, '1');
-    await run(['iptables', '-w', '-t', 'nat', '-N', svc]);
-    await run(['iptables', '-w', '-t', 'nat', '-N', post]);
-    await run(['iptables', '-w', '-t', 'filter', '-N', fwd]);
-    await run(['iptables', '-w', '-t', 'filter', '-N', rej]);
-    await run(['iptables', '-w', '-t', 'filter', '-I', 'OUTPUT', '-d', this.serviceCidr, '-j', rej]);
-    await run(['iptables', '-w', '-t', 'nat', '-I', 'PREROUTING', '-d', this.serviceCidr, '-j', svc]);
-    await run(['iptables', '-w', '-t', 'nat', '-I', 'OUTPUT', '-d', this.serviceCidr, '-j', svc]);
-    await run(['iptables', '-w', '-t', 'nat', '-I', 'POSTROUTING', '-s', this.podCidr, '-j', post]);
-    await run(['iptables', '-w', '-t', 'filter', '-I', 'FORWARD', '-i', br, '-j', fwd]);
-    await run(['iptables', '-w', '-t', 'filter', '-A', fwd, '-d', this.serviceCidr, '-j', rej]);
-    await run(['iptables', '-w', '-t', 'filter', '-A', fwd, '-i', br, '-o', br, '-j', 'ACCEPT']);
+    // The run's chains and the jumps to them, in one atomic iptables-restore.
+    await run(['iptables-restore', '-w', '--noflush'], {
+      input: [
+        '*nat',
+        `:${svc} - [0:0]`,
+        `:${post} - [0:0]`,
+        `-I PREROUTING 1 -d ${this.serviceCidr} -j ${svc}`,
+        `-I OUTPUT 1 -d ${this.serviceCidr} -j ${svc}`,
+        `-I POSTROUTING 1 -s ${this.podCidr} -j ${post}`,
+        'COMMIT',
+        '*filter',
+        `:${fwd} - [0:0]`,
+        `:${rej} - [0:0]`,
+        `-I OUTPUT 1 -d ${this.serviceCidr} -j ${rej}`,
+        `-I FORWARD 1 -i ${br} -j ${fwd}`,
+        `-A ${fwd} -d ${this.serviceCidr} -j ${rej}`,
+        `-A ${fwd} -i ${br} -o ${br} -j ACCEPT`,
+        'COMMIT',
+        '',
+      ].join('\n'),
+    });
   }
 
   /** Creates a pod's namespace, veth pair (eth0 inside), address, routes and /etc/netns files. */
@@ -163,14 +178,13 @@ export class HostNetwork {
       await writeFile(join(etcDir, 'resolv.conf'), files.resolvConf);
       if (files.nsswitch !== undefined) await writeFile(join(etcDir, 'nsswitch.conf'), files.nsswitch);
       await run(['ip', 'netns', 'add', netns]);
-      await run(['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
-      await run(['ip', 'link', 'set', vethHost, 'master', this.names.bridge, 'up']);
       // Hairpin mode, as the CNI bridge plugin sets for Kubernetes: a pod reaching itself through its VIP is sent back out its own port.
-      await run(['ip', 'link', 'set', vethHost, 'type', 'bridge_slave', 'hairpin', 'on']);
-      await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
-      await run(['ip', '-n', netns, 'addr', 'add', `${ip}/${this.pods.cidr.prefix}`, 'dev', 'eth0']);
-      await run(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
-      await run(['ip', '-n', netns, 'route', 'add', 'default', 'via', this.gateway]);
+      await run(['ip', '-batch', '-'], {
+        input: [`link add ${vethHost} type veth peer name eth0 netns ${netns}`, `link set ${vethHost} master ${this.names.bridge} up`, `link set ${vethHost} type bridge_slave hairpin on`, ''].join('\n'),
+      });
+      await run(['ip', '-n', netns, '-batch', '-'], {
+        input: ['link set lo up', `addr add ${ip}/${this.pods.cidr.prefix} dev eth0`, 'link set eth0 up', `route add default via ${this.gateway}`, ''].join('\n'),
+      });
       // Hairpin: a pod that reaches itself through its Service leaves with the gateway's address.
       await run(['iptables', '-w', '-t', 'nat', '-A', this.names.postroutingChain, '-s', `${ip}/32`, '-d', `${ip}/32`, '-j', 'MASQUERADE']);
     } catch (err) {

@@ -132,6 +132,8 @@ export class LocalRuntime {
   private pendingSeq = 0;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Readiness changes still being turned into EndpointSlices and VIP rules. */
+  private readonly readyHandlers = new Set<Promise<void>>();
 
   private constructor(readonly runDir: string, private readonly opts: LocalRuntimeOptions) {
     this.names = new RunNames(newRunId());
@@ -566,7 +568,11 @@ export class LocalRuntime {
       },
       backoff: this.opts.backoff ?? { initialMs: 1000, maxMs: 30_000 },
       probePeriodScale: this.opts.probePeriodScale ?? 1,
-      onReadyChange: (p) => void this.podReadyChanged(p),
+      onReadyChange: (p) => {
+        const h = this.podReadyChanged(p);
+        this.readyHandlers.add(h);
+        void h.finally(() => this.readyHandlers.delete(h));
+      },
       log: (m) => this.log(m),
     }, NODE_NAME, this.net.gateway);
     this.podsByKey.set(key, lp);
@@ -619,8 +625,7 @@ export class LocalRuntime {
 
   private async podReadyChanged(p: LocalPod): Promise<void> {
     this.log(`pod ${p.key} ${p.ready ? 'ready' : 'not ready'}`);
-    await this.writePodConfig(p).catch(() => undefined);
-    await this.syncServices().catch(() => undefined);
+    await Promise.all([this.writePodConfig(p).catch(() => undefined), this.syncServices().catch(() => undefined)]);
   }
 
   /** Deletes a pod (`namespace/name`): endpoints first, then graceful termination, then its network. */
@@ -708,7 +713,15 @@ export class LocalRuntime {
       const pods = [...this.podsByKey.values()].filter(selected);
       const notReady = pods.filter((p) => !p.ready).map((p) => p.key);
       const pendingOwners = opts.selector ? [] : [...this.pending.values()].filter((s) => !s.cancelled && (!opts.namespace || s.owner.includes(`/${opts.namespace}/`))).map((s) => `${s.owner} (admitting)`);
-      if (notReady.length === 0 && pendingOwners.length === 0) return;
+      if (notReady.length === 0 && pendingOwners.length === 0) {
+        // Ready means reachable: wait until the EndpointSlices and VIP rules reflect it.
+        if (this.readyHandlers.size === 0) {
+          await this.syncChain;
+          return;
+        }
+        await Promise.allSettled([...this.readyHandlers]);
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`pods not ready after ${opts.timeoutMs ?? 120_000} ms: ${[...notReady, ...pendingOwners].join(', ')} (logs in ${join(this.runDir, 'logs')})`);
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -153,21 +153,19 @@ describe('LocalRuntime with test images', () => {
   });
 
   it('scales a Deployment, replaces deleted pods, and replaces all pods when the template changes', async () => {
-    await rt.apply(echoApp({ name: 'scaled', replicas: 1 }));
-    await rt.waitReady({ selector: { app: 'scaled' }, timeoutMs: 20_000 });
-    await rt.apply(echoApp({ name: 'scaled', replicas: 3 }));
-    await waitFor(() => rt.pods().filter((p) => p.labels.app === 'scaled').length === 3, 20_000);
+    const scaled = () => rt.pods().filter((p) => p.labels.app === 'scaled');
     await rt.apply(echoApp({ name: 'scaled', replicas: 2 }));
-    expect(rt.pods().filter((p) => p.labels.app === 'scaled')).toHaveLength(2);
-    const victim = rt.pods().find((p) => p.labels.app === 'scaled')!;
+    await waitFor(() => scaled().length === 2, 20_000);
+    await rt.apply(echoApp({ name: 'scaled', replicas: 1 }));
+    expect(scaled()).toHaveLength(1);
+    const victim = scaled()[0];
     await rt.deletePod(`default/${victim.name}`);
-    await waitFor(() => rt.pods().filter((p) => p.labels.app === 'scaled' && p.name !== victim.name).length === 2, 20_000);
-    const before = new Set(rt.pods().filter((p) => p.labels.app === 'scaled').map((p) => p.labels['pod-template-hash']));
-    await rt.apply(echoApp({ name: 'scaled', replicas: 2, readyAfterMs: 1 }));
-    await waitFor(() => rt.pods().filter((p) => p.labels.app === 'scaled' && !before.has(p.labels['pod-template-hash'])).length === 2, 20_000);
-    expect(rt.pods().filter((p) => p.labels.app === 'scaled')).toHaveLength(2);
+    await waitFor(() => scaled().length === 1 && scaled()[0].name !== victim.name, 20_000);
+    const hash = scaled()[0].labels['pod-template-hash'];
+    await rt.apply(echoApp({ name: 'scaled', replicas: 1, readyAfterMs: 1 }));
+    await waitFor(() => scaled().length === 1 && scaled()[0].labels['pod-template-hash'] !== hash, 20_000);
     await rt.delete(echoApp({ name: 'scaled' }));
-    expect(rt.pods().filter((p) => p.labels.app === 'scaled')).toHaveLength(0);
+    expect(scaled()).toHaveLength(0);
     expect(rt.serviceIP('default', 'scaled')).toBeUndefined();
   });
 
