@@ -7,7 +7,9 @@
 import type { Logger } from 'pino';
 import { ResourceRejectedError, TypeUrl, type AdsClient, type Secret__Output, type XdsUpdate } from '@tsmesh/xds';
 import { CertAgent, type CertAgentOptions } from './agent';
-import { SDS_DEFAULT, SDS_ROOTCA, SecretStore } from './secrets';
+import { LOCAL_SECRETS, SDS_DEFAULT, SDS_ROOTCA, SecretStore } from './secrets';
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** Security settings from flags and env. */
 export interface SecurityOptions {
@@ -54,7 +56,7 @@ export class ProxySecurity {
 
   /** Subscribes to the SDS secrets the config references (the agent's own are local). */
   requireSecrets(names: Iterable<string>): void {
-    const want = [...new Set([...names].filter((n) => n !== SDS_DEFAULT && n !== SDS_ROOTCA))].sort();
+    const want = [...new Set([...names].filter((n) => !this.agent || (n !== SDS_DEFAULT && n !== SDS_ROOTCA)))].sort();
     if (want.length === this.sdsNames.length && want.every((n, i) => n === this.sdsNames[i])) return;
     this.sdsNames = want;
     this.client?.subscribe(TypeUrl.Secret, want);
@@ -62,7 +64,8 @@ export class ProxySecurity {
 
   private onSecrets(u: XdsUpdate): void {
     try {
-      this.store.applySds(u.resources.map((r) => ({ name: r.name, message: r.message as unknown as Secret__Output })));
+      // without an agent, the workload secrets may come over SDS too
+      this.store.applySds(u.resources.map((r) => ({ name: r.name, message: r.message as unknown as Secret__Output })), this.agent ? LOCAL_SECRETS : NONE);
     } catch (err) {
       throw new ResourceRejectedError(u.typeUrl, (err as { resourceName?: string }).resourceName, (err as Error).message, { cause: err });
     }

@@ -15,6 +15,9 @@ import { compileSanMatchers, type SanMatcher } from './san';
 export const SDS_DEFAULT = 'default';
 export const SDS_ROOTCA = 'ROOTCA';
 
+/** Secrets the local agent owns (an SDS update does not replace them). */
+export const LOCAL_SECRETS: ReadonlySet<string> = new Set([SDS_DEFAULT, SDS_ROOTCA]);
+
 /** A certificate chain (leaf first) with its private key. */
 export interface TlsCertificateSecret {
   readonly kind: 'tls_certificate';
@@ -110,12 +113,13 @@ export class SecretStore extends EventEmitter {
 
   /**
    * Applies a full SDS (State of the World) update: every secret compiles or none is applied
-   * (the caller NACKs with the error); secrets no longer sent are removed.
+   * (the caller NACKs with the error); secrets no longer sent are removed. Names in
+   * `localOwned` (by default `default` and `ROOTCA`, the agent's) are left alone.
    */
-  applySds(resources: readonly { name: string; message: Secret__Output }[]): void {
+  applySds(resources: readonly { name: string; message: Secret__Output }[], localOwned: ReadonlySet<string> = LOCAL_SECRETS): void {
     const next = new Map<string, SecretValue>();
     for (const r of resources) {
-      if (r.name === SDS_DEFAULT || r.name === SDS_ROOTCA) continue; // the local agent owns these
+      if (localOwned.has(r.name)) continue; // the local agent owns these
       try {
         next.set(r.name, compileSecret(r.message));
       } catch (err) {
