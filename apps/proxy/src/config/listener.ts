@@ -5,6 +5,8 @@ import { fields, rejectUnsupported } from './fields';
 import { compileRouteTable, type RouteTable } from './route';
 import { compileFault, type FaultConfig } from './fault';
 import { transportSocketFor, type TransportSocketFactory } from './transport';
+import { httpFilterCompiler, networkFilterCompiler, type NetworkFilter } from './filter-registry';
+import type { Layer } from '../http/filters';
 
 /** An IPv4/IPv6 CIDR range. */
 export interface Cidr {
@@ -79,6 +81,8 @@ export interface HcmSpec {
   requestTimeoutMs: number;
   /** Names of the HTTP filters in order (for config dumps). */
   filterNames: string[];
+  /** Registered HTTP filters (authz, ...) as layers, in the listed order, with the fault filter's position. */
+  layers: { name: string; layer: Layer | 'fault' }[];
 }
 
 /** A TCP proxy. */
@@ -95,6 +99,8 @@ export interface ChainSpec {
   match: ChainMatch;
   http: HcmSpec | null;
   tcp: TcpProxySpec | null;
+  /** Network filters before the terminal one (registered implementations). */
+  networkFilters: NetworkFilter[];
   transport: TransportSocketFactory;
 }
 
@@ -164,6 +170,8 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
   let faultFilter: FaultConfig | null = null;
   let hasFault = false;
   const names: string[] = [];
+  const layers: HcmSpec['layers'] = [];
+  const facts = { statPrefix: h.stat_prefix, useRemoteAddress: !!h.use_remote_address?.value, xffNumTrustedHops: h.xff_num_trusted_hops ?? 0 };
   const filters = h.http_filters as Dec[];
   filters.forEach((f, i) => {
     const ff = `${field}.http_filters[${i}]`;
@@ -177,6 +185,12 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
       hasFault = true;
       const msg = url ? unpack<HTTPFault__Output>(f.typed_config) : null;
       if (msg && (msg.delay || msg.abort)) faultFilter = compileFault(msg, `${ff}.typed_config`);
+      layers.push({ name: f.name, layer: 'fault' });
+      return;
+    }
+    const compile = httpFilterCompiler(url);
+    if (compile) {
+      layers.push({ name: f.name, layer: compile(unpack(f.typed_config), `${ff}.typed_config`, facts, f.name) });
       return;
     }
     if (f.is_optional) return;
@@ -208,6 +222,7 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
     streamIdleTimeoutMs: h.stream_idle_timeout ? durationMs(h.stream_idle_timeout) : 300_000,
     requestTimeoutMs: durationMs(h.request_timeout),
     filterNames: names,
+    layers,
   };
 }
 
@@ -244,17 +259,23 @@ function compileChain(fc: Dec, field: string, version: string): ChainSpec {
   if (match.serverNames.length) reject(`${field}.filter_chain_match.server_names`, 'SNI matching is not supported yet');
   let http: HcmSpec | null = null;
   let tcp: TcpProxySpec | null = null;
+  const networkFilters: NetworkFilter[] = [];
   const filters = fc.filters as Dec[];
   if (!filters.length) reject(`${field}.filters`, 'is empty');
   filters.forEach((f, i) => {
     const ff = `${field}.filters[${i}]`;
     const url = f.typed_config?.type_url;
-    if (i !== filters.length - 1) reject(ff, `network filter "${f.name}" before the terminal filter is not supported`);
+    if (i !== filters.length - 1) {
+      const compile = networkFilterCompiler(url);
+      if (!compile) reject(ff, `network filter "${f.name}" (${url ?? 'no typed_config'}) is not supported`);
+      networkFilters.push(compile(unpack(f.typed_config), `${ff}.typed_config`));
+      return;
+    }
     if (url === ExtensionTypeUrl.HttpConnectionManager) http = compileHcm(unpack(f.typed_config), `${ff}.typed_config`, version);
     else if (url === ExtensionTypeUrl.TcpProxy) tcp = compileTcpProxy(unpack(f.typed_config), `${ff}.typed_config`);
     else reject(ff, `network filter "${f.name}" (${url ?? 'no typed_config'}) is not supported`);
   });
-  return { name: fc.name ?? '', match, http, tcp, transport: transportSocketFor(fc.transport_socket, undefined, `${field}.transport_socket`) };
+  return { name: fc.name ?? '', match, http, tcp, networkFilters, transport: transportSocketFor(fc.transport_socket, undefined, `${field}.transport_socket`) };
 }
 
 /** Compiles a Listener; throws ConfigError naming the field it cannot apply. */

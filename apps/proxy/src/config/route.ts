@@ -10,6 +10,7 @@ import { compileHeaderMatcher, compileQueryMatcher, compileRegex, type HeaderMat
 import { compileHeaderMutation, type HeaderMutation } from './headers';
 import { compileFault, fraction, type FaultConfig } from './fault';
 import { compileRetry, type RetryConfig } from './retry';
+import { perRouteCompiler } from './filter-registry';
 
 /** What route matching reads from a request. */
 export interface RequestView {
@@ -47,6 +48,8 @@ export function headerValue(r: RequestView, name: string): string | undefined {
   if (v === undefined) return name === 'host' ? r.authority : undefined;
   return Array.isArray(v) ? v.join(',') : v;
 }
+
+const EMPTY_PER_FILTER: ReadonlyMap<string, unknown> = new Map();
 
 /** Kind of path match. */
 export const enum PathKind { Prefix, Exact, Regex, SeparatedPrefix }
@@ -140,6 +143,8 @@ export class RouteEntry {
     readonly responseMutation: HeaderMutation,
     /** Per-route fault override: undefined (use the listener's), null (disabled), or a config. */
     readonly fault: FaultConfig | null | undefined,
+    /** Compiled per-route configs of registered filters, by filter name (null: disabled on this route). */
+    readonly perFilter: ReadonlyMap<string, unknown> = EMPTY_PER_FILTER,
   ) {}
 
   /** True when this route matches the request. */
@@ -246,7 +251,7 @@ function jsSubstitution(s: string): string {
 type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Compiles the `typed_per_filter_config` of a route or virtual host: the fault filter only. */
-function compilePerFilter(cfg: Record<string, { type_url: string; value: Buffer }> | undefined, field: string): FaultConfig | null | undefined {
+function compilePerFilter(cfg: Record<string, { type_url: string; value: Buffer }> | undefined, field: string, other: Map<string, unknown> | null = null): FaultConfig | null | undefined {
   let fault: FaultConfig | null | undefined;
   for (const [name, any] of Object.entries(cfg ?? {})) {
     const f = `${field}.typed_per_filter_config["${name}"]`;
@@ -255,11 +260,18 @@ function compilePerFilter(cfg: Record<string, { type_url: string; value: Buffer 
     if (any.type_url === 'type.googleapis.com/envoy.config.route.v3.FilterConfig') {
       const fc = unpack<Dec>(any);
       optional = !!fc.is_optional;
-      if (fc.disabled) { if (name === 'envoy.filters.http.fault') fault = null; continue; }
+      if (fc.disabled) {
+        if (name === 'envoy.filters.http.fault') fault = null;
+        else other?.set(name, null);
+        continue;
+      }
       inner = fc.config;
     }
+    const compile = perRouteCompiler(inner?.type_url);
     if (inner?.type_url === ExtensionTypeUrl.HttpFault) {
       fault = compileFault(unpack<HTTPFault__Output>(inner), f);
+    } else if (compile && other) {
+      other.set(name, compile(unpack(inner), f));
     } else if (!optional) {
       reject(f, `per-route config of type ${inner?.type_url ?? '(none)'} is not supported`);
     }
@@ -334,11 +346,13 @@ function compileAction(a: Dec, field: string, vhRetry: RetryConfig | null): Rout
   let grpcMax = -1;
   if (a.max_stream_duration) {
     const m = a.max_stream_duration;
-    if (m.max_stream_duration && durationMs(m.max_stream_duration) > 0) reject(`${field}.max_stream_duration.max_stream_duration`, 'is not supported');
     if (m.grpc_timeout_header_max) grpcMax = durationMs(m.grpc_timeout_header_max);
   }
   // Envoy's default route timeout is 15 s when the field is absent; 0 disables it.
-  const timeoutMs = a.timeout ? durationMs(a.timeout) : 15_000;
+  let timeoutMs = a.timeout ? durationMs(a.timeout) : 15_000;
+  // max_stream_duration bounds the whole stream from its start: the earlier deadline wins
+  const maxStream = a.max_stream_duration?.max_stream_duration ? durationMs(a.max_stream_duration.max_stream_duration) : 0;
+  if (maxStream > 0) timeoutMs = timeoutMs > 0 ? Math.min(timeoutMs, maxStream) : maxStream;
   return new RouteActionConfig(cluster, names, cum, total, reqM, resM, a.prefix_rewrite || null, regexRewrite, regexSub,
     a.host_rewrite_specifier === 'host_rewrite_literal' ? a.host_rewrite_literal : null, !!a.auto_host_rewrite?.value,
     timeoutMs, durationMs(a.idle_timeout), retry, mirrors, hashes, websocket, grpcMax);
@@ -357,6 +371,7 @@ function compileRedirect(r: Dec, field: string): RedirectConfig {
 
 function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): RouteEntry {
   rejectUnsupported('envoy.config.route.v3.Route', r, ROUTE_FIELDS, field);
+  const perFilter = new Map<string, unknown>();
   const m = r.match;
   if (!m) reject(`${field}.match`, 'is required');
   rejectUnsupported('envoy.config.route.v3.RouteMatch', m, MATCH_FIELDS, `${field}.match`);
@@ -399,7 +414,7 @@ function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): Route
   return new RouteEntry(r.name ?? '', kind, path, regex, caseSensitive, headers, query, !!m.grpc, actionKind, action, redirect, directStatus, directBody,
     compileHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, `${field}.request_headers`),
     compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${field}.response_headers`),
-    compilePerFilter(r.typed_per_filter_config, field));
+    compilePerFilter(r.typed_per_filter_config, field, perFilter), perFilter.size ? perFilter : EMPTY_PER_FILTER);
 }
 
 /** Compiles a RouteConfiguration; throws ConfigError naming the field it cannot apply. */
@@ -418,7 +433,7 @@ export function compileRouteTable(rc: RouteConfiguration__Output, version: strin
     const vhFault = compilePerFilter(vh.typed_per_filter_config, vf);
     const routes = (vh.routes as Dec[]).map((r, ri) => {
       const e = compileRoute(r, `${vf}.routes[${ri}]`, retry);
-      if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault);
+      if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault, e.perFilter);
       return e;
     });
     const entry = new VirtualHostEntry(vh.name ?? '', routes,

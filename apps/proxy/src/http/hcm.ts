@@ -49,7 +49,7 @@ export class HttpConnectionManager {
     this.h1.on('upgrade', this.onUpgrade.bind(this));
     this.h1.on('clientError', onClientError);
     const layers: Layer[] = [];
-    if (spec.hasFaultFilter) layers.push(faultLayer(spec.faultFilter));
+    for (const l of spec.layers) layers.push(l.layer === 'fault' ? faultLayer(spec.faultFilter) : l.layer);
     for (const f of extraLayers) {
       const l = f(spec, ctx);
       if (l) layers.push(l);

@@ -199,6 +199,12 @@ export class ListenerManager {
       return;
     }
     const s = chain.transport.wrapDownstream ? chain.transport.wrapDownstream(socket) : socket;
+    for (const f of chain.networkFilters) {
+      if (!f.accept(s, conn)) {
+        s.destroy();
+        return;
+      }
+    }
     if (chain.http) {
       let hcm = this.hcmByChain.get(chain);
       if (!hcm) {
