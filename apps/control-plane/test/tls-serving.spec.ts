@@ -51,3 +51,23 @@ describe('ADS over TLS', () => {
     expect(got).toBe(false);
   });
 });
+
+describe('config dump of a gateway', () => {
+  it('serves the credential as SDS but redacts the private key in the dump', async () => {
+    const cp = await startControlPlane(['base.yaml', 'gateway-tls-simple.yaml']);
+    const id = formatNodeId({ type: 'router', ip: '10.244.0.2', podName: 'istio-ingressgateway-0', namespace: 'istio-system' });
+    const client = new AdsClient({ server: `127.0.0.1:${cp.xdsPort}`, node: { id } });
+    try {
+      let secrets: { name: string; message: { tls_certificate?: { private_key?: { inline_string?: string } } } }[] = [];
+      client.watch(TypeUrl.Secret, ['kubernetes://todo-credential'], (u) => { secrets = u.resources as never; });
+      client.start();
+      await waitFor(() => secrets.length > 0, 5000, 'SDS');
+      expect(secrets[0].message.tls_certificate?.private_key?.inline_string).toContain('PRIVATE KEY');
+      const dump = await (await fetch(`http://127.0.0.1:${cp.monitoringPort}/debug/config_dump?proxyID=${encodeURIComponent(id)}`)).json() as { resources: { Secret: { name: string; tls_certificate: { private_key: unknown } }[] } };
+      expect(dump.resources.Secret.map((x) => [x.name, x.tls_certificate.private_key])).toEqual([['kubernetes://todo-credential', '[redacted]']]);
+    } finally {
+      client.close();
+      await cp.close();
+    }
+  });
+});

@@ -45,6 +45,8 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
       const name = messageNameOf(t).slice(messageNameOf(t).lastIndexOf('.') + 1);
       const byType: Partial<Record<ResourceTypeUrl, EncodedResource[]>> = { [t]: [...snap.resources(t).values()] };
       resources[name] = Object.values(dumpResources(byType))[0] ?? [];
+      // Private keys never leave the control plane through the debug port.
+      if (name === 'Secret') for (const sec of resources[name] as { tls_certificate?: { private_key?: unknown } }[]) if (sec.tls_certificate?.private_key) sec.tls_certificate.private_key = '[redacted]';
       versions[name] = snap.version(t);
     }
     res.json({ proxy: id, versions, resources });
