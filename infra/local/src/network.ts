@@ -77,6 +77,24 @@ export class HostNetwork {
 
   /** Creates the bridge and the run's chains; on failure removes what it made. */
   static async create(names: RunNames, opts: HostNetworkOptions = {}): Promise<HostNetwork> {
+    const skip = new Set<number>();
+    for (let attempt = 0; ; attempt++) {
+      const net = await HostNetwork.createOnce(names, opts, skip);
+      if (opts.podCidr || !(await net.collides())) return net;
+      // Another process took the same block in the same instant: give it up and pick another.
+      skip.add(net.block!);
+      await net.close();
+      if (attempt >= 5) throw new Error('could not find a free pod block after 6 attempts');
+    }
+  }
+
+  /** Whether another interface routes this run's pod or VIP block. */
+  private async collides(): Promise<boolean> {
+    const routes = JSON.parse(await run(['ip', '-j', '-4', 'route', 'show', 'table', 'main'])) as { dst?: string; dev?: string }[];
+    return routes.some((r) => (r.dst === this.podCidr || r.dst === this.serviceCidr) && r.dev !== this.names.bridge);
+  }
+
+  private static async createOnce(names: RunNames, opts: HostNetworkOptions, skip: Set<number>): Promise<HostNetwork> {
     let podCidr: Cidr;
     let serviceCidr: Cidr;
     const used = await usedCidrs();
@@ -92,7 +110,7 @@ export class HostNetwork {
         const cand = (h + i) & 0xff;
         const p = parseCidr(`10.244.${cand}.0/24`);
         const s = parseCidr(`10.96.${cand}.0/24`);
-        if (!reservedHere.has(cand) && !used.some((u) => u.prefix > 8 && (cidrsOverlap(u, p) || cidrsOverlap(u, s)))) {
+        if (!skip.has(cand) && !reservedHere.has(cand) && !used.some((u) => u.prefix > 8 && (cidrsOverlap(u, p) || cidrsOverlap(u, s)))) {
           k = cand;
           reservedHere.add(k);
           break;

@@ -13,6 +13,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { admitPod, AdmissionError } from './admission';
+import { cleanup } from './cleanup';
 import type { Backoff } from './container';
 import { hostsFile, nsswitchConf, resolvConf, type DnsService } from './dns';
 import { endpointSlicesFor } from './endpoints';
@@ -54,6 +55,8 @@ export interface LocalRuntimeOptions {
   maxGraceMs?: number;
   /** Pod block, e.g. 10.244.3.0/24 (default: a free /24 of 10.244.0.0/16). */
   podCidr?: string;
+  /** Remove leftovers of crashed earlier runs first (dead pid in their run id; default true). */
+  cleanupStale?: boolean;
   /** Progress and event lines (also written to <runDir>/runtime.log). */
   log?: (line: string) => void;
 }
@@ -151,6 +154,10 @@ export class LocalRuntime {
     mkdirSync(runDir, { recursive: true });
     chmodSync(runDir, 0o755);
     const rt = new LocalRuntime(runDir, opts);
+    if (opts.cleanupStale !== false) {
+      const r = await cleanup().catch(() => undefined);
+      if (r?.runs.length) rt.log(`removed leftovers of crashed runs ${r.runs.join(', ')}`);
+    }
     try {
       await rt.init();
       if (opts.manifests?.length) await rt.apply(loadManifests(opts.manifests));

@@ -17,9 +17,10 @@ describe('cleanup', () => {
     child.unref();
     await new Promise((r) => setTimeout(r, 200));
     // The runtime process "crashes": nothing is closed.
-    const report = await cleanup();
-    expect(report.runs).toContain(names.id);
-    expect(report.killed).toContain(child.pid);
+    await cleanup();
+    // (A runtime started meanwhile by another test file may have cleaned it first: check the effects.)
+    await new Promise((r) => setTimeout(r, 100));
+    expect(() => process.kill(child.pid!, 0)).toThrow();
     expect(await run(['ip', 'netns', 'list'])).not.toContain(pod.netns);
     expect(existsSync(`/sys/class/net/${names.bridge}`)).toBe(false);
     expect(existsSync(`/sys/class/net/${pod.vethHost}`)).toBe(false);
