@@ -218,7 +218,10 @@ const NONE: EncodedResource[] = [];
 function sidecarInbound(push: PushContext, proxy: Proxy, cache: EncodeCache): InboundPart {
   const ports = workloadPorts(push, proxy);
   const modes = [...ports.map((p) => mtlsModeFor(push, proxy, p.port)), mtlsModeFor(push, proxy, 0)];
-  const authz = push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels).map(configKey);
+  const authz = [
+    ...push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels).map(configKey),
+    ...push.policiesFor(push.requestAuthentications, proxy.namespace, proxy.labels).map(configKey),
+  ];
   const key = JSON.stringify([ports, modes, authz, push.options.trustDomain]);
   return {
     key,

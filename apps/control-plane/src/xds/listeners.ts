@@ -17,6 +17,7 @@ import type { Proxy } from '../model/proxy';
 import type { ServiceModel } from '../registry/registry';
 import { BLACKHOLE_CLUSTER, ISTIO_ALPN, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA } from './common';
 import { rbacFor } from './rbac';
+import { jwtFilter } from './jwt';
 import { destinationCluster, FAULT_FILTER } from './routes';
 import { registryOnly } from './scope';
 
@@ -151,9 +152,10 @@ function inboundFilters(push: PushContext, proxy: Proxy, wp: WorkloadPort): Filt
   const policies = push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels);
   if (isHttpProtocol(wp.protocol)) {
     const rb = rbacFor(policies, 'http');
+    const jwt = jwtFilter(push, push.policiesFor(push.requestAuthentications, proxy.namespace, proxy.labels));
     return [httpConnectionManager({
       statPrefix: `inbound_0.0.0.0_${wp.port}`,
-      httpFilters: rbacHttpFilters(rb),
+      httpFilters: [...(jwt ? [jwt] : []), ...rbacHttpFilters(rb)],
       routeConfig: routeConfiguration(cluster, [virtualHost(`inbound|http|${wp.port}`, ['*'], [
         { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } },
       ])]),
