@@ -16,6 +16,7 @@ const program = new Command('tsmesh-local').description('tsmesh local runtime: K
 
 program
   .command('up')
+  .description('run the manifests until Ctrl-C (or `down`), then tear everything down')
   .argument('[manifests...]', 'manifest files or directories', ['infra/k8s/base'])
   .option('--run-dir <dir>', 'config, volumes and logs (default a new /tmp/tsmesh-local-*)')
   .option('--http-port <port>', 'loopback port for the gateway port 80', '8080')
@@ -69,6 +70,7 @@ program
 
 program
   .command('cleanup')
+  .description('remove leftovers of crashed runs: processes, namespaces, veths, bridges, iptables chains, /etc/netns')
   .option('--all', 'also remove the leftovers of runs whose process is alive')
   .action(async (o: { all?: boolean }) => {
     const r = await cleanup({ all: o.all });
