@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, request, type Upstream } from './harness';
+import { routeConfiguration, virtualHost } from '@tsmesh/xds';
+import { ControlPlane, startProxy, upstream, httpListener, edsCluster, route, applied, request, type Upstream } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 
 describe('HTTP routing', () => {
@@ -18,7 +19,9 @@ describe('HTTP routing', () => {
     const cb = edsCluster('outbound|80||b.default.svc.cluster.local', [b.port]);
     const v = cp.push({
       listeners: [httpListener('http', '80')],
-      routes: [routes('80', [
+      routes: [routeConfiguration('80', [
+        { ...virtualHost('secure', ['secure.example'], [route({ cluster: ca.c.name! })]), require_tls: 'ALL' },
+        virtualHost('vh', ['*'], [
         route({ match: { path: '/exact' }, cluster: ca.c.name! }),
         route({ match: { safe_regex: { regex: '/re/[0-9]+' } }, cluster: cb.c.name! }),
         route({ match: { prefix: '/hdr', headers: [{ name: 'x-canary', string_match: { exact: 'yes' } }] }, cluster: cb.c.name! }),
@@ -30,7 +33,7 @@ describe('HTTP routing', () => {
         { match: { prefix: '/direct' }, direct_response: { status: 418, body: { inline_string: 'teapot' } } },
         { match: { prefix: '/hm' }, route: { cluster: ca.c.name! }, request_headers_to_add: [{ header: { key: 'x-added', value: 'yes' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }], request_headers_to_remove: ['x-drop'], response_headers_to_add: [{ header: { key: 'x-resp', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } }] },
         route({ match: { prefix: '/' }, cluster: ca.c.name! }),
-      ])],
+      ])])],
       clusters: [ca.c, cb.c],
       endpoints: [ca.e, cb.e],
     });
@@ -72,6 +75,12 @@ describe('HTTP routing', () => {
     expect(a.lastHeaders['x-drop']).toBeUndefined();
     expect(a.lastHeaders['x-request-id']).toBeTruthy();
     expect(hm.headers['x-resp']).toBe('127.0.0.1');
+  });
+
+  it('redirects plaintext requests to https on require_tls virtual hosts', async () => {
+    const r = await request(port, '/a?b=1', { headers: { host: 'secure.example:8080' } });
+    expect(r.status).toBe(301);
+    expect(r.headers.location).toBe('https://secure.example/a?b=1');
   });
 
   it('splits traffic by weight', async () => {

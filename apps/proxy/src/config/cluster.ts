@@ -210,7 +210,9 @@ export function compileCluster(cl: Cluster__Output, version: string): ClusterSpe
   if (c.load_assignment) {
     if (type === 'EDS') reject('load_assignment', 'is not used by EDS clusters');
     staticEndpoints = compileEndpoints(c.load_assignment.endpoints ?? [], version, 'load_assignment.endpoints');
-  } else if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
+  } else if (type === 'STATIC') {
+    staticEndpoints = { version, priorities: [] }; // no endpoints (Istio's BlackHoleCluster)
+  } else if (type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     reject('load_assignment', `is required for ${type} clusters`);
   }
   const transport = transportSocketFor(c.transport_socket, c.transport_socket_matches, 'transport_socket');

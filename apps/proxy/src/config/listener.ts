@@ -256,7 +256,6 @@ function compileChain(fc: Dec, field: string, version: string): ChainSpec {
   if (match.transportProtocol && match.transportProtocol !== 'raw_buffer' && match.transportProtocol !== 'tls') {
     reject(`${field}.filter_chain_match.transport_protocol`, `"${match.transportProtocol}" is not supported`);
   }
-  if (match.serverNames.length) reject(`${field}.filter_chain_match.server_names`, 'SNI matching is not supported yet');
   let http: HcmSpec | null = null;
   let tcp: TcpProxySpec | null = null;
   const networkFilters: NetworkFilter[] = [];
@@ -302,7 +301,7 @@ export function compileListener(l: Listener__Output, version: string): ListenerS
     bindToPort: raw.bind_to_port ? raw.bind_to_port.value !== false : true,
     useOriginalDst: !!raw.use_original_dst?.value,
     originalDstFilter,
-    inspectProtocol: all.some((c) => c.match.transportProtocol !== '' || c.match.applicationProtocols.length > 0),
+    inspectProtocol: all.some((c) => c.match.transportProtocol !== '' || c.match.applicationProtocols.length > 0 || c.match.serverNames.length > 0),
     chains,
     defaultChain,
     trafficDirection: raw.traffic_direction ?? 'UNSPECIFIED',

@@ -183,6 +183,8 @@ export class VirtualHostEntry {
     readonly responseMutation: HeaderMutation,
     readonly retry: RetryConfig | null,
     readonly includeAttemptCount: boolean,
+    /** `require_tls`: 0 none, 1 external only, 2 all — plaintext requests get a 301 to https. */
+    readonly requireTls: number = 0,
   ) {}
 
   /** First matching route, or null. */
@@ -231,7 +233,7 @@ export class RouteTable {
 const RC_FIELDS = fields('name', 'virtual_hosts', 'validate_clusters', 'request_headers_to_add', 'request_headers_to_remove',
   'response_headers_to_add', 'response_headers_to_remove', 'ignore_port_in_host_matching', 'metadata', 'most_specific_header_mutations_wins');
 const VH_FIELDS = fields('name', 'domains', 'routes', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
-  'response_headers_to_remove', 'retry_policy', 'include_request_attempt_count', 'metadata', 'typed_per_filter_config');
+  'response_headers_to_remove', 'retry_policy', 'include_request_attempt_count', 'metadata', 'typed_per_filter_config', 'require_tls');
 const ROUTE_FIELDS = fields('name', 'match', 'route', 'redirect', 'direct_response', 'request_headers_to_add', 'request_headers_to_remove',
   'response_headers_to_add', 'response_headers_to_remove', 'metadata', 'decorator', 'typed_per_filter_config', 'action');
 const MATCH_FIELDS = fields('prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc');
@@ -439,7 +441,7 @@ export function compileRouteTable(rc: RouteConfiguration__Output, version: strin
     const entry = new VirtualHostEntry(vh.name ?? '', routes,
       compileHeaderMutation(vh.request_headers_to_add, vh.request_headers_to_remove, `${vf}.request_headers`),
       compileHeaderMutation(vh.response_headers_to_add, vh.response_headers_to_remove, `${vf}.response_headers`),
-      retry, !!vh.include_request_attempt_count);
+      retry, !!vh.include_request_attempt_count, vh.require_tls === 'ALL' ? 2 : vh.require_tls === 'EXTERNAL_ONLY' ? 1 : 0);
     for (const [di, d0] of (vh.domains as string[]).entries()) {
       const d = d0.toLowerCase();
       if (seen.has(d)) reject(`${vf}.domains[${di}]`, `domain "${d0}" is already used by another virtual host`);

@@ -104,7 +104,7 @@ export class Exchange implements RequestView {
     this.headers = h;
     this.http2 = req.httpVersionMajor === 2;
     this.authority = ((this.http2 ? h[':authority'] : h.host) as string | undefined) ?? (h.host as string | undefined) ?? '';
-    this.scheme = (this.http2 ? (h[':scheme'] as string) : '') || 'http';
+    this.scheme = (this.http2 ? (h[':scheme'] as string) : '') || ((req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http');
     const q = path.indexOf('?');
     this.path = q < 0 ? path : path.slice(0, q);
     this.query = q < 0 ? '' : path.slice(q + 1);

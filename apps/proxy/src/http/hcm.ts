@@ -115,6 +115,14 @@ export class HttpConnectionManager {
       if (vh !== null) {
         ex.vhost = vh;
         ex.route = vh.match(ex);
+        if (vh.requireTls !== 0 && ex.scheme !== 'https' && (vh.requireTls === 2 || ex.headers['x-envoy-internal'] !== 'true')) {
+          // Envoy's require_tls: redirect plaintext requests to https
+          ex.writeHead(301, { location: `https://${ex.authority.replace(/:\d+$/, '')}${target}`, 'content-length': '0' }, false);
+          ex.flushHead();
+          (res as http.ServerResponse).end();
+          ex.finish(301);
+          return;
+        }
       }
     }
     this.handler.handle(ex);

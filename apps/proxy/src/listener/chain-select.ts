@@ -8,8 +8,10 @@ export interface ConnectionFacts {
   sourceIp: string;
   /** 'raw_buffer' or 'tls' (when inspected). */
   transportProtocol: string;
-  /** e.g. 'http/1.1' or 'h2c' (when inspected); '' if unknown. */
-  applicationProtocol: string;
+  /** Plaintext: 'http/1.1' or 'h2c' (HTTP inspector); TLS: the ALPN protocols offered (TLS inspector). */
+  applicationProtocols: readonly string[];
+  /** SNI of a TLS ClientHello ('' when none). */
+  serverName: string;
 }
 
 function narrow<T>(items: T[], score: (x: T) => number): T[] {
@@ -17,6 +19,19 @@ function narrow<T>(items: T[], score: (x: T) => number): T[] {
   for (const x of items) best = Math.max(best, score(x));
   if (best < 0) return [];
   return items.filter((x) => score(x) === best);
+}
+
+/** Envoy's server name match: exact beats the longest `*.suffix` wildcard; chains without names match anything (score 0). */
+function serverNameScore(names: readonly string[], sni: string): number {
+  if (!names.length) return 0;
+  let best = -1;
+  const host = sni.toLowerCase();
+  for (const n of names) {
+    const name = n.toLowerCase();
+    if (name === host) return 1_000_000;
+    if (name.startsWith('*.') && host.endsWith(name.slice(1)) && host.length > name.length - 1) best = Math.max(best, name.length);
+  }
+  return best;
 }
 
 function prefixScore(c: ChainSpec['match']['prefixRanges'], ip: string): number {
@@ -32,8 +47,9 @@ export function selectChain(l: ListenerSpec, f: ConnectionFacts): ChainSpec | nu
   if (cs.length) {
     cs = narrow(cs, (c) => (c.match.destinationPort === f.destinationPort ? 1 : c.match.destinationPort === 0 ? 0 : -1));
     cs = narrow(cs, (c) => prefixScore(c.match.prefixRanges, f.destinationIp));
+    cs = narrow(cs, (c) => serverNameScore(c.match.serverNames, f.serverName));
     cs = narrow(cs, (c) => (c.match.transportProtocol === f.transportProtocol ? 1 : c.match.transportProtocol === '' ? 0 : -1));
-    cs = narrow(cs, (c) => (c.match.applicationProtocols.includes(f.applicationProtocol) ? 1 : c.match.applicationProtocols.length === 0 ? 0 : -1));
+    cs = narrow(cs, (c) => (c.match.applicationProtocols.some((p) => f.applicationProtocols.includes(p)) ? 1 : c.match.applicationProtocols.length === 0 ? 0 : -1));
     cs = narrow(cs, (c) => prefixScore(c.match.sourcePrefixRanges, f.sourceIp));
   }
   return cs[0] ?? l.defaultChain;

@@ -10,6 +10,7 @@ import { HttpConnectionManager } from '../http/hcm';
 import { tcpProxy } from '../tcp/tcp-proxy';
 import { originalDst } from '../capture/original-dst';
 import { selectChain } from './chain-select';
+import { parseClientHello } from '../security/client-hello';
 
 interface Bound {
   server: net.Server;
@@ -25,15 +26,23 @@ function stripMapped(ip: string): string {
 
 const HTTP_METHODS = /^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) /;
 
-/** Protocol facts from the first bytes of a connection (TLS inspector, HTTP inspector). */
-function inspect(first: Buffer | null): { transport: string; app: string } {
-  if (!first || !first.length) return { transport: 'raw_buffer', app: '' };
-  if (first[0] === 0x16) return { transport: 'tls', app: '' };
+/** Protocol facts from the first bytes of a connection (TLS inspector: SNI and ALPN; HTTP inspector). */
+function inspect(first: Buffer | null): { transport: string; apps: readonly string[]; sni: string } {
+  if (!first || !first.length) return { transport: 'raw_buffer', apps: NONE, sni: '' };
+  if (first[0] === 0x16) {
+    const hello = parseClientHello(first);
+    if (hello !== 'more' && hello.transport === 'tls') return { transport: 'tls', apps: hello.alpn, sni: hello.sni };
+    return { transport: 'tls', apps: NONE, sni: '' };
+  }
   const head = first.subarray(0, 16).toString('latin1');
-  if (head.startsWith('PRI * HTTP/2.0')) return { transport: 'raw_buffer', app: 'h2c' };
-  if (HTTP_METHODS.test(head)) return { transport: 'raw_buffer', app: 'http/1.1' };
-  return { transport: 'raw_buffer', app: '' };
+  if (head.startsWith('PRI * HTTP/2.0')) return { transport: 'raw_buffer', apps: H2C, sni: '' };
+  if (HTTP_METHODS.test(head)) return { transport: 'raw_buffer', apps: HTTP11, sni: '' };
+  return { transport: 'raw_buffer', apps: NONE, sni: '' };
 }
+
+const NONE: readonly string[] = [];
+const H2C: readonly string[] = ['h2c'];
+const HTTP11: readonly string[] = ['http/1.1'];
 
 /** The listener manager. */
 export class ListenerManager {
@@ -192,7 +201,7 @@ export class ListenerManager {
   private dispatch(l: ListenerSpec, socket: net.Socket, conn: ConnInfo, first: Buffer | null): void {
     if (socket.destroyed) return;
     const facts = inspect(first);
-    const chain = selectChain(l, { destinationIp: conn.dstIp, destinationPort: conn.dstPort, sourceIp: conn.srcIp, transportProtocol: facts.transport, applicationProtocol: facts.app });
+    const chain = selectChain(l, { destinationIp: conn.dstIp, destinationPort: conn.dstPort, sourceIp: conn.srcIp, transportProtocol: facts.transport, applicationProtocols: facts.apps, serverName: facts.sni });
     if (!chain) {
       this.ctx.stats.listenerFor(l.name).no_filter_chain_match++;
       socket.destroy();
@@ -255,12 +264,20 @@ function noop(): void {}
 /** Reads the first chunk of a connection and puts it back (for protocol inspection). */
 function readFirst(socket: net.Socket, cb: (first: Buffer | null) => void): void {
   let done = false;
-  const timer = setTimeout(() => finish(null), 1000);
+  let acc: Buffer | null = null;
+  const timer = setTimeout(() => {
+    if (done) return;
+    if (acc !== null) socket.unshift(acc);
+    finish(acc);
+  }, 1000);
   const onReadable = () => {
-    const chunk = socket.read() as Buffer | null;
-    if (chunk === null) return;
-    socket.unshift(chunk);
-    finish(chunk);
+    let chunk: Buffer | null;
+    while ((chunk = socket.read() as Buffer | null) !== null) acc = acc === null ? chunk : Buffer.concat([acc, chunk]);
+    if (acc === null) return;
+    // a TLS ClientHello split over several segments: wait for the rest (up to 64 KiB)
+    if (acc[0] === 0x16 && acc.length < 65_536 && parseClientHello(acc) === 'more') return;
+    socket.unshift(acc);
+    finish(acc);
   };
   function finish(chunk: Buffer | null) {
     if (done) return;
@@ -270,7 +287,10 @@ function readFirst(socket: net.Socket, cb: (first: Buffer | null) => void): void
     socket.removeListener('end', onEnd);
     cb(chunk);
   }
-  const onEnd = () => finish(null);
+  const onEnd = () => {
+    if (acc !== null) socket.unshift(acc);
+    finish(acc);
+  };
   socket.on('readable', onReadable);
   socket.once('end', onEnd);
 }
