@@ -229,12 +229,17 @@ export class LocalPod {
     return this.running.get(name)?.proc;
   }
 
-  /** Terminates: app containers first (in parallel), then sidecars in reverse start order. */
-  async stop(): Promise<void> {
+  /** Marks the pod terminating: no longer Ready (its endpoints go), containers still running. */
+  markTerminating(): void {
     this.stopped = true;
     const wasReady = this.ready;
     this.ready = false;
     if (wasReady) this.host.onReadyChange(this);
+  }
+
+  /** Terminates: app containers first (in parallel), then sidecars in reverse start order. */
+  async stop(): Promise<void> {
+    this.markTerminating();
     const grace = (this.object.spec.terminationGracePeriodSeconds ?? 30) * 1000;
     const all = [...this.running.values()];
     for (const r of all) {

@@ -647,6 +647,9 @@ export class LocalRuntime {
     for (const s of this.owners.values()) s.delete(key);
     const cap = this.opts.maxGraceMs ?? 10_000;
     p.object.spec.terminationGracePeriodSeconds = Math.min(p.object.spec.terminationGracePeriodSeconds ?? 30, cap / 1000);
+    // Endpoints first: the pod leaves its EndpointSlices and VIP rules before its containers get SIGTERM.
+    p.markTerminating();
+    await Promise.allSettled([...this.readyHandlers]);
     await p.stop();
     this.podsByKey.delete(key);
     await this.syncServices().catch(() => undefined);

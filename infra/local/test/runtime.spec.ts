@@ -160,6 +160,8 @@ describe('LocalRuntime with test images', () => {
     expect(scaled()).toHaveLength(1);
     const victim = scaled()[0];
     await rt.deletePod(`default/${victim.name}`);
+    const slice = parse(readFileSync(join(rt.configDir, 'endpointslice', 'default.scaled-local.yaml'), 'utf8'));
+    expect(slice.endpoints.map((e: { addresses: string[] }) => e.addresses[0])).not.toContain(victim.ip);
     await waitFor(() => scaled().length === 1 && scaled()[0].name !== victim.name, 20_000);
     const hash = scaled()[0].labels['pod-template-hash'];
     await rt.apply(echoApp({ name: 'scaled', replicas: 1, readyAfterMs: 1 }));
