@@ -23,7 +23,7 @@ const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 
 const inNs = (ns: string, cmd: string[]) => sh('ip', ['netns', 'exec', ns, ...cmd]);
 
 const BACKEND = `require('http').createServer((q,s)=>{s.setHeader('x-backend','b');s.end('backend '+q.url+' from '+q.socket.remoteAddress)}).listen(8080,'0.0.0.0',()=>console.log('listening'))`;
-const APP = `require('http').createServer((q,s)=>{s.end('app '+q.url+' via '+q.socket.remoteAddress)}).listen(9090,'0.0.0.0',()=>console.log('listening'))`;
+const APP = `const h=require('http');for(const p of [9090,9091])h.createServer((q,s)=>{s.end('app '+q.url+' via '+q.socket.remoteAddress)}).listen(p,'0.0.0.0',()=>console.log('listening '+p))`;
 
 /**
  * Transparent capture: two network namespaces joined by a veth pair. In "pod" the proxy runs as
@@ -66,7 +66,7 @@ describe.skipIf(!canRun)('transparent capture in a network namespace', () => {
     const app = run('ip', ['netns', 'exec', pod, process.execPath, '-e', APP]);
     procs.push(backend, app);
     await waitOutput(backend, /listening/);
-    await waitOutput(app, /listening/);
+    await waitOutput(app, /listening 9090[\s\S]*listening 9091|listening 9091[\s\S]*listening 9090/);
 
     const nodeId = `sidecar~${podIp}~client.default~default.svc.cluster.local`;
     const cache = new SnapshotCache();
@@ -132,5 +132,12 @@ describe.skipIf(!canRun)('transparent capture in a network namespace', () => {
     expect(out).toMatch(/^HTTP\/1.1 200/);
     expect(out).toContain('x-inbound: tsmesh');
     expect(out).toContain('app /in via 127.0.0.1');
+  });
+
+  it('passes inbound traffic for ports with no chain through to the app, from 127.0.0.6', () => {
+    const out = curl(remote, `http://${podIp}:9091/other`);
+    expect(out).toMatch(/^HTTP\/1.1 200/);
+    expect(out).not.toContain('x-inbound');
+    expect(out).toContain('app /other via 127.0.0.6');
   });
 });
