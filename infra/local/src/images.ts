@@ -34,7 +34,10 @@ export const IMAGES: Record<string, ImageEntry> = {
   'tsmesh/control-plane': {
     entrypoint: node('control-plane'),
     // No API server: the control plane reads the file store the runtime writes.
-    adaptArgs: (args, ctx) => (args.includes('--config-dir') ? args : [...args, '--config-dir', ctx.configDir]),
+    adaptArgs: (args, ctx) => {
+      const rest = args.filter((a) => a !== '--kubernetes');
+      return rest.includes('--config-dir') ? rest : [...rest, '--config-dir', ctx.configDir];
+    },
   },
   'tsmesh/ca': {
     entrypoint: node('ca'),

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaClient, createCsr, generateKeyPair, parseCertificate } from '@tsmesh/certs';
@@ -27,6 +27,7 @@ describe.skipIf(!caBuilt)('service-account tokens with the real CA', () => {
   afterAll(async () => {
     client?.close();
     await rt?.stop();
+    if (rt) rmSync(rt.runDir, { recursive: true, force: true });
   }, 60_000);
 
   it('issues a certificate for the identity of the mounted token, chained to the run root', async () => {

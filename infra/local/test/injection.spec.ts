@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRuntime } from '../src/runtime';
@@ -25,6 +25,7 @@ describe.skipIf(!injectorBuilt)('admission through the real injector webhook', (
   }, 90_000);
   afterAll(async () => {
     await rt?.stop();
+    if (rt) rmSync(rt.runDir, { recursive: true, force: true });
   }, 60_000);
 
   it('patches the pod with the injector sidecar (JSONPatch applied)', () => {

@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ describe('LocalRuntime with test images', () => {
     const netns = rt?.pods().map((p) => p.netns) ?? [];
     const pids = rt?.pods().flatMap((p) => p.containers.map((c) => c.pid)).filter((p): p is number => !!p) ?? [];
     await rt?.stop();
+    if (rt) rmSync(rt.runDir, { recursive: true, force: true });
     // Nothing left behind: namespaces, bridge, chains, /etc/netns dirs, processes.
     const nsList = await run(['ip', 'netns', 'list']);
     for (const n of netns) expect(nsList).not.toContain(n);

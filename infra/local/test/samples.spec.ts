@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRuntime } from '../src/runtime';
@@ -20,6 +20,7 @@ describe.skipIf(!built)('sample apps on the runtime, without the mesh', () => {
   }, 120_000);
   afterAll(async () => {
     await rt?.stop();
+    if (rt) rmSync(rt.runDir, { recursive: true, force: true });
   }, 60_000);
 
   it('runs every Deployment of the samples, ready, as UID 1000', () => {
