@@ -32,6 +32,9 @@ function proxyCommand(type: 'sidecar' | 'router'): Command {
     .action(async (o: BootstrapFlags & { discoveryAddress?: string; proxyLogLevel?: string }) => {
       const boot = bootstrap(type, { ...o, logLevel: o.logLevel ?? o.proxyLogLevel });
       const proxy = new Proxy(boot);
+      // One bad connection must not take every other connection down with it: log and keep serving.
+      process.on('uncaughtException', (err) => proxy.log.error({ err: { message: err.message, stack: err.stack } }, 'uncaught exception'));
+      process.on('unhandledRejection', (err) => proxy.log.error({ err: String(err) }, 'unhandled rejection'));
       await proxy.start();
       let exiting = false;
       const onSignal = async (sig: string) => {
