@@ -159,19 +159,33 @@ function encodedOutboundRoutes(push: PushContext, proxy: Proxy, port: number, se
   const used = new Set<string>();
   const parts: Uint8Array[] = [cache.bytes(ROUTE_CONFIG, `header|${port}`, () => ({ name: String(port), validate_clusters: { value: false } }))];
   const labels = scope.slice(scope.lastIndexOf('|') + 1);
-  for (const svc of services) {
-    const sp = svc.ports.find((p) => p.port === port);
-    if (!sp || !isHttpProtocol(sp.protocol)) continue;
-    const domains = serviceDomains(svc, port, proxy.namespace).filter((d) => !used.has(d));
-    if (!domains.length) continue;
-    for (const d of domains) used.add(d);
-    const vs = virtualServiceForHost(vss, svc.hostname);
+  const fragment = (svc: ServiceModel, domains: string[], vs: VirtualServiceConfig | undefined) => {
     const key = JSON.stringify([svc.hostname, port, domains, vsKey(push, vs), JSON.stringify(svc.ports), vs ? labels : '']);
-    parts.push(cache.bytes(ROUTE_CONFIG, key, () => {
+    return cache.bytes(ROUTE_CONFIG, key, () => {
       const routes = vs ? virtualServiceRoutes(vs, { push, proxy, port, gateway: 'mesh' }) : [];
       if (!routes.length) routes.push(defaultRoute(svc, port));
       return { virtual_hosts: [{ name: `${svc.hostname}:${port}`, domains, routes }] };
-    }));
+    });
+  };
+  for (const svc of services) {
+    const sp = svc.ports.find((p) => p.port === port);
+    if (!sp || !isHttpProtocol(sp.protocol)) continue;
+    const vs = virtualServiceForHost(vss, svc.hostname);
+    // A virtual host's names depend on the client's namespace only for services in that namespace:
+    // the fragment is shared by every scope that sees the service the same way.
+    const shared = once(push, `frag|${svc.hostname}|${port}|${svc.namespace === proxy.namespace ? proxy.namespace : '*'}|${vs ? `${vs.namespace}/${vs.name}|${labels}` : ''}`, () => {
+      const domains = serviceDomains(svc, port, proxy.namespace);
+      return { domains, bytes: fragment(svc, domains, vs) };
+    });
+    if (shared.domains.every((d) => !used.has(d))) {
+      for (const d of shared.domains) used.add(d);
+      parts.push(shared.bytes);
+      continue;
+    }
+    const domains = shared.domains.filter((d) => !used.has(d));
+    if (!domains.length) continue;
+    for (const d of domains) used.add(d);
+    parts.push(fragment(svc, domains, vs));
   }
   parts.push(cache.bytes(ROUTE_CONFIG, `catchall|${blocked}`, () => ({
     virtual_hosts: [{
