@@ -1,8 +1,19 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost } from '@tsmesh/xds';
 import { ControlPlane, upstream, request, until, type Upstream } from './harness';
 import { bundleProxy, removeBundle, run, waitOutput, type Proc } from './process';
+
+/** A port free right now (bound to 0, then released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
 
 /** Drain on SIGTERM: stop accepting, finish every in-flight request, exit 0. */
 describe('drain on SIGTERM (real process)', () => {
@@ -10,12 +21,12 @@ describe('drain on SIGTERM (real process)', () => {
   let slow: Upstream;
   let proc: Proc | undefined;
   let main = '';
-  const listenPort = 20_000 + (process.pid % 20_000);
-  const base = 40_000 + (process.pid % 10_000);
+  let listenPort = 0;
 
   beforeAll(async () => {
     cp = new ControlPlane();
     await cp.start();
+    listenPort = await freePort();
     slow = await upstream('slow', (_q, res) => setTimeout(() => res.end('done'), 600));
     const nodeId = 'sidecar~127.0.0.1~drain.default~default.svc.cluster.local';
     cp.cache.setSnapshot(nodeId, Snapshot.create('1', {
@@ -25,7 +36,7 @@ describe('drain on SIGTERM (real process)', () => {
       [TypeUrl.ClusterLoadAssignment]: [clusterLoadAssignment('slow', [{ address: '127.0.0.1', port: slow.port }])],
     }));
     main = await bundleProxy(`drain-${process.pid}`);
-    proc = run(process.execPath, [main, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${cp.port}`, '--admin-port', String(base), '--status-port', String(base + 1), '--prometheus-port', String(base + 2), '--drain-duration', '5s'], { POD_NAME: 'drain', POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
+    proc = run(process.execPath, [main, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${cp.port}`, '--admin-port', '0', '--status-port', '0', '--prometheus-port', '0', '--drain-duration', '5s'], { POD_NAME: 'drain', POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
     await waitOutput(proc, /first config applied/);
   });
   afterAll(async () => {
