@@ -2,6 +2,7 @@
 import type { ClusterManager } from './cluster/manager';
 import type { RouteTable } from './config/route';
 import type { Stats } from './stats';
+import type { TelemetryDeps } from './telemetry/layer';
 
 /** Per-connection facts recorded when a connection is accepted. */
 export interface ConnInfo {
@@ -25,4 +26,6 @@ export interface ProxyContext {
   /** Requests in flight, all listeners. */
   activeRequests: number;
   draining: boolean;
+  /** Istio metrics, traces and access log (absent: no telemetry layer). */
+  telemetry?: TelemetryDeps | null;
 }

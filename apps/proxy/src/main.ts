@@ -28,6 +28,14 @@ function proxyCommand(type: 'sidecar' | 'router'): Command {
     .option('--prometheus-port <port>', 'Prometheus port, /stats/prometheus (default 15090)')
     .option('--drain-duration <d>', 'max time to finish in-flight requests on SIGTERM (default 5s)')
     .option('--log-level <level>', 'log level (env PROXY_LOG_LEVEL; default info)')
+    .option('--ca-address <host:port>', 'CA for the workload certificate (env CA_ADDR; none: certificates only over SDS)')
+    .option('--ca-root-file <path>', 'root that verifies the CA (env CA_ROOT_FILE; default /var/run/secrets/istio/root-cert.pem)')
+    .option('--token-file <path>', 'service-account token for the CA (env TOKEN_FILE; default /var/run/secrets/tokens/istio-token)')
+    .option('--secret-ttl <d>', 'requested certificate lifetime (env SECRET_TTL; default: the CA\'s, 24h)')
+    .option('--merged-metrics-port <port|off>', 'proxy + app metrics, /stats/prometheus (default 15020)')
+    .option('--access-log <stdout|off|path>', 'JSON access log (env ACCESS_LOG_FILE, empty = off; default stdout)')
+    .option('--tracing-otlp <url>', 'OTLP/HTTP traces endpoint (env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; default none)')
+    .option('--trace-sampling <percent>', 'percentage of new traces sampled (env TRACE_SAMPLING; default 1)')
     .addOption(new Option('--proxyLogLevel <level>').hideHelp())
     .action(async (o: BootstrapFlags & { discoveryAddress?: string; proxyLogLevel?: string }) => {
       const boot = bootstrap(type, { ...o, logLevel: o.logLevel ?? o.proxyLogLevel });

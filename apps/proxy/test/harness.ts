@@ -57,7 +57,7 @@ export class ControlPlane {
 export async function startProxy(cp: ControlPlane, drainMs = 2000): Promise<Proxy> {
   const boot = bootstrap('sidecar', {
     podName: 'test-pod', podNamespace: 'default', ip: '127.0.0.1', discoveryAddress: `127.0.0.1:${cp.port}`,
-    adminPort: '0', statusPort: '0', prometheusPort: '0', drainDuration: `${drainMs}ms`, labelsFile: '/nonexistent',
+    adminPort: '0', statusPort: '0', prometheusPort: '0', mergedMetricsPort: '0', accessLog: 'off', drainDuration: `${drainMs}ms`, labelsFile: '/nonexistent',
   }, {});
   const p = new Proxy(boot, pino({ level: process.env.PROXY_TEST_LOG ?? 'silent' }));
   await p.start();

@@ -1,28 +1,20 @@
 /**
- * The security and telemetry layers inside the real data path: an in-process proxy configured
- * over ADS terminates mutual TLS on its inbound chain (DownstreamTlsContext with the `default`
- * and `ROOTCA` secrets), then runs rate limit → JWT → RBAC → router, with telemetry outermost;
- * clients are real TLS clients with CA-issued certificates.
+ * Inbound security in the real data path, configured only over ADS: a filter chain with a
+ * DownstreamTlsContext (`default` and `ROOTCA` secrets) terminates mutual TLS, and the HTTP
+ * connection manager runs Envoy's local rate limit (per route), JWT authentication and the RBAC
+ * filters (DENY then ALLOW) before the router, with Istio telemetry around them; clients are real
+ * TLS clients with CA-issued certificates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import https from 'node:https';
 import { Writable } from 'node:stream';
 import { createRootCa, createWorkloadCert, type Issuer, type WorkloadCert } from '@tsmesh/certs';
-import { downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, listener, pack, route, sdsCommonTlsContext, unpack } from '@tsmesh/xds';
+import { downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, listener, pack, route, sdsCommonTlsContext, type HttpFilter } from '@tsmesh/xds';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { Proxy } from '../src/agent/proxy';
-import { registerHttpLayer } from '../src/http/hcm';
-import type { Layer } from '../src/http/filters';
-import { SecretStore, SDS_DEFAULT, SDS_ROOTCA } from '../src/security/secrets';
-import { installTlsTransport } from '../src/security/transport';
-import { compileRbacFilter } from '../src/authz/rbac';
-import { JwtAuthn } from '../src/authz/jwt';
-import { LocalRateLimit } from '../src/authz/rate-limit';
-import { jwtLayer, rateLimitLayer, rbacLayer } from '../src/authz/layer';
-import { telemetryLayer } from '../src/telemetry/layer';
-import { TelemetryRecorder } from '../src/telemetry/recorder';
+import { SDS_DEFAULT, SDS_ROOTCA } from '../src/security/secrets';
+import type { TelemetryRecorder } from '../src/telemetry/recorder';
 import { AccessLogger } from '../src/telemetry/access-log';
-import { workloadInfo } from '../src/telemetry/workload';
 import { ControlPlane, edsCluster, routes, startProxy, until, upstream, type Upstream } from './harness';
 
 const CALLER = 'spiffe://cluster.local/ns/shop/sa/caller';
@@ -40,7 +32,8 @@ let proxy: Proxy;
 let app: Upstream;
 let port = 0;
 const logLines: string[] = [];
-const recorder = new TelemetryRecorder(workloadInfo({ pod: 'callme-v1-5d8f9c7b6-abcde', namespace: 'shop', labels: { app: 'callme', version: 'v1' }, serviceAccount: 'callme' }));
+let recorder: TelemetryRecorder;
+let filters: HttpFilter[] = [];
 
 beforeAll(async () => {
   root = await createRootCa();
@@ -51,51 +44,42 @@ beforeAll(async () => {
   jwtKey = k.privateKey;
   jwks = JSON.stringify({ keys: [{ ...(await exportJWK(k.publicKey)), kid: 'k1', alg: 'ES256' }] });
 
-  const store = new SecretStore();
-  store.set(SDS_DEFAULT, { kind: 'tls_certificate', chainPem: serverCert.chainPem, keyPem: serverCert.keyPem });
-  store.set(SDS_ROOTCA, { kind: 'validation_context', trustedCaPem: root.rootPem, sans: [] });
-  installTlsTransport(store);
-
-  // The filters the control plane would list for this inbound port.
-  const deny = compileRbacFilter(unpack(pack(ExtensionTypeUrl.HttpRbac, { rules: { action: 'DENY', policies: { 'deny-admin': { permissions: [{ url_path: { path: { prefix: '/admin' } } }], principals: [{ any: true }] } } } })), 'deny', 'http')!;
-  const allow = compileRbacFilter(unpack(pack(ExtensionTypeUrl.HttpRbac, { rules: { action: 'ALLOW', policies: {
-    'from-shop': { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { safe_regex: { regex: '.*/ns/shop/.*' } } } }] },
-    'jwt-admins': { permissions: [{ url_path: { path: { prefix: '/claims' } } }], principals: [{ metadata: { filter: 'istio_authn', path: [{ key: 'request.auth.claims' }, { key: 'groups' }], value: { list_match: { one_of: { string_match: { exact: 'admins' } } } } } }] },
-  } } })), 'allow', 'http')!;
-  const jwt = JwtAuthn.compile(unpack(pack(ExtensionTypeUrl.JwtAuthentication, {
-    providers: { 'origins-0': { issuer: ISS, local_jwks: { inline_string: jwks }, claim_to_headers: [{ header_name: 'x-jwt-sub', claim_name: 'sub' }] } },
-    rules: [{ match: { prefix: '/' }, requires: { requires_any: { requirements: [{ provider_name: 'origins-0' }, { allow_missing: {} }] } } }],
-  })));
-  const limit = LocalRateLimit.compile(unpack(pack(ExtensionTypeUrl.LocalRateLimit, {
-    stat_prefix: 'rl', token_bucket: { max_tokens: 3, tokens_per_fill: { value: 3 }, fill_interval: { seconds: 3600 } },
-    filter_enabled: { runtime_key: 'e', default_value: { numerator: 100, denominator: 'HUNDRED' } },
-    filter_enforced: { runtime_key: 'f', default_value: { numerator: 100, denominator: 'HUNDRED' } },
-  })));
-  const sink = new Writable({ write(c, _e, cb) { logLines.push(...String(c).split('\n').filter(Boolean)); cb(); } });
-  const deps = { recorder, tracer: null, accessLog: new AccessLogger('stdout', sink), nodeId: 'sidecar~127.0.0.1~callme.shop~shop.svc.cluster.local' };
-  const compose = (...ls: Layer[]): Layer => (next) => ls.reduceRight((h, l) => l(h), next);
-  registerHttpLayer((spec) => {
-    if (spec.statPrefix !== 'inbound_0.0.0.0_9080') return null;
-    return compose(
-      telemetryLayer(deps, 'inbound'),
-      rateLimitLayer(null, (ex) => (ex.path === '/limited' ? limit : null)),
-      jwtLayer(jwt),
-      rbacLayer([deny, allow]),
-    );
-  });
-
+  const rbac = (rules: object) => ({ name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules }) });
+  filters = [
+    { name: 'envoy.filters.http.local_ratelimit', typed_config: pack(ExtensionTypeUrl.LocalRateLimit, { stat_prefix: 'http_local_rate_limiter' }) },
+    { name: 'envoy.filters.http.jwt_authn', typed_config: pack(ExtensionTypeUrl.JwtAuthentication, {
+      providers: { 'origins-0': { issuer: ISS, local_jwks: { inline_string: jwks }, claim_to_headers: [{ header_name: 'x-jwt-sub', claim_name: 'sub' }] } },
+      rules: [{ match: { prefix: '/' }, requires: { requires_any: { requirements: [{ provider_name: 'origins-0' }, { allow_missing: {} }] } } }],
+    }) },
+    rbac({ action: 'DENY', policies: { 'deny-admin': { permissions: [{ url_path: { path: { prefix: '/admin' } } }], principals: [{ any: true }] } } }),
+    rbac({ action: 'ALLOW', policies: {
+      'from-shop': { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { safe_regex: { regex: '.*/ns/shop/.*' } } } }] },
+      'jwt-admins': { permissions: [{ url_path: { path: { prefix: '/claims' } } }], principals: [{ metadata: { filter: 'istio_authn', path: [{ key: 'request.auth.claims' }, { key: 'groups' }], value: { list_match: { one_of: { string_match: { exact: 'admins' } } } } } }] },
+    } }),
+  ];
   app = await upstream('callme');
   cp = new ControlPlane();
   await cp.start();
   proxy = await startProxy(cp);
+  proxy.security.store.set(SDS_DEFAULT, { kind: 'tls_certificate', chainPem: serverCert.chainPem, keyPem: serverCert.keyPem });
+  proxy.security.store.set(SDS_ROOTCA, { kind: 'validation_context', trustedCaPem: root.rootPem, sans: [] });
+  const sink = new Writable({ write(c, _e, cb) { logLines.push(...String(c).split('\n').filter(Boolean)); cb(); } });
+  proxy.telemetry.deps.accessLog = new AccessLogger('stdout', sink);
+  recorder = proxy.telemetry.recorder;
   const tls = { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(sdsCommonTlsContext({ certSecret: SDS_DEFAULT, validationSecret: SDS_ROOTCA, alpn: ['h2', 'http/1.1'] }), true)) };
   const { c, e } = edsCluster('inbound|9080||', [app.port]);
+  // a route with its own token bucket (Envoy's per-route local rate limit)
+  const limitedRoute = { ...route({ name: 'limited', match: { path: '/limited' }, cluster: 'inbound|9080||' }), typed_per_filter_config: { 'envoy.filters.http.local_ratelimit': pack(ExtensionTypeUrl.LocalRateLimit, {
+    stat_prefix: 'rl', token_bucket: { max_tokens: 3, tokens_per_fill: { value: 3 }, fill_interval: { seconds: 3600 } },
+    filter_enabled: { runtime_key: 'e', default_value: { numerator: 100, denominator: 'HUNDRED' } },
+    filter_enforced: { runtime_key: 'f', default_value: { numerator: 100, denominator: 'HUNDRED' } },
+  }) } };
   cp.push({
     listeners: [listener({
       name: 'inbound_9080', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND',
-      filterChains: [{ name: 'inbound_9080_mtls', transport_socket: tls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_9080', rdsName: 'inbound-9080' })] }],
+      filterChains: [{ name: 'inbound_9080_mtls', transport_socket: tls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_9080', rdsName: 'inbound-9080', httpFilters: filters })] }],
     })],
-    routes: [routes('inbound-9080', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|9080||' })])],
+    routes: [routes('inbound-9080', [limitedRoute, route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|9080||' })])],
     clusters: [c],
     endpoints: [e],
   });

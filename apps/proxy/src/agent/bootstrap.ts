@@ -1,6 +1,7 @@
 /** Bootstrap: the proxy's identity and settings from flags and the pod's downward-API env. */
 import { readFileSync } from 'node:fs';
 import { formatNodeId, type Node, type ProxyType } from '@tsmesh/xds';
+import { accessLogTarget } from '../telemetry/access-log';
 
 /** Everything the proxy needs to start. */
 export interface Bootstrap {
@@ -20,6 +21,26 @@ export interface Bootstrap {
   prometheusPort: number;
   drainMs: number;
   logLevel: string;
+  /** CA address (`CA_ADDR`); '' disables the certificate agent. */
+  caAddress: string;
+  /** Root that verifies the CA (the mounted `istio-ca-root-cert`). */
+  caRootFile: string;
+  /** Projected service-account token for the CA. */
+  tokenFile: string;
+  /** Requested workload certificate lifetime in seconds (0: the CA's default). */
+  secretTtlSeconds: number;
+  /** Merged metrics port (proxy + app), Istio's 15020; null disables it. */
+  mergedMetricsPort: number | null;
+  /** Access log target: stdout, off, or a file. */
+  accessLog: string;
+  /** OTLP/HTTP traces endpoint ('' for no tracing). */
+  tracingOtlp: string;
+  /** Percentage of new traces sampled. */
+  traceSampling: number;
+  /** Workload name (`ISTIO_META_WORKLOAD_NAME`). */
+  workloadName: string;
+  /** Cluster id (`ISTIO_META_CLUSTER_ID`). */
+  clusterId: string;
 }
 
 /** Flags as commander hands them over (strings), all optional. */
@@ -39,6 +60,14 @@ export interface BootstrapFlags {
   drainDuration?: string;
   logLevel?: string;
   nodeId?: string;
+  caAddress?: string;
+  caRootFile?: string;
+  tokenFile?: string;
+  secretTtl?: string;
+  mergedMetricsPort?: string;
+  accessLog?: string;
+  tracingOtlp?: string;
+  traceSampling?: string;
 }
 
 /** Parses Kubernetes downward-API label files (`key="value"` per line). */
@@ -100,6 +129,16 @@ export function bootstrap(type: ProxyType, f: BootstrapFlags, env: NodeJS.Proces
     prometheusPort: port(f.prometheusPort, 15090, 'prometheus-port'),
     drainMs: parseDuration(f.drainDuration ?? env.TERMINATION_DRAIN_DURATION_SECONDS ?? '5s'),
     logLevel: f.logLevel ?? env.PROXY_LOG_LEVEL ?? 'info',
+    caAddress: f.caAddress ?? env.CA_ADDR ?? '',
+    caRootFile: f.caRootFile ?? env.CA_ROOT_FILE ?? '/var/run/secrets/istio/root-cert.pem',
+    tokenFile: f.tokenFile ?? env.TOKEN_FILE ?? '/var/run/secrets/tokens/istio-token',
+    secretTtlSeconds: Math.round(parseDuration(f.secretTtl ?? env.SECRET_TTL ?? '0s') / 1000),
+    mergedMetricsPort: f.mergedMetricsPort === 'off' ? null : port(f.mergedMetricsPort, 15020, 'merged-metrics-port'),
+    accessLog: accessLogTarget(f.accessLog, env),
+    tracingOtlp: f.tracingOtlp ?? env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '',
+    traceSampling: Number(f.traceSampling ?? env.TRACE_SAMPLING ?? '1'),
+    workloadName: env.ISTIO_META_WORKLOAD_NAME ?? '',
+    clusterId: env.ISTIO_META_CLUSTER_ID ?? 'Kubernetes',
   };
 }
 

@@ -12,7 +12,12 @@ import type { ProxyContext } from '../context';
 import { Stats } from '../stats';
 import { XdsConfig } from './xds-config';
 import { xdsNode, type Bootstrap } from './bootstrap';
-import { adminHandler, listenAdmin, readinessHandler, type AdminSource } from '../admin/admin';
+import { adminHandler, listenAdmin, prometheusText, readinessHandler, type AdminSource } from '../admin/admin';
+import { ProxySecurity } from '../security/proxy-security';
+import { registerSecurityFilters } from '../authz/register';
+import { ProxyTelemetry } from '../telemetry/proxy-telemetry';
+
+registerSecurityFilters();
 
 /** A running proxy. */
 export class Proxy {
@@ -24,6 +29,9 @@ export class Proxy {
   adminPort = 0;
   statusPort = 0;
   prometheusPort = 0;
+  mergedMetricsPort = 0;
+  readonly security: ProxySecurity;
+  readonly telemetry: ProxyTelemetry;
   private readonly clusters = new ClusterManager();
   private readonly routes = new Map<string, RouteTable>();
   private readonly servers: http.Server[] = [];
@@ -33,10 +41,20 @@ export class Proxy {
 
   constructor(readonly boot: Bootstrap, log?: Logger) {
     this.log = log ?? pino({ level: boot.logLevel, base: { node: boot.nodeId } });
-    this.ctx = { clusters: this.clusters, routes: this.routes, stats: new Stats(), activeRequests: 0, draining: false };
+    this.security = new ProxySecurity({
+      caAddress: boot.caAddress, caRootFile: boot.caRootFile, tokenFile: boot.tokenFile, trustDomain: boot.trustDomain,
+      namespace: boot.namespace, serviceAccount: boot.serviceAccount, ttlSeconds: boot.secretTtlSeconds,
+      caServerName: boot.caAddress ? boot.caAddress.replace(/:\d+$/, '') : undefined,
+    }, this.log);
+    this.telemetry = new ProxyTelemetry({
+      pod: boot.podName, namespace: boot.namespace, labels: boot.labels, serviceAccount: boot.serviceAccount, trustDomain: boot.trustDomain,
+      workloadName: boot.workloadName || undefined, cluster: boot.clusterId, nodeId: boot.nodeId, accessLog: boot.accessLog,
+      tracing: boot.tracingOtlp ? { otlpEndpoint: boot.tracingOtlp, samplingPercent: boot.traceSampling } : null,
+    });
+    this.ctx = { clusters: this.clusters, routes: this.routes, stats: new Stats(), activeRequests: 0, draining: false, telemetry: this.telemetry.deps };
     this.listeners = new ListenerManager(this.ctx);
     this.client = new AdsClient({ server: boot.discoveryAddress, node: xdsNode(boot), backoff: { initialMs: 200, maxMs: 10_000 } });
-    this.xds = new XdsConfig(this.client, this.clusters, this.listeners, this.routes);
+    this.xds = new XdsConfig(this.client, this.clusters, this.listeners, this.routes, this.security);
     this.xds.on('applied', (t: ResourceTypeUrl, v: string) => this.log.info({ type: TYPE_SHORT_NAME[t], version: v }, 'config applied'));
     this.xds.on('rejected', (t: ResourceTypeUrl, v: string, m: string) => this.log.warn({ type: TYPE_SHORT_NAME[t], version: v, reason: m }, 'config rejected (NACK)'));
     this.xds.on('ready', () => this.log.info('first config applied: ready'));
@@ -47,6 +65,8 @@ export class Proxy {
   /** PRE_INITIALIZING until the first config is applied; DRAINING after SIGTERM. */
   state(): 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING' {
     if (this.draining) return 'DRAINING';
+    // with a CA, not ready before the workload certificate is in hand
+    if (this.security.agent && !this.security.agent.status()) return 'PRE_INITIALIZING';
     return this.xds.ready() ? 'LIVE' : 'PRE_INITIALIZING';
   }
 
@@ -67,9 +87,13 @@ export class Proxy {
     const status = await listenAdmin(readinessHandler(src), '0.0.0.0', this.boot.statusPort);
     this.servers.push(status.server);
     this.statusPort = status.port;
-    const prom = await listenAdmin(readinessHandler(src), '0.0.0.0', this.boot.prometheusPort);
-    this.servers.push(prom.server);
-    this.prometheusPort = prom.port;
+    this.telemetry.extra.push(() => prometheusText(src));
+    const ports = await this.telemetry.listen('0.0.0.0', this.boot.prometheusPort, this.boot.mergedMetricsPort);
+    this.prometheusPort = ports.prometheus;
+    this.mergedMetricsPort = ports.merged ?? 0;
+    if (this.telemetry.mergedError) this.log.warn({ port: this.boot.mergedMetricsPort, err: this.telemetry.mergedError }, 'merged metrics endpoint not started');
+    // the workload certificate is fetched alongside the config; TLS waits for it
+    this.security.start().catch((err: Error) => this.log.error({ err: err.message }, 'certificate agent stopped'));
     this.xds.start();
     this.client.start();
     this.log.info({ admin: this.adminPort, status: this.statusPort, prometheus: this.prometheusPort, xds: this.boot.discoveryAddress }, 'proxy started');
@@ -120,6 +144,8 @@ export class Proxy {
     this.client.close();
     this.listeners.close();
     this.clusters.close();
+    this.security.stop();
+    void this.telemetry.close();
     for (const s of this.servers) {
       s.close();
       s.closeAllConnections();

@@ -11,6 +11,9 @@ import { compileListener, type ListenerSpec } from '../config/listener';
 import { compileRouteTable, referencedClusters, type RouteTable } from '../config/route';
 import type { ClusterManager } from '../cluster/manager';
 import type { ListenerManager } from '../listener/manager';
+import type { ProxySecurity } from '../security/proxy-security';
+import { secretsOf, withSecretStore } from '../security/transport';
+import type { TransportSocketFactory } from '../config/transport';
 
 /** What /config_dump shows per type. */
 export interface TypeDump {
@@ -40,12 +43,31 @@ export class XdsConfig extends EventEmitter {
     private readonly clusters: ClusterManager,
     private readonly listenerManager: ListenerManager,
     private readonly routes: Map<string, RouteTable>,
+    private readonly security: ProxySecurity | null = null,
   ) {
     super();
   }
 
+  /** Compiles with this proxy's secret store bound to TLS contexts. */
+  private compile<T>(fn: () => T): T {
+    return this.security ? withSecretStore(this.security.store, fn) : fn();
+  }
+
+  /** Subscribes to the SDS secrets the clusters and listeners in force reference. */
+  private updateSecrets(): void {
+    if (!this.security) return;
+    const names = new Set<string>();
+    const add = (t: TransportSocketFactory) => {
+      for (const n of secretsOf(t)) names.add(n);
+    };
+    for (const c of this.clusterSpecs.values()) add(c.transport);
+    for (const l of this.listenerSpecs.values()) for (const ch of l.defaultChain ? [...l.chains, l.defaultChain] : l.chains) add(ch.transport);
+    this.security.requireSecrets(names);
+  }
+
   /** Registers the watches (CDS and LDS wildcard; EDS and RDS by name as they are referenced). */
   start(): void {
+    this.security?.watch(this.client);
     this.client.watch(TypeUrl.Cluster, '*', (u) => this.onClusters(u));
     this.client.watch(TypeUrl.ClusterLoadAssignment, [], (u) => this.onEndpoints(u));
     this.client.watch(TypeUrl.Listener, '*', (u) => this.onListeners(u));
@@ -96,13 +118,14 @@ export class XdsConfig extends EventEmitter {
       // unchanged resources keep their compiled spec (and the runtime cluster is not touched)
       if (prev && sameMessage(prev.raw, raw)) { next.set(r.name, prev); continue; }
       try {
-        next.set(r.name, compileCluster(raw, u.version));
+        next.set(r.name, this.compile(() => compileCluster(raw, u.version)));
       } catch (err) {
         rejected(u.typeUrl, r.name, err);
       }
     }
     this.clusterSpecs = next;
     this.clusters.applyClusters(next);
+    this.updateSecrets();
     this.edsNames = this.clusters.edsNames();
     this.client.subscribe(TypeUrl.ClusterLoadAssignment, this.edsNames);
     this.record(u.typeUrl, u);
@@ -132,7 +155,7 @@ export class XdsConfig extends EventEmitter {
       if (prev && sameMessage(prev.raw, raw)) spec = prev;
       else {
         try {
-          spec = compileListener(raw, u.version);
+          spec = this.compile(() => compileListener(raw, u.version));
         } catch (err) {
           rejected(u.typeUrl, r.name, err);
         }
@@ -148,6 +171,7 @@ export class XdsConfig extends EventEmitter {
       throw new ResourceRejectedError(u.typeUrl, undefined, (err as Error).message);
     }
     this.listenerSpecs = next;
+    this.updateSecrets();
     const rds = new Set<string>();
     for (const s of next.values()) {
       for (const c of s.defaultChain ? [...s.chains, s.defaultChain] : s.chains) if (c.http?.rdsName) rds.add(c.http.rdsName);

@@ -1,6 +1,7 @@
 /** One upstream endpoint: address, weight, health, outlier state, active requests and its pool. */
 import { Pool } from 'undici';
 import type { ClusterSpec, HostSpec } from '../config/cluster';
+import { UpstreamTlsFactory, type Connector } from '../security/transport';
 
 /** A host of a cluster. */
 export class Host {
@@ -19,6 +20,8 @@ export class Host {
   lastUsed = 0;
   rqTotal = 0;
   rqError = 0;
+  /** SPIFFE ID the host presented on the last mTLS connection ('' for plaintext). */
+  peerPrincipal = '';
   private pool: Pool | null = null;
   private poolKey = '';
 
@@ -37,14 +40,21 @@ export class Host {
 
   /** The undici pool for this host under the cluster's current protocol settings. */
   dispatcher(spec: ClusterSpec, http2: boolean): Pool {
-    const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${spec.transport.kind}`;
+    const transport = spec.transport.forHost ? spec.transport.forHost(this.metadata) : spec.transport;
+    const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${transportId(transport)}`;
     if (this.pool && this.poolKey === key) return this.pool;
     const old = this.pool;
     if (old) old.close().catch(() => {});
-    const connect: Record<string, unknown> = { timeout: spec.connectTimeoutMs, noDelay: true, ...(spec.transport.upstreamConnectOptions() ?? {}) };
-    if (spec.sourceAddress) connect.localAddress = spec.sourceAddress;
+    const tlsFactory = transport instanceof UpstreamTlsFactory ? transport : null;
+    let connect: Record<string, unknown> | Connector;
+    if (tlsFactory) {
+      connect = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: [http2 ? 'h2' : 'http/1.1'], onPeer: setPeer.bind(null, this) });
+    } else {
+      connect = { timeout: spec.connectTimeoutMs, noDelay: true, ...(transport.upstreamConnectOptions() ?? {}) };
+      if (spec.sourceAddress) connect.localAddress = spec.sourceAddress;
+    }
     const keepAlive = Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000));
-    this.pool = new Pool(`http://${this.key}`, {
+    this.pool = new Pool(`${tlsFactory ? 'https' : 'http'}://${this.key}`, {
       connections: Math.max(1, Math.min(spec.limits.maxConnections, http2 ? 16 : 4096)),
       pipelining: http2 ? 100 : 1,
       keepAliveTimeout: keepAlive,
@@ -53,7 +63,7 @@ export class Host {
       bodyTimeout: 0,
       connect,
       ...(spec.maxRequestsPerConnection ? { maxRequestsPerClient: spec.maxRequestsPerConnection } : {}),
-      ...(http2 ? { allowH2: true, useH2c: true } : {}),
+      ...(http2 ? { allowH2: true, ...(tlsFactory ? {} : { useH2c: true }) } : {}),
     } as Pool.Options);
     this.poolKey = key;
     return this.pool;
@@ -70,4 +80,21 @@ export class Host {
     this.pool = null;
     if (p) p.close().catch(() => {});
   }
+}
+
+function setPeer(h: Host, principal: string): void {
+  h.peerPrincipal = principal;
+}
+
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+
+/** A stable id per compiled transport socket (a changed TLS config makes a new pool; an unchanged one keeps it). */
+function transportId(t: object): string {
+  let id = ids.get(t);
+  if (id === undefined) {
+    id = ++nextId;
+    ids.set(t, id);
+  }
+  return String(id);
 }

@@ -146,7 +146,9 @@ export function compileEndpoints(localities: Dec[], version: string, field: stri
       if (sa.protocol && sa.protocol !== 'TCP') reject(`${f}.endpoint.address.socket_address.protocol`, `${sa.protocol} is not supported`);
       const health = e.health_status ?? 'UNKNOWN';
       const md: Record<string, string> = {};
-      for (const [k, v] of Object.entries<Dec>(e.metadata?.filter_metadata?.istio?.fields ?? {})) md[k] = String(v.stringValue ?? v.string_value ?? '');
+      for (const src of ['envoy.transport_socket_match', 'istio']) {
+        for (const [k, v] of Object.entries<Dec>(e.metadata?.filter_metadata?.[src]?.fields ?? {})) md[k] = String(v.stringValue ?? v.string_value ?? '');
+      }
       byPrio[p].push({
         address: sa.address,
         port: sa.port_value,

@@ -14,6 +14,28 @@ export interface TransportSocketFactory {
   upstreamConnectOptions(): Record<string, unknown> | null;
   /** Wraps an accepted downstream socket; returns it unchanged for plaintext. */
   wrapDownstream?(socket: net.Socket): net.Socket;
+  /** The factory for one endpoint (Envoy `transport_socket_matches` on endpoint metadata). */
+  forHost?(metadata: Readonly<Record<string, string>>): TransportSocketFactory;
+  /** The factories a per-endpoint choice picks from. */
+  children?(): TransportSocketFactory[];
+}
+
+/** `transport_socket_matches`: the first match whose fields all equal the endpoint's metadata wins, else the cluster's socket. */
+class MatchedTransport implements TransportSocketFactory {
+  readonly kind: string;
+  constructor(private readonly matches: { fields: [string, string][]; factory: TransportSocketFactory }[], private readonly fallback: TransportSocketFactory) {
+    this.kind = `matched(${matches.map((m) => m.factory.kind).join(',')}|${fallback.kind})`;
+  }
+  upstreamConnectOptions(): Record<string, unknown> | null {
+    return this.fallback.upstreamConnectOptions();
+  }
+  forHost(metadata: Readonly<Record<string, string>>): TransportSocketFactory {
+    for (const m of this.matches) if (m.fields.every(([k, v]) => metadata[k] === v)) return m.factory;
+    return this.fallback;
+  }
+  children(): TransportSocketFactory[] {
+    return [...this.matches.map((m) => m.factory), this.fallback];
+  }
 }
 
 /** Plaintext. */
@@ -29,14 +51,20 @@ export function registerTransportSocket(typeUrl: string, compile: Compiler): voi
 
 type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** Compiles a `transport_socket` (and rejects `transport_socket_matches` the proxy cannot honor). */
+/** Compiles a `transport_socket`, or `transport_socket_matches` over it (Istio auto mTLS: `tlsMode: istio` endpoints get TLS). */
 export function transportSocketFor(ts: Dec | null | undefined, matches: Dec[] | undefined, field: string): TransportSocketFactory {
   if (matches?.length) {
-    // Honored only when every match is plaintext (then it is the same as no match).
-    matches.forEach((m, i) => {
-      const f = transportSocketFor(m.transport_socket, undefined, `transport_socket_matches[${i}].transport_socket`);
-      if (f.kind !== 'raw_buffer') reject(`transport_socket_matches[${i}]`, `transport socket ${f.kind} per endpoint is not supported`);
+    const fallback = transportSocketFor(ts, undefined, field);
+    const compiled = matches.map((m, i) => {
+      const fieldsOf: [string, string][] = [];
+      for (const [k, v] of Object.entries<Dec>(m.match?.fields ?? {})) {
+        const sv = v?.stringValue ?? v?.string_value;
+        if (typeof sv !== 'string') reject(`transport_socket_matches[${i}].match.fields.${k}`, 'only string values are supported');
+        fieldsOf.push([k, sv]);
+      }
+      return { fields: fieldsOf, factory: transportSocketFor(m.transport_socket, undefined, `transport_socket_matches[${i}].transport_socket`) };
     });
+    return new MatchedTransport(compiled, fallback);
   }
   if (!ts || !ts.name) return RAW_BUFFER;
   const url = ts.typed_config?.type_url as string | undefined;

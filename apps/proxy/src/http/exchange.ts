@@ -16,6 +16,7 @@ import { Outcome, type UpstreamCluster } from '../cluster/cluster';
 import type { Host } from '../cluster/host';
 import { hash32 } from '../cluster/lb';
 import { localReply } from './local-reply';
+import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
 
 /** Downstream request/response, HTTP/1.1 or HTTP/2 (compat API). */
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
@@ -472,6 +473,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (ex.setCookie !== null) {
       const sc = out['set-cookie'];
       out['set-cookie'] = sc === undefined ? ex.setCookie : Array.isArray(sc) ? [...sc, ex.setCookie] : [sc, ex.setCookie];
+    }
+    if (ex.ctx.telemetry) {
+      // the upstream's workload metadata is for this proxy's telemetry, not for the app
+      onUpstreamResponseHeaders(ex, out);
+      if (this.host.peerPrincipal) onUpstreamPeer(ex, this.host.peerPrincipal);
     }
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
     ex.writeHead(statusCode, out, false);

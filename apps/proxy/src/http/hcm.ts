@@ -16,6 +16,7 @@ import { faultLayer, stack, type HttpHandler, type Layer } from './filters';
 import { Router } from './router';
 import { normalizePath } from './normalize';
 import { localReply } from './local-reply';
+import { telemetryLayer } from '../telemetry/layer';
 
 /** Extra layers (authz, telemetry, ...) a later module inserts before the router. */
 export type LayerFactory = (spec: HcmSpec, ctx: ProxyContext) => Layer | null;
@@ -49,6 +50,8 @@ export class HttpConnectionManager {
     this.h1.on('upgrade', this.onUpgrade.bind(this));
     this.h1.on('clientError', onClientError);
     const layers: Layer[] = [];
+    // Istio telemetry sees every request, whatever the filters after it answer
+    if (ctx.telemetry) layers.push(telemetryLayer(ctx.telemetry, spec.statPrefix.startsWith('inbound') ? 'inbound' : 'outbound'));
     for (const l of spec.layers) layers.push(l.layer === 'fault' ? faultLayer(spec.faultFilter) : l.layer);
     for (const f of extraLayers) {
       const l = f(spec, ctx);

@@ -4,6 +4,7 @@
  * filter chain and hands the connection to its HTTP connection manager or TCP proxy.
  */
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { ChainSpec, ListenerSpec } from '../config/listener';
 import { kConnInfo, type ConnInfo, type ProxyContext } from '../context';
 import { HttpConnectionManager } from '../http/hcm';
@@ -11,6 +12,8 @@ import { tcpProxy } from '../tcp/tcp-proxy';
 import { originalDst } from '../capture/original-dst';
 import { selectChain } from './chain-select';
 import { parseClientHello } from '../security/client-hello';
+import { jsDuplex } from '../security/js-duplex';
+import { kPeerIdentity, peerIdentityOf } from '../security/peer';
 
 interface Bound {
   server: net.Server;
@@ -24,6 +27,7 @@ function stripMapped(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const HTTP_METHODS = /^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE) /;
 
 /** Protocol facts from the first bytes of a connection (TLS inspector: SNI and ALPN; HTTP inspector). */
@@ -207,7 +211,27 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    const s = chain.transport.wrapDownstream ? chain.transport.wrapDownstream(socket) : socket;
+    if (chain.transport.wrapDownstream) {
+      // TLS terminated here: the chain gets the decrypted stream once the handshake and the
+      // client certificate checks are done (so network filters see the verified peer)
+      const s = chain.transport.wrapDownstream(socket) as tls.TLSSocket;
+      s.on('error', noop);
+      s.once('secure', () => {
+        if (s.destroyed) return;
+        if (s.alpnProtocol === 'h2' && chain.http) {
+          // HTTP/2 sessions read this connection through a JavaScript stream
+          const d = jsDuplex(s, { [kConnInfo]: conn, [kPeerIdentity]: peerIdentityOf(s) });
+          this.deliver(chain, d as unknown as net.Socket, conn, H2_PREFACE);
+          return;
+        }
+        this.deliver(chain, s, conn, null);
+      });
+      return;
+    }
+    this.deliver(chain, socket, conn, first);
+  }
+
+  private deliver(chain: ChainSpec, s: net.Socket, conn: ConnInfo, first: Buffer | null): void {
     for (const f of chain.networkFilters) {
       if (!f.accept(s, conn)) {
         s.destroy();
@@ -224,7 +248,7 @@ export class ListenerManager {
     } else if (chain.tcp) {
       tcpProxy(s, null, chain.tcp, conn, this.ctx);
     } else {
-      socket.destroy();
+      s.destroy();
     }
   }
 

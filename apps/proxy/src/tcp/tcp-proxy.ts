@@ -1,5 +1,7 @@
 /** Envoy's TCP proxy: one upstream connection per downstream connection, bytes spliced both ways. */
 import net from 'node:net';
+import tls from 'node:tls';
+import { UpstreamTlsFactory } from '../security/transport';
 import type { TcpProxySpec } from '../config/listener';
 import type { ConnInfo, ProxyContext } from '../context';
 import { hash32 } from '../cluster/lb';
@@ -33,12 +35,31 @@ export function tcpProxy(socket: net.Socket, first: Buffer | null, spec: TcpProx
   cluster.cxActive++;
   cluster.stats.upstream_cx_total++;
   host.activeRequests++;
-  const up = net.connect({
-    host: host.address,
-    port: host.port,
-    noDelay: true,
-    ...(cluster.spec.sourceAddress ? { localAddress: cluster.spec.sourceAddress } : {}),
-  });
+  const transport = cluster.spec.transport.forHost ? cluster.spec.transport.forHost(host.metadata) : cluster.spec.transport;
+  let up: net.Socket;
+  let connectEvent = 'connect';
+  if (transport instanceof UpstreamTlsFactory) {
+    // mTLS to the upstream (ISTIO_MUTUAL on a TCP port): the bytes flow once the peer is checked
+    let opts: Record<string, unknown>;
+    try {
+      opts = transport.upstreamConnectOptions([]);
+    } catch {
+      cluster.cxActive--;
+      host.activeRequests--;
+      socket.destroy();
+      return;
+    }
+    up = tls.connect({ ...(opts as tls.ConnectionOptions), host: host.address, port: host.port, ...(cluster.spec.sourceAddress ? { localAddress: cluster.spec.sourceAddress } : {}) });
+    up.setNoDelay(true);
+    connectEvent = 'secureConnect';
+  } else {
+    up = net.connect({
+      host: host.address,
+      port: host.port,
+      noDelay: true,
+      ...(cluster.spec.sourceAddress ? { localAddress: cluster.spec.sourceAddress } : {}),
+    });
+  }
   const connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), cluster.spec.connectTimeoutMs);
   let connected = false;
   let released = false;
@@ -48,7 +69,7 @@ export function tcpProxy(socket: net.Socket, first: Buffer | null, spec: TcpProx
     cluster.cxActive--;
     host.activeRequests--;
   };
-  up.once('connect', () => {
+  up.once(connectEvent, () => {
     connected = true;
     clearTimeout(connectTimer);
     if (first && first.length) up.write(first);

@@ -34,6 +34,8 @@ export class ProxyTelemetry {
   readonly accessLog: AccessLogger;
   readonly deps: TelemetryDeps;
   private readonly servers: http.Server[] = [];
+  /** Why the merged endpoint could not listen, if it could not. */
+  mergedError: string | null = null;
   /** More expositions for 15090 (the data path's own counters). */
   readonly extra: Exposition[] = [];
 
@@ -58,9 +60,14 @@ export class ProxyTelemetry {
     this.servers.push(prom.server);
     let merged: number | null = null;
     if (mergedPort !== null) {
-      const m = await listenMetrics(mergedMetricsHandler({ proxy: sources, appUrl: appScrapeTarget() }), host, mergedPort);
-      this.servers.push(m.server);
-      merged = m.port;
+      try {
+        const m = await listenMetrics(mergedMetricsHandler({ proxy: sources, appUrl: appScrapeTarget() }), host, mergedPort);
+        this.servers.push(m.server);
+        merged = m.port;
+      } catch (err) {
+        // the merged endpoint is a convenience for scrapers; the proxy runs without it
+        this.mergedError = (err as Error).message;
+      }
     }
     return { prometheus: prom.port, merged };
   }

@@ -1,0 +1,155 @@
+/**
+ * Two proxies with CA-issued workload certificates, as in the mesh: each proxy's agent gets its
+ * certificate from the CA process with its service-account token; the client proxy's outbound
+ * cluster is ISTIO_MUTUAL (SNI, Istio ALPN, the destination's SPIFFE ID), the server proxy's
+ * inbound chain is STRICT mTLS with an AuthorizationPolicy. Telemetry runs on both sides.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
+import { SpanKind } from '@opentelemetry/api';
+import {
+  cluster, clusterLoadAssignment, downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, listener, pack, route, sdsCommonTlsContext, upstreamTlsContext,
+  type Cluster, type HttpFilter,
+} from '@tsmesh/xds';
+import { Proxy } from '../src/agent/proxy';
+import { bootstrap } from '../src/agent/bootstrap';
+import { TelemetryRecorder } from '../src/telemetry/recorder';
+import { ProxyTracer } from '../src/telemetry/tracing';
+import { workloadInfo } from '../src/telemetry/workload';
+import { startCa, type CaProcess } from './ca-process';
+import { ControlPlane, NODE_ID, request, routes, until, upstream, type Upstream } from './harness';
+
+const CALLER = 'spiffe://cluster.local/ns/shop/sa/caller';
+const CALLME = 'spiffe://cluster.local/ns/shop/sa/callme';
+const exporter = new InMemorySpanExporter();
+
+let ca: CaProcess;
+let cp: ControlPlane;
+let client: Proxy;
+let server: Proxy;
+let app: Upstream;
+let inPort = 0;
+let outPort = 0;
+
+async function meshProxy(sa: string, app: string): Promise<Proxy> {
+  const tokenFile = join(ca.dir, `${sa}.jwt`);
+  writeFileSync(tokenFile, await ca.mint('shop', sa));
+  const boot = bootstrap('sidecar', {
+    podName: `${app}-v1-5d8f9c7b6-abcde`, podNamespace: 'shop', ip: '127.0.0.1', serviceAccount: sa, nodeId: NODE_ID, discoveryAddress: `127.0.0.1:${cp.port}`,
+    adminPort: '0', statusPort: '0', prometheusPort: '0', mergedMetricsPort: 'off', accessLog: 'off', labelsFile: '/nonexistent',
+    caAddress: ca.address, caRootFile: ca.bundleFile, tokenFile,
+  }, {});
+  const p = new Proxy(boot, pino({ level: process.env.PROXY_TEST_LOG ?? 'silent' }));
+  // telemetry with the workload's labels and an in-memory trace exporter
+  const self = workloadInfo({ pod: boot.podName, namespace: 'shop', labels: { app, version: 'v1' }, serviceAccount: sa });
+  p.telemetry.deps.recorder = new TelemetryRecorder(self);
+  p.telemetry.deps.tracer = new ProxyTracer(self, { exporter, simple: true, samplingPercent: 100 });
+  await p.start();
+  return p;
+}
+
+function istioMutual(sans: string[]) {
+  return { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, upstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['istio-peer-exchange', 'istio'], spiffeIds: sans }), 'outbound_.8091_._.callme.shop.svc.cluster.local')) };
+}
+
+/** The config both proxies get (one node id): outbound listener + mTLS cluster, inbound STRICT chain with RBAC. */
+function push(sans: string[]): string {
+  const rbac: HttpFilter = { name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: { action: 'ALLOW', policies: { 'ns[shop]-policy[callers]-rule[0]': { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
+  const inboundTls = { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['h2', 'http/1.1'] }), true)) };
+  const out: Cluster = { ...cluster({ name: 'outbound|8091||callme.shop.svc.cluster.local' }), transport_socket: istioMutual(sans) };
+  return cp.push({
+    listeners: [
+      listener({ name: 'out_8091', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_8091', rdsName: '8091' })] }] }),
+      listener({
+        name: 'in_8091', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: pack(ExtensionTypeUrl.TlsInspector, {}) }],
+        filterChains: [{ name: 'inbound_8091_mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_8091', rdsName: 'inbound|8091', httpFilters: [rbac] })] }],
+      }),
+    ],
+    routes: [
+      routes('8091', [route({ name: 'default', match: { prefix: '/' }, cluster: out.name! })]),
+      routes('inbound|8091', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|8091||' })]),
+    ],
+    clusters: [out, cluster({ name: 'inbound|8091||' })],
+    endpoints: [clusterLoadAssignment(out.name!, inPort ? [{ address: '127.0.0.1', port: inPort }] : []), clusterLoadAssignment('inbound|8091||', [{ address: '127.0.0.1', port: app.port }])],
+  });
+}
+
+beforeAll(async () => {
+  ca = await startCa();
+  app = await upstream('callme');
+  cp = new ControlPlane();
+  await cp.start();
+  push([CALLME]);
+  [client, server] = await Promise.all([meshProxy('caller', 'caller'), meshProxy('callme', 'callme')]);
+  await until(() => client.state() === 'LIVE' && server.state() === 'LIVE', 20_000, 'both proxies live with certificates');
+  inPort = server.listeners.boundPort('in_8091')!;
+  outPort = client.listeners.boundPort('out_8091')!;
+  push([CALLME]);
+  await until(async () => (await request(outPort, '/warm').catch(() => ({ status: 0 }))).status === 200, 20_000, 'mTLS route');
+  exporter.reset();
+}, 90_000);
+
+afterAll(async () => {
+  client?.stop();
+  server?.stop();
+  await cp?.close();
+  await app?.close();
+  await ca?.stop();
+});
+
+describe('two proxies with CA-issued certificates', () => {
+  it('a request crosses mutual TLS 1.3; the server proxy authorizes the client\'s SPIFFE ID', async () => {
+    const r = await request(outPort, '/callme/ping', { headers: { host: 'callme.shop.svc.cluster.local:8091' } });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('callme GET /callme/ping');
+    expect(r.headers['x-envoy-peer-metadata']).toBeUndefined();
+    expect(app.lastHeaders['x-envoy-peer-metadata']).toBeUndefined();
+  });
+
+  it('each side records Istio metrics with the other side\'s identity', async () => {
+    await until(() => /reporter="destination"/.test(server.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'server metrics');
+    const inbound = server.telemetry.deps.recorder.metrics.registry.expose();
+    expect(inbound).toMatch(/istio_requests_total\{reporter="destination",source_workload="caller-v1",source_workload_namespace="shop",source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/caller",source_app="caller"[^}]*destination_workload="callme-v1"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/callme"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\}/);
+    const outbound = client.telemetry.deps.recorder.metrics.registry.expose();
+    expect(outbound).toMatch(/istio_requests_total\{reporter="source",source_workload="caller-v1"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/caller"[^}]*destination_workload="callme-v1"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/callme"[^}]*destination_service="callme\.shop\.svc\.cluster\.local"[^}]*response_code="200"/);
+  });
+
+  it('one trace holds the client proxy\'s CLIENT span and the server proxy\'s SERVER span', async () => {
+    exporter.reset();
+    await request(outPort, '/traced', { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
+    await until(() => exporter.getFinishedSpans().length >= 2, 5000, 'spans');
+    const spans = exporter.getFinishedSpans();
+    const c = spans.find((s) => s.kind === SpanKind.CLIENT)!;
+    const s = spans.find((x) => x.kind === SpanKind.SERVER)!;
+    expect(c.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(s.parentSpanContext?.spanId).toBe(c.spanContext().spanId);
+    expect(c.resource.attributes['service.name']).toBe('caller.shop');
+    expect(s.resource.attributes['service.name']).toBe('callme.shop');
+  });
+
+  it('STRICT: plaintext to the server proxy\'s inbound port is refused', async () => {
+    const out = await new Promise<string>((resolve) => {
+      const s = net.connect(inPort, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n'));
+      let got = '';
+      s.on('data', (d) => (got += d));
+      s.on('error', () => resolve(got));
+      s.on('close', () => resolve(got));
+    });
+    expect(out).toBe('');
+  });
+
+  it('a destination whose SPIFFE ID is not the one listed is refused (503, no request reaches the app)', async () => {
+    const hits = app.hits;
+    const v = push(['spiffe://cluster.local/ns/shop/sa/someone-else']);
+    await until(() => client.xds.dump().get('type.googleapis.com/envoy.config.cluster.v3.Cluster' as never)?.version === v, 5000, 'new clusters');
+    const r = await request(outPort, '/callme/ping');
+    expect(r.status).toBe(503);
+    expect(app.hits).toBe(hits);
+    push([CALLME]);
+    await until(async () => (await request(outPort, '/again')).status === 200, 10_000, 'restored');
+  });
+});
