@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,12 @@ const body = 'x'.repeat(1024);
 const up = http.createServer((_q, s) => { s.writeHead(200, { 'content-length': '1024', 'content-type': 'text/plain' }); s.end(body); });
 await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
 const upPort = (up.address() as net.AddressInfo).port;
-const port = 30_000 + (process.pid % 10_000);
+const port = await new Promise<number>((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as net.AddressInfo).port;
+    s.close(() => resolve(p));
+  });
+});
 const cache = new SnapshotCache();
 const ads = new AdsServer({ cache });
 const adsPort = await ads.listen('127.0.0.1:0');
