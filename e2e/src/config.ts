@@ -37,3 +37,101 @@ spec:
           weight: ${v2}
 `;
 }
+
+/** PeerAuthentication for the whole `default` namespace. */
+export function peerAuthentication(mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE'): string {
+  return `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: default
+spec:
+  mtls:
+    mode: ${mode}
+`;
+}
+
+/** callme's VirtualService: v1/v2 weights, optional fault injection, retries. */
+export function callmeRouting(o: { v1: number; v2: number; delayPct?: number; abortPct?: number; retries?: boolean }): string {
+  const fault = o.delayPct || o.abortPct
+    ? `      fault:
+${o.delayPct ? `        delay:
+          fixedDelay: 5s
+          percentage:
+            value: ${o.delayPct}
+` : ''}${o.abortPct ? `        abort:
+          httpStatus: 500
+          percentage:
+            value: ${o.abortPct}
+` : ''}`
+    : '';
+  const retries = o.retries
+    ? `      retries:
+        attempts: 3
+        perTryTimeout: 2s
+        retryOn: connect-failure,refused-stream,reset,5xx
+`
+    : '';
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: callme-service
+  namespace: default
+spec:
+  hosts:
+    - callme-service
+  http:
+    - name: split
+${fault}      route:
+        - destination:
+            host: callme-service
+            subset: v1
+          weight: ${o.v1}
+        - destination:
+            host: callme-service
+            subset: v2
+          weight: ${o.v2}
+      timeout: 10s
+${retries}`;
+}
+
+/** callme's DestinationRule with outlier detection ejecting an endpoint after one 5xx. */
+export function callmeOutlierDetection(): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: callme-service
+  namespace: default
+spec:
+  host: callme-service
+  trafficPolicy:
+    outlierDetection:
+      consecutive5xxErrors: 1
+      interval: 1s
+      baseEjectionTime: 30s
+      maxEjectionPercent: 100
+  subsets:
+    - name: v1
+      labels:
+        version: v1
+    - name: v2
+      labels:
+        version: v2
+`;
+}
+
+/** An AuthorizationPolicy on callme. */
+export function callmeAuthz(name: string, action: 'ALLOW' | 'DENY', rule: string): string {
+  return `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: callme-service
+  action: ${action}
+  rules:
+${rule}`;
+}

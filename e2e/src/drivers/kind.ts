@@ -163,6 +163,27 @@ export class KindDriver implements MeshDriver {
     });
   }
 
+  podIP(): string {
+    throw new Error('podIP: reaching pod IPs from the host is not possible on kind; run this scenario on the local driver');
+  }
+
+  restarts(): number {
+    return -1;
+  }
+
+  async killContainer(namespace: string, labels: Record<string, string>): Promise<void> {
+    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    await cli('kubectl', ['delete', 'pod', '-n', namespace, '-l', selector, '--wait=false']);
+  }
+
+  async rotateGatewayCert(): Promise<void> {
+    throw new Error('rotateGatewayCert: provide the new Secret with cert-manager or kubectl on kind');
+  }
+
+  async watchWire(): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
+    throw new Error('watchWire: capturing pod traffic needs the local driver');
+  }
+
   async rootCertPem(): Promise<string> {
     const core = this.kc!.makeApiClient(k8s.CoreV1Api);
     const cm = await core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'default' });

@@ -61,6 +61,37 @@ export class LocalDriver implements MeshDriver {
     return this.runtime.exec(pod, argv, { uid: opts.uid, timeoutMs: 60_000 });
   }
 
+  podIP(namespace: string, labels: Record<string, string>): string {
+    const pod = this.runtime.pod(namespace, labels);
+    if (!pod) throw new Error(`no pod in ${namespace} with labels ${JSON.stringify(labels)}`);
+    const info = this.runtime.pods().find((p) => p.namespace === namespace && p.name === pod.name);
+    if (!info) throw new Error(`pod ${namespace}/${pod.name} has no status`);
+    return info.ip;
+  }
+
+  restarts(namespace: string, labels: Record<string, string>, container: string): number {
+    const pod = this.runtime.pod(namespace, labels);
+    const info = this.runtime.pods().find((p) => p.namespace === namespace && p.name === pod?.name);
+    return info?.containers.find((c) => c.name === container)?.restartCount ?? -1;
+  }
+
+  async killContainer(namespace: string, labels: Record<string, string>, container: string): Promise<void> {
+    const pod = this.runtime.pod(namespace, labels);
+    const c = pod?.container(container);
+    if (!c) throw new Error(`no container ${container} in a pod of ${namespace} with labels ${JSON.stringify(labels)}`);
+    c.signal('SIGKILL');
+  }
+
+  async rotateGatewayCert(hosts: string[]): Promise<void> {
+    const pki = this.runtime.pki;
+    if (!pki) throw new Error('the runtime made no mesh PKI');
+    await this.runtime.apply(await pki.tlsSecret('istio-system', 'tsmesh-gateway-cert', hosts));
+  }
+
+  watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
+    return this.runtime.watchWire(pattern);
+  }
+
   async rootCertPem(): Promise<string> {
     const pem = this.runtime.pki?.rootPem;
     if (!pem) throw new Error('the runtime made no mesh PKI');

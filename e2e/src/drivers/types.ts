@@ -28,4 +28,14 @@ export interface MeshDriver {
   exec(namespace: string, labels: Record<string, string>, argv: string[], opts?: { uid?: number }): Promise<ExecOutput>;
   /** The trust bundle (PEM) workloads use. */
   rootCertPem(): Promise<string>;
+  /** IP of the first ready pod matching `labels`. */
+  podIP(namespace: string, labels: Record<string, string>): string;
+  /** Restart count of a container of the first pod matching `labels`. */
+  restarts(namespace: string, labels: Record<string, string>, container: string): number;
+  /** Kills (SIGKILL) a container of the first pod matching `labels`; its kubelet restarts it. */
+  killContainer(namespace: string, labels: Record<string, string>, container: string): Promise<void>;
+  /** Re-issues the gateway's credential Secret (`istio-system/tsmesh-gateway-cert`) for `hosts`. */
+  rotateGatewayCert(hosts: string[]): Promise<void>;
+  /** Counts packets crossing the pod network whose payload contains `pattern` (plaintext on the wire). */
+  watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }>;
 }
