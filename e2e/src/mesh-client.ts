@@ -20,8 +20,9 @@ export async function fromPod(
   namespace: string,
   labels: Record<string, string>,
   spec: { host: string; port: number; paths?: string[]; n?: number; concurrency?: number; headers?: Record<string, string>; timeoutMs?: number },
+  opts: { uid?: number } = {},
 ): Promise<PodSample[]> {
-  const r = await d.exec(namespace, labels, ['node', CLIENT, JSON.stringify(spec)]);
+  const r = await d.exec(namespace, labels, ['node', CLIENT, JSON.stringify(spec)], opts);
   if (r.code !== 0) throw new Error(`pod client failed (${r.code}): ${r.stderr.slice(0, 500)}`);
   return JSON.parse(r.stdout) as PodSample[];
 }

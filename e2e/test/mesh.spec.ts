@@ -130,10 +130,14 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
         const samples = await fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: ['/callme/ping'], n: 10 });
         expect(samples.every((s) => s.status === 200)).toBe(true);
         expect(await watch.packets()).toBe(0);
-        // Positive control: the same request in plaintext from the host is seen on the wire.
+        // Positive control: the same request in plaintext between the same pods is seen on the
+        // wire (sent as UID 1337, which the capture rules leave alone, to a PERMISSIVE callme).
         await driver.apply(peerAuthentication('PERMISSIVE'));
         const ip = driver.podIP('default', callme);
-        const plain = await eventually(async () => (await fetch(`http://${ip}:8091/callme/ping`).then((x) => x.status, () => 0)) === 200, 10_000);
+        const plain = await eventually(async () => {
+          const s = await fromPod(driver, 'default', caller, { host: ip, port: 8091, paths: ['/callme/ping'] }, { uid: 1337 });
+          return s[0].status === 200;
+        }, 10_000, 500);
         expect(plain).toBe(true);
         expect(await watch.packets()).toBeGreaterThan(0);
       } finally {
