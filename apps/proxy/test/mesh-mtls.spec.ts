@@ -12,7 +12,7 @@ import pino from 'pino';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { SpanKind } from '@opentelemetry/api';
 import {
-  cluster, clusterLoadAssignment, downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, listener, pack, route, sdsCommonTlsContext, upstreamTlsContext,
+  cluster, clusterLoadAssignment, downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, listener, pack, route, sdsCommonTlsContext, tcpProxy, upstreamTlsContext,
   type Cluster, type HttpFilter,
 } from '@tsmesh/xds';
 import { Proxy } from '../src/agent/proxy';
@@ -34,6 +34,10 @@ let server: Proxy;
 let app: Upstream;
 let inPort = 0;
 let outPort = 0;
+let inTcpPort = 0;
+let outTcpPort = 0;
+let echo: net.Server;
+let echoPort = 0;
 
 async function meshProxy(sa: string, app: string): Promise<Proxy> {
   const tokenFile = join(ca.dir, `${sa}.jwt`);
@@ -61,6 +65,8 @@ function push(sans: string[]): string {
   const rbac: HttpFilter = { name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: { action: 'ALLOW', policies: { 'ns[shop]-policy[callers]-rule[0]': { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
   const inboundTls = { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['h2', 'http/1.1'] }), true)) };
   const out: Cluster = { ...cluster({ name: 'outbound|8091||callme.shop.svc.cluster.local' }), transport_socket: istioMutual(sans) };
+  const outTcp: Cluster = { ...cluster({ name: 'outbound|9000||db.shop.svc.cluster.local' }), transport_socket: istioMutual(sans) };
+  const tcpRbac = { name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: 'tcp.inbound_9000', rules: { action: 'ALLOW', policies: { callers: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
   return cp.push({
     listeners: [
       listener({ name: 'out_8091', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_8091', rdsName: '8091' })] }] }),
@@ -68,19 +74,27 @@ function push(sans: string[]): string {
         name: 'in_8091', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: pack(ExtensionTypeUrl.TlsInspector, {}) }],
         filterChains: [{ name: 'inbound_8091_mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_8091', rdsName: 'inbound|8091', httpFilters: [rbac] })] }],
       }),
+      listener({ name: 'out_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [tcpProxy('outbound|9000||db.shop.svc.cluster.local', outTcp.name!)] }] }),
+      listener({ name: 'in_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9000_mtls', transport_socket: inboundTls, filters: [tcpRbac as never, tcpProxy('inbound_0.0.0.0_9000', 'inbound|9000||')] }] }),
     ],
     routes: [
       routes('8091', [route({ name: 'default', match: { prefix: '/' }, cluster: out.name! })]),
       routes('inbound|8091', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|8091||' })]),
     ],
-    clusters: [out, cluster({ name: 'inbound|8091||' })],
-    endpoints: [clusterLoadAssignment(out.name!, inPort ? [{ address: '127.0.0.1', port: inPort }] : []), clusterLoadAssignment('inbound|8091||', [{ address: '127.0.0.1', port: app.port }])],
+    clusters: [out, cluster({ name: 'inbound|8091||' }), outTcp, cluster({ name: 'inbound|9000||' })],
+    endpoints: [
+      clusterLoadAssignment(out.name!, inPort ? [{ address: '127.0.0.1', port: inPort }] : []), clusterLoadAssignment('inbound|8091||', [{ address: '127.0.0.1', port: app.port }]),
+      clusterLoadAssignment(outTcp.name!, inTcpPort ? [{ address: '127.0.0.1', port: inTcpPort }] : []), clusterLoadAssignment('inbound|9000||', [{ address: '127.0.0.1', port: echoPort }]),
+    ],
   });
 }
 
 beforeAll(async () => {
   ca = await startCa();
   app = await upstream('callme');
+  echo = net.createServer((c) => c.on('data', (d) => c.write(d)));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  echoPort = (echo.address() as net.AddressInfo).port;
   cp = new ControlPlane();
   await cp.start();
   push([CALLME]);
@@ -88,6 +102,8 @@ beforeAll(async () => {
   await until(() => client.state() === 'LIVE' && server.state() === 'LIVE', 20_000, 'both proxies live with certificates');
   inPort = server.listeners.boundPort('in_8091')!;
   outPort = client.listeners.boundPort('out_8091')!;
+  inTcpPort = server.listeners.boundPort('in_tcp')!;
+  outTcpPort = client.listeners.boundPort('out_tcp')!;
   push([CALLME]);
   await until(async () => (await request(outPort, '/warm').catch(() => ({ status: 0 }))).status === 200, 20_000, 'mTLS route');
   exporter.reset();
@@ -98,6 +114,7 @@ afterAll(async () => {
   server?.stop();
   await cp?.close();
   await app?.close();
+  echo?.close();
   await ca?.stop();
 });
 
@@ -151,5 +168,21 @@ describe('two proxies with CA-issued certificates', () => {
     expect(app.hits).toBe(hits);
     push([CALLME]);
     await until(async () => (await request(outPort, '/again')).status === 200, 10_000, 'restored');
+  });
+
+  it('TCP over mTLS: bytes cross, the network RBAC checks the client identity, TCP metrics on both sides', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(outTcpPort, '127.0.0.1', () => c.write('ping over tcp'));
+      c.once('data', (d) => {
+        c.end();
+        resolve(String(d));
+      });
+      c.on('error', reject);
+    });
+    expect(reply).toBe('ping over tcp');
+    await until(() => /istio_tcp_connections_closed_total\{reporter="destination"/.test(server.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'tcp metrics');
+    expect(server.telemetry.deps.recorder.metrics.registry.expose()).toMatch(/istio_tcp_received_bytes_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/caller"[^}]*connection_security_policy="mutual_tls"\} \d+/);
+    await until(() => /istio_tcp_sent_bytes_total\{reporter="source"/.test(client.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'client tcp metrics');
+    expect(client.telemetry.deps.recorder.metrics.registry.expose()).toMatch(/istio_tcp_connections_opened_total\{reporter="source",[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/callme"[^}]*destination_service="db\.shop\.svc\.cluster\.local"/);
   });
 });

@@ -5,6 +5,21 @@ import { UpstreamTlsFactory } from '../security/transport';
 import type { TcpProxySpec } from '../config/listener';
 import type { ConnInfo, ProxyContext } from '../context';
 import { hash32 } from '../cluster/lb';
+import type { TcpChildren, TelemetryRecorder } from '../telemetry/recorder';
+import { peerIdentityOf } from '../security/peer';
+import { peerSpiffeId } from '@tsmesh/certs';
+
+/** Records an opened TCP connection with Istio's labels (inbound: the client's identity; outbound: the upstream's). */
+function tcpOpened(r: TelemetryRecorder, statPrefix: string, conn: ConnInfo, down: net.Socket, up: net.Socket, clusterName: string): TcpChildren {
+  const inbound = statPrefix.startsWith('inbound') || conn.listener === 'virtualInbound';
+  const tlsSide = (inbound ? down : up) as tls.TLSSocket;
+  const principal = peerIdentityOf(tlsSide)?.principal ?? (tlsSide.encrypted ? peerSpiffeId(tlsSide.getPeerCertificate()) ?? '' : '');
+  const parts = clusterName.split('|');
+  return r.tcpOpened({
+    side: inbound ? 'inbound' : 'outbound', peer: null, peerPrincipal: principal,
+    destinationService: parts.length === 4 ? parts[3] : '', responseFlags: '', mtls: tlsSide.encrypted === true,
+  });
+}
 
 /** Proxies `socket` to the cluster of `spec`. */
 export function tcpProxy(socket: net.Socket, first: Buffer | null, spec: TcpProxySpec, conn: ConnInfo, ctx: ProxyContext): void {
@@ -63,15 +78,23 @@ export function tcpProxy(socket: net.Socket, first: Buffer | null, spec: TcpProx
   const connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), cluster.spec.connectTimeoutMs);
   let connected = false;
   let released = false;
+  let tcpMetrics: TcpChildren | null = null;
   const release = () => {
     if (released) return;
     released = true;
     cluster.cxActive--;
     host.activeRequests--;
+    if (tcpMetrics !== null) {
+      // Istio's TCP metrics: bytes from the downstream side's point of view
+      tcpMetrics.received.inc(socket.bytesRead);
+      tcpMetrics.sent.inc(socket.bytesWritten);
+      tcpMetrics.closed.inc();
+    }
   };
   up.once(connectEvent, () => {
     connected = true;
     clearTimeout(connectTimer);
+    if (ctx.telemetry) tcpMetrics = tcpOpened(ctx.telemetry.recorder, spec.statPrefix, conn, socket, up, cluster.spec.name);
     if (first && first.length) up.write(first);
     socket.pipe(up);
     up.pipe(socket);
