@@ -11,7 +11,7 @@ import { isHttp2Protocol, parseDurationMs, type ClientTLSSettings, type TrafficP
 import type { PushContext } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import type { ServiceModel, ServicePortModel } from '../registry/registry';
-import { BLACKHOLE_CLUSTER, ISTIO_ALPN, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA, spiffeId } from './common';
+import { BLACKHOLE_CLUSTER, ISTIO_ALPN, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA, spiffeId } from './common';
 
 /** The traffic policy that applies to one port of a subset: subset over top level, port-level over both. */
 export function effectivePolicy(top: TrafficPolicy | undefined, subset: TrafficPolicy | undefined, port: number): TrafficPolicy {
@@ -145,10 +145,15 @@ export function outboundClusters(push: PushContext, proxy: Proxy, proxyless = fa
   return out;
 }
 
-/** `PassthroughCluster` (ORIGINAL_DST) and `BlackHoleCluster` (no endpoints). */
+/**
+ * `PassthroughCluster` (ORIGINAL_DST), `InboundPassthroughClusterIpv4` (ORIGINAL_DST bound to
+ * 127.0.0.6: a connection to the pod's own IP from that source is not captured again) and
+ * `BlackHoleCluster` (no endpoints).
+ */
 export function specialClusters(): Cluster[] {
   return [
     cluster({ name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeoutMs: 10_000 }),
+    { ...cluster({ name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeoutMs: 10_000 }), upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } } },
     cluster({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connectTimeoutMs: 10_000 }),
   ];
 }

@@ -29,6 +29,8 @@ export const SDS_ROOTCA = 'ROOTCA';
 
 /** Cluster names that are not Istio `direction|port|subset|host` names. */
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+/** Istio's inbound passthrough: original destination, sourced from 127.0.0.6 so the capture rules let it through. */
+export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
 export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 
 /** Sorts by a string key (stable, locale-free) so generated output is deterministic. */

@@ -15,7 +15,7 @@ import type { PushContext } from '../model/push-context';
 import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import type { ServiceModel } from '../registry/registry';
-import { BLACKHOLE_CLUSTER, ISTIO_ALPN, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA } from './common';
+import { BLACKHOLE_CLUSTER, ISTIO_ALPN, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA } from './common';
 import { rbacFor } from './rbac';
 import { jwtFilter } from './jwt';
 import { destinationCluster, FAULT_FILTER } from './routes';
@@ -185,8 +185,8 @@ export function inboundListener(push: PushContext, proxy: Proxy, ports: readonly
   }
   const strictAll = mtlsModeFor(push, proxy, 0) === 'STRICT';
   chains.push(strictAll
-    ? { name: 'virtualInbound-catchall-mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls(), filters: [tcpProxy('InboundPassthrough', PASSTHROUGH_CLUSTER)] }
-    : { name: 'virtualInbound-catchall', filter_chain_match: {}, filters: [tcpProxy('InboundPassthrough', PASSTHROUGH_CLUSTER)] });
+    ? { name: 'virtualInbound-catchall-mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls(), filters: [tcpProxy('InboundPassthrough', INBOUND_PASSTHROUGH_CLUSTER)] }
+    : { name: 'virtualInbound-catchall', filter_chain_match: {}, filters: [tcpProxy('InboundPassthrough', INBOUND_PASSTHROUGH_CLUSTER)] });
   return listener({
     name: 'virtualInbound', address: '0.0.0.0', port: 15006, trafficDirection: 'INBOUND',
     listenerFilters: [listenerFilter('original_dst'), listenerFilter('tls_inspector')],
