@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { analyze, formatAnalysis } from './commands/analyze';
 import { formatProxyStatus, getJson, selectKind, type ConfigDump, type ProxyStatusEntry } from './commands/proxy-status';
 import { kubeInject } from './commands/kube-inject';
+import { addDemoOptions, type DemoOptions } from './commands/demo';
 
 /** Builds the program; `out` and `err` are where it writes (tests capture them). */
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void; exit: (code: number) => void }): Command {
@@ -59,13 +60,14 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       io.out(JSON.stringify(selectKind(dump, kind), null, 2) + '\n');
     });
 
-  program
-    .command('demo')
-    .description('bring up the whole mesh on the local runtime with the sample apps (see the README)')
-    .action(async () => {
-      const { runDemo } = await import('./commands/demo');
-      io.exit(await runDemo());
-    });
+  addDemoOptions(
+    program
+      .command('demo')
+      .description('bring up the whole mesh (control plane, CA, injector, gateway, samples with sidecars) on the local runtime, show it, and tear it down on Ctrl-C'),
+  ).action(async (o: DemoOptions) => {
+    const { runDemo } = await import('./commands/demo');
+    io.exit(await runDemo(o));
+  });
 
   return program;
 }

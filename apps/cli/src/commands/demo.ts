@@ -1,8 +1,457 @@
-/** `tsmesh demo`: the whole mesh on the local runtime. */
+/**
+ * `tsmesh demo` (and `npm run demo`): the whole mesh — control plane, CA, injector, ingress gateway
+ * and the sample apps with sidecars, with the canary config of infra/k8s/base — on the local runtime
+ * (or on kind with `--kind`). Shows progress while it starts, a few requests through the gateway
+ * (the 90/10 split by `x-version`, HTTPS with the mesh root, caller → callme inside the mesh), the
+ * proxy status, the URLs and commands to try; Ctrl-C tears everything down. `--check` does the same
+ * without waiting (plus a live move to 50/50) and exits 0 when everything worked, 1 otherwise.
+ */
 import { spawnSync } from 'node:child_process';
+import { InvalidArgumentError, type Command } from 'commander';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TLSSocket } from 'node:tls';
+import { count, formatTally, ProgressTracker, share, statusLine, tryCommands, urlLines, type DemoEndpoints, type DemoMesh, type MeshSnapshot, type ProgressEvent, type Tally } from './demo-mesh';
+import { formatProxyStatus, getJson, type ProxyStatusEntry } from './proxy-status';
 
-/** Runs the demo entry of the repository (`npm run demo`), which installs what it needs first. */
-export async function runDemo(): Promise<number> {
-  const r = spawnSync('npm', ['run', 'demo'], { stdio: 'inherit' });
-  return r.status ?? 1;
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** Bring up, show, tear down and exit 0/1 instead of waiting for Ctrl-C. */
+  check?: boolean;
+  /** Run on a kind cluster instead of the local runtime. */
+  kind?: boolean;
+  /** Run the xDS interop demo instead (tools/demo-xds.ts). */
+  xds?: boolean;
+  /** Loopback port of the gateway's port 80 (0: any; default 8080, or any with `check`). */
+  httpPort?: number;
+  /** Loopback port of the gateway's port 443 (0: any; default 8443, or any with `check`). */
+  httpsPort?: number;
+  /** Seconds to wait for every pod to be ready (default 300). */
+  timeout?: number;
+  /** Requests through the gateway to show the split (default 100). */
+  requests?: number;
+  /** Keep the kind cluster after the demo. */
+  keepCluster?: boolean;
+  /** Print every line of the runtime's log. */
+  verbose?: boolean;
+  /** The workspace root (default: found from this file or the cwd). */
+  root?: string;
+}
+
+/** Finds the workspace root (the directory with nx.json) from this file or the cwd. */
+export function workspaceRoot(): string {
+  for (const start of [dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
+    for (let d = start; ; d = dirname(d)) {
+      if (existsSync(join(d, 'nx.json')) && existsSync(join(d, 'infra/k8s/base'))) return d;
+      if (dirname(d) === d) break;
+    }
+  }
+  return process.cwd();
+}
+
+const t0 = Date.now();
+const isTty = !!process.stdout.isTTY;
+const color = (code: number) => (s: string) => (isTty ? `\x1b[${code}m${s}\x1b[0m` : s);
+const bold = color(1);
+const dim = color(2);
+const green = color(32);
+const red = color(31);
+const yellow = color(33);
+
+/** Writes lines, keeping a redrawn status line at the bottom on a terminal. */
+class Screen {
+  private status = '';
+  private lastPrinted = '';
+  private lastPrintedAt = 0;
+
+  line(s = ''): void {
+    if (isTty && this.status) process.stdout.write('\r\x1b[K');
+    process.stdout.write(`${s}\n`);
+    if (isTty && this.status) process.stdout.write(dim(this.status));
+  }
+
+  event(kind: string, subject: string, detail = ''): void {
+    const secs = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
+    const k = kind === 'warning' || kind === 'not ready' || kind === 'restarted' ? yellow(kind.padEnd(10)) : kind === 'ready' || kind === 'sidecar' ? green(kind.padEnd(10)) : kind.padEnd(10);
+    this.line(`${dim(`${secs}s`)}  ${k} ${subject.padEnd(subject ? 46 : 0)} ${dim(detail)}`.trimEnd());
+  }
+
+  setStatus(s: string): void {
+    if (isTty) {
+      this.status = s;
+      process.stdout.write(`\r\x1b[K${dim(s)}`);
+    } else if (s !== this.lastPrinted && Date.now() - this.lastPrintedAt > 15_000) {
+      this.lastPrinted = s;
+      this.lastPrintedAt = Date.now();
+      this.line(dim(`         ${s}`));
+    }
+  }
+
+  clearStatus(): void {
+    if (isTty && this.status) process.stdout.write('\r\x1b[K');
+    this.status = '';
+  }
+}
+
+interface Answer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+  cert?: { subject: string; san: string; issuer: string; authorized: boolean };
+}
+
+/** GET over HTTP, or HTTPS verified against `ca` with `servername`. */
+function get(url: string, tls?: { ca: string; servername: string }, timeoutMs = 10_000): Promise<Answer> {
+  return new Promise((res, rej) => {
+    const u = new URL(url);
+    const opts = { method: 'GET', host: u.hostname === 'localhost' ? '127.0.0.1' : u.hostname, port: u.port, path: `${u.pathname}${u.search}`, headers: { host: u.host }, timeout: timeoutMs, agent: false as const };
+    const req = tls ? httpsRequest({ ...opts, ca: tls.ca, servername: tls.servername }) : httpRequest(opts);
+    req.on('response', (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (body += d));
+      r.on('end', () => {
+        const a: Answer = { status: r.statusCode ?? 0, headers: r.headers, body };
+        const sock = r.socket as TLSSocket;
+        if (tls && sock.getPeerCertificate) {
+          const c = sock.getPeerCertificate();
+          a.cert = { subject: String(c.subject?.CN ?? ''), san: c.subjectaltname ?? '', issuer: String(c.issuer?.O ?? c.issuer?.CN ?? ''), authorized: sock.authorized };
+        }
+        res(a);
+      });
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `requests` GETs to `url` (4 at a time), tallied by `label(answer)`. */
+async function sample(url: string, requests: number, label: (a: Answer) => string, ok: (a: Answer) => boolean): Promise<Tally> {
+  const t: Tally = { total: 0, counts: {}, failures: 0 };
+  let next = 0;
+  const worker = async () => {
+    while (next < requests) {
+      next++;
+      try {
+        const a = await get(url);
+        count(t, label(a), ok(a));
+      } catch (err) {
+        count(t, 'error', false);
+        void err;
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return t;
+}
+
+const version = (a: Answer) => (a.status === 200 ? String(a.headers['x-version'] ?? 'no x-version') : `HTTP ${a.status}`);
+const callme = (a: Answer) => (a.status === 200 ? (/callme-service:(\S+)/.exec(a.body)?.[1] ?? 'unknown') : `HTTP ${a.status}`);
+
+async function makeMesh(o: DemoOptions, root: string, screen: Screen): Promise<DemoMesh> {
+  const log = (line: string) => {
+    if (o.verbose) screen.line(dim(`         [runtime] ${line}`));
+  };
+  if (o.kind) {
+    const { KindMesh } = await import('./demo-kind');
+    return new KindMesh(root, { keepCluster: !!o.keepCluster, log: (l) => screen.event('kind', '', l) });
+  }
+  const { LocalMesh } = await import('./demo-local');
+  return new LocalMesh(root, {
+    httpPort: o.httpPort ?? (o.check ? 0 : 8080),
+    httpsPort: o.httpsPort ?? (o.check ? 0 : 8443),
+    controlPlanePort: o.check ? 0 : 15014,
+    log,
+  });
+}
+
+/** Runs the demo; resolves with the exit code (interactive mode resolves after Ctrl-C and teardown). */
+export async function runDemo(o: DemoOptions = {}): Promise<number> {
+  const root = o.root ?? workspaceRoot();
+  if (o.xds) {
+    const tsx = join(root, 'node_modules/.bin/tsx');
+    const r = spawnSync(existsSync(tsx) ? tsx : 'tsx', [join(root, 'tools/demo-xds.ts')], { stdio: 'inherit', cwd: root });
+    return r.status ?? 1;
+  }
+  const screen = new Screen();
+  const mesh = await makeMesh(o, root, screen);
+  const why = await mesh.unavailable();
+  if (why) {
+    screen.line(`tsmesh demo${o.kind ? ' --kind' : ''}: ${o.check ? 'skipped: ' : ''}${why}`);
+    return o.check && o.kind ? 0 : 1;
+  }
+
+  // Teardown on Ctrl-C / SIGTERM, at any point, exactly once.
+  let tearingDown: Promise<number> | undefined;
+  let signals = 0;
+  const teardown = async (why: string, ok: boolean): Promise<number> => {
+    tearingDown ??= (async () => {
+      screen.clearStatus();
+      screen.line();
+      screen.line(bold(`Tearing down (${why})…`));
+      let left: string[];
+      try {
+        left = await mesh.down();
+      } catch (err) {
+        screen.line(red(`teardown failed: ${(err as Error).message}`));
+        return 1;
+      }
+      if (left.length) {
+        screen.line(red(`left behind: ${left.length} item(s):`));
+        for (const l of left) screen.line(`  ${l}`);
+        if (mesh.name === 'local') screen.line(`remove them with: node ${join(root, 'dist/infra/local/main.js')} cleanup`);
+        return 1;
+      }
+      screen.line(green(mesh.name === 'local' ? 'Everything removed: no pod process, network namespace, veth, bridge or iptables rule is left.' : 'Everything removed.'));
+      if (mesh.runDir) screen.line(dim(`Logs and config of the run are kept in ${mesh.runDir}`));
+      return ok ? 0 : 1;
+    })();
+    return tearingDown;
+  };
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals === 1) {
+      void teardown(sig, true).then((code) => process.exit(code));
+    } else if (signals === 2) {
+      screen.line(yellow('Still tearing down; Ctrl-C again to quit at once (leftovers are then removed by the next run).'));
+    } else {
+      process.exit(130);
+    }
+  };
+  const sigint = () => onSignal('SIGINT');
+  const sigterm = () => onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+
+  const failures: string[] = [];
+  const fail = (what: string) => {
+    failures.push(what);
+    screen.line(red(`  ✗ ${what}`));
+  };
+
+  try {
+    screen.line(bold(`tsmesh demo: the whole mesh on ${mesh.name === 'local' ? 'the local runtime (pods in network namespaces on this machine)' : 'a kind cluster'}`));
+    screen.line(dim('  control plane, CA, sidecar injector, ingress gateway, and the samples (todolist v1/v2, caller, callme v1/v2) from infra/k8s/base'));
+    screen.line();
+    const tracker = new ProgressTracker();
+    let last: MeshSnapshot | undefined;
+    const onSnapshot = (s: MeshSnapshot) => {
+      last = s;
+      for (const e of tracker.update(s)) screen.event(e.kind, e.subject, e.detail);
+      screen.setStatus(statusLine(s));
+    };
+    try {
+      await mesh.up({ snapshot: onSnapshot, note: (k, s, d) => screen.event(k, s, d) }, (o.timeout ?? 300) * 1000);
+    } catch (err) {
+      if (tearingDown) return await tearingDown;
+      screen.clearStatus();
+      fail(`the mesh did not come up: ${(err as Error).message}`);
+      const s = await mesh.snapshot().catch(() => last);
+      for (const p of s?.pods.filter((x) => !x.ready) ?? []) {
+        screen.line(`  ${p.key}:`);
+        for (const l of await mesh.diagnose(p.key)) screen.line(dim(`    ${l}`));
+      }
+      return await teardown('start failed', false);
+    }
+    screen.clearStatus();
+    if (last) screen.line(green(`  ✓ ${statusLine(last)}`));
+    if (tearingDown) return await tearingDown;
+
+    const e = await mesh.endpoints();
+    await tour(e, o, screen, fail);
+    if (tearingDown) return await tearingDown;
+
+    if (o.check) {
+      await moveTo5050(mesh, e, root, o, screen, fail);
+      screen.line();
+      printSummary(e, mesh, root, screen);
+      screen.line();
+      screen.line(failures.length ? red(bold(`demo check failed: ${failures.length} problem(s)`)) : green(bold('demo check passed')));
+      for (const f of failures) screen.line(red(`  ✗ ${f}`));
+      return await teardown('--check done', failures.length === 0);
+    }
+
+    screen.line();
+    printSummary(e, mesh, root, screen);
+    screen.line();
+    screen.line(bold('The mesh is running. Ctrl-C tears everything down.'));
+    const stopWatching = watchWhileRunning(mesh, screen, tracker);
+    const code = await new Promise<number>((res) => {
+      const wait = setInterval(() => {
+        if (tearingDown) {
+          clearInterval(wait);
+          void tearingDown.then(res);
+        }
+      }, 200);
+    });
+    stopWatching();
+    return code;
+  } catch (err) {
+    screen.clearStatus();
+    fail((err as Error).message);
+    return await teardown('error', false);
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+}
+
+/** Requests through the gateway: the split, HTTPS with the mesh root, caller → callme; then the proxy status. */
+async function tour(e: DemoEndpoints, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
+  screen.line();
+  screen.line(bold('Through the ingress gateway'));
+  // The gateway is ready before its routes and endpoints have all arrived: wait for a first 200.
+  const until = Date.now() + 90_000;
+  let first: Answer | undefined;
+  let lastErr = '';
+  while (Date.now() < until) {
+    try {
+      first = await get(`${e.gatewayHttp}/`, undefined, 5000);
+      if (first.status === 200) break;
+      lastErr = `HTTP ${first.status} ${first.body.slice(0, 120)}`;
+    } catch (err) {
+      lastErr = (err as Error).message;
+    }
+    await sleep(500);
+  }
+  if (first?.status !== 200) return fail(`the gateway did not answer GET / with 200 within 90 s (last: ${lastErr})`);
+
+  const n = o.requests ?? 100;
+  const split = await sample(`${e.gatewayHttp}/`, n, version, (a) => a.status === 200);
+  screen.line(`  GET ${e.gatewayHttp}/ × ${n}, by the x-version header (VirtualService todolist: 90 % v1, 10 % v2):`);
+  screen.line(formatTally(split));
+  if (split.failures) fail(`${split.failures} of ${n} requests through the gateway failed`);
+  const v2 = share(split, 'v2');
+  if (!split.counts.v1 || !split.counts.v2) fail(`the split did not reach both versions (${JSON.stringify(split.counts)})`);
+  else if (n >= 50 && (v2 < 2 || v2 > 25)) fail(`v2's share is ${v2.toFixed(0)} %, far from 10 %`);
+
+  try {
+    const ca = readFileSync(e.rootCaFile, 'utf8');
+    const a = await get(`${e.gatewayHttps}/api/version`, { ca, servername: e.httpsHost });
+    screen.line(`  GET ${e.gatewayHttps}/api/version over TLS, verified against the mesh root: HTTP ${a.status} ${a.body.trim().slice(0, 80)}`);
+    if (a.cert) screen.line(dim(`    certificate ${a.cert.san || a.cert.subject}, issued by ${a.cert.issuer}, chain ${a.cert.authorized ? 'verified' : 'NOT verified'}`));
+    if (a.status !== 200) fail(`HTTPS through the gateway answered ${a.status}`);
+  } catch (err) {
+    fail(`HTTPS through the gateway failed: ${(err as Error).message}`);
+  }
+
+  const calls = await sample(`${e.gatewayHttp}/caller/ping`, 20, callme, (a) => a.status === 200);
+  const one = await get(`${e.gatewayHttp}/caller/ping`).catch((err: Error) => ({ status: 0, body: err.message }) as Answer);
+  screen.line(`  GET ${e.gatewayHttp}/caller/ping × 20: caller calls callme-service inside the mesh over mTLS (VirtualService callme-service: 20 % v1, 80 % v2):`);
+  screen.line(dim(`    "${one.body.trim().slice(0, 100)}"`));
+  screen.line(formatTally(calls));
+  if (calls.failures) fail(`${calls.failures} of 20 caller → callme requests failed`);
+
+  screen.line();
+  screen.line(bold('Proxy status (what the control plane knows of each proxy)'));
+  let entries: ProxyStatusEntry[] = [];
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      entries = await getJson<ProxyStatusEntry[]>(e.controlPlane, '/debug/syncz');
+    } catch (err) {
+      fail(`proxy status: ${(err as Error).message}`);
+      return;
+    }
+    const settled = entries.every((x) => Object.values(x.types).every((t) => t.state === 'SYNCED' || t.state === 'NACKED'));
+    if (settled || Date.now() > deadline) break;
+    await sleep(500);
+  }
+  for (const l of formatProxyStatus(entries).trimEnd().split('\n')) screen.line(`  ${l}`);
+  const nacks = entries.filter((x) => Object.values(x.types).some((t) => t.state === 'NACKED'));
+  if (nacks.length) fail(`${nacks.length} prox${nacks.length === 1 ? 'y' : 'ies'} NACKed config`);
+}
+
+/** `--check`: applies tools/demo-todolist-50-50.yaml and shows the split moving, live. */
+async function moveTo5050(mesh: DemoMesh, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
+  const file = join(root, 'tools/demo-todolist-50-50.yaml');
+  screen.line();
+  screen.line(bold('A live canary move: tools/demo-todolist-50-50.yaml (todolist 50/50)'));
+  const applied = await mesh.apply(readFileSync(file, 'utf8'));
+  screen.line(`  applied ${applied.join(', ')}`);
+  const start = Date.now();
+  let t: Tally | undefined;
+  while (Date.now() - start < 20_000) {
+    t = await sample(`${e.gatewayHttp}/`, 40, version, (a) => a.status === 200);
+    const v2 = share(t, 'v2');
+    if (v2 >= 25 && v2 <= 75) break;
+  }
+  const took = ((Date.now() - start) / 1000).toFixed(1);
+  const n = o.requests ?? 100;
+  t = await sample(`${e.gatewayHttp}/`, n, version, (a) => a.status === 200);
+  screen.line(`  GET ${e.gatewayHttp}/ × ${n} after the change (in effect within ${took} s):`);
+  screen.line(formatTally(t));
+  const v2 = share(t, 'v2');
+  if (t.failures) fail(`${t.failures} of ${n} requests failed after the move to 50/50`);
+  if (n >= 50 && (v2 < 30 || v2 > 70)) fail(`after the move to 50/50 v2's share is ${v2.toFixed(0)} %`);
+}
+
+function printSummary(e: DemoEndpoints, mesh: DemoMesh, root: string, screen: Screen): void {
+  screen.line(bold('URLs'));
+  for (const [k, v] of urlLines(e)) screen.line(`  ${k.padEnd(16)} ${v}`);
+  screen.line();
+  screen.line(bold('Try'));
+  const cli = `node ${join(root, 'dist/apps/cli/main.js')}`;
+  const hint = mesh.applyHint(join(root, 'tools/demo-todolist-50-50.yaml'));
+  for (const l of tryCommands(e, { cli, applyHint: hint, controlPlaneDefault: e.controlPlane === 'http://127.0.0.1:15014' })) screen.line(`  ${l}`);
+  if (mesh.runDir) screen.line(dim(`  logs: ${join(mesh.runDir, 'logs')}/<namespace>_<pod>_<container>.log`));
+}
+
+/** While the demo runs: pod events, and YAML dropped into the apply directory (local runtime). */
+function watchWhileRunning(mesh: DemoMesh, screen: Screen, tracker: ProgressTracker): () => void {
+  const timer = setInterval(() => {
+    void mesh.snapshot().then((s) => {
+      for (const ev of tracker.update(s) as ProgressEvent[]) screen.event(ev.kind, ev.subject, ev.detail);
+    }, () => undefined);
+  }, 1000);
+  let watcher: FSWatcher | undefined;
+  const dir = (mesh as DemoMesh & { applyDir?: string }).applyDir;
+  if (dir) {
+    const seen = new Map<string, NodeJS.Timeout>();
+    const applyFile = async (name: string) => {
+      const file = resolve(dir, name);
+      if (!/\.ya?ml$/.test(name) || !existsSync(file)) return;
+      try {
+        const objs = await mesh.apply(readFileSync(file, 'utf8'));
+        screen.event('applied', basename(file), `${objs.join(', ')} (the control plane validates it; see tsmesh proxy-status)`);
+      } catch (err) {
+        screen.event('warning', basename(file), `not applied: ${(err as Error).message}`);
+      }
+    };
+    watcher = watch(dir, (_ev, name) => {
+      if (!name) return;
+      clearTimeout(seen.get(name));
+      seen.set(name, setTimeout(() => void applyFile(name), 300));
+    });
+  }
+  return () => {
+    clearInterval(timer);
+    watcher?.close();
+  };
+}
+
+/** Adds the demo's flags to a command (`tsmesh demo` and tools/demo.ts share them). */
+export function addDemoOptions(cmd: Command): Command {
+  const int = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+    return n;
+  };
+  return cmd
+    .option('--check', 'bring the mesh up, make requests through the gateway, move the canary to 50/50, print the summary, tear down; exit 0 when all worked, 1 otherwise')
+    .option('--kind', 'run on a kind cluster (needs kind and Docker) instead of the local runtime')
+    .option('--xds', 'run the xDS interop demo instead (an ADS server configures a proxyless gRPC client)')
+    .option('--http-port <port>', 'loopback port for the gateway port 80 (0: any free port; default 8080, any with --check)', int)
+    .option('--https-port <port>', 'loopback port for the gateway port 443 (0: any free port; default 8443, any with --check)', int)
+    .option('--timeout <seconds>', 'how long to wait for every pod to be ready', int, 300)
+    .option('--requests <n>', 'requests through the gateway to show the split', int, 100)
+    .option('--keep-cluster', 'with --kind: keep the kind cluster after the demo')
+    .option('-v, --verbose', "print every line of the runtime's log");
 }
