@@ -52,4 +52,18 @@ describe('FileStore (watched directory)', () => {
     expect(store.readIssues()[0]).toMatchObject({ code: 'YAML_SYNTAX', file: join(dir, 'team-c', 'c.yaml') });
     expect(names()).toEqual(['b']);
   });
+
+  it('follows a file replaced by rename again and again in a new subdirectory (how runtimes write)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tsmesh-fs-'));
+    store = new FileStore(dir, { settleMs: 5, pollMs: 0 });
+    await store.start();
+    const names = () => store!.list().map((r) => r.name).sort();
+    const sub = join(dir, 'networking', 'default');
+    mkdirSync(sub, { recursive: true });
+    for (const name of ['v1', 'v2', 'v3', 'v4']) {
+      writeFileSync(join(sub, '.ns.tmp'), ns(name));
+      renameSync(join(sub, '.ns.tmp'), join(sub, 'ns.yaml'));
+      await until(() => names().join() === name, `replacement ${name}`);
+    }
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * The file store: every `*.yaml`, `*.yml` and `*.json` file under a directory (recursively),
- * reloaded when it changes (fs.watch, with a short settle delay per file so half-written files
- * are not read; a rescan catches renames of directories).
+ * reloaded when it changes. Each directory has its own watcher (inotify reports files replaced
+ * by rename reliably per directory), events settle briefly per file so half-written files are
+ * not read, and a periodic stat pass catches anything a watcher missed.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -15,6 +16,8 @@ export interface FileStoreOptions {
   defaultNamespace?: string;
   /** Wait this long after the last event on a file before reading it (default 20 ms). */
   settleMs?: number;
+  /** Period of the safety pass that stats every file and reloads the changed ones (default 2000 ms; 0 disables). */
+  pollMs?: number;
 }
 
 const CONFIG_FILE = /\.(ya?ml|json)$/i;
@@ -25,7 +28,10 @@ export class FileStore implements ConfigStore {
   private readonly files = new Map<string, ParseResult>();
   private readonly listeners = new Listeners();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private watcher?: FSWatcher;
+  private readonly dirWatchers = new Map<string, FSWatcher>();
+  /** `mtime:size:inode` of each file as last read, so the safety pass re-reads only what changed. */
+  private readonly stamps = new Map<string, string>();
+  private poll?: NodeJS.Timeout;
   private stopped = false;
 
   constructor(readonly dir: string, private readonly opts: FileStoreOptions = {}) {
@@ -33,17 +39,19 @@ export class FileStore implements ConfigStore {
   }
 
   async start(): Promise<void> {
-    this.watcher = watch(this.dir, { recursive: true }, (_event, filename) => {
-      if (!filename) return this.schedule('');
-      this.schedule(filename.toString());
-    });
-    this.watcher.on('error', () => this.schedule(''));
     await this.rescan(false);
+    const every = this.opts.pollMs ?? 2000;
+    if (every > 0) {
+      this.poll = setInterval(() => this.schedule(''), every);
+      this.poll.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
+    if (this.poll) clearInterval(this.poll);
+    for (const w of this.dirWatchers.values()) w.close();
+    this.dirWatchers.clear();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
@@ -73,17 +81,40 @@ export class FileStore implements ConfigStore {
     }, this.opts.settleMs ?? 20));
   }
 
-  private async walk(dir: string, out: string[]): Promise<void> {
+  /** Watches one directory (not recursively); events name entries of that directory. */
+  private watchDir(dir: string): void {
+    if (this.stopped || this.dirWatchers.has(dir)) return;
+    try {
+      const w = watch(dir, (_event, filename) => {
+        if (!filename) return this.schedule('');
+        const rel = relative(this.dir, join(dir, filename.toString()));
+        this.schedule(rel);
+        if (!CONFIG_FILE.test(rel)) this.schedule('');
+      });
+      w.on('error', () => {
+        w.close();
+        this.dirWatchers.delete(dir);
+        this.schedule('');
+      });
+      this.dirWatchers.set(dir, w);
+    } catch {
+      // gone already; the next pass notices
+    }
+  }
+
+  private async walk(dir: string, out: string[], dirs: Set<string> = new Set()): Promise<void> {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch {
       return;
     }
+    dirs.add(dir);
+    this.watchDir(dir);
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
-      if (e.isDirectory()) await this.walk(p, out);
+      if (e.isDirectory()) await this.walk(p, out, dirs);
       else if (CONFIG_FILE.test(e.name)) out.push(p);
     }
   }
@@ -91,11 +122,23 @@ export class FileStore implements ConfigStore {
   /** Reads every file again (start, directory renames). */
   private async rescan(emit: boolean): Promise<void> {
     const found: string[] = [];
-    await this.walk(this.dir, found);
+    const dirs = new Set<string>();
+    await this.walk(this.dir, found, dirs);
+    for (const [d, w] of this.dirWatchers) {
+      if (!dirs.has(d)) {
+        w.close();
+        this.dirWatchers.delete(d);
+      }
+    }
     const before = this.list();
     const beforeIssues = JSON.stringify(this.readIssues());
     const seen = new Set(found.map((f) => relative(this.dir, f)));
-    for (const f of [...this.files.keys()]) if (!seen.has(f)) this.files.delete(f);
+    for (const f of [...this.files.keys()]) {
+      if (!seen.has(f)) {
+        this.files.delete(f);
+        this.stamps.delete(f);
+      }
+    }
     for (const f of found) await this.read(f);
     if (emit) this.emitDiff(before, beforeIssues);
   }
@@ -106,11 +149,16 @@ export class FileStore implements ConfigStore {
       const st = await stat(path);
       if (!st.isFile()) {
         this.files.delete(rel);
+        this.stamps.delete(rel);
         return;
       }
+      const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      if (this.stamps.get(rel) === stamp && this.files.has(rel)) return;
       const text = await readFile(path, 'utf8');
       this.files.set(rel, parseConfigYaml(text, path, this.opts.defaultNamespace));
+      this.stamps.set(rel, stamp);
     } catch (err) {
+      this.stamps.delete(rel);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.files.delete(rel);
       else this.files.set(rel, { resources: [], ignored: [], issues: [{ severity: 'error', code: 'FILE_READ', file: path, resource: 'file', field: '', reason: (err as Error).message }] });
     }
