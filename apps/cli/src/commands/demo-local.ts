@@ -119,8 +119,11 @@ export class LocalMesh implements DemoMesh {
         m = /^pod of Deployment\/(\S+): admission webhook "[^"]+": (?:failed calling webhook \S+: )?(.*); retrying$/.exec(line);
         if (m && !retried.has(m[1])) {
           retried.add(m[1]);
-          return progress.note('waiting', m[1], `the sidecar injector is not reachable yet (${m[2]}); admission retried`);
+          const why = /(E[A-Z]{4,})/.exec(m[2])?.[1] ?? m[2];
+          return progress.note('waiting', m[1], `the sidecar injector's webhook is not up yet (${why}); admission is retried`);
         }
+        m = /^pod (\S+) admitted by (.+)$/.exec(line);
+        if (m) return progress.note('admitted', m[1], `by ${m[2]} (AdmissionReview over HTTPS)`);
         if (/exited|failed its|could not|failed:/.test(line) && !/^pod of .*retrying$/.test(line)) progress.note('warning', '', line);
       },
     });
@@ -140,11 +143,12 @@ export class LocalMesh implements DemoMesh {
     if (!rt) return { pods: [], endpoints: {}, expectedPods: 0 };
     const pods = rt.pods().map((p: PodInfo) => {
       const side = p.containers.find((c) => c.name === 'istio-proxy' && c.sidecar);
+      const injected = (p.object.spec.initContainers ?? []).some((c) => c.name === 'istio-proxy');
       return {
         key: `${p.namespace}/${p.name}`,
         ip: p.ip,
         ready: p.ready,
-        sidecar: !!side,
+        sidecar: injected,
         sidecarReady: !!side?.ready,
         restarts: p.containers.reduce((n, c) => n + c.restartCount, 0),
       };

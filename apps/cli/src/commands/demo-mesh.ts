@@ -71,12 +71,12 @@ export interface ProgressSink {
 
 /** One line of progress. */
 export interface ProgressEvent {
-  kind: 'admitted' | 'started' | 'sidecar' | 'ready' | 'not ready' | 'restarted' | 'endpoints' | 'gone';
+  kind: 'started' | 'sidecar' | 'ready' | 'not ready' | 'restarted' | 'endpoints' | 'gone';
   subject: string;
   detail: string;
 }
 
-/** Turns successive snapshots into events: pods admitted (with or without a sidecar), sidecars ready, pods ready, endpoints changed. */
+/** Turns successive snapshots into events: pods started (with or without an injected sidecar), sidecars ready, pods ready, endpoints changed. */
 export class ProgressTracker {
   private pods = new Map<string, PodView>();
   private endpoints: Record<string, string[]> = {};
@@ -86,7 +86,7 @@ export class ProgressTracker {
     const now = new Map(s.pods.map((p) => [p.key, p]));
     for (const p of s.pods) {
       const prev = this.pods.get(p.key);
-      if (!prev) out.push(p.sidecar ? { kind: 'admitted', subject: p.key, detail: `sidecar injected, ${p.ip}` } : { kind: 'started', subject: p.key, detail: p.ip });
+      if (!prev) out.push({ kind: 'started', subject: p.key, detail: p.sidecar ? `${p.ip}, with the injected sidecar` : p.ip });
       if (p.sidecar && p.sidecarReady && !prev?.sidecarReady) out.push({ kind: 'sidecar', subject: p.key, detail: 'istio-proxy ready' });
       if (p.ready && !prev?.ready) out.push({ kind: 'ready', subject: p.key, detail: '' });
       if (!p.ready && prev?.ready) out.push({ kind: 'not ready', subject: p.key, detail: '' });

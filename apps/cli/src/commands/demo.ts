@@ -76,7 +76,7 @@ class Screen {
   event(kind: string, subject: string, detail = ''): void {
     const secs = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
     const k = kind === 'warning' || kind === 'not ready' || kind === 'restarted' ? yellow(kind.padEnd(10)) : kind === 'ready' || kind === 'sidecar' ? green(kind.padEnd(10)) : kind.padEnd(10);
-    this.line(`${dim(`${secs}s`)}  ${k} ${subject.padEnd(subject ? 46 : 0)} ${dim(detail)}`.trimEnd());
+    this.line(`${dim(`${secs}s`)}  ${k} ${subject.padEnd(subject ? 52 : 0)} ${dim(detail)}`.trimEnd());
   }
 
   setStatus(s: string): void {
@@ -190,12 +190,15 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
 
   // Teardown on Ctrl-C / SIGTERM, at any point, exactly once.
   let tearingDown: Promise<number> | undefined;
+  let stopWatching = () => {};
   let signals = 0;
   const teardown = async (why: string, ok: boolean): Promise<number> => {
     tearingDown ??= (async () => {
+      stopWatching();
       screen.clearStatus();
       screen.line();
-      screen.line(bold(`Tearing down (${why})…`));
+      const pods = (await mesh.snapshot().catch(() => undefined))?.pods.length ?? 0;
+      screen.line(bold(`Tearing down (${why}): ${mesh.name === 'local' ? `${pods} pods (apps before their sidecars), then the network` : `the kind cluster`}…`));
       let left: string[];
       try {
         left = await mesh.down();
@@ -282,7 +285,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     printSummary(e, mesh, root, screen);
     screen.line();
     screen.line(bold('The mesh is running. Ctrl-C tears everything down.'));
-    const stopWatching = watchWhileRunning(mesh, screen, tracker);
+    stopWatching = watchWhileRunning(mesh, screen, tracker);
     const code = await new Promise<number>((res) => {
       const wait = setInterval(() => {
         if (tearingDown) {
@@ -349,6 +352,19 @@ async function tour(e: DemoEndpoints, o: DemoOptions, screen: Screen, fail: (wha
   screen.line(formatTally(calls));
   if (calls.failures) fail(`${calls.failures} of 20 caller → callme requests failed`);
 
+  for (const [who, url] of [['gateway', e.gatewayMetrics], [`sidecar of ${e.sidecarPod.split('/')[1]}`, e.sidecarMetrics]]) {
+    try {
+      const m = await get(`${url}/stats/prometheus`);
+      const lines = m.body.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
+      const total = lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+      screen.line(`  metrics of the ${who} (${url}/stats/prometheus): HTTP ${m.status}, istio_requests_total ${total} in ${lines.length} series`);
+      if (m.status !== 200) fail(`metrics of the ${who} answered ${m.status}`);
+      else if (!lines.length) fail(`metrics of the ${who} have no istio_requests_total`);
+    } catch (err) {
+      fail(`metrics of the ${who}: ${(err as Error).message}`);
+    }
+  }
+
   screen.line();
   screen.line(bold('Proxy status (what the control plane knows of each proxy)'));
   let entries: ProxyStatusEntry[] = [];
@@ -398,7 +414,8 @@ function printSummary(e: DemoEndpoints, mesh: DemoMesh, root: string, screen: Sc
   for (const [k, v] of urlLines(e)) screen.line(`  ${k.padEnd(16)} ${v}`);
   screen.line();
   screen.line(bold('Try'));
-  const cli = `node ${join(root, 'dist/apps/cli/main.js')}`;
+  // The Node.js that runs the demo (24; the machine's own `node` may be older).
+  const cli = `${process.execPath} ${join(root, 'dist/apps/cli/main.js')}`;
   const hint = mesh.applyHint(join(root, 'tools/demo-todolist-50-50.yaml'));
   for (const l of tryCommands(e, { cli, applyHint: hint, controlPlaneDefault: e.controlPlane === 'http://127.0.0.1:15014' })) screen.line(`  ${l}`);
   if (mesh.runDir) screen.line(dim(`  logs: ${join(mesh.runDir, 'logs')}/<namespace>_<pod>_<container>.log`));
