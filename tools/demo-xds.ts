@@ -40,8 +40,8 @@ async function main(): Promise<void> {
     for (const [type, t] of server.status.get(nodeId)!.types) {
       console.log(`  ${type.split('.').pop()!.padEnd(22)} ACKed ${t.ackedVersion ?? '-'}${t.lastNack ? `  last NACK: ${t.lastNack.message}` : ''}`);
     }
-    console.log('\nComing next in the demo: the whole mesh on the local runtime (control plane, CA, injector,');
-    console.log('ingress gateway, sample apps with sidecars) showing canary routing, mTLS and gateway TLS.');
+    console.log('\nThe whole mesh (control plane, CA, injector, ingress gateway, sample apps with sidecars) on the');
+    console.log('local runtime: npm run demo (as root).');
   } finally {
     await client.stop();
     await server.close();

@@ -225,7 +225,7 @@ export class LocalMesh implements DemoMesh {
     for (const c of p?.containers ?? []) {
       out.push(`${c.name}: ${c.state}${c.ready ? ', ready' : ', not ready'}${c.restartCount ? `, ${c.restartCount} restarts` : ''}`);
       const f = rt.logPath(ns, name, c.name);
-      if (!c.ready && existsSync(f)) for (const l of readFileSync(f, 'utf8').trimEnd().split('\n').slice(-4)) out.push(`  ${l.slice(0, 300)}`);
+      if (!c.ready && existsSync(f)) for (const l of readFileSync(f, 'utf8').trimEnd().split('\n').filter(Boolean).slice(-4)) out.push(`  ${l.slice(0, 300)}`);
     }
     return out;
   }

@@ -81,6 +81,7 @@ class Screen {
 
   setStatus(s: string): void {
     if (isTty) {
+      if (s === this.status) return;
       this.status = s;
       process.stdout.write(`\r\x1b[K${dim(s)}`);
     } else if (s !== this.lastPrinted && Date.now() - this.lastPrintedAt > 15_000) {
@@ -184,7 +185,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   const mesh = await makeMesh(o, root, screen);
   const why = await mesh.unavailable();
   if (why) {
-    screen.line(`tsmesh demo${o.kind ? ' --kind' : ''}: ${o.check ? 'skipped: ' : ''}${why}`);
+    screen.line(`tsmesh demo${o.kind ? ' --kind' : ''}: ${o.check && o.kind ? 'skipped: ' : ''}${why}`);
     return o.check && o.kind ? 0 : 1;
   }
 
