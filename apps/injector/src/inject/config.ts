@@ -9,8 +9,8 @@ export interface InjectionConfig {
    */
   nativeSidecars: boolean;
   /**
-   * Rewrite the app's HTTP/TCP probes to go through the proxy's 15020 `/app-health/...`. Istio's
-   * default is on; here it is off until the proxy serves `/app-health/*` on 15020.
+   * Rewrite the app's HTTP/TCP probes to go through the proxy's 15020 `/app-health/...`, so they
+   * work under STRICT mTLS (on by default, as in Istio).
    */
   rewriteAppProbes: boolean;
   /** xDS address (mesh config `defaultConfig.discoveryAddress`; `DISCOVERY_ADDRESS` and `PROXY_CONFIG`). */
@@ -32,7 +32,7 @@ export const DEFAULT_CONFIG: InjectionConfig = {
   proxyImage: 'tsmesh/proxy:latest',
   imagePullPolicy: 'IfNotPresent',
   nativeSidecars: true,
-  rewriteAppProbes: false,
+  rewriteAppProbes: true,
   // Plaintext ADS: istiod serves 15012 (TLS) only with a certificate; point this there once it does.
   discoveryAddress: 'istiod.istio-system.svc:15010',
   caAddress: 'istio-ca.istio-system.svc:8060',

@@ -141,7 +141,7 @@ describe('AdmissionReview handling (recorded reviews)', () => {
       '/app-health/todolist/readyz': { httpGet: { path: '/healthz', port: 8000, scheme: 'HTTP' }, timeoutSeconds: 1 },
       '/app-health/todolist/livez': { tcpSocket: { port: 8000 }, timeoutSeconds: 1 },
     });
-    const kept = await handleReview(body, deps);
+    const kept = await handleReview(body, { ...deps, config: { ...DEFAULT_CONFIG, rewriteAppProbes: false } });
     const unchanged = applyPatch(body.request.object, kept.patch!) as V1Pod;
     expect(unchanged.spec!.containers[0]).toEqual(body.request.object.spec!.containers[0]);
   });

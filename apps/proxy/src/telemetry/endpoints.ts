@@ -5,6 +5,7 @@
  * port and path of the pod's `prometheus.io` annotations, which the injector passes in
  * `ISTIO_PROMETHEUS_ANNOTATIONS`). An app that cannot be scraped does not fail the merge.
  */
+import { handleAppHealth, type AppProber } from './app-health';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mergeExpositions, PROMETHEUS_CONTENT_TYPE } from '@tsmesh/telemetry';
@@ -48,10 +49,11 @@ export function prometheusHandler(sources: readonly Exposition[]): http.RequestL
   };
 }
 
-/** The 15020 handler: `/stats/prometheus` merging the proxy's, the agent's and the app's metrics. */
-export function mergedMetricsHandler(o: { proxy: readonly Exposition[]; appUrl: string | null; appTimeoutMs?: number }): http.RequestListener {
+/** The 15020 handler: `/stats/prometheus` merging the proxy's, the agent's and the app's metrics, and `/app-health/...` probe forwarding. */
+export function mergedMetricsHandler(o: { proxy: readonly Exposition[]; appUrl: string | null; appTimeoutMs?: number; appProbers?: ReadonlyMap<string, AppProber> }): http.RequestListener {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (o.appProbers && handleAppHealth(o.appProbers, path, res)) return;
     if (path !== '/stats/prometheus') {
       res.writeHead(404).end();
       return;

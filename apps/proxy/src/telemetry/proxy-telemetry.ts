@@ -7,6 +7,7 @@ import { Registry, registerProcessMetrics } from '@tsmesh/telemetry';
 import { AccessLogger, type AccessLogTarget } from './access-log';
 import { appScrapeTarget, listenMetrics, mergedMetricsHandler, prometheusHandler, type Exposition } from './endpoints';
 import { TelemetryRecorder } from './recorder';
+import { parseAppProbers, type AppProber } from './app-health';
 import { ProxyTracer, type ProxyTracingOptions } from './tracing';
 import type { TelemetryDeps } from './layer';
 import { workloadInfo, type WorkloadInfo } from './workload';
@@ -53,6 +54,9 @@ export class ProxyTelemetry {
     return this.registry.expose();
   }
 
+  /** Probe targets from `ISTIO_KUBE_APP_PROBERS`, served on 15020 `/app-health/...`. */
+  appProbers: ReadonlyMap<string, AppProber> = parseAppProbers(process.env.ISTIO_KUBE_APP_PROBERS);
+
   /** Starts 15090 (`/stats/prometheus`) and 15020 (merged with the app's); port 0 picks one. Resolves the bound ports. */
   async listen(host: string, prometheusPort: number, mergedPort: number | null): Promise<{ prometheus: number; merged: number | null }> {
     const sources: Exposition[] = [() => this.expose(), () => this.extra.map((e) => e()).join('')];
@@ -61,7 +65,7 @@ export class ProxyTelemetry {
     let merged: number | null = null;
     if (mergedPort !== null) {
       try {
-        const m = await listenMetrics(mergedMetricsHandler({ proxy: sources, appUrl: appScrapeTarget() }), host, mergedPort);
+        const m = await listenMetrics(mergedMetricsHandler({ proxy: sources, appUrl: appScrapeTarget(), appProbers: this.appProbers }), host, mergedPort);
         this.servers.push(m.server);
         merged = m.port;
       } catch (err) {
