@@ -51,7 +51,7 @@ spec:
 `;
 }
 
-/** callme's VirtualService: v1/v2 weights, optional fault injection, retries. */
+/** callme's VirtualService: v1/v2 weights (or every endpoint, with `v1` and `v2` 0), optional fault injection, retries. */
 export function callmeRouting(o: { v1: number; v2: number; delayPct?: number; abortPct?: number; retries?: boolean }): string {
   const fault = o.delayPct || o.abortPct
     ? `      fault:
@@ -83,7 +83,9 @@ spec:
   http:
     - name: split
 ${fault}      route:
-        - destination:
+${o.v1 === 0 && o.v2 === 0 ? `        - destination:
+            host: callme-service
+` : `        - destination:
             host: callme-service
             subset: v1
           weight: ${o.v1}
@@ -91,7 +93,7 @@ ${fault}      route:
             host: callme-service
             subset: v2
           weight: ${o.v2}
-      timeout: 10s
+`}      timeout: 10s
 ${retries}`;
 }
 
