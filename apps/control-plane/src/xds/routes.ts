@@ -31,7 +31,13 @@ export interface RouteContext {
 /** The name of Envoy's fault filter, used as the key of per-route fault config. */
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 
-const DEFAULT_RETRY = { retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: { value: 2 } };
+/** Istio's retry host selection: avoid hosts already tried, re-picking up to 5 times. */
+const RETRY_HOSTS = {
+  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: pack(ExtensionTypeUrl.PreviousHostsPredicate, {}) }],
+  host_selection_retry_max_attempts: 5,
+};
+
+const DEFAULT_RETRY = { retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: { value: 2 }, retriable_status_codes: [503], ...RETRY_HOSTS };
 
 const GRPC_CODES: Record<string, number> = {
   OK: 0, CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7,
@@ -146,6 +152,7 @@ export function translateHttpRoute(h: HTTPRoute, index: number, vs: VirtualServi
             retry_on: h.retries.retryOn ?? DEFAULT_RETRY.retry_on,
             num_retries: { value: h.retries.attempts! },
             ...(h.retries.perTryTimeout ? { per_try_timeout: durationOf(h.retries.perTryTimeout) } : {}),
+            ...RETRY_HOSTS,
           };
         }
       } else {

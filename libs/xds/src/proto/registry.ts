@@ -34,6 +34,7 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
   'envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/service/status/v3/csds.proto',
   'google/rpc/status.proto',
 ];
