@@ -137,7 +137,7 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
         const plain = await eventually(async () => {
           const s = await fromPod(driver, 'default', caller, { host: ip, port: 8091, paths: ['/callme/ping'] }, { uid: 1337 });
           return s[0].status === 200;
-        }, 10_000, 500);
+        }, 30_000, 500);
         expect(plain).toBe(true);
         expect(await watch.packets()).toBeGreaterThan(0);
       } finally {
@@ -198,7 +198,7 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
       const blocked = await eventually(async () => {
         const s = await fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: normalising });
         return s.every((x) => x.status === 403);
-      }, 10_000, 500);
+      }, 30_000, 500);
       const s = await fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: [...normalising, ...encoded] });
       expect(blocked, JSON.stringify(s.map((x) => [x.path, x.status]))).toBe(true);
       for (const x of s) expect(x.body, `${x.path} reached callme`).not.toMatch(/^callme-service:v/);
@@ -217,7 +217,7 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
         const a = await fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: ['/callme/ping'] });
         const b = await fromPod(driver, 'default', todolist, { host: 'callme-service', port: 8091, paths: ['/callme/ping'] });
         return a[0].status === 200 && b[0].status === 403;
-      }, 10_000, 500);
+      }, 30_000, 500);
       expect(ok).toBe(true);
     });
   });
