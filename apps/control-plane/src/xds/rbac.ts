@@ -94,6 +94,13 @@ function whenCondition(key: string, values: string[] | undefined, notValues: str
     if (key === 'source.namespace') return { authenticated: { principal_name: { safe_regex: { regex: `.*/ns/${v}/.*` } } } };
     if (key === 'source.principal') return { authenticated: { principal_name: principalMatcher(v) } };
     if (key === 'request.auth.principal') return { metadata: { filter: 'istio_authn', path: [{ key: 'request.auth.principal' }], value: { string_match: valueMatcher(v) } } };
+    if (key === 'request.auth.audiences' || key === 'request.auth.presenter') return { metadata: { filter: 'istio_authn', path: [{ key }], value: { string_match: valueMatcher(v) } } };
+    const claim = /^request\.auth\.claims\[(.+)\]$/.exec(key);
+    if (claim) {
+      // Nested claims are written request.auth.claims[a][b]; every claim value is a list of strings.
+      const path = [{ key: 'request.auth.claims' }, ...claim[1].split('][').map((k) => ({ key: k }))];
+      return { metadata: { filter: 'istio_authn', path, value: { list_match: { one_of: { string_match: valueMatcher(v) } } } } };
+    }
     if (key === 'destination.port') return { destination_port: Number(v) };
     if (key === 'destination.ip') return { destination_ip: cidr(v) };
     if (key === 'connection.sni') return { requested_server_name: valueMatcher(v) };
