@@ -100,6 +100,13 @@ console.log('token=' + fs.existsSync('/var/run/secrets/tokens/istio-token'));
 console.log('labels=' + JSON.stringify(fs.readFileSync('/etc/istio/pod/labels', 'utf8')));
 console.log('env POD_NAME=' + process.env.POD_NAME + ' INSTANCE_IP=' + process.env.INSTANCE_IP + ' SERVICE_ACCOUNT=' + process.env.SERVICE_ACCOUNT);
 http.createServer((req, res) => { res.statusCode = Date.now() - started > 500 ? 200 : 503; res.end(); }).listen(15021);
-http.createServer((req, res) => res.end('ok')).listen(15020);
+const probers = JSON.parse(process.env.ISTIO_KUBE_APP_PROBERS || '{}');
+http.createServer((req, res) => {
+  const p = probers[req.url];
+  if (!p) return res.end('ok');
+  const port = (p.httpGet || p.tcpSocket).port;
+  http.get({ host: '127.0.0.1', port, path: (p.httpGet && p.httpGet.path) || '/' }, (r) => { r.resume(); res.statusCode = r.statusCode; res.end(); })
+    .on('error', () => { res.statusCode = 503; res.end(); });
+}).listen(15020);
 process.on('SIGTERM', () => { console.log('stop ' + Date.now()); process.exit(0); });
 `;
