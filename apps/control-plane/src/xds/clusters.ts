@@ -29,6 +29,9 @@ export function effectivePolicy(top: TrafficPolicy | undefined, subset: TrafficP
 
 const LB: Record<string, LbPolicy> = { ROUND_ROBIN: 'ROUND_ROBIN', LEAST_CONN: 'LEAST_REQUEST', LEAST_REQUEST: 'LEAST_REQUEST', RANDOM: 'RANDOM', UNSPECIFIED: 'ROUND_ROBIN' };
 
+/** Istio's value for a connection-pool limit the user did not set (2^32 - 1). */
+const UNLIMITED = 4294967295;
+
 /** Cluster options implementing a traffic policy (everything except TLS). */
 export function policyOptions(tp: TrafficPolicy, proxyless = false): Partial<ClusterOptions> & { lbPolicy: LbPolicy } {
   const o: Partial<ClusterOptions> & { lbPolicy: LbPolicy } = { lbPolicy: 'ROUND_ROBIN' };
@@ -38,12 +41,14 @@ export function policyOptions(tp: TrafficPolicy, proxyless = false): Partial<Clu
   if (proxyless && o.lbPolicy !== 'RING_HASH') o.lbPolicy = 'ROUND_ROBIN';
   const cp = tp.connectionPool;
   if (cp?.tcp?.connectTimeout) o.connectTimeoutMs = parseDurationMs(cp.tcp.connectTimeout);
-  if (cp?.tcp?.maxConnections !== undefined || cp?.http?.http1MaxPendingRequests !== undefined || cp?.http?.http2MaxRequests !== undefined || cp?.http?.maxRetries !== undefined) {
+  if (!proxyless) {
+    // Istio's defaults: no limit unless the DestinationRule sets one (Envoy's own defaults, such as
+    // 3 concurrent retries per cluster, would fail requests a mesh user expects to be retried).
     o.circuitBreakers = {
-      maxConnections: cp?.tcp?.maxConnections,
-      maxPendingRequests: cp?.http?.http1MaxPendingRequests,
-      maxRequests: cp?.http?.http2MaxRequests,
-      maxRetries: cp?.http?.maxRetries,
+      maxConnections: cp?.tcp?.maxConnections ?? UNLIMITED,
+      maxPendingRequests: cp?.http?.http1MaxPendingRequests ?? UNLIMITED,
+      maxRequests: cp?.http?.http2MaxRequests ?? UNLIMITED,
+      maxRetries: cp?.http?.maxRetries ?? UNLIMITED,
     };
   }
   const od = tp.outlierDetection;
