@@ -177,6 +177,9 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
       await driver.killContainer('default', { app: 'callme-service', version: 'v1' }, 'callme-service');
       const s = await load;
       expect(s.filter((x) => x.status !== 200).map((x) => `${x.status} ${x.error ?? x.body}`).slice(0, 5)).toEqual([]);
+      // The killed container is restarted and its pod is ready again.
+      await driver.waitReady(60_000);
+      expect(driver.restarts('default', { app: 'callme-service', version: 'v1' }, 'callme-service')).toBeGreaterThanOrEqual(1);
     });
   });
 

@@ -100,6 +100,10 @@ export class KindDriver implements MeshDriver {
     await this.waitDeployments(['istio-system', 'default'], 300_000);
   }
 
+  async waitReady(timeoutMs: number): Promise<void> {
+    await this.waitDeployments(['istio-system', 'default'], timeoutMs);
+  }
+
   async down(): Promise<void> {
     if (process.env.E2E_KEEP_CLUSTER !== '1') await this.kind.delete();
   }

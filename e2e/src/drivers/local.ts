@@ -32,6 +32,10 @@ export class LocalDriver implements MeshDriver {
     await this.rt.waitReady({ timeoutMs: 240_000 });
   }
 
+  async waitReady(timeoutMs: number): Promise<void> {
+    await this.runtime.waitReady({ timeoutMs });
+  }
+
   async down(): Promise<void> {
     await this.rt?.stop();
     this.rt = undefined;

@@ -14,6 +14,8 @@ export interface MeshDriver {
   unavailable(): Promise<string | null>;
   /** Brings up the mesh (control plane, CA, injector, gateway) and the samples, and waits until every pod is ready. */
   up(): Promise<void>;
+  /** Waits until every pod is ready again (after a kill, a restart). */
+  waitReady(timeoutMs: number): Promise<void>;
   /** Tears everything down. */
   down(): Promise<void>;
   /** Applies Kubernetes/Istio YAML (one or more documents). */
