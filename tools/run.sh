@@ -36,7 +36,9 @@ case "$cmd" in
     fi
     echo "tsmesh demo: apps built" >&2
     rm -f "$log"
-    exec tsx tools/demo.ts "$@"
+    # tsx as a loader in this very process, not the tsx CLI: the CLI relays signals to a child and
+    # SIGKILLs it when it does not acknowledge one at once, which would skip the teardown.
+    exec node --import tsx tools/demo.ts "$@"
     ;;
   test)
     exec bash tools/test.sh "$@"

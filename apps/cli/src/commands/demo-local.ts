@@ -72,6 +72,7 @@ function cmd(bin: string, args: string[]): string {
 export class LocalMesh implements DemoMesh {
   readonly name = 'local' as const;
   private rt?: LocalRuntime;
+  private starting?: Promise<LocalRuntime>;
   private readonly forwards: Forward[] = [];
   private pids: number[] = [];
   private eps?: DemoEndpoints;
@@ -105,7 +106,7 @@ export class LocalMesh implements DemoMesh {
       else if (want) hostPorts[svc] = want;
     }
     const retried = new Set<string>();
-    this.rt = await LocalRuntime.start({
+    this.starting = LocalRuntime.start({
       workspaceRoot: this.root,
       manifests: [join(this.root, 'infra/k8s/base')],
       gatewayCertHosts: ['localhost', 'todolist.example.com', 'tsmesh.local', '*.tsmesh.local'],
@@ -126,9 +127,9 @@ export class LocalMesh implements DemoMesh {
         if (m) return progress.note('admitted', m[1], `by ${m[2]} (AdmissionReview over HTTPS)`);
         if (/exited|failed its|could not|failed:/.test(line) && !/^pod of .*retrying$/.test(line)) progress.note('warning', '', line);
       },
-    });
+    }).then((rt) => (this.rt = rt));
+    const rt = await this.starting;
     const until = Date.now() + timeoutMs;
-    const rt = this.rt;
     const timer = setInterval(() => void this.snapshot().then((s) => progress.snapshot(s)), 300);
     try {
       await rt.waitReady({ timeoutMs: Math.max(1000, until - Date.now()) });
@@ -232,6 +233,8 @@ export class LocalMesh implements DemoMesh {
 
   async down(): Promise<string[]> {
     for (const f of this.forwards.splice(0)) f.close();
+    // Stopped while starting: let the start finish, then stop what it made.
+    if (!this.rt && this.starting) await this.starting.catch(() => undefined);
     const rt = this.rt;
     if (!rt) return [];
     this.pids = rt.pods().flatMap((p) => p.containers.map((c) => c.pid ?? 0)).filter((p) => p > 0);

@@ -199,7 +199,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       screen.clearStatus();
       screen.line();
       const pods = (await mesh.snapshot().catch(() => undefined))?.pods.length ?? 0;
-      screen.line(bold(`Tearing down (${why}): ${mesh.name === 'local' ? `${pods} pods (apps before their sidecars), then the network` : `the kind cluster`}…`));
+      screen.line(bold(`Tearing down (${why}): ${mesh.name === 'local' ? `${pods ? `${pods} pods (apps before their sidecars), then ` : ''}the network` : `the kind cluster`}…`));
       let left: string[];
       try {
         left = await mesh.down();
@@ -219,7 +219,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     })();
     return tearingDown;
   };
+  let lastSignalAt = 0;
   const onSignal = (sig: string) => {
+    // One Ctrl-C can arrive twice (from the terminal and relayed by a parent such as tsx or npm).
+    if (Date.now() - lastSignalAt < 1500) return;
+    lastSignalAt = Date.now();
     signals++;
     if (signals === 1) {
       void teardown(sig, true).then((code) => process.exit(code));
@@ -236,6 +240,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
 
   const failures: string[] = [];
   const fail = (what: string) => {
+    if (tearingDown) return;
     failures.push(what);
     screen.line(red(`  ✗ ${what}`));
   };
@@ -247,12 +252,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     const tracker = new ProgressTracker();
     let last: MeshSnapshot | undefined;
     const onSnapshot = (s: MeshSnapshot) => {
+      if (tearingDown) return;
       last = s;
       for (const e of tracker.update(s)) screen.event(e.kind, e.subject, e.detail);
       screen.setStatus(statusLine(s));
     };
     try {
-      await mesh.up({ snapshot: onSnapshot, note: (k, s, d) => screen.event(k, s, d) }, (o.timeout ?? 300) * 1000);
+      await mesh.up({ snapshot: onSnapshot, note: (k, s, d) => void (tearingDown || screen.event(k, s, d)) }, (o.timeout ?? 300) * 1000);
     } catch (err) {
       if (tearingDown) return await tearingDown;
       screen.clearStatus();
@@ -264,9 +270,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       }
       return await teardown('start failed', false);
     }
+    if (tearingDown) return await tearingDown;
     screen.clearStatus();
     if (last) screen.line(green(`  ✓ ${statusLine(last)}`));
-    if (tearingDown) return await tearingDown;
 
     const e = await mesh.endpoints();
     await tour(e, o, screen, fail);
