@@ -364,7 +364,14 @@ async function tour(e: DemoEndpoints, o: DemoOptions, screen: Screen, fail: (wha
       const m = await get(`${url}/stats/prometheus`);
       const lines = m.body.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
       const total = lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-      screen.line(`  metrics of the ${who} (${url}/stats/prometheus): HTTP ${m.status}, istio_requests_total ${total} in ${lines.length} series`);
+      // How the requests a proxy reported were secured (mutual_tls between sidecars and the gateway).
+      const security = new Map<string, number>();
+      for (const l of lines) {
+        const policy = /connection_security_policy="([^"]*)"/.exec(l)?.[1];
+        if (policy && policy !== 'unknown') security.set(policy, (security.get(policy) ?? 0) + Number(l.split(' ').pop()));
+      }
+      const sec = [...security].map(([k, v]) => `${v} with connection_security_policy=${k}`).join(', ');
+      screen.line(`  metrics of the ${who} (${url}/stats/prometheus): HTTP ${m.status}, istio_requests_total ${total} in ${lines.length} series${sec ? `; ${sec}` : ''}`);
       if (m.status !== 200) fail(`metrics of the ${who} answered ${m.status}`);
       else if (!lines.length) fail(`metrics of the ${who} have no istio_requests_total`);
     } catch (err) {
