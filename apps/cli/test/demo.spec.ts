@@ -4,7 +4,8 @@ import { buildProgram } from '../src/cli';
 import { addDemoOptions } from '../src/commands/demo';
 import { count, formatTally, ProgressTracker, share, statusLine, tryCommands, urlLines, type DemoEndpoints, type MeshSnapshot, type Tally } from '../src/commands/demo-mesh';
 import { analyze } from '../src/commands/analyze';
-import { leftovers } from '../src/commands/demo-local';
+import { leftovers, portFree } from '../src/commands/demo-local';
+import { createServer } from 'node:net';
 import { Command } from 'commander';
 
 const pod = (key: string, o: Partial<MeshSnapshot['pods'][number]> = {}) => ({ key, ip: '10.244.1.2', ready: false, sidecar: true, sidecarReady: false, restarts: 0, ...o });
@@ -88,6 +89,15 @@ describe('demo flags', () => {
     expect(out).toContain('--check');
     expect(out).toContain('--kind');
     expect(out).toContain('--xds');
+  });
+
+  it('tells a taken loopback port from a free one', async () => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    expect(await portFree(port)).toBe(false);
+    await new Promise((r) => srv.close(r));
+    expect(await portFree(port)).toBe(true);
   });
 
   it('finds nothing left of a run that never existed', () => {

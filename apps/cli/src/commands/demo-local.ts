@@ -51,11 +51,11 @@ class Forward {
   }
 }
 
-/** Whether a loopback port can be bound now. */
+/** Whether a loopback port is free now (false only when something listens on it). */
 export async function portFree(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = createServer();
-    s.once('error', () => res(false));
+    s.once('error', (err: NodeJS.ErrnoException) => res(err.code !== 'EADDRINUSE'));
     s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
 }
