@@ -216,12 +216,14 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
         - source:
             principals: ["cluster.local/ns/default/sa/caller-service"]
 `));
+      let last = '';
       const ok = await eventually(async () => {
         const a = await fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: ['/callme/ping'] });
         const b = await fromPod(driver, 'default', todolist, { host: 'callme-service', port: 8091, paths: ['/callme/ping'] });
+        last = `caller: ${a[0].status} ${a[0].error ?? a[0].body}; todolist: ${b[0].status} ${b[0].error ?? b[0].body}`;
         return a[0].status === 200 && b[0].status === 403;
       }, 30_000, 500);
-      expect(ok).toBe(true);
+      expect(ok, last).toBe(true);
     });
   });
 });

@@ -92,8 +92,8 @@ export class KindDriver implements MeshDriver {
 
   async up(): Promise<void> {
     if (!(await this.kind.clusters()).includes(this.kind.clusterName)) await this.kind.create(join(this.root, 'infra/kind/cluster.yaml'));
-    await cli('bash', [join(this.root, 'infra/docker/build-images.sh'), '--tag', 'e2e'], { cwd: this.root, timeoutMs: 1_800_000 });
-    for (const app of IMAGES) await this.kind.load(`tsmesh/${app}:e2e`);
+    await cli('bash', [join(this.root, 'infra/docker/build-images.sh'), '--tag', 'latest'], { cwd: this.root, timeoutMs: 1_800_000 });
+    for (const app of IMAGES) await this.kind.load(`tsmesh/${app}:latest`);
     this.kc = new k8s.KubeConfig();
     this.kc.loadFromString(await this.kind.kubeconfig());
     await this.applyObjects(renderKustomization(join(this.root, 'infra/k8s/base')));

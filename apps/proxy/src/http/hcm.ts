@@ -36,6 +36,10 @@ export class HttpConnectionManager {
   private h2: http2.Http2Server | null = null;
   private readonly handler: HttpHandler;
   private readonly sessions = new Set<http2.Http2Session>();
+  /** Set when a config update replaced this manager's filter chain: its connections are drained. */
+  private retiredFlag = false;
+  /** HTTP/1 connections handed to this manager (the codec's own idle tracking does not see them). */
+  private readonly h1Sockets = new Set<net.Socket>();
 
   constructor(readonly spec: HcmSpec, readonly ctx: ProxyContext) {
     this.stats = ctx.stats.httpFor(spec.statPrefix);
@@ -88,6 +92,8 @@ export class HttpConnectionManager {
       this.http2Server().emit('connection', socket);
     } else {
       this.stats.downstream_cx_http1_total++;
+      this.h1Sockets.add(socket);
+      socket.once('close', () => this.h1Sockets.delete(socket));
       this.h1.emit('connection', socket);
     }
   }
@@ -98,6 +104,9 @@ export class HttpConnectionManager {
   }
 
   private onRequest(req: DownstreamRequest, res: DownstreamResponse): void {
+    // A replaced chain finishes this request with its old config, then closes the connection so
+    // the client reconnects to the chain now in force (Envoy drains replaced filter chains).
+    if (this.retiredFlag) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
     const conn = connInfoOf(req);
     let target = (req.url ?? '/');
     if (this.spec.normalizePath || this.spec.mergeSlashes) {
@@ -137,6 +146,19 @@ export class HttpConnectionManager {
   }
 
   /** Starts draining: `connection: close` on HTTP/1 responses, GOAWAY on HTTP/2, idle connections closed. */
+  /** Stops serving new requests on kept-alive connections: idle ones close now, busy ones after their response. */
+  retire(): void {
+    this.retiredFlag = true;
+    for (const socket of this.h1Sockets) {
+      // Node keeps the response in progress on `_httpMessage`: idle connections close now, busy
+      // ones after their response.
+      const inFlight = (socket as unknown as { _httpMessage?: { shouldKeepAlive: boolean } | null })._httpMessage;
+      if (inFlight) inFlight.shouldKeepAlive = false;
+      else socket.end();
+    }
+    this.drain();
+  }
+
   drain(): void {
     this.h1.closeIdleConnections();
     for (const s of this.sessions) s.goaway();

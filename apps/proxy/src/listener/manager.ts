@@ -111,6 +111,7 @@ export class ListenerManager {
     for (const [chain, hcm] of this.hcmByChain) {
       if (current.has(chain)) continue;
       this.hcmByChain.delete(chain);
+      hcm.retire();
       this.retired.add(hcm);
     }
     for (const hcm of this.retired) if (hcm.openConnections === 0) this.retired.delete(hcm);
