@@ -16,6 +16,9 @@ if (skipReason) console.warn(`e2e (${driver.name} driver) skipped: ${skipReason}
 describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => {
   beforeAll(async () => {
     await driver.up();
+    // Pods are ready; wait until the gateway has its routes and endpoints too (as a rollout would).
+    const serving = await eventually(async () => (await burst(20, 5, `${driver.gatewayHttp()}/`)).every((s) => s.status === 200), 60_000, 500);
+    if (!serving) throw new Error('the ingress gateway did not serve todolist within 60 s of every pod being ready');
   });
   afterAll(async () => {
     await closeLoad();
