@@ -88,6 +88,9 @@ export async function spawnContainer(l: ContainerLaunch): Promise<ChildProcess> 
       env: l.env,
       stdio: ['ignore', fd, fd],
       cwd: l.cwd,
+      // Its own process group, as a container is not in the kubelet's: a terminal's Ctrl-C reaches
+      // the runtime only, which stops pods in order. --pdeathsig still ends it with the runtime.
+      detached: true,
     });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
