@@ -1,8 +1,10 @@
 // Lint rules for every project, including the Nx module boundaries:
-// apps may import libs, libs may import libs, nothing imports an app.
+// apps may import libs, libs may import libs, nothing imports an app
+// (tools/eslint/module-boundaries.mjs wraps Nx's rule with a clearer app → app message).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
+import tsmesh from './tools/eslint/module-boundaries.mjs';
 
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', '.nx/**', 'bench/results/**', '**/*.d.ts'] },
@@ -10,7 +12,7 @@ export default [
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts', '**/*.mjs', '**/*.js'],
-    plugins: { '@nx': nx },
+    plugins: { '@nx': nx, tsmesh },
     languageOptions: {
       globals: {
         process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly',
@@ -20,7 +22,8 @@ export default [
       },
     },
     rules: {
-      '@nx/enforce-module-boundaries': [
+      // Nx's module boundaries; an app importing an app is told to move the code into a lib.
+      'tsmesh/module-boundaries': [
         'error',
         {
           enforceBuildableLibDependency: false,
@@ -31,6 +34,7 @@ export default [
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib', 'type:infra'] },
             { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:tools', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
           ],
         },
@@ -42,6 +46,6 @@ export default [
   {
     // Per-project vitest configs share the root vitest.shared.ts.
     files: ['**/vitest.config.ts'],
-    rules: { '@nx/enforce-module-boundaries': 'off' },
+    rules: { 'tsmesh/module-boundaries': 'off' },
   },
 ];
