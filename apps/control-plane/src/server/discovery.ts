@@ -11,7 +11,8 @@ import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } fr
 import type { ConfigStore } from '../config/store';
 import { PushContext, type PushOptions } from '../model/push-context';
 import { completeProxy, proxyFromNode, type Proxy } from '../model/proxy';
-import { defaultEncodeCache, generate, type Generated } from '../xds/generate';
+import { generate, PushGeneration, XdsCache, type Generated } from '../xds/generate';
+import { touchedDependencies } from '../xds/gen/invalidation';
 import { Debouncer } from './debounce';
 import { ControlPlaneMetrics } from './metrics';
 
@@ -40,7 +41,6 @@ interface ProxyEntry {
   /** The proxy as completed from the registry at the last generation. */
   completed?: Proxy;
   versions?: Generated['versions'];
-  generated?: Generated;
   /** Types pushed in the last push and not yet ACKed, with the time of the change that caused it. */
   pending?: { since: number; types: Map<string, string> };
 }
@@ -66,6 +66,9 @@ export class Discovery {
   private readonly proxies = new Map<string, ProxyEntry>();
   private readonly debouncer: Debouncer;
   private push?: PushContext;
+  /** Encoded resources across pushes, by typed key (evicted by dependency). */
+  readonly xdsCache = new XdsCache();
+  private generation?: PushGeneration;
   private issues: ConfigIssue[] = [];
   private byKey = new Map<string, ConfigResource>();
   private counter = 0;
@@ -198,62 +201,44 @@ export class Discovery {
       }
     }
     this.issues = issues;
-    defaultEncodeCache.rotate();
     this.metrics.rejectedConfigs.set(v.rejected.size + readIssues.filter((i) => i.severity === 'error').length);
+    const previous = this.push;
     this.push = new PushContext(v.accepted, this.nextVersion(), this.opts.push);
+    const touched = touchedDependencies({ keys: trigger, before, after: this.byKey, previous, current: this.push });
+    if (touched === 'all') this.xdsCache.clearAll();
+    else this.xdsCache.clear(touched);
+    this.generation = new PushGeneration(this.push, this.xdsCache);
     this.metrics.services.set(this.push.registry.services.length);
     this.metrics.fullPushTime.observe((performance.now() - t0) / 1000);
     this.log.info({ version: this.push.version, resources: v.accepted.length, rejected: v.rejected.size, trigger: trigger.slice(0, 5) }, 'push context built');
     return { push: this.push, before };
   }
 
-  /**
-   * When every change is to a kind that cannot alter a sidecar's inbound side (routing config, or
-   * EndpointSlices of other workloads), the IPs whose inbound side may still have changed (the
-   * addresses in the changed EndpointSlices, before and after); otherwise null.
-   */
-  private inboundTouched(keys: Set<string>, before: Map<string, ConfigResource>): Set<string> | null {
-    const ips = new Set<string>();
-    for (const k of keys) {
-      if (k === '<issues>') continue;
-      const kind = k.slice(0, k.indexOf('/'));
-      if (kind === 'VirtualService' || kind === 'DestinationRule' || kind === 'Gateway' || kind === 'Secret') continue;
-      if (kind !== 'EndpointSlice') return null;
-      for (const r of [before.get(k), this.byKey.get(k)]) {
-        for (const e of (r?.object as { endpoints?: { addresses?: string[] }[] } | undefined)?.endpoints ?? []) for (const a of e.addresses ?? []) ips.add(a);
-      }
-    }
-    return ips;
-  }
-
   private pushAll(keys: Set<string>, firstChangeAt: number, events: number): void {
     const t0 = performance.now();
     const trigger = [...keys];
     for (const k of trigger) this.metrics.triggers.inc({ type: k === '<issues>' ? 'config' : k.split('/')[0] });
-    const { push, before } = this.rebuildWith(trigger);
-    const touched = this.inboundTouched(keys, before);
+    const { push } = this.rebuildWith(trigger);
     let pushed = 0;
-    for (const [id, e] of this.proxies) if (this.update(id, e, push, firstChangeAt, touched)) pushed += 1;
+    for (const [id, e] of this.proxies) if (this.update(id, e, firstChangeAt)) pushed += 1;
+    this.xdsCache.sweep();
     this.lastPush = { version: push.version, at: new Date().toISOString(), trigger: trigger.slice(0, 20), proxies: this.proxies.size, pushed, durationMs: Math.round(performance.now() - t0) };
     this.log.info({ ...this.lastPush, events }, 'push done');
   }
 
   /** Generates a proxy's resources; sets a new snapshot when any type changed. Returns whether it did. */
-  private update(id: string, e: ProxyEntry, push: PushContext, changeAt?: number, inboundTouched?: Set<string> | null): boolean {
+  private update(id: string, e: ProxyEntry, changeAt?: number): boolean {
     const t0 = performance.now();
     let g: Generated;
     try {
-      // Reuse the proxy's completed identity and inbound side when the change cannot have touched them.
-      const reuse = inboundTouched && e.completed && e.generated?.inbound && !inboundTouched.has(e.completed.ip);
-      const proxy = reuse ? e.completed! : completeProxy(e.base, push);
-      g = generate(push, proxy, undefined, reuse ? e.generated!.inbound : undefined);
+      const proxy = completeProxy(e.base, this.generation!.push);
+      g = generate(this.generation!, proxy);
       e.completed = proxy;
     } catch (err) {
       this.log.error({ proxy: id, err: (err as Error).message }, 'generating config failed; proxy keeps its last config');
       return false;
     }
     const changed = (Object.keys(g.versions) as ResourceTypeUrl[]).filter((t) => e.versions?.[t] !== g.versions[t]);
-    e.generated = g;
     if (!changed.length) return false;
     try {
       this.cache.setSnapshot(id, snapshotFromEncoded(g.versions, g.resources));
@@ -286,7 +271,7 @@ export class Discovery {
       this.log.info({ proxy: node.id, kind: base.kind }, 'proxy connected');
     }
     this.metrics.connected.set(this.proxies.size);
-    if (this.push && !this.cache.getSnapshot(node.id)) this.update(node.id, e, this.push);
+    if (this.generation && !this.cache.getSnapshot(node.id)) this.update(node.id, e);
   }
 
   private disconnect(id: string): void {

@@ -11,7 +11,7 @@ import {
   type Filter, type FilterChain, type HttpFilter, type Listener,
 } from '@tsmesh/xds';
 import { isHttpProtocol, type MtlsMode, type Protocol } from '@tsmesh/mesh-config';
-import type { PushContext } from '../model/push-context';
+import type { PushContext, VirtualServiceConfig } from '../model/push-context';
 import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import type { ServiceModel } from '../registry/registry';
@@ -40,41 +40,55 @@ export function outboundPorts(services: readonly ServiceModel[]): { http: number
   return { http: [...http].sort((a, b) => a - b), tcp };
 }
 
+/** `virtualOutbound` on 15001: original destination, then passthrough (or the black hole with REGISTRY_ONLY). */
+export function virtualOutboundListener(blocked: boolean): Listener {
+  return listener({
+    name: 'virtualOutbound', address: '0.0.0.0', port: 15001, useOriginalDst: true, trafficDirection: 'OUTBOUND',
+    listenerFilters: [listenerFilter('original_dst')],
+    filterChains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER, blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER)] }],
+  });
+}
+
+/** `0.0.0.0_<port>`: an HTTP outbound port, routes from RDS `<port>`. */
+export function httpOutboundListener(port: number): Listener {
+  return listener({
+    name: `0.0.0.0_${port}`, address: '0.0.0.0', port, bindToPort: false, trafficDirection: 'OUTBOUND',
+    filterChains: [{ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: String(port), httpFilters: [faultFilter()], upgradeWebsocket: true })] }],
+  });
+}
+
+/** The VirtualService with `tcp` routes for a host among `vss` (the oldest). */
+export function tcpVirtualServiceFor(vss: readonly VirtualServiceConfig[], host: string): VirtualServiceConfig | undefined {
+  return vss.find((v) => v.hosts.includes(host) && v.spec.tcp?.length);
+}
+
+/** `<VIP>_<port>`: a TCP service port, to its cluster or the VirtualService's `tcp` route. */
+export function tcpOutboundListener(push: PushContext, proxy: Proxy, svc: ServiceModel, port: number, vs: VirtualServiceConfig | undefined): Listener {
+  const tr = vs?.spec.tcp?.find((t) => !t.match?.length || t.match.some((m) => (m.port === undefined || m.port === port) && (!m.sourceLabels || matches(m.sourceLabels, proxy.labels))));
+  const ctx = { push, proxy, port, gateway: 'mesh' };
+  let target: string | { name: string; weight: number }[] = formatClusterName({ direction: 'outbound', port, subset: '', host: svc.hostname });
+  if (tr?.route?.length) {
+    const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
+    target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs!.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs!.namespace), weight: d.weight ?? 0 }));
+  }
+  return listener({
+    name: `${svc.vip}_${port}`, address: svc.vip!, port, bindToPort: false, trafficDirection: 'OUTBOUND',
+    filterChains: [{ filters: [tcpProxy(`outbound|${port}||${svc.hostname}`, target)] }],
+  });
+}
+
 /** Sidecar outbound listeners. */
 export function outboundListeners(push: PushContext, proxy: Proxy, services: readonly ServiceModel[]): Listener[] {
-  const blocked = registryOnly(push, proxy);
-  const out: Listener[] = [
-    listener({
-      name: 'virtualOutbound', address: '0.0.0.0', port: 15001, useOriginalDst: true, trafficDirection: 'OUTBOUND',
-      listenerFilters: [listenerFilter('original_dst')],
-      filterChains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER, blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER)] }],
-    }),
-  ];
+  const out: Listener[] = [virtualOutboundListener(registryOnly(push, proxy))];
   const { http, tcp } = outboundPorts(services);
-  for (const port of http) {
-    out.push(listener({
-      name: `0.0.0.0_${port}`, address: '0.0.0.0', port, bindToPort: false, trafficDirection: 'OUTBOUND',
-      filterChains: [{ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: String(port), httpFilters: [faultFilter()], upgradeWebsocket: true })] }],
-    }));
-  }
+  for (const port of http) out.push(httpOutboundListener(port));
   const vss = push.virtualServicesFor('mesh', proxy.namespace);
   const seen = new Set<string>();
   for (const { svc, port } of tcp) {
     const name = `${svc.vip}_${port}`;
     if (seen.has(name)) continue;
     seen.add(name);
-    const vs = vss.find((v) => v.hosts.includes(svc.hostname) && v.spec.tcp?.length);
-    const tr = vs?.spec.tcp?.find((t) => !t.match?.length || t.match.some((m) => (m.port === undefined || m.port === port) && (!m.sourceLabels || matches(m.sourceLabels, proxy.labels))));
-    const ctx = { push, proxy, port, gateway: 'mesh' };
-    let target: string | { name: string; weight: number }[] = formatClusterName({ direction: 'outbound', port, subset: '', host: svc.hostname });
-    if (tr?.route?.length) {
-      const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
-      target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs!.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs!.namespace), weight: d.weight ?? 0 }));
-    }
-    out.push(listener({
-      name, address: svc.vip!, port, bindToPort: false, trafficDirection: 'OUTBOUND',
-      filterChains: [{ filters: [tcpProxy(`outbound|${port}||${svc.hostname}`, target)] }],
-    }));
+    out.push(tcpOutboundListener(push, proxy, svc, port, tcpVirtualServiceFor(vss, svc.hostname)));
   }
   return out;
 }
