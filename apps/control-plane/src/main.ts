@@ -11,6 +11,7 @@ import { FileStore } from './config/file-store';
 import { KubeStore } from './config/kube-store';
 import type { ConfigStore } from './config/store';
 import { Discovery } from './server/discovery';
+import { parseMeshConfig } from './model/mesh-config';
 import { startMonitoring } from './server/monitoring';
 
 const program = new Command()
@@ -32,6 +33,7 @@ const program = new Command()
   .option('--domain <suffix>', 'cluster DNS suffix', 'cluster.local')
   .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
   .option('--root-namespace <ns>', 'Istio root namespace (mesh-wide policies)', 'istio-system')
+  .option('--mesh-config <file>', "Istio mesh config (a MeshConfig YAML, or the istio ConfigMap with data.mesh): defaultConfig.gatewayTopology.numTrustedProxies")
   .option('--log-level <level>', 'pino log level', 'info');
 
 async function main(): Promise<void> {
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
   const o = program.opts<{
     configDir?: string; kubernetes: boolean; istioVersion: string; resyncMs: number; listenAddress: string; xdsPort: number; xdsTlsPort: number;
     tlsCert?: string; tlsKey?: string; tlsClientCa?: string; monitoringPort: number; debounceMs: number; debounceMaxMs: number;
-    domain: string; trustDomain: string; rootNamespace: string; logLevel: string;
+    domain: string; trustDomain: string; rootNamespace: string; logLevel: string; meshConfig?: string;
   }>();
   const log = pino({ level: o.logLevel, base: { app: 'control-plane' } });
   const stores: ConfigStore[] = [];
@@ -55,7 +57,10 @@ async function main(): Promise<void> {
   }
   const discovery = new Discovery({
     stores, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, logger: log,
-    push: { domain: o.domain, trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
+    push: {
+      domain: o.domain, trustDomain: o.trustDomain, rootNamespace: o.rootNamespace,
+      ...(o.meshConfig ? { meshConfig: parseMeshConfig(readFileSync(o.meshConfig, 'utf8'), o.meshConfig) } : {}),
+    },
   });
   await discovery.start();
   const host = o.listenAddress;

@@ -11,3 +11,4 @@ export * from './protocol';
 export { check, parseDurationMs, type Schema, type SchemaProblem } from './schema/dsl';
 export { SCHEMAS } from './schema/schemas';
 export * from './validate/validate';
+export * from './validate/security';

@@ -9,6 +9,7 @@ import {
 } from '@tsmesh/mesh-config';
 import { buildRegistry, type Registry, type ServiceModel } from '../registry/registry';
 import { convertIngress } from './ingress';
+import type { MeshConfig } from './mesh-config';
 
 /** A config resource with its typed spec. */
 export interface Config<S> {
@@ -33,6 +34,8 @@ export interface PushOptions {
   /** Istio's root namespace: mesh-wide PeerAuthentication and AuthorizationPolicy live here. */
   rootNamespace: string;
   trustDomain: string;
+  /** Istio's mesh config (`--mesh-config`): `defaultConfig.gatewayTopology` and the like. */
+  meshConfig?: MeshConfig;
 }
 
 export const DEFAULT_PUSH_OPTIONS: PushOptions = { domain: 'cluster.local', rootNamespace: 'istio-system', trustDomain: 'cluster.local' };

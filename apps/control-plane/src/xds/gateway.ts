@@ -2,7 +2,9 @@
  * Gateways (`router` proxies): listeners per Gateway server port — HTTP (RDS `http.<port>`),
  * HTTPS with SIMPLE / MUTUAL (TLS terminated with the SDS secret `kubernetes://<credentialName>`,
  * RDS `https.<port>.<server>`), PASSTHROUGH (SNI routed to TLS routes) — and their route tables
- * from the VirtualServices bound to the Gateway, with `httpsRedirect`.
+ * from the VirtualServices bound to the Gateway, with `httpsRedirect`. Every chain carries the
+ * policies selecting the gateway workload (AuthorizationPolicy, RequestAuthentication), as Istio
+ * applies them to gateways; HTTP chains take `xff_num_trusted_hops` from `numTrustedProxies`.
  */
 import {
   downstreamTlsContext, formatClusterName, httpConnectionManager, listener, listenerFilter, pack, routeConfiguration,
@@ -14,7 +16,8 @@ import type { Config, PushContext } from '../model/push-context';
 import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import { destinationCluster, virtualServiceRoutes, type RouteContext } from './routes';
-import { faultFilter } from './listeners';
+import { faultFilter, securityHttpFilters, securityNetworkFilters } from './listeners';
+import { numTrustedProxies } from '../model/mesh-config';
 
 /** A server of a Gateway that applies to this proxy. */
 export interface GatewayServer {
@@ -103,12 +106,18 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
   const byPort = new Map<number, GatewayServer[]>();
   for (const s of servers) byPort.set(s.bindPort, [...(byPort.get(s.bindPort) ?? []), s]);
   const out: Listener[] = [];
+  // The gateway's own policies (AuthorizationPolicy, RequestAuthentication selecting it), then
+  // fault injection, then the router: Istio's order of a gateway's HTTP filters.
+  const httpFilters = [...securityHttpFilters(push, proxy), faultFilter()];
+  const xffNumTrustedHops = numTrustedProxies(push, proxy);
+  const hcm = (statPrefix: string, rdsName: string) => httpConnectionManager({ statPrefix, rdsName, httpFilters, useRemoteAddress: true, xffNumTrustedHops, upgradeWebsocket: true });
   for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
     const chains: FilterChain[] = [];
+    const tcpRbac = () => securityNetworkFilters(push, proxy, `tcp.outbound_0.0.0.0_${port}`);
     let tlsInspector = false;
     const plain = list.filter(isPlainHttp);
     if (plain.length) {
-      chains.push({ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: `http.${plain[0].server.port.number}`, httpFilters: [faultFilter()], useRemoteAddress: true, upgradeWebsocket: true })] });
+      chains.push({ filters: [hcm(`outbound_0.0.0.0_${port}`, `http.${plain[0].server.port.number}`)] });
     }
     for (const s of list.filter(isTerminatedHttps)) {
       tlsInspector = true;
@@ -117,7 +126,7 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
         name: httpsRouteName(s),
         filter_chain_match: names.length ? { server_names: names } : {},
         transport_socket: serverTls(s),
-        filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: httpsRouteName(s), httpFilters: [faultFilter()], useRemoteAddress: true, upgradeWebsocket: true })],
+        filters: [hcm(`outbound_0.0.0.0_${port}`, httpsRouteName(s))],
       });
     }
     for (const s of list.filter((x) => x.tlsMode === 'PASSTHROUGH' || x.tlsMode === 'AUTO_PASSTHROUGH' || x.protocol === 'TCP' || (x.protocol === 'TLS' && x.tlsMode !== 'PASSTHROUGH'))) {
@@ -132,13 +141,13 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
             if (!sni.length) continue;
             const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
             const target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight ?? 0 }));
-            chains.push({ name: `passthrough.${s.ref}.${sni.join(',')}`, filter_chain_match: { server_names: sni }, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, target)] });
+            chains.push({ name: `passthrough.${s.ref}.${sni.join(',')}`, filter_chain_match: { server_names: sni }, filters: [...tcpRbac(), tcpProxy(`outbound_0.0.0.0_${port}`, target)] });
           }
         } else {
           const tcp = vs.spec.tcp?.find((t) => !t.match?.length || t.match.some((x) => x.port === undefined || x.port === s.server.port.number));
           if (!tcp?.route?.length) continue;
           const d = tcp.route[0].destination;
-          chains.push({ name: `tcp.${s.ref}`, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, destinationCluster(ctx, d, vs.namespace))] });
+          chains.push({ name: `tcp.${s.ref}`, filters: [...tcpRbac(), tcpProxy(`outbound_0.0.0.0_${port}`, destinationCluster(ctx, d, vs.namespace))] });
           break;
         }
       }

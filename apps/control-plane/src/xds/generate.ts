@@ -15,6 +15,7 @@ import { outboundPorts } from './listeners';
 import { registryOnly, visibleServices } from './scope';
 import { gatewayCredentialNames, gatewayListeners, gatewayRoutes, gatewayServers } from './gateway';
 import { grpcListenersAndRoutes } from './grpc';
+import { numTrustedProxies } from '../model/mesh-config';
 import { contentVersion, joined, PartKey, PushGeneration, type ScopeKey } from './gen/context';
 import { encodedInboundClusters, encodedSpecialClusters, outboundClusterSet } from './gen/cds';
 import { sidecarInbound, sidecarOutboundListeners } from './gen/lds';
@@ -93,7 +94,8 @@ function sidecarResources(g: PushGeneration, proxy: Proxy, key: PartKey, out: Ou
 
 /** Gateway: listeners and routes per Gateway server, outbound clusters, credential secrets (shared by gateway group). */
 function generateRouter(g: PushGeneration, proxy: Proxy): Generated {
-  const key = new PartKey('router', [proxy.namespace, JSON.stringify(Object.entries(proxy.labels).sort())]);
+  // Gateways of one namespace, labels (policies select by them) and trusted-proxy count share their config.
+  const key = new PartKey('router', [proxy.namespace, JSON.stringify(Object.entries(proxy.labels).sort()), String(numTrustedProxies(g.push, proxy))]);
   const make = () => {
     const servers = gatewayServers(g.push, proxy);
     const { clusters, endpoints } = outboundClusterSet(g, proxy, g.push.servicesFor(proxy.namespace), false);

@@ -40,6 +40,7 @@ const CASES: { file: string; proxy: string; node: { id: string; metadata?: unkno
   { file: 'grpc-proxyless.yaml', proxy: 'grpc', node: GRPC },
   { file: 'ingress.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'request-authn.yaml', proxy: 'callme', node: SIDECAR('callme-service-v1-0', '10.244.0.20') },
+  { file: 'gateway-authz.yaml', proxy: 'gateway', node: GATEWAY },
 ];
 
 describe('translation golden files', () => {

@@ -16,7 +16,7 @@ import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import type { ServiceModel } from '../registry/registry';
 import { BLACKHOLE_CLUSTER, ISTIO_ALPN, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA } from './common';
-import { rbacFor } from './rbac';
+import { rbacFor, rbacHttpFilters, rbacNetworkFilters } from './rbac';
 import { jwtFilter } from './jwt';
 import { destinationCluster, FAULT_FILTER } from './routes';
 import { registryOnly } from './scope';
@@ -146,37 +146,35 @@ function inboundTls() {
   };
 }
 
-function rbacHttpFilters(rb: ReturnType<typeof rbacFor>): HttpFilter[] {
-  const out: HttpFilter[] = [];
-  if (rb.deny) out.push({ name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: rb.deny }) });
-  if (rb.allow) out.push({ name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: rb.allow }) });
-  return out;
+/**
+ * The security HTTP filters of a workload (sidecar inbound or gateway), in Istio's order: JWT
+ * authentication (RequestAuthentication), then RBAC AUDIT, DENY, ALLOW (AuthorizationPolicy).
+ */
+export function securityHttpFilters(push: PushContext, proxy: Proxy): HttpFilter[] {
+  const jwt = jwtFilter(push, push.policiesFor(push.requestAuthentications, proxy.namespace, proxy.labels));
+  const rb = rbacFor(push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels), 'http');
+  return [...(jwt ? [jwt] : []), ...rbacHttpFilters(rb)];
 }
 
-function rbacNetworkFilters(rb: ReturnType<typeof rbacFor>, port: number): Filter[] {
-  const out: Filter[] = [];
-  if (rb.deny) out.push({ name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: `tcp.inbound_${port}.deny`, rules: rb.deny }) });
-  if (rb.allow) out.push({ name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: `tcp.inbound_${port}.allow`, rules: rb.allow }) });
-  return out;
+/** The network RBAC filters of a workload's TCP chain. */
+export function securityNetworkFilters(push: PushContext, proxy: Proxy, statPrefix: string): Filter[] {
+  return rbacNetworkFilters(rbacFor(push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels), 'tcp'), statPrefix);
 }
 
 /** The filters that serve one workload port: HTTP connection manager or TCP proxy, with RBAC. */
 function inboundFilters(push: PushContext, proxy: Proxy, wp: WorkloadPort): Filter[] {
   const cluster = formatClusterName({ direction: 'inbound', port: wp.port, subset: '', host: '' });
-  const policies = push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels);
   if (isHttpProtocol(wp.protocol)) {
-    const rb = rbacFor(policies, 'http');
-    const jwt = jwtFilter(push, push.policiesFor(push.requestAuthentications, proxy.namespace, proxy.labels));
     return [httpConnectionManager({
       statPrefix: `inbound_0.0.0.0_${wp.port}`,
-      httpFilters: [...(jwt ? [jwt] : []), ...rbacHttpFilters(rb)],
+      httpFilters: securityHttpFilters(push, proxy),
       routeConfig: routeConfiguration(cluster, [virtualHost(`inbound|http|${wp.port}`, ['*'], [
         { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } },
       ])]),
       upgradeWebsocket: true,
     })];
   }
-  return [...rbacNetworkFilters(rbacFor(policies, 'tcp'), wp.port), tcpProxy(cluster, cluster)];
+  return [...securityNetworkFilters(push, proxy, `tcp.inbound_${wp.port}`), tcpProxy(cluster, cluster)];
 }
 
 /** `virtualInbound` on 15006. */

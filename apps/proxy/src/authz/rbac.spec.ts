@@ -136,6 +136,14 @@ describe('AuthorizationPolicy fields (control-plane output)', () => {
   it('names the policy that decided', () => {
     expect(authorize(engines('denyAdmin'), req({ target: '/admin' }))).toEqual({ allowed: false, policy: 'ns[shop]-policy[denyAdmin]-rule[0]' });
   });
+
+  it('action LOG (Istio AUDIT) names the matching policy and never refuses; DENY after it still refuses', () => {
+    const log = { action: 'LOG', policies: { 'ns[shop]-policy[audit]-rule[0]': { permissions: [{ url_path: { path: { prefix: '/admin' } } }], principals: [{ any: true }] } } };
+    const audit = compileRbacFilter(unpack(pack(ExtensionTypeUrl.HttpRbac, { rules: log })), 'typed_config', 'http')!;
+    expect(audit.decide(req({ target: '/admin/x' }))).toEqual({ allowed: true, policy: 'ns[shop]-policy[audit]-rule[0]' });
+    expect(audit.decide(req({ target: '/' }))).toEqual({ allowed: true, policy: null });
+    expect(authorize([audit, ...engines('denyAdmin')], req({ target: '/admin' })).allowed).toBe(false);
+  });
 });
 
 describe('bypass classes from Istio security bulletins', () => {

@@ -238,7 +238,7 @@ export interface RbacDecision {
 
 /** A compiled `envoy.config.rbac.v3.RBAC`. */
 export class RbacEngine {
-  constructor(readonly action: 'ALLOW' | 'DENY', private readonly policies: readonly CompiledPolicy[]) {}
+  constructor(readonly action: 'ALLOW' | 'DENY' | 'LOG', private readonly policies: readonly CompiledPolicy[]) {}
 
   /** The name of the first policy that matches, or null. */
   matching(a: AuthzAttributes): string | null {
@@ -246,17 +246,17 @@ export class RbacEngine {
     return null;
   }
 
-  /** ALLOW: allowed when a policy matches; DENY: refused when one does. */
+  /** ALLOW: allowed when a policy matches; DENY: refused when one does; LOG (Istio's AUDIT): never refuses. */
   decide(a: AuthzAttributes): RbacDecision {
     const policy = this.matching(a);
-    return { allowed: this.action === 'ALLOW' ? policy !== null : policy === null, policy };
+    return { allowed: this.action === 'ALLOW' ? policy !== null : this.action === 'LOG' || policy === null, policy };
   }
 }
 
 /** Compiles a decoded `envoy.config.rbac.v3.RBAC`; throws ConfigError naming the field. */
 export function compileRbac(rules: Dec, field: string, layer: 'http' | 'tcp'): RbacEngine {
   const action = rules.action ?? 'ALLOW';
-  if (action !== 'ALLOW' && action !== 'DENY') reject(`${field}.action`, `${action} is not supported (ALLOW or DENY)`);
+  if (action !== 'ALLOW' && action !== 'DENY' && action !== 'LOG') reject(`${field}.action`, `${action} is not supported (ALLOW, DENY or LOG)`);
   const policies: CompiledPolicy[] = [];
   for (const name of Object.keys(rules.policies ?? {}).sort()) {
     const p = rules.policies[name] as Dec;

@@ -10,6 +10,7 @@ import { issueAt, type ConfigResource } from '../resource';
 import type { ConfigIssue } from '../issues';
 import { DEFAULT_DOMAIN, hostMatches, resolveGatewayRef, resolveHost, splitNamespacedHost } from '../hosts';
 import { parseProtocol } from '../protocol';
+import { validateSecurity } from './security';
 import type {
   AuthorizationPolicySpec, DestinationRuleSpec, GatewaySpec, HTTPRoute, PeerAuthenticationSpec, RouteDestination,
   ServiceEntrySpec, VirtualServiceSpec,
@@ -62,7 +63,7 @@ const resourceCache = new WeakMap<object, ConfigIssue[]>();
 export function validateResource(r: ConfigResource): ConfigIssue[] {
   const o = r.object as object;
   let hit = resourceCache.get(o);
-  if (!hit) resourceCache.set(o, (hit = checkResource(r)));
+  if (!hit) resourceCache.set(o, (hit = [...checkResource(r), ...validateSecurity(r)]));
   return hit;
 }
 
@@ -160,16 +161,7 @@ function checkResource(r: ConfigResource): ConfigIssue[] {
       const s = spec<AuthorizationPolicySpec>(r);
       if (s.action === 'CUSTOM' && !s.provider?.name) out.push(issueAt(r, 'spec.provider', 'AP_CUSTOM_NO_PROVIDER', 'action CUSTOM needs provider.name'));
       if (s.action !== 'CUSTOM' && s.provider) out.push(issueAt(r, 'spec.provider', 'AP_PROVIDER_NOT_CUSTOM', 'provider is only allowed with action CUSTOM'));
-      (s.rules ?? []).forEach((rule, i) => {
-        (rule.to ?? []).forEach((t, j) => {
-          for (const f of ['ports', 'notPorts'] as const) {
-            (t.operation?.[f] ?? []).forEach((p, k) => {
-              const n = Number(p);
-              if (!Number.isInteger(n) || n < 1 || n > 65535) out.push(issueAt(r, `spec.rules[${i}].to[${j}].operation.${f}[${k}]`, 'AP_BAD_PORT', `"${p}" is not a port number`));
-            });
-          }
-        });
-      });
+      // Rules, conditions and values: ./security.ts.
       break;
     }
     case 'ServiceEntry': {

@@ -16,6 +16,8 @@ export interface HttpConnectionManagerOptions {
   codecType?: 'AUTO' | 'HTTP1' | 'HTTP2';
   /** Envoy's `use_remote_address`: true on gateways. */
   useRemoteAddress?: boolean;
+  /** Envoy's `xff_num_trusted_hops`: trusted proxies in front of a gateway (Istio's `gatewayTopology.numTrustedProxies`). */
+  xffNumTrustedHops?: number;
   /** Envoy's `normalize_path` and `merge_slashes`, on by default as Istio sets them. */
   normalizePath?: boolean;
   upgradeWebsocket?: boolean;
@@ -39,6 +41,7 @@ export function httpConnectionManagerMessage(o: HttpConnectionManagerOptions): H
     path_with_escaped_slashes_action: 'KEEP_UNCHANGED',
   };
   if (o.useRemoteAddress !== undefined) hcm.use_remote_address = { value: o.useRemoteAddress };
+  if (o.xffNumTrustedHops) hcm.xff_num_trusted_hops = o.xffNumTrustedHops;
   if (o.upgradeWebsocket) hcm.upgrade_configs = [{ upgrade_type: 'websocket' }];
   if (o.rdsName) hcm.rds = { route_config_name: o.rdsName, config_source: adsConfigSource() };
   else hcm.route_config = o.routeConfig;

@@ -221,7 +221,8 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
       if (req.error_detail) {
         const detail = { code: req.error_detail.code ?? 0, message: req.error_detail.message ?? '' };
         st.nackedVersion = st.sentVersion;
-        this.x.status.nacked(nodeId, typeUrl, st.sentVersion ?? '', st.nonce, detail.code, detail.message);
+        // A NACK carries the version the client keeps running (the last it accepted).
+        this.x.status.nacked(nodeId, typeUrl, st.sentVersion ?? '', st.nonce, detail.code, detail.message, req.version_info);
         this.x.hooks.onNack?.(nodeId, typeUrl, st.sentVersion ?? '', detail);
       } else {
         st.nackedVersion = undefined;
@@ -234,9 +235,10 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
     st.names = names;
     if (st.nonce === undefined && st.lastResponseNames === undefined && req.version_info) {
       // A client resuming on a new stream already holds these names at this version: answer only
-      // when the snapshot has moved on.
+      // when the snapshot has moved on, and record that it holds it (status SYNCED, not unknown).
       st.lastResponseNames = new Set(names);
       st.lastResponseWildcard = st.wildcard;
+      this.x.status.resumed(nodeId, typeUrl, req.version_info);
     }
     st.cancel?.();
     const state = st;

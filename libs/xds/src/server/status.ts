@@ -78,10 +78,32 @@ export class StatusRegistry {
     t.ackedAt = new Date();
   }
 
-  nacked(nodeId: string, typeUrl: string, version: string, nonce: string, code: number, message: string): void {
+  /** A NACK of `version`; `running` is the version the client's request carried (the one it keeps), when it sent one. */
+  nacked(nodeId: string, typeUrl: string, version: string, nonce: string, code: number, message: string, running?: string): void {
     const t = this.type(nodeId, typeUrl);
     if (!t) return;
     t.lastNack = { version, nonce, code, message, at: new Date() };
+    if (running && t.ackedVersion !== running) {
+      t.ackedVersion = running;
+      t.ackedAt = new Date();
+    }
+  }
+
+  /**
+   * A client opened a stream holding `version` of a type from an earlier stream (a control plane
+   * restart, a reconnect): it runs that version, and until the server sends something newer that
+   * is also what it was last given.
+   */
+  resumed(nodeId: string, typeUrl: string, version: string): void {
+    const t = this.type(nodeId, typeUrl);
+    if (!t) return;
+    const now = new Date();
+    if (t.sentVersion === undefined) {
+      t.sentVersion = version;
+      t.sentAt = now;
+    }
+    t.ackedVersion = version;
+    t.ackedAt = now;
   }
 
   /** Status of one node. */
