@@ -10,8 +10,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { validateConfig } from '@tsmesh/mesh-config';
+import { validateConfig, type ConfigResource } from '@tsmesh/mesh-config';
 import { KubeStore } from '../src/config/kube-store';
+import { LastGoodConfig } from '../src/config/last-good';
 import { PushContext } from '../src/model/push-context';
 import { waitFor } from './helpers';
 
@@ -120,6 +121,38 @@ describe('KubeStore against a fake Kubernetes API server', () => {
       'kubernetes://VirtualService/default/typo-route: VirtualService default/typo-route: spec.http[0].timout: unknown field "timout" (did you mean "timeout"?)',
     ]);
     expect(v.accepted.map((r) => r.name)).toContain('callme-service-route');
+  });
+
+  it('a rejected MODIFIED event (weights 80/10, then an unknown field) keeps the last good resourceVersion serving', async () => {
+    const path = '/apis/networking.istio.io/v1/virtualservices';
+    const lastGood = new LastGoodConfig();
+    const validate = (rs: readonly ConfigResource[]) => validateConfig(rs);
+    const served = () => lastGood.apply(store.list(), validate);
+    const good = served();
+    const route = () => good.serve.find((r) => r.key === 'VirtualService/default/callme-service-route');
+    expect((route()!.object as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe('4133');
+    // The recorded ADDED event, modified as `kubectl edit` would: new resourceVersion, generation, spec.
+    const modified = (rv: string, http: unknown) => {
+      const e = JSON.parse(fx('virtualservice.added.json')) as { type: string; object: { metadata: Record<string, unknown>; spec: { http: unknown } } };
+      e.type = 'MODIFIED';
+      e.object.metadata.resourceVersion = rv;
+      e.object.metadata.generation = Number(rv) - 4000;
+      e.object.spec.http = http;
+      return JSON.stringify(e);
+    };
+    api.send(path, modified('4140', [{ route: [{ destination: { host: 'callme-service' }, weight: 80 }, { destination: { host: 'callme-service' }, weight: 10 }] }]));
+    await waitFor(() => (store.list().find((r) => r.name === 'callme-service-route')?.object as { metadata: { resourceVersion: string } }).metadata.resourceVersion === '4140', 3000, 'MODIFIED seen');
+    let v = served();
+    const keptRv = (x: typeof v) => (x.serve.find((r) => r.key === 'VirtualService/default/callme-service-route')!.object as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    expect(keptRv(v)).toBe('4133');
+    expect(v.rejected.get('VirtualService/default/callme-service-route')).toBe('kept_last_good');
+    const mine = (x: typeof v) => x.issues.filter((i) => i.resource === 'VirtualService default/callme-service-route');
+    expect(mine(v).map((i) => i.reason)).toEqual([expect.stringMatching(/^destination weights sum to 90, not 100; kept version from .+ \(resourceVersion 4133\), rejected resourceVersion 4140$/)]);
+    api.send(path, modified('4141', [{ route: [{ destination: { host: 'callme-service' } }], timout: '1s' }]));
+    await waitFor(() => (store.list().find((r) => r.name === 'callme-service-route')?.object as { metadata: { resourceVersion: string } }).metadata.resourceVersion === '4141', 3000, 'second MODIFIED seen');
+    v = served();
+    expect(keptRv(v)).toBe('4133');
+    expect(mine(v).map((i) => `${i.field}: ${i.reason}`)).toEqual([expect.stringMatching(/^spec\.http\[0\]\.timout: unknown field "timout".*; kept version from .+ \(resourceVersion 4133\), rejected resourceVersion 4141$/)]);
   });
 
   it('reconnects after the connection drops and keeps receiving events', async () => {

@@ -50,7 +50,11 @@ describe('FileStore (watched directory)', () => {
     writeFileSync(join(dir, 'team-c', 'c.yaml'), 'kind: [');
     await until(() => store!.readIssues().length === 1, 'syntax error reported');
     expect(store.readIssues()[0]).toMatchObject({ code: 'YAML_SYNTAX', file: join(dir, 'team-c', 'c.yaml') });
-    expect(names()).toEqual(['b']);
+    // A half-written or broken file does not delete what it held: the last version read is kept.
+    expect(store.readIssues()[0].reason).toMatch(/; kept version from \d{4}-.+Z of Namespace c$/);
+    expect(names()).toEqual(['b', 'c']);
+    unlinkSync(join(dir, 'team-c', 'c.yaml'));
+    await until(() => names().join() === 'b' && store!.readIssues().length === 0, 'broken file deleted');
   });
 
   it('follows a file replaced by rename again and again in a new subdirectory (how runtimes write)', async () => {

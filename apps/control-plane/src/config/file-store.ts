@@ -22,6 +22,25 @@ export interface FileStoreOptions {
 
 const CONFIG_FILE = /\.(ya?ml|json)$/i;
 
+/**
+ * A file re-read with errors (a YAML syntax error, a bad envelope) loses the documents that could
+ * not be read: the resources of its previous read that the new read lacks are kept, and the
+ * errors say so, so a half-edited file never deletes what it held.
+ */
+function keepUnreadable(prev: ParseResult | undefined, next: ParseResult, readAt: Date | undefined): ParseResult {
+  if (!prev) return next;
+  const have = new Set(next.resources.map((r) => r.key));
+  const kept = prev.resources.filter((r) => !have.has(r.key));
+  if (!kept.length) return next;
+  const at = (readAt ?? new Date()).toISOString();
+  const names = kept.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ');
+  return {
+    ...next,
+    resources: [...next.resources, ...kept],
+    issues: next.issues.map((i) => (i.severity === 'error' ? { ...i, reason: `${i.reason}; kept version from ${at} of ${names}` } : i)),
+  };
+}
+
 /** Watched directory of YAML files. */
 export class FileStore implements ConfigStore {
   readonly name: string;
@@ -31,6 +50,8 @@ export class FileStore implements ConfigStore {
   private readonly dirWatchers = new Map<string, FSWatcher>();
   /** `mtime:size:inode` of each file as last read, so the safety pass re-reads only what changed. */
   private readonly stamps = new Map<string, string>();
+  /** When the resources of each file were last read without errors. */
+  private readonly readAt = new Map<string, Date>();
   private poll?: NodeJS.Timeout;
   private stopped = false;
 
@@ -155,7 +176,10 @@ export class FileStore implements ConfigStore {
       const stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
       if (this.stamps.get(rel) === stamp && this.files.has(rel)) return;
       const text = await readFile(path, 'utf8');
-      this.files.set(rel, parseConfigYaml(text, path, this.opts.defaultNamespace));
+      const parsed = parseConfigYaml(text, path, this.opts.defaultNamespace);
+      const clean = !parsed.issues.some((i) => i.severity === 'error');
+      this.files.set(rel, clean ? parsed : keepUnreadable(this.files.get(rel), parsed, this.readAt.get(rel)));
+      if (clean) this.readAt.set(rel, new Date());
       this.stamps.set(rel, stamp);
     } catch (err) {
       this.stamps.delete(rel);

@@ -9,6 +9,7 @@ import {
 } from '@tsmesh/xds';
 import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } from '@tsmesh/mesh-config';
 import type { ConfigStore } from '../config/store';
+import { LastGoodConfig } from '../config/last-good';
 import { PushContext, type PushOptions } from '../model/push-context';
 import { completeProxy, proxyFromNode, type Proxy } from '../model/proxy';
 import { generate, PushGeneration, XdsCache, type Generated } from '../xds/generate';
@@ -70,6 +71,7 @@ export class Discovery {
   readonly xdsCache = new XdsCache();
   private generation?: PushGeneration;
   private issues: ConfigIssue[] = [];
+  private readonly lastGood = new LastGoodConfig();
   private byKey = new Map<string, ConfigResource>();
   private counter = 0;
   private lastPush?: PushSummary;
@@ -189,8 +191,9 @@ export class Discovery {
       readIssues.push(...s.readIssues());
     }
     const before = this.byKey;
-    this.byKey = new Map(all.map((r) => [r.key, r]));
-    const v = validateConfig(all, { domain: this.opts.push?.domain });
+    // Rejected updates keep their last accepted version; rejected security policies fail closed.
+    const v = this.lastGood.apply(all, (rs) => validateConfig(rs, { domain: this.opts.push?.domain }));
+    this.byKey = new Map(v.serve.map((r) => [r.key, r]));
     const issues = [...readIssues, ...v.issues];
     const known = new Set(this.issues.map(formatIssue));
     for (const i of issues) {
@@ -202,15 +205,20 @@ export class Discovery {
     }
     this.issues = issues;
     this.metrics.rejectedConfigs.set(v.rejected.size + readIssues.filter((i) => i.severity === 'error').length);
+    this.metrics.rejectedByHandling.clear();
+    for (const [key, handling] of v.rejected) {
+      const kind = key.slice(0, key.indexOf('/'));
+      this.metrics.rejectedByHandling.set(this.metrics.rejectedByHandling.get({ kind, handling }) + 1, { kind, handling });
+    }
     const previous = this.push;
-    this.push = new PushContext(v.accepted, this.nextVersion(), this.opts.push);
+    this.push = new PushContext(v.serve, this.nextVersion(), this.opts.push);
     const touched = touchedDependencies({ keys: trigger, before, after: this.byKey, previous, current: this.push });
     if (touched === 'all') this.xdsCache.clearAll();
     else this.xdsCache.clear(touched);
     this.generation = new PushGeneration(this.push, this.xdsCache);
     this.metrics.services.set(this.push.registry.services.length);
     this.metrics.fullPushTime.observe((performance.now() - t0) / 1000);
-    this.log.info({ version: this.push.version, resources: v.accepted.length, rejected: v.rejected.size, trigger: trigger.slice(0, 5) }, 'push context built');
+    this.log.info({ version: this.push.version, resources: v.serve.length, rejected: v.rejected.size, trigger: trigger.slice(0, 5) }, 'push context built');
     return { push: this.push, before };
   }
 

@@ -29,6 +29,10 @@ export class Counter extends Metric {
   get(labels: Labels = {}): number {
     return this.values.get(labelText(labels)) ?? 0;
   }
+  /** Forgets every label set (before setting the current ones). */
+  clear(): void {
+    this.values.clear();
+  }
   lines(): string[] {
     return [...this.values].map(([k, v]) => `${this.name}${k} ${v}`);
   }
@@ -45,6 +49,10 @@ export class Gauge extends Metric {
   }
   get(labels: Labels = {}): number {
     return this.values.get(labelText(labels)) ?? 0;
+  }
+  /** Forgets every label set (before setting the current ones). */
+  clear(): void {
+    this.values.clear();
   }
   lines(): string[] {
     return [...this.values].map(([k, v]) => `${this.name}${k} ${v}`);
@@ -99,10 +107,12 @@ export class ControlPlaneMetrics {
   readonly rejectedConfigs = new Gauge('pilot_rejected_configs', 'Number of configuration resources currently rejected by validation.');
   readonly validationFailures = new Counter('galley_validation_failed', 'Resource validation failed.');
   readonly services = new Gauge('pilot_services', 'Total services known to pilot.');
+  /** Rejected resources by kind and handling: `kept_last_good` (the previous version serves), `fail_closed` (a security policy enforced as far as it can be, denying more / allowing less), `dropped`. */
+  readonly rejectedByHandling = new Gauge('tsmesh_rejected_resources', 'Resources currently rejected by validation, by kind and by how they are handled.');
   readonly fullPushTime = new Histogram('tsmesh_push_context_build_time', 'Time in seconds to validate config and build one push context.', PUSH_TIME_BUCKETS);
 
   text(): string {
-    return `${[this.pushes, this.triggers, this.pushTime, this.convergence, this.connected, this.nacks, this.rejectedConfigs, this.validationFailures, this.services, this.fullPushTime]
+    return `${[this.pushes, this.triggers, this.pushTime, this.convergence, this.connected, this.nacks, this.rejectedConfigs, this.rejectedByHandling, this.validationFailures, this.services, this.fullPushTime]
       .map((m) => m.text()).join('\n')}\n`;
   }
 }
