@@ -7,7 +7,7 @@ import nx from '@nx/eslint-plugin';
 import tsmesh from './tools/eslint/module-boundaries.mjs';
 
 export default [
-  { ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', '.nx/**', 'bench/results/**', '**/*.d.ts'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', '.nx/**', 'bench/results/**', '**/*.d.ts', 'libs/xds/src/proto/generated/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -26,6 +26,8 @@ export function projectConfig(projectDir: string, overrides: { testTimeout?: num
       hookTimeout: 30_000,
       fileParallelism: overrides.fileParallelism ?? true,
       pool: 'forks',
+      // generates the Envoy message code @tsmesh/xds imports (a no-op when up to date)
+      globalSetup: [resolve(root, 'tools/vitest-global-setup.ts')],
       reporters: ['default', ['json', { outputFile: resolve(root, '.reports', `${name}.json`) }]],
     },
   };

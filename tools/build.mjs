@@ -5,6 +5,7 @@ import { build } from 'esbuild';
 import { resolve, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const [projectRoot, ...entries] = process.argv.slice(2);
@@ -12,6 +13,8 @@ if (!projectRoot || entries.length === 0) {
   console.error('usage: node tools/build.mjs <projectRoot> <entry.ts> [entry.ts ...]');
   process.exit(2);
 }
+// The Envoy message code @tsmesh/xds bundles is generated from the protos (a no-op when up to date).
+execFileSync(process.execPath, [resolve(root, 'libs/xds/scripts/generate-protos.mjs')], { stdio: 'inherit' });
 const outdir = resolve(root, 'dist', projectRoot);
 rmSync(outdir, { recursive: true, force: true });
 await build({

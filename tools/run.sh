@@ -15,7 +15,7 @@ case "$cmd" in
     # --xds: the xDS interop demo (no build, no root). --help: the flags.
     for a in "$@"; do
       case "$a" in
-        --xds) exec tsx tools/demo-xds.ts ;;
+        --xds) node libs/xds/scripts/generate-protos.mjs && exec tsx tools/demo-xds.ts ;;
         -h|--help) exec tsx tools/demo.ts --help ;;
       esac
     done

@@ -20,6 +20,8 @@ const stage = join(resolve(context), '.docker-stage');
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 
+// The Envoy message code @tsmesh/xds bundles is generated from the protos (a no-op when up to date).
+execFileSync(process.execPath, [join(root, 'libs/xds/scripts/generate-protos.mjs')], { stdio: 'inherit' });
 const built = [];
 for (const app of apps) {
   const entry = join(root, 'apps', app, 'src/main.ts');

@@ -32,6 +32,20 @@ describe('Prometheus registry', () => {
     ].join('\n'));
   });
 
+  it('keeps at most maxSeries label combinations; the rest are counted under "overflow"', () => {
+    const r = new Registry();
+    const c = r.counter({ name: 'peer_reqs_total', help: 'Requests by peer.', labelNames: ['peer', 'code'], maxSeries: 3 });
+    for (let i = 0; i < 1000; i++) c.labels(`pod-${i}`, '200').inc();
+    c.labels('pod-1', '200').inc(); // an existing combination still counts as itself
+    const lines = r.expose().split('\n').filter((l) => l.startsWith('peer_reqs_total'));
+    expect(lines).toEqual([
+      'peer_reqs_total{peer="pod-0",code="200"} 1',
+      'peer_reqs_total{peer="pod-1",code="200"} 2',
+      'peer_reqs_total{peer="pod-2",code="200"} 1',
+      'peer_reqs_total{peer="overflow",code="overflow"} 997',
+    ]);
+  });
+
   it('escapes label values', () => {
     const r = new Registry();
     r.counter({ name: 'x_total', help: 'x', labelNames: ['path'] }).labels('a"b\\c\nd').inc();

@@ -26,13 +26,25 @@ export interface MetricOptions {
   name: string;
   help: string;
   labelNames?: readonly string[];
+  /**
+   * Most label combinations kept (default 20,000): label values can come from what peers send
+   * (their metadata), so past this many every new combination is counted in one child whose
+   * labels all read `overflow` rather than growing the registry without bound.
+   */
+  maxSeries?: number;
 }
+
+/** Label combinations a metric keeps by default. */
+export const DEFAULT_MAX_SERIES = 20_000;
+
+const OVERFLOW_KEY = '\u0001overflow';
 
 abstract class Metric<C> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly string[];
   protected readonly children = new Map<string, { labels: string; child: C }>();
+  readonly maxSeries: number;
 
   constructor(o: MetricOptions) {
     if (!NAME_RE.test(o.name)) throw new MetricDefinitionError(`metric name "${o.name}" is not a valid Prometheus name`);
@@ -42,6 +54,7 @@ abstract class Metric<C> {
     this.name = o.name;
     this.help = o.help;
     this.labelNames = o.labelNames ?? [];
+    this.maxSeries = o.maxSeries ?? DEFAULT_MAX_SERIES;
   }
 
   /** The child for these label values (in `labelNames` order), created on first use. */
@@ -52,9 +65,19 @@ abstract class Metric<C> {
     if (values.length !== this.labelNames.length) {
       throw new MetricDefinitionError(`metric ${this.name}: expected ${this.labelNames.length} label values, got ${values.length}`);
     }
+    if (this.children.size >= this.maxSeries) return this.overflow();
     const labels = this.labelNames.map((n, i) => `${n}="${escapeLabelValue(values[i] ?? '')}"`).join(',');
     const child = this.newChild();
     this.children.set(key, { labels, child });
+    return child;
+  }
+
+  /** The one child new label combinations share once `maxSeries` is reached. */
+  private overflow(): C {
+    const hit = this.children.get(OVERFLOW_KEY);
+    if (hit) return hit.child;
+    const child = this.newChild();
+    this.children.set(OVERFLOW_KEY, { labels: this.labelNames.map((n) => `${n}="overflow"`).join(','), child });
     return child;
   }
 

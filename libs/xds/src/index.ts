@@ -2,8 +2,9 @@
 export * from './type-urls';
 export * from './errors';
 export type * from './types';
-export { envoyRoot, envoyIncludeDirs, messageType, ENVOY_PROTO_FILES } from './proto/registry';
-export { pack, unpack, encodeMessage, decodeMessage, typeFor, checkShape, DECODE_OPTIONS, type PackedAny } from './proto/codec';
+export { envoyRoot, envoyIncludeDirs, messageType, reflectionLoaded, ENVOY_PROTO_FILES } from './proto/registry';
+export { pack, unpack, encodeMessage, encodeTrusted, decodeMessage, enumZeroValues, messageCodec, typeFor, checkShape, DECODE_OPTIONS, type PackedAny } from './proto/codec';
+export { staticMessage, type StaticMessage } from './proto/static';
 export { adsCodec, adsServiceDefinition, ADS_PATHS } from './proto/ads-service';
 export * from './resource';
 export * from './builders/common';

@@ -3,25 +3,8 @@
  * field counts as set when it differs from its proto3 default (null, '', 0, false, empty list or
  * map, the enum's zero value).
  */
-import type protobuf from 'protobufjs';
-import { messageType } from '@tsmesh/xds';
+import { enumZeroValues } from '@tsmesh/xds';
 import { reject } from './errors';
-
-const enumZero = new Map<string, Map<string, string>>();
-
-function zeroEnums(typeName: string): Map<string, string> {
-  let m = enumZero.get(typeName);
-  if (m) return m;
-  m = new Map();
-  const t = messageType(typeName);
-  for (const f of t.fieldsArray) {
-    f.resolve();
-    const rt = f.resolvedType as protobuf.Enum | protobuf.Type | null;
-    if (rt && 'valuesById' in rt && !f.repeated) m.set(f.name, rt.valuesById[0]);
-  }
-  enumZero.set(typeName, m);
-  return m;
-}
 
 /** True when `v` is a proto3 default (unset) value. */
 export function isUnset(v: unknown): boolean {
@@ -37,7 +20,7 @@ export function isUnset(v: unknown): boolean {
  */
 export function rejectUnsupported(typeName: string, msg: Record<string, unknown> | null | undefined, supported: ReadonlySet<string>, path: string): void {
   if (!msg) return;
-  const zeros = zeroEnums(typeName);
+  const zeros = enumZeroValues(typeName);
   for (const key of Object.keys(msg)) {
     if (supported.has(key)) continue;
     const v = msg[key];

@@ -6,7 +6,7 @@
  * base64 of a `google.protobuf.Struct` with NAME, NAMESPACE, WORKLOAD_NAME, LABELS, CLUSTER_ID,
  * SERVICE_ACCOUNT), so each side labels requests with the other's identity.
  */
-import { decodeMessage, encodeMessage } from '@tsmesh/xds';
+import { decodeMessage, encodeTrusted } from '@tsmesh/xds';
 
 /** A workload as telemetry names it. */
 export interface WorkloadInfo {
@@ -74,7 +74,7 @@ export function encodePeerMetadata(w: WorkloadInfo): string {
     SERVICE_ACCOUNT: str(w.serviceAccount),
     LABELS: { structValue: { fields: labelFields } },
   };
-  return Buffer.from(encodeMessage(STRUCT, { fields })).toString('base64');
+  return Buffer.from(encodeTrusted(STRUCT, { fields })).toString('base64');
 }
 
 type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -1,9 +1,9 @@
 /**
  * gRPC method definitions of `envoy.service.discovery.v3.AggregatedDiscoveryService`, serialized
- * with protobufjs directly so responses can carry pre-encoded `Any` resources.
+ * with the generated protobufjs code directly so responses can carry pre-encoded `Any` resources.
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { typeFor } from './codec';
+import { messageCodec } from './codec';
 import type {
   DeltaDiscoveryRequest__Output,
   DeltaDiscoveryResponse__Output,
@@ -42,10 +42,10 @@ export interface OutgoingDiscoveryRequest {
 }
 
 const T = {
-  req: () => typeFor('envoy.service.discovery.v3.DiscoveryRequest'),
-  res: () => typeFor('envoy.service.discovery.v3.DiscoveryResponse'),
-  dreq: () => typeFor('envoy.service.discovery.v3.DeltaDiscoveryRequest'),
-  dres: () => typeFor('envoy.service.discovery.v3.DeltaDiscoveryResponse'),
+  req: () => messageCodec('envoy.service.discovery.v3.DiscoveryRequest'),
+  res: () => messageCodec('envoy.service.discovery.v3.DiscoveryResponse'),
+  dreq: () => messageCodec('envoy.service.discovery.v3.DeltaDiscoveryRequest'),
+  dres: () => messageCodec('envoy.service.discovery.v3.DeltaDiscoveryResponse'),
 };
 
 const decodeOpts = { longs: String, enums: String, defaults: true, arrays: true, oneofs: true } as const;

@@ -1,6 +1,12 @@
-/** Encoding and decoding of Envoy messages and `google.protobuf.Any`, by type URL. */
+/**
+ * Encoding and decoding of Envoy messages and `google.protobuf.Any`, by type URL. The wire work is
+ * done by the code generated at build time (`static.ts`); the reflection root (`registry.ts`) is
+ * loaded only to check the shape of a message before encoding it (`encodeMessage`) and for a type
+ * the generated code lacks.
+ */
 import type protobuf from 'protobufjs';
 import { envoyRoot } from './registry';
+import { staticMessage, type StaticMessage } from './static';
 import { messageNameOf, TYPE_PREFIX } from '../type-urls';
 
 /** An `Any` whose value is already encoded. */
@@ -22,7 +28,15 @@ export const DECODE_OPTIONS: protobuf.IConversionOptions = {
 
 const typeCache = new Map<string, protobuf.Type>();
 
-/** The protobufjs type for a type URL or full message name. */
+/**
+ * The codec of a type URL or full message name: the generated one, else (a type outside the
+ * generated set) the reflection type. Throws when neither knows the name.
+ */
+export function messageCodec(typeUrlOrName: string): StaticMessage {
+  return staticMessage(messageNameOf(typeUrlOrName)) ?? (typeFor(typeUrlOrName) as unknown as StaticMessage);
+}
+
+/** The protobufjs reflection type for a type URL or full message name (loads Envoy's descriptors on first use). */
 export function typeFor(typeUrlOrName: string): protobuf.Type {
   let t = typeCache.get(typeUrlOrName);
   if (!t) {
@@ -37,13 +51,42 @@ export function encodeMessage(typeUrl: string, value: object): Uint8Array {
   const type = typeFor(typeUrl);
   const problem = checkShape(type, value, type.fullName.slice(1));
   if (problem) throw new TypeError(problem);
-  return type.encode(type.fromObject(value)).finish();
+  return encodeTrusted(typeUrl, value);
+}
+
+/**
+ * Encodes a message whose shape the caller builds itself (no `checkShape`, so no reflection):
+ * protobufjs' `fromObject` drops unknown fields, so use it only for messages of a fixed shape.
+ */
+export function encodeTrusted(typeUrl: string, value: object): Uint8Array {
+  const codec = messageCodec(typeUrl);
+  return codec.encode(codec.fromObject(value)).finish();
 }
 
 /** Decodes bytes of the message named by `typeUrl` into the generated `__Output` shape. */
 export function decodeMessage<T = Record<string, unknown>>(typeUrl: string, bytes: Uint8Array): T {
-  const type = typeFor(typeUrl);
-  return type.toObject(type.decode(bytes), DECODE_OPTIONS) as T;
+  const codec = messageCodec(typeUrl);
+  return codec.toObject(codec.decode(bytes), DECODE_OPTIONS) as T;
+}
+
+const enumZeros = new Map<string, ReadonlyMap<string, string>>();
+
+/**
+ * The zero value of each singular enum field of a message outside oneofs (`lb_policy` →
+ * `ROUND_ROBIN`), read from the generated code: what a decoded message holds when the field is unset.
+ */
+export function enumZeroValues(typeUrlOrName: string): ReadonlyMap<string, string> {
+  const name = messageNameOf(typeUrlOrName);
+  let m = enumZeros.get(name);
+  if (m) return m;
+  const codec = messageCodec(name);
+  const empty = codec.toObject(codec.decode(new Uint8Array()), { ...DECODE_OPTIONS, oneofs: false });
+  const zeros = new Map<string, string>();
+  // enum defaults are their value names; other string defaults are '' (strings) or '0' (64-bit integers)
+  for (const [k, v] of Object.entries(empty)) if (typeof v === 'string' && v !== '' && !/^-?\d/.test(v)) zeros.set(k, v);
+  m = zeros;
+  enumZeros.set(name, m);
+  return m;
 }
 
 /** Packs a message into an `Any` (`type.googleapis.com/<full name>`), encoding it now. */

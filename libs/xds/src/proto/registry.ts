@@ -1,8 +1,15 @@
 /**
- * Envoy's v3 API, loaded from the protos shipped inside `@grpc/grpc-js-xds` (deps/envoy-api,
- * deps/xds, deps/googleapis, deps/protoc-gen-validate). Nothing is copied into this repository.
+ * Envoy's v3 API, from the protos shipped inside `@grpc/grpc-js-xds` (deps/envoy-api, deps/xds,
+ * deps/googleapis, deps/protoc-gen-validate). Nothing is copied into this repository.
+ *
+ * `ENVOY_PROTO_FILES` is the one list of what tsmesh speaks: at build time
+ * `scripts/generate-protos.mjs` generates static code for every message of these files (and the
+ * types they reach), which encodes and decodes xDS at run time. The reflection root below loads
+ * the same files with protobufjs' parser; it serves `checkShape` (field-by-field checks before
+ * encoding, used by the control plane), tools that want descriptors, and any type outside the
+ * generated set. It is loaded on first use only, so a proxy that only decodes never loads it.
  */
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { createRequire } from 'node:module';
 import { accessSync, constants } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -47,21 +54,27 @@ export function envoyIncludeDirs(): string[] {
 
 let cached: protobuf.Root | undefined;
 
-function addWellKnownProtos(): void {
+/** Full protobufjs (parser and reflection), required on first use rather than at start. */
+function protobufjs(): typeof protobuf {
+  return require('protobufjs') as typeof protobuf;
+}
+
+function addWellKnownProtos(pb: typeof protobuf): void {
   // protobufjs exposes any, duration, empty, field_mask, struct, timestamp and wrappers itself;
   // descriptor.proto (used by validate and annotations) ships with it as JSON.
   const descriptor = require('protobufjs/google/protobuf/descriptor.json') as {
     nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } };
   };
-  protobuf.common('descriptor', descriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.AnyNestedObject>);
+  pb.common('descriptor', descriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.AnyNestedObject>);
 }
 
 /** Loads (once) and returns the protobufjs root holding Envoy's v3 API, with field names kept as in the .proto files. */
 export function envoyRoot(): protobuf.Root {
   if (cached) return cached;
-  addWellKnownProtos();
+  const pb = protobufjs();
+  addWellKnownProtos(pb);
   const includeDirs = envoyIncludeDirs();
-  const root = new protobuf.Root();
+  const root = new pb.Root();
   const original = root.resolvePath.bind(root);
   root.resolvePath = (origin: string, target: string): string => {
     if (isAbsolute(target)) return target;
@@ -80,6 +93,11 @@ export function envoyRoot(): protobuf.Root {
   root.resolveAll();
   cached = root;
   return root;
+}
+
+/** True once the reflection root has been loaded (a proxy that only decodes never loads it). */
+export function reflectionLoaded(): boolean {
+  return cached !== undefined;
 }
 
 /** Looks up a message type by its full name (`envoy.config.listener.v3.Listener`). */
