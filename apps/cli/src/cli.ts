@@ -1,7 +1,7 @@
 /** The `tsmesh` command. */
 import { Command } from 'commander';
 
-import { analyze, formatAnalysis } from './commands/analyze';
+import { analyze, EXIT, parseLevel, renderAnalysis } from './commands/analyze';
 import { formatProxyStatus, getJson, selectKind, type ConfigDump, type ProxyStatusEntry } from './commands/proxy-status';
 import { kubeInject } from './commands/kube-inject';
 import { addDemoOptions, type DemoOptions } from './commands/demo';
@@ -16,14 +16,25 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 
   program
     .command('analyze')
-    .description('validate Istio and Kubernetes YAML (files or directories) as the control plane would')
+    .description('analyze Istio and Kubernetes YAML (files or directories) as istioctl analyze does: IST message codes and levels, exit 79 on findings')
     .argument('<paths...>', 'YAML files or directories')
     .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
-    .option('-o, --output <format>', 'text or json', 'text')
-    .action((paths: string[], o: { namespace: string; output: string }) => {
-      const r = analyze(paths, o.namespace);
-      io.out(o.output === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatAnalysis(r));
-      io.exit(r.issues.some((i) => i.severity === 'error') ? 1 : 0);
+    .option('-o, --output <format>', 'log, json or yaml', 'log')
+    .option('--output-threshold <level>', 'lowest level printed: Info, Warning or Error', 'Info')
+    .option('--failure-threshold <level>', 'lowest level that makes the exit code 79: Info, Warning or Error', 'Error')
+    .action((paths: string[], o: { namespace: string; output: string; outputThreshold: string; failureThreshold: string }) => {
+      const output = o.output === 'text' ? 'log' : o.output;
+      const outputThreshold = parseLevel(o.outputThreshold);
+      const failureThreshold = parseLevel(o.failureThreshold);
+      if ((output !== 'log' && output !== 'json' && output !== 'yaml') || !outputThreshold || !failureThreshold) {
+        io.err(`Error: invalid flag: --output must be log, json or yaml; thresholds Info, Warning or Error\n`);
+        io.exit(EXIT.usage);
+        return;
+      }
+      const rendered = renderAnalysis(analyze(paths, o.namespace), { output, outputThreshold, failureThreshold, namespace: o.namespace });
+      io.out(rendered.out);
+      if (rendered.err) io.err(rendered.err);
+      io.exit(rendered.code);
     });
 
   program

@@ -21,23 +21,79 @@ async function runCli(args: string[]): Promise<{ out: string; err: string; code:
 }
 
 describe('tsmesh analyze', () => {
-  it('accepts a consistent canary config', async () => {
+  it('accepts a consistent canary config and says so as istioctl does, exit 0', async () => {
     const r = await runCli(['analyze', fixture('good.yaml')]);
-    expect(r.out).toMatch(/1 file\(s\), 3 resource\(s\): 0 error\(s\)/);
+    expect(r.out).toContain('\u2714 No validation issues found when analyzing namespace: default.');
     expect(r.code).toBe(0);
   });
 
-  it('names file, line, resource, field and reason for each problem, and exits 1', async () => {
+  it('prints each finding as "Level [IST code] (Kind ns/name file:line) message" and exits 79', async () => {
     const r = await runCli(['analyze', fixture('bad.yaml')]);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(/bad\.yaml:\d+: VirtualService default\/callme: spec\.http\[0\]\.retires: .*unknown field/i);
-    expect(r.out).toMatch(/bad\.yaml:\d+: VirtualService default\/callme: spec\.http\[0\]\.route.*: .*90/);
+    expect(r.code).toBe(79);
+    expect(r.out).toMatch(/^Error \[IST0106\] \(VirtualService default\/callme .*bad\.yaml:37\) Schema validation error: spec\.http\[0\]\.retires: unknown field "retires"$/m);
+    // Weights 20/70 are relative, as Istio reads them: no finding about them.
+    expect(r.out).not.toMatch(/weight/);
+    expect(r.err).toContain('Analyzers found issues');
   });
 
-  it('prints JSON on request', async () => {
-    const r = await runCli(['analyze', '-o', 'json', fixture('bad.yaml')]);
-    const parsed = JSON.parse(r.out) as { issues: { code: string }[] };
-    expect(parsed.issues.length).toBeGreaterThanOrEqual(2);
+  it('prints istioctl-shaped JSON and YAML on request, with the same exit code', async () => {
+    const j = await runCli(['analyze', '-o', 'json', fixture('bad.yaml')]);
+    const parsed = JSON.parse(j.out) as { code: string; level: string; documentationUrl: string; origin: string; reference: string; message: string }[];
+    expect(parsed[0]).toMatchObject({ code: 'IST0106', level: 'Error', origin: 'VirtualService default/callme', documentationUrl: 'https://istio.io/latest/docs/reference/config/analysis/ist0106/' });
+    expect(j.code).toBe(79);
+    const y = await runCli(['analyze', '-o', 'yaml', fixture('bad.yaml')]);
+    expect(y.out).toMatch(/^- code: IST0106$/m);
+    expect(y.code).toBe(79);
+  });
+
+  it('lists every document of a kind it does not read as not analysed, and schema-checks Istio kinds it does not read', async () => {
+    const r = await runCli(['analyze', fixture('unread.yaml')]);
+    const lines = r.out.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('Info [TSM0001]')).map((l) => l.replace(/ \S+unread\.yaml:\d+\)/, ')'))).toEqual([
+      'Info [TSM0001] (Telemetry istio-system/mesh-default) telemetry.istio.io/v1 Telemetry is not read by tsmesh: not analysed (checked against Istio\'s schema only)',
+      'Info [TSM0001] (WorkloadEntry default/vm-1) networking.istio.io/v1 WorkloadEntry is not read by tsmesh: not analysed (checked against Istio\'s schema only)',
+      'Info [TSM0001] (HTTPRoute default/web) gateway.networking.k8s.io/v1 HTTPRoute is not read by tsmesh: not analysed',
+      'Info [TSM0001] (Telemetry default/broken) telemetry.istio.io/v1 Telemetry is not read by tsmesh: not analysed (checked against Istio\'s schema only)',
+    ]);
+    expect(r.out).toMatch(/Error \[IST0106\] \(Telemetry default\/broken \S+unread\.yaml:35\) Schema validation error: spec\.tracing\[0\]\.randomSamplingPercentage: expected number/);
+    expect(r.code).toBe(79);
+    expect(r.out).not.toContain('No validation issues');
+  });
+
+  it('runs istioctl\'s cross-resource analyzers', async () => {
+    const r = await runCli(['analyze', '-o', 'json', fixture('analyzers.yaml')]);
+    const got = (JSON.parse(r.out) as { code: string; level: string; origin: string; message: string }[]).map((m) => `${m.level} ${m.code} ${m.origin}: ${m.message}`);
+    expect(got).toEqual([
+      'Error IST0101 VirtualService shop/reviews: Referenced host+subset in destinationrule not found: "reviews.shop.svc.cluster.local+v4"',
+      'Error IST0101 VirtualService shop/reviews: Referenced host not found: "ratings.shop.svc.cluster.local"',
+      'Error IST0101 Gateway shop/shop-gateway: Referenced selector not found: "istio=ingressgateway"',
+      'Warning IST0132 VirtualService shop/reviews: one or more host [reviews] defined in VirtualService shop/reviews not found in Gateway shop/shop-gateway.',
+      'Info IST0131 VirtualService shop/reviews: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).',
+      'Warning IST0130 VirtualService shop/reviews: VirtualService rule #1 not used (all matches used by prior rules).',
+      'Warning IST0130 VirtualService shop/reviews: VirtualService rule #3 not used (only the last rule can have no matches).',
+      'Error IST0111 Sidecar shop/one: The Sidecars [shop/one shop/two] in namespace "shop" have no workload selector, which can lead to undefined behavior.',
+      'Error IST0111 Sidecar shop/two: The Sidecars [shop/one shop/two] in namespace "shop" have no workload selector, which can lead to undefined behavior.',
+      'Error IST0101 AuthorizationPolicy shop/allow-frontend: Referenced namespace not found: "frontend"',
+      'Warning TSM0101 ServiceEntry shop/payments-http: ServiceEntries [shop/payments-http, shop/payments-tcp] define host payments.example.com port 443 with different protocols: HTTPS, TCP',
+      'Warning TSM0101 ServiceEntry shop/payments-tcp: ServiceEntries [shop/payments-http, shop/payments-tcp] define host payments.example.com port 443 with different protocols: HTTPS, TCP',
+      'Warning IST0127 DestinationRule shop/reviews: No matching workloads for this resource with the following labels: app=reviews,version=v3',
+      'Warning IST0128 DestinationRule shop/reviews: DestinationRule reviews in namespace shop has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews',
+    ]);
+    expect(r.code).toBe(79);
+  });
+
+  it('exits 65 on YAML it cannot parse and 64 on a bad flag, as istioctl does', async () => {
+    const s = await runCli(['analyze', fixture('syntax.yaml')]);
+    expect(s.code).toBe(65);
+    expect(s.err).toMatch(/failed to parse .*syntax\.yaml:\d+/);
+    const u = await runCli(['analyze', '-o', 'xml', fixture('good.yaml')]);
+    expect(u.code).toBe(64);
+  });
+
+  it('exits 0 on warnings unless --failure-threshold is lowered, and hides levels under --output-threshold', async () => {
+    const w = await runCli(['analyze', '--output-threshold', 'Warning', '--failure-threshold', 'Warning', fixture('analyzers.yaml')]);
+    expect(w.out).not.toMatch(/^Info/m);
+    expect(w.code).toBe(79);
   });
 });
 

@@ -76,12 +76,12 @@ describe('control plane serving over ADS', () => {
     const version = lastRds!.version;
     cp.write('broken.yaml', [
       'apiVersion: networking.istio.io/v1', 'kind: VirtualService', 'metadata: {name: bad-split, namespace: default}', 'spec:',
-      '  hosts: [todolist]', '  http:', '    - route:', '        - destination: {host: todolist}', '          weight: 70',
-      '        - destination: {host: todolist}', '          weight: 20', '---', 'kind: [oops',
+      '  hosts: [todolist]', '  http:', '    - route:', '        - destination: {host: todolist}', '          weight: 0',
+      '        - destination: {host: todolist}', '          weight: 0', '---', 'kind: [oops',
     ].join('\n'));
     await waitFor(async () => (await get('/debug/config_issues?format=text')).text.includes('broken.yaml'), 3000, 'issues reported');
     const issues = (await get('/debug/config_issues?format=text')).text;
-    expect(issues).toContain(`${cp.dir}/broken.yaml:7: VirtualService default/bad-split: spec.http[0].route: destination weights sum to 90, not 100`);
+    expect(issues).toContain(`${cp.dir}/broken.yaml:7: VirtualService default/bad-split: spec.http[0].route: total destination weight is 0: at least one destination needs a weight`);
     expect(issues).toMatch(/broken\.yaml:1[3-4]: document: /);
     expect((await get('/metrics')).text).toMatch(/pilot_rejected_configs 2/);
     // The rejected VirtualService changed nothing the proxy sees.

@@ -12,3 +12,7 @@ export { check, parseDurationMs, type Schema, type SchemaProblem } from './schem
 export { SCHEMAS } from './schema/schemas';
 export * from './validate/validate';
 export * from './validate/security';
+export * from './regex';
+export { checkIstioSchema, hasIstioSchema, ISTIO_SCHEMA_KINDS, ISTIO_SCHEMA_SOURCE, ISTIO_API_ADDITIONS } from './schema/istio';
+export * from './analysis/messages';
+export * from './analysis/analyze';

@@ -1,4 +1,5 @@
 /** Multi-document YAML parsing with the line of every document and field. */
+import { isIP } from 'node:net';
 import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, type Node } from 'yaml';
 import { isKnownKind, KINDS, splitApiVersion } from './kinds';
 import type { ConfigIssue } from './issues';
@@ -10,6 +11,19 @@ export interface ParseResult {
   issues: ConfigIssue[];
   /** Documents of kinds tsmesh does not read (Deployment, ConfigMap...), as `Kind name`. */
   ignored: string[];
+  /** The same documents in full, with where they are (so `analyze` can schema-check and list them). */
+  unread?: UnreadObject[];
+}
+
+/** A document of a kind tsmesh does not read. */
+export interface UnreadObject {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace: string;
+  object: Record<string, unknown>;
+  source: SourceRef;
+  lines?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -41,7 +55,10 @@ export function envelopeToResource(obj: unknown, source: SourceRef, out: ParseRe
     return undefined;
   }
   if (!isKnownKind(kind)) {
-    out.ignored.push(`${kind} ${(o.metadata as { name?: string } | undefined)?.name ?? ''}`.trim());
+    const m = (o.metadata ?? {}) as { name?: unknown; namespace?: unknown };
+    const name = typeof m.name === 'string' ? m.name : '';
+    out.ignored.push(`${kind} ${name}`.trim());
+    (out.unread ??= []).push({ apiVersion: o.apiVersion, kind, name, namespace: typeof m.namespace === 'string' ? m.namespace : defaultNamespace, object: o, source, lines });
     return undefined;
   }
   const info = KINDS[kind];
@@ -73,7 +90,27 @@ export function envelopeToResource(obj: unknown, source: SourceRef, out: ParseRe
     issue(label, 'metadata.namespace', 'DOC_BAD_NAMESPACE', `"${String(meta.namespace)}" is not a valid namespace name`);
     return undefined;
   }
+  if (kind === 'ServiceEntry') unquotedIpv6(o.spec);
   return makeResource(kind, o as never, source, info.namespaced, lines, defaultNamespace);
+}
+
+/**
+ * An unquoted IPv6 address that ends in `::` (`- fd00::`) reads in YAML as a one-key mapping
+ * `{"fd00:": null}`; in a ServiceEntry's `addresses` and endpoint `address` it can only mean the
+ * address, so it is read back as one.
+ */
+function unquotedIpv6(spec: unknown): void {
+  if (!spec || typeof spec !== 'object') return;
+  const s = spec as { addresses?: unknown[]; endpoints?: { address?: unknown }[] };
+  const fix = (v: unknown): unknown => {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return v;
+    const entries = Object.entries(v);
+    if (entries.length !== 1 || entries[0][1] !== null) return v;
+    const text = `${entries[0][0]}:`;
+    return isIP(text) === 6 ? text : v;
+  };
+  if (Array.isArray(s.addresses)) s.addresses = s.addresses.map(fix);
+  if (Array.isArray(s.endpoints)) for (const e of s.endpoints) if (e && typeof e === 'object') e.address = fix(e.address);
 }
 
 /** Records the line of every field under `node` into `lines`, keyed by dotted path with `[i]` for list items. */

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { reject } from '../config/errors';
-import { compileStringMatcher, type StringMatch } from '../config/matchers';
+import { compileStringMatcher, type StringMatch, type Re2Matcher } from '../config/matchers';
 import { fields, rejectUnsupported } from '../config/fields';
 import { durationMs } from '@tsmesh/xds';
 import type { AuthnResult, AuthzAttributes, HeaderBag } from './attributes';
@@ -43,7 +43,7 @@ export type Requirement =
 interface Rule {
   kind: 'prefix' | 'path' | 'regex' | 'separated';
   value: string;
-  regex: RegExp | null;
+  regex: Re2Matcher | null;
   caseSensitive: boolean;
   requires: Requirement | null;
 }

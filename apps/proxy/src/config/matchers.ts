@@ -3,6 +3,7 @@
  * `config.route.v3.HeaderMatcher`, `QueryParameterMatcher`). Regexes are compiled once here,
  * anchored as RE2 full matches.
  */
+import { RE2JS } from 're2js';
 import { reject } from './errors';
 
 /** Kinds of string match. */
@@ -13,8 +14,8 @@ export class StringMatch {
   readonly kind: StrKind;
   readonly value: string;
   readonly ignoreCase: boolean;
-  readonly regex: RegExp | null;
-  constructor(kind: StrKind, value: string, ignoreCase: boolean, regex: RegExp | null) {
+  readonly regex: Re2Matcher | null;
+  constructor(kind: StrKind, value: string, ignoreCase: boolean, regex: Re2Matcher | null) {
     this.kind = kind;
     this.value = ignoreCase ? value.toLowerCase() : value;
     this.ignoreCase = ignoreCase;
@@ -34,10 +35,24 @@ export class StringMatch {
   }
 }
 
-/** Compiles an RE2 pattern as a full-match JS RegExp; rejects what JS cannot compile. */
-export function compileRegex(pattern: string, field: string, flags = ''): RegExp {
+/** A compiled RE2 expression that matches whole strings (Envoy's `safe_regex` semantics). */
+export class Re2Matcher {
+  /** `^(?:pattern)$`, for code that rewrites with the same pattern. */
+  readonly source: string;
+  private readonly re: RE2JS;
+  constructor(pattern: string, ignoreCase: boolean) {
+    this.re = RE2JS.compile(pattern, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+    this.source = `^(?:${pattern})$`;
+  }
+  test(s: string): boolean {
+    return this.re.matches(s);
+  }
+}
+
+/** Compiles an RE2 pattern (with RE2, as Envoy does) for full matches; rejects what RE2 refuses. */
+export function compileRegex(pattern: string, field: string, flags = ''): Re2Matcher {
   try {
-    return new RegExp(`^(?:${pattern})$`, flags);
+    return new Re2Matcher(pattern, flags.includes('i'));
   } catch (err) {
     return reject(field, `regex "${pattern}" does not compile: ${(err as Error).message}`);
   }

@@ -50,4 +50,19 @@ describe('route table compilation', () => {
     const dup = decode(routeConfiguration('r', [virtualHost('a', ['x'], [route({ cluster: 'c' })]), virtualHost('b', ['x'], [route({ cluster: 'c' })])]));
     expect(() => compileRouteTable(dup, 'v')).toThrow(/virtual_hosts\[1\]\.domains\[0\]: domain "x" is already used/);
   });
+
+  it('compiles and matches regexes with RE2, as Envoy does: a lookahead is NACKed, RE2 classes match', () => {
+    const ahead = decode(routeConfiguration('r', [virtualHost('v', ['*'], [route({ match: { safe_regex: { regex: '/x/(?!Nope).*' } }, cluster: 'c' })])]));
+    expect(() => compileRouteTable(ahead, 'v')).toThrow(/regex "\/x\/\(\?!Nope\)\.\*" does not compile: .*\(\?!/);
+    const rc = decode(routeConfiguration('r', [virtualHost('v', ['*'], [
+      route({ match: { safe_regex: { regex: '/id/[[:digit:]]+' } }, cluster: 'posix' }),
+      route({ match: { safe_regex: { regex: '/p/\\pL+' } }, cluster: 'unicode' }),
+      route({ match: { prefix: '/' }, cluster: 'rest' }),
+    ])]));
+    const t = compileRouteTable(rc, 'v');
+    const pick = (path: string) => t.selectVirtualHost('z')?.match(req(path, 'z'))?.action?.cluster;
+    expect(pick('/id/42')).toBe('posix');
+    expect(pick('/id/42x')).toBe('rest');
+    expect(pick('/p/héllo')).toBe('unicode');
+  });
 });

@@ -6,7 +6,7 @@
 import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, type HTTPFault__Output } from '@tsmesh/xds';
 import { reject } from './errors';
 import { fields, rejectUnsupported } from './fields';
-import { compileHeaderMatcher, compileQueryMatcher, compileRegex, type HeaderMatch, type QueryMatch } from './matchers';
+import { compileHeaderMatcher, compileQueryMatcher, compileRegex, type HeaderMatch, type QueryMatch, type Re2Matcher } from './matchers';
 import { compileHeaderMutation, type HeaderMutation } from './headers';
 import { compileFault, fraction, type FaultConfig } from './fault';
 import { compileRetry, type RetryConfig } from './retry';
@@ -129,7 +129,7 @@ export class RouteEntry {
     readonly name: string,
     readonly pathKind: PathKind,
     readonly path: string,
-    readonly regex: RegExp | null,
+    readonly regex: Re2Matcher | null,
     readonly caseSensitive: boolean,
     readonly headers: readonly HeaderMatch[],
     readonly query: readonly QueryMatch[],
@@ -380,7 +380,7 @@ function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): Route
   const caseSensitive = m.case_sensitive ? m.case_sensitive.value !== false : true;
   let kind: PathKind;
   let path = '';
-  let regex: RegExp | null = null;
+  let regex: Re2Matcher | null = null;
   switch (m.path_specifier) {
     case 'prefix': kind = PathKind.Prefix; path = m.prefix; break;
     case 'path': kind = PathKind.Exact; path = m.path; break;

@@ -125,7 +125,8 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-function suggest(k: string, known: string[]): string {
+/** ` (did you mean "x"?)` for the known field closest to `k`, or an empty string. */
+export function suggest(k: string, known: string[]): string {
   const lower = k.toLowerCase().replace(/_/g, '');
   const hit = known.find((f) => f.toLowerCase() === lower) ?? known.find((f) => distance(f.toLowerCase(), lower) <= (k.length > 4 ? 2 : 1));
   return hit ? ` (did you mean "${hit}"?)` : '';

@@ -279,7 +279,8 @@ export interface DestinationRuleSpec {
   trafficPolicy?: TrafficPolicy;
   subsets?: Subset[];
   exportTo?: string[];
-  workloadSelector?: WorkloadSelector;
+  /** `workloadSelector.matchLabels` (DestinationRule uses Kubernetes' label-selector form). */
+  workloadSelector?: { matchLabels?: Record<string, string> };
 }
 
 /** `Port` of a Gateway server or ServiceEntry (`protocol`: HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP, TLS). */

@@ -6,6 +6,9 @@
 import { KINDS } from '../kinds';
 import { check, type SchemaProblem } from '../schema/dsl';
 import { SCHEMAS } from '../schema/schemas';
+import { checkIstioSchema, hasIstioSchema } from '../schema/istio';
+import { checkIstioRules } from './crd-rules';
+import { re2Error } from '../regex';
 import { issueAt, type ConfigResource } from '../resource';
 import type { ConfigIssue } from '../issues';
 import { DEFAULT_DOMAIN, hostMatches, resolveGatewayRef, resolveHost, splitNamespacedHost } from '../hosts';
@@ -40,22 +43,24 @@ export function validateSchema(r: ConfigResource): ConfigIssue[] {
   const hit = schemaCache.get(o);
   if (hit) return hit;
   const problems: SchemaProblem[] = [];
-  check(SCHEMAS[r.kind], r.object, '', problems);
-  const issues = problems.map((p) => issueAt(r, p.path, p.code, p.reason));
+  if (KINDS[r.kind].istio) {
+    const o = r.object as { apiVersion: string; kind: string };
+    // security.istio.io/v1alpha3 is accepted (as the v1beta1 schema) for older configs.
+    const target = hasIstioSchema(o.apiVersion, o.kind) ? o : { ...o, apiVersion: o.apiVersion.replace(/\/v1alpha3$/, '/v1beta1') };
+    checkIstioSchema(target, problems);
+    checkIstioRules(r.kind, r.object, r.namespace, problems);
+  } else {
+    check(SCHEMAS[r.kind], r.object, '', problems);
+  }
+  const issues = problems.map((p) => issueAt(r, p.path, p.code, p.reason)).sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   schemaCache.set(o, issues);
   return issues;
 }
 
 const spec = <T>(r: ConfigResource): T => ((r.object as KubeObject<T>).spec ?? {}) as T;
 
-function safeRegex(re: string): string | null {
-  try {
-    new RegExp(re);
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
+/** RE2 (not JavaScript) syntax: Envoy and gRPC compile these with RE2 and NACK what it refuses. */
+const safeRegex = re2Error;
 
 const resourceCache = new WeakMap<object, ConfigIssue[]>();
 
@@ -72,10 +77,17 @@ function checkResource(r: ConfigResource): ConfigIssue[] {
   switch (r.kind) {
     case 'VirtualService': {
       const s = spec<VirtualServiceSpec>(r);
-      if (!s.hosts?.length) out.push(issueAt(r, 'spec.hosts', 'VS_NO_HOSTS', 'at least one host is required'));
+      // No hosts: a delegate, which only a root VirtualService's `delegate` uses (Istio's rules for delegates).
+      const delegate = !s.hosts?.length;
+      if (delegate) {
+        if (s.gateways?.length) out.push(issueAt(r, 'spec.gateways', 'VS_DELEGATE', 'a delegate VirtualService (no hosts) cannot have gateways'));
+        if (s.tcp?.length) out.push(issueAt(r, 'spec.tcp', 'VS_DELEGATE', 'a delegate VirtualService (no hosts) only has http routes'));
+        if (s.tls?.length) out.push(issueAt(r, 'spec.tls', 'VS_DELEGATE', 'a delegate VirtualService (no hosts) only has http routes'));
+      }
       (s.http ?? []).forEach((h, i) => {
         const at = `spec.http[${i}]`;
         checkWeights(r, h.route ?? [], `${at}.route`, out);
+        if (delegate && h.delegate) out.push(issueAt(r, `${at}.delegate`, 'VS_DELEGATE', 'a delegate VirtualService cannot delegate again'));
         if (!h.route?.length && !h.redirect && !h.directResponse && !h.delegate) out.push(issueAt(r, at, 'VS_NO_ACTION', 'an HTTP route needs route, redirect, directResponse or delegate'));
         if (h.redirect && h.rewrite) out.push(issueAt(r, `${at}.rewrite`, 'VS_REWRITE_WITH_REDIRECT', 'rewrite cannot be used with redirect'));
         (h.match ?? []).forEach((m, j) => {
@@ -131,10 +143,12 @@ function checkResource(r: ConfigResource): ConfigIssue[] {
         if (tls && !tls.httpsRedirect && proto !== 'HTTPS' && proto !== 'TLS') out.push(issueAt(r, `${at}.tls`, 'GW_TLS_ON_PLAINTEXT', `tls (other than httpsRedirect) needs protocol HTTPS or TLS, not ${proto}`));
         const mode = tls?.mode ?? (tls && (proto === 'HTTPS' || proto === 'TLS') ? 'SIMPLE' : undefined);
         if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
-          const hasCred = !!tls?.credentialName || !!tls?.credentialNames?.length || (!!tls?.serverCertificate && !!tls?.privateKey);
-          if (!hasCred) out.push(issueAt(r, `${at}.tls`, 'GW_TLS_NO_CREDENTIAL', `TLS mode ${mode} needs credentialName, or serverCertificate and privateKey`));
-          if (mode !== 'SIMPLE' && !tls?.credentialName && !tls?.caCertificates && !tls?.credentialNames?.length) {
-            out.push(issueAt(r, `${at}.tls`, 'GW_TLS_NO_CA', `TLS mode ${mode} needs credentialName (with ca.crt) or caCertificates to verify clients`));
+          const t = tls as (typeof tls & { tlsCertificates?: { serverCertificate?: string; privateKey?: string }[]; caCertCredentialName?: string }) | undefined;
+          const hasCred = !!tls?.credentialName || !!tls?.credentialNames?.length || (!!tls?.serverCertificate && !!tls?.privateKey)
+            || !!t?.tlsCertificates?.some((c) => !!c.serverCertificate && !!c.privateKey);
+          if (!hasCred) out.push(issueAt(r, `${at}.tls`, 'GW_TLS_NO_CREDENTIAL', `TLS mode ${mode} needs credentialName, serverCertificate and privateKey, or tlsCertificates`));
+          if (mode !== 'SIMPLE' && !tls?.credentialName && !tls?.caCertificates && !tls?.credentialNames?.length && !t?.caCertCredentialName) {
+            out.push(issueAt(r, `${at}.tls`, 'GW_TLS_NO_CA', `TLS mode ${mode} needs credentialName (with ca.crt), caCertCredentialName or caCertificates to verify clients`));
           }
         }
         (srv.hosts ?? []).forEach((h, j) => {
@@ -169,7 +183,6 @@ function checkResource(r: ConfigResource): ConfigIssue[] {
       (s.ports ?? []).forEach((p, i) => {
         if (p.protocol && parseProtocol(p.protocol) === 'UNKNOWN') out.push(issueAt(r, `spec.ports[${i}].protocol`, 'SE_BAD_PROTOCOL', `"${p.protocol}" is not a known protocol`));
       });
-      if (s.resolution === 'STATIC' && !s.endpoints?.length && !s.workloadSelector) out.push(issueAt(r, 'spec.endpoints', 'SE_STATIC_NO_ENDPOINTS', 'resolution STATIC needs endpoints or a workloadSelector'));
       break;
     }
     default:
@@ -178,12 +191,14 @@ function checkResource(r: ConfigResource): ConfigIssue[] {
   return out;
 }
 
+/**
+ * Istio's weight rule: weights are relative (1/1 is a 50/50 split), so only a route of several
+ * destinations whose weights are all zero is refused.
+ */
 function checkWeights(r: ConfigResource, routes: RouteDestination[], at: string, out: ConfigIssue[]): void {
-  if (routes.length === 0) return;
-  const anyWeight = routes.some((d) => d.weight !== undefined);
-  if (routes.length === 1 && !anyWeight) return;
+  if (routes.length < 2) return;
   const sum = routes.reduce((a, d) => a + (d.weight ?? 0), 0);
-  if (sum !== 100) out.push(issueAt(r, at, 'VS_WEIGHT_SUM', `destination weights sum to ${sum}, not 100`));
+  if (sum === 0) out.push(issueAt(r, at, 'VS_WEIGHT_SUM', 'total destination weight is 0: at least one destination needs a weight'));
 }
 
 /** Hosts of the registry: every Service FQDN and every ServiceEntry host (wildcards kept). */
@@ -245,9 +260,10 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
     for (const sub of s.subsets ?? []) set.add(sub.name);
   }
 
-  // Gateways: two claiming one port and host on the same workloads; the older one wins.
+  // Gateways: two serving one port and host on the same workloads. Istio keeps both: plain-HTTP
+  // servers share the port's route table, and of two TLS servers for one host the older one wins.
   const gateways = ok.filter((r) => r.kind === 'Gateway').sort(olderFirst);
-  const claims: { selector: string; port: number; host: string; by: ConfigResource }[] = [];
+  const claims: { selector: string; port: number; host: string; by: ConfigResource; server: GatewaySpec['servers'][number] }[] = [];
   const gatewayKeys = new Set<string>();
   for (const g of gateways) {
     const s = spec<GatewaySpec>(g);
@@ -259,9 +275,10 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
         const host = splitNamespacedHost(h, g.namespace).host;
         const clash = claims.find((c) => c.selector === sel && c.port === srv.port.number && c.host === host);
         if (clash) {
-          problems.push(issueAt(g, `spec.servers[${i}].hosts[${j}]`, 'GW_CONFLICT', `port ${srv.port.number} host "${host}" is already claimed by Gateway ${clash.by.namespace}/${clash.by.name} (${clash.by.source.file}) on the same workloads`));
+          const tls = isTlsServer(srv) && isTlsServer(clash.server);
+          problems.push(issueAt(g, `spec.servers[${i}].hosts[${j}]`, 'GW_CONFLICT', `port ${srv.port.number} host "${host}" is also served by Gateway ${clash.by.namespace}/${clash.by.name} (${clash.by.source.file}) on the same workloads; ${tls ? 'this TLS server is skipped (the older Gateway keeps the host)' : 'their routes are merged into one route table'}`, 'warning'));
         }
-        mine.push({ selector: sel, port: srv.port.number, host, by: g });
+        mine.push({ selector: sel, port: srv.port.number, host, by: g, server: srv });
       });
       if (srv.tls?.credentialName && !ok.some((x) => x.kind === 'Secret' && x.name === srv.tls!.credentialName)) {
         problems.push(issueAt(g, `spec.servers[${i}].tls.credentialName`, 'GW_SECRET_NOT_FOUND', `no Secret named "${srv.tls.credentialName}" is known (yet); the server has no certificate until it appears`, 'warning'));
@@ -282,12 +299,13 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
     const checkDest = (d: { host: string; subset?: string } | undefined, at: string) => {
       if (!d?.host) return;
       const fq = resolveHost(d.host, r.namespace, domain);
+      // Istio programs these routes anyway (requests to them fail with 503); istioctl reports IST0101.
       if (!known(fq)) {
-        problems.push(issueAt(r, `${at}.host`, 'VS_UNKNOWN_HOST', `no Service or ServiceEntry has host "${fq}"`));
+        problems.push(issueAt(r, `${at}.host`, 'VS_UNKNOWN_HOST', `no Service or ServiceEntry has host "${fq}"`, 'warning'));
         return;
       }
       if (d.subset && !subsets.get(fq)?.has(d.subset)) {
-        problems.push(issueAt(r, `${at}.subset`, 'VS_UNKNOWN_SUBSET', `no DestinationRule for "${fq}" defines subset "${d.subset}"`));
+        problems.push(issueAt(r, `${at}.subset`, 'VS_UNKNOWN_SUBSET', `no DestinationRule for "${fq}" defines subset "${d.subset}"`, 'warning'));
       }
     };
     (s.http ?? []).forEach((h: HTTPRoute, i) => {
@@ -306,6 +324,11 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
 
   ok = ok.filter((r) => !rejected.has(r.key));
   return { accepted: ok, rejected, issues };
+}
+
+function isTlsServer(s: GatewaySpec['servers'][number]): boolean {
+  const p = (s.port?.protocol ?? '').toUpperCase();
+  return (p === 'HTTPS' || p === 'TLS') && !s.tls?.httpsRedirect;
 }
 
 function olderFirst(a: ConfigResource, b: ConfigResource): number {
