@@ -30,7 +30,7 @@ describe('tsmesh analyze', () => {
   it('prints each finding as "Level [IST code] (Kind ns/name file:line) message" and exits 79', async () => {
     const r = await runCli(['analyze', fixture('bad.yaml')]);
     expect(r.code).toBe(79);
-    expect(r.out).toMatch(/^Error \[IST0106\] \(VirtualService default\/callme .*bad\.yaml:37\) Schema validation error: spec\.http\[0\]\.retires: unknown field "retires"$/m);
+    expect(r.out).toMatch(/^Error \[IST0106\] \(VirtualService default\/callme .*bad\.yaml:37\) Schema validation error: spec\.http\[0\]\.retires: unknown field "retires" \(did you mean "retries"\?\)$/m);
     // Weights 20/70 are relative, as Istio reads them: no finding about them.
     expect(r.out).not.toMatch(/weight/);
     expect(r.err).toContain('Analyzers found issues');

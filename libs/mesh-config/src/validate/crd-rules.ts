@@ -1,8 +1,8 @@
 /**
  * Istio's validation rules that JSON Schema cannot express: the CEL rules of Istio's CRDs
  * (`x-kubernetes-validations`, which the package's JSON Schema validators do not run) and the checks
- * of Istio's validation webhook for ServiceEntry, RequestAuthentication and the workload selectors
- * and target references shared by the security kinds. Each problem names its field.
+ * of Istio's validation webhook for ServiceEntry and DestinationRule, and the workload selectors and
+ * target-reference kinds shared by the security kinds (the meaning of security values is ./security.ts). Each problem names its field.
  */
 import { isIP } from 'node:net';
 import type { SchemaProblem } from '../schema/dsl';
@@ -54,8 +54,7 @@ function targetRef(t: unknown, path: string, ownNamespace: string, out: SchemaPr
 function securityCommon(spec: Obj, namespace: string, out: SchemaProblem[]): void {
   const sel = isObj(spec.selector) ? spec.selector : undefined;
   labelSelector(sel?.matchLabels, 'spec.selector.matchLabels', out);
-  if (sel && (spec.targetRef || arr(spec.targetRefs).length)) out.push({ path: 'spec', code: 'SCHEMA_RULE', reason: 'only one of targetRefs or selector can be set' });
-  if (spec.targetRef && arr(spec.targetRefs).length) out.push({ path: 'spec', code: 'SCHEMA_RULE', reason: 'only one of targetRef or targetRefs can be set' });
+  // selector / targetRef / targetRefs exclusivity: ./security.ts.
   targetRef(spec.targetRef, 'spec.targetRef', namespace, out);
   arr(spec.targetRefs).forEach((t, i) => targetRef(t, `spec.targetRefs[${i}]`, namespace, out));
 }
@@ -69,14 +68,6 @@ function isCidr(a: string): boolean {
   return v !== 0 && Number.isInteger(bits) && bits >= 0 && bits <= (v === 4 ? 32 : 128) && /^\d+$/.test(a.slice(slash + 1));
 }
 
-function url(u: string): boolean {
-  try {
-    const p = new URL(u);
-    return p.protocol === 'http:' || p.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
 
 function serviceEntry(spec: Obj, out: SchemaProblem[]): void {
   const resolution = typeof spec.resolution === 'string' ? spec.resolution : 'NONE';
@@ -131,31 +122,6 @@ function serviceEntry(spec: Obj, out: SchemaProblem[]): void {
   });
 }
 
-const HEADER_NAME = /^[-_A-Za-z0-9]+$/;
-
-function requestAuthentication(spec: Obj, out: SchemaProblem[]): void {
-  arr(spec.jwtRules).forEach((raw, i) => {
-    if (!isObj(raw)) return;
-    const at = `spec.jwtRules[${i}]`;
-    for (const f of ['jwksUri', 'jwks_uri'] as const) {
-      const u = raw[f];
-      if (typeof u === 'string' && !url(u)) out.push({ path: `${at}.${f}`, code: 'SCHEMA_RULE', reason: `"${u}" is not a URL with scheme http:// or https://` });
-    }
-    if (raw.jwksUri && raw.jwks_uri) out.push({ path: at, code: 'SCHEMA_RULE', reason: 'only one of jwksUri or jwks_uri may be set' });
-    if ((raw.jwksUri || raw.jwks_uri) && raw.jwks) out.push({ path: at, code: 'SCHEMA_RULE', reason: 'only one of jwks or jwksUri may be set' });
-    if (typeof raw.issuer !== 'string') out.push({ path: `${at}.issuer`, code: 'SCHEMA_REQUIRED', reason: 'issuer is required' });
-    arr(raw.fromHeaders).forEach((h, j) => {
-      if (isObj(h) && typeof h.name === 'string' && !HEADER_NAME.test(h.name)) out.push({ path: `${at}.fromHeaders[${j}].name`, code: 'SCHEMA_RULE', reason: `"${h.name}" is not a valid header name` });
-    });
-    if (typeof raw.outputPayloadToHeader === 'string' && raw.outputPayloadToHeader && !HEADER_NAME.test(raw.outputPayloadToHeader)) {
-      out.push({ path: `${at}.outputPayloadToHeader`, code: 'SCHEMA_RULE', reason: `"${raw.outputPayloadToHeader}" is not a valid header name` });
-    }
-    arr(raw.outputClaimToHeaders).forEach((h, j) => {
-      if (!isObj(h)) return;
-      if (h.claim === '') out.push({ path: `${at}.outputClaimToHeaders[${j}].claim`, code: 'SCHEMA_RULE', reason: 'claim must not be empty' });
-    });
-  });
-}
 
 function authorizationPolicy(spec: Obj, out: SchemaProblem[]): void {
   arr(spec.rules).forEach((rule, i) => {
@@ -171,14 +137,7 @@ function authorizationPolicy(spec: Obj, out: SchemaProblem[]): void {
           if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(sa)) out.push({ path: `${at}.${k}[${n}]`, code: 'SCHEMA_RULE', reason: `"${sa}" is not a service account ("name" or "namespace/name")` });
         });
       }
-      for (const k of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const) {
-        strs(src[k]).forEach((b, n) => {
-          if (isIP(b) === 0 && !isCidr(b)) out.push({ path: `${at}.${k}[${n}]`, code: 'SCHEMA_RULE', reason: `"${b}" is not an IP address or CIDR block` });
-        });
-      }
-      for (const [k, v] of Object.entries(src)) {
-        strs(v).forEach((x, n) => { if (x === '') out.push({ path: `${at}.${k}[${n}]`, code: 'SCHEMA_RULE', reason: 'empty value not allowed' }); });
-      }
+      // IP blocks and empty values: ./security.ts.
     });
   });
 }
@@ -212,7 +171,12 @@ export function checkIstioRules(kind: string, obj: unknown, namespace: string, o
   if (DURATION_KINDS.has(kind)) durations(spec, 'spec', out);
   switch (kind) {
     case 'ServiceEntry': serviceEntry(spec, out); break;
-    case 'RequestAuthentication': securityCommon(spec, namespace, out); requestAuthentication(spec, out); break;
+    case 'RequestAuthentication':
+      securityCommon(spec, namespace, out);
+      arr(spec.jwtRules).forEach((j, i) => {
+        if (isObj(j) && (typeof j.issuer !== 'string' || !j.issuer)) out.push({ path: `spec.jwtRules[${i}].issuer`, code: 'SCHEMA_REQUIRED', reason: 'issuer is required' });
+      });
+      break;
     case 'AuthorizationPolicy': securityCommon(spec, namespace, out); authorizationPolicy(spec, out); break;
     case 'PeerAuthentication': labelSelector(isObj(spec.selector) ? spec.selector.matchLabels : undefined, 'spec.selector.matchLabels', out); break;
     case 'Sidecar': labelSelector(isObj(spec.workloadSelector) ? spec.workloadSelector.labels : undefined, 'spec.workloadSelector.labels', out); break;

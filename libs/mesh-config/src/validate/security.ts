@@ -139,7 +139,8 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const listOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 const SOURCE_IP_FIELDS = ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'];
-const SOURCE_FIELDS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces', ...SOURCE_IP_FIELDS];
+const SOURCE_FIELDS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
+  'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', ...SOURCE_IP_FIELDS];
 const OPERATION_FIELDS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'];
 
 /** True when a list field is set with at least one value. */

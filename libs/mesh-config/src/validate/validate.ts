@@ -47,8 +47,12 @@ export function validateSchema(r: ConfigResource): ConfigIssue[] {
     const o = r.object as { apiVersion: string; kind: string };
     // security.istio.io/v1alpha3 is accepted (as the v1beta1 schema) for older configs.
     const target = hasIstioSchema(o.apiVersion, o.kind) ? o : { ...o, apiVersion: o.apiVersion.replace(/\/v1alpha3$/, '/v1beta1') };
-    checkIstioSchema(target, problems);
-    checkIstioRules(r.kind, r.object, r.namespace, problems);
+    const rules: SchemaProblem[] = [];
+    checkIstioRules(r.kind, r.object, r.namespace, rules);
+    const ruled = new Set(rules.map((p) => p.path));
+    const schema: SchemaProblem[] = [];
+    checkIstioSchema(target, schema);
+    problems.push(...schema.filter((p) => !ruled.has(p.path)), ...rules);
   } else {
     check(SCHEMAS[r.kind], r.object, '', problems);
   }
@@ -241,7 +245,10 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
     }
     seen.set(r.key, r);
     if (r.kind === 'Ingress' && (r.object as { spec?: { ingressClassName?: string } }).spec?.ingressClassName !== 'istio') continue;
-    reject(r, [...validateSchema(r), ...(KINDS[r.kind].istio ? validateResource(r) : [])]);
+    const semantic = KINDS[r.kind].istio ? validateResource(r) : [];
+    // A semantic finding on a field says more than the schema's (issuer "" is "issuer is required", not "minLength is 1").
+    const named = new Set(semantic.map((i) => i.field));
+    reject(r, [...validateSchema(r).filter((i) => !named.has(i.field)), ...semantic]);
   }
 
   let ok = resources.filter((r) => !rejected.has(r.key) && seen.get(r.key) === r);
