@@ -1,7 +1,7 @@
 /**
  * Nothing is lost: a rejected update of an existing resource keeps its last good version serving.
  * File store: a gateway (real ADS client) keeps its todolist routes when the VirtualService is
- * rewritten with weights 80/10, with an unknown field, or with a YAML syntax error; the issue says
+ * rewritten with weights 0/0 (Istio refuses only all-zero weights), with an unknown field, or with a YAML syntax error; the issue says
  * "kept version from <time>" and names both versions. A rejected DENY policy with no earlier
  * version is enforced fail-closed, and counted by handling in the metrics.
  */
@@ -41,11 +41,11 @@ describe('rejected updates keep the last good version (file store)', () => {
     await cp?.close();
   });
 
-  it('weights 80/10: rejected, the 90/10 version keeps serving, the error says which version is kept', async () => {
-    cp.write('todolist-canary.yaml', canary.replace('weight: 90', 'weight: 80'));
-    await waitFor(async () => (await issuesText()).includes('destination weights sum to 90'), 3000, 'issue reported');
+  it('weights 0/0: rejected, the 90/10 version keeps serving, the error says which version is kept', async () => {
+    cp.write('todolist-canary.yaml', canary.replace('weight: 90', 'weight: 0').replace('weight: 10', 'weight: 0'));
+    await waitFor(async () => (await issuesText()).includes('total destination weight is 0'), 3000, 'issue reported');
     const text = await issuesText();
-    expect(text).toMatch(/VirtualService default\/todolist: spec\.http\[0\]\.route: destination weights sum to 90, not 100; kept version from \d{4}-\d\d-\d\dT[\d:.]+Z \(.*todolist-canary\.yaml:\d+ \(sha256 [0-9a-f]{10}\)\), rejected .*todolist-canary\.yaml:\d+ \(sha256 [0-9a-f]{10}\)/);
+    expect(text).toMatch(/VirtualService default\/todolist: spec\.http\[0\]\.route: total destination weight is 0: at least one destination needs a weight; kept version from \d{4}-\d\d-\d\dT[\d:.]+Z \(.*todolist-canary\.yaml:\d+ \(sha256 [0-9a-f]{10}\)\), rejected .*todolist-canary\.yaml:\d+ \(sha256 [0-9a-f]{10}\)/);
     const [issue] = await issuesJson();
     expect(issue.kept?.version).not.toBe(issue.rejectedVersion);
     await new Promise((r) => setTimeout(r, 200));
