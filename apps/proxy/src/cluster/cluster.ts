@@ -5,6 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import type { Pool } from 'undici';
+import type { H1Pool } from '../http1/client';
 import type { ClusterSpec, EndpointSet } from '../config/cluster';
 import { Host } from './host';
 import { ClusterStats } from './stats';
@@ -185,7 +186,7 @@ export class UpstreamCluster {
   }
 
   /** The undici pool for a host. */
-  dispatcher(h: Host, http2: boolean): Pool {
+  dispatcher(h: Host, http2: boolean): Pool | H1Pool {
     return h.dispatcher(this.spec, http2);
   }
 

@@ -1,5 +1,6 @@
 /** One upstream endpoint: address, weight, health, outlier state, active requests and its pool. */
 import { Pool } from 'undici';
+import { H1Pool, tcpConnector, type H1Connector } from '../http1/client';
 import type { ClusterSpec, HostSpec } from '../config/cluster';
 import { UpstreamTlsFactory, type Connector } from '../security/transport';
 
@@ -22,7 +23,7 @@ export class Host {
   rqError = 0;
   /** SPIFFE ID the host presented on the last mTLS connection ('' for plaintext). */
   peerPrincipal = '';
-  private pool: Pool | null = null;
+  private pool: Pool | H1Pool | null = null;
   private poolKey = '';
 
   constructor(readonly address: string, readonly port: number, spec: HostSpec | null) {
@@ -38,14 +39,38 @@ export class Host {
     return this.ejectedUntil > now;
   }
 
-  /** The undici pool for this host under the cluster's current protocol settings. */
-  dispatcher(spec: ClusterSpec, http2: boolean): Pool {
+  /** The pool for this host under the cluster's current protocol settings: the proxy's own HTTP/1.1 codec, or undici for HTTP/2. */
+  dispatcher(spec: ClusterSpec, http2: boolean): Pool | H1Pool {
     const transport = spec.transport.forHost ? spec.transport.forHost(this.metadata) : spec.transport;
     const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${transportId(transport)}`;
     if (this.pool && this.poolKey === key) return this.pool;
     const old = this.pool;
     if (old) old.close().catch(() => {});
     const tlsFactory = transport instanceof UpstreamTlsFactory ? transport : null;
+    if (!http2) {
+      let connect: H1Connector;
+      if (tlsFactory) {
+        const c = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: ['http/1.1'], onPeer: setPeer.bind(null, this) });
+        const target = { hostname: this.address, port: this.port };
+        connect = (cb) => c(target, cb);
+      } else {
+        let extra: Record<string, unknown> | null;
+        try {
+          extra = transport.upstreamConnectOptions();
+        } catch {
+          extra = null;
+        }
+        connect = tcpConnector(this.address, this.port, spec.connectTimeoutMs, spec.sourceAddress ?? null, extra);
+      }
+      this.pool = new H1Pool({
+        maxConnections: Math.max(1, Math.min(spec.limits.maxConnections, 4096)),
+        maxRequestsPerConnection: spec.maxRequestsPerConnection ?? 0,
+        idleTimeoutMs: Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000)),
+        connect,
+      });
+      this.poolKey = key;
+      return this.pool;
+    }
     let connect: Record<string, unknown> | Connector;
     if (tlsFactory) {
       connect = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: [http2 ? 'h2' : 'http/1.1'], onPeer: setPeer.bind(null, this) });

@@ -3,10 +3,10 @@
  * (headers, path, body), the current attempt, retries, timeouts and the response written back.
  * The attempt is an undici dispatch handler (a class with methods, no closures per request).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { H1Request, H1Response } from '../http1/server';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { randomUUID } from 'node:crypto';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { ConnInfo, ProxyContext } from '../context';
 import type { HttpStats } from '../stats';
 import { HashKind, queryParam, type RequestView, type RouteActionConfig, type RouteEntry, type RouteTable, type VirtualHostEntry } from '../config/route';
@@ -16,11 +16,12 @@ import { Outcome, type UpstreamCluster } from '../cluster/cluster';
 import type { Host } from '../cluster/host';
 import { hash32 } from '../cluster/lb';
 import { localReply } from './local-reply';
+import { H1Pool, type H1DispatchOptions, type H1Handler } from '../http1/client';
 import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
 
 /** Downstream request/response, HTTP/1.1 or HTTP/2 (compat API). */
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
-export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+export type DownstreamRequest = H1Request | Http2ServerRequest;
+export type DownstreamResponse = H1Response | Http2ServerResponse;
 type Headers = Record<string, string | string[] | undefined>;
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'http2-settings']);
@@ -207,7 +208,7 @@ export class Exchange implements RequestView {
       return;
     }
     if (endStream) {
-      (this.res as ServerResponse).writeHead(status, headers as never);
+      (this.res as H1Response).writeHead(status, headers as never);
       this.res.end();
       return;
     }
@@ -220,12 +221,12 @@ export class Exchange implements RequestView {
     if (p === null) return;
     this.pendingHead = null;
     try {
-      (this.res as ServerResponse).writeHead(p.status, p.headers as never);
+      (this.res as H1Response).writeHead(p.status, p.headers as never);
     } catch {
       // header values the downstream codec refuses: drop them rather than the response
       const clean: Headers = {};
       for (const k in p.headers) if (/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(k)) clean[k] = p.headers[k];
-      (this.res as ServerResponse).writeHead(p.status, clean as never);
+      (this.res as H1Response).writeHead(p.status, clean as never);
     }
   }
 
@@ -237,7 +238,7 @@ export class Exchange implements RequestView {
   /** Response body chunk. Returns false on backpressure. */
   write(chunk: Buffer): boolean {
     if (this.pendingHead !== null) this.flushHead();
-    return (this.res as ServerResponse).write(chunk);
+    return (this.res as H1Response).write(chunk);
   }
 
   /** Ends the response, with trailers if any. */
@@ -352,7 +353,7 @@ export class Exchange implements RequestView {
       body: this.body as never,
     };
     try {
-      cluster.dispatcher(host, http2).dispatch(opts, attempt);
+      dispatchTo(cluster.dispatcher(host, http2), opts, attempt);
     } catch (err) {
       attempt.onResponseError(null, err as Error);
     }
@@ -593,11 +594,17 @@ function mirror(ex: Exchange): void {
     c.stats.upstream_rq_mirrored++;
     c.stats.upstream_rq_total++;
     try {
-      c.dispatcher(host, c.spec.protocol === 'http2').dispatch({ path: ex.upstreamPath, method: ex.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body: ex.body as Buffer | null }, new MirrorSink(c, host));
+      dispatchTo(c.dispatcher(host, c.spec.protocol === 'http2'), { path: ex.upstreamPath, method: ex.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body: ex.body as Buffer | null }, new MirrorSink(c, host));
     } catch {
       host.activeRequests--;
     }
   }
+}
+
+/** Sends on the proxy's HTTP/1.1 pool or an undici (HTTP/2) pool; both call the handler the same way. */
+function dispatchTo(d: Pool | H1Pool, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+  if (d instanceof H1Pool) d.dispatch(opts as unknown as H1DispatchOptions, handler as unknown as H1Handler);
+  else d.dispatch(opts, handler);
 }
 
 function cookie(header: string | string[] | undefined, name: string): string | undefined {

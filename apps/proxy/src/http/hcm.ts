@@ -3,10 +3,8 @@
  * cleartext HTTP/2, by codec or by the connection preface), turns requests into exchanges,
  * picks the route and runs the filter stack; WebSocket upgrades are tunnelled to the upstream.
  */
-import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { HcmSpec } from '../config/listener';
 import type { RouteTable } from '../config/route';
 import { kConnInfo, type ConnInfo, type ProxyContext } from '../context';
@@ -17,6 +15,7 @@ import { Router } from './router';
 import { normalizePath } from './normalize';
 import { localReply } from './local-reply';
 import { telemetryLayer } from '../telemetry/layer';
+import { H1ServerConnection, type H1Owner, type H1Request, type H1Response, type H1ServerOptions } from '../http1/server';
 
 /** Extra layers (authz, telemetry, ...) a later module inserts before the router. */
 export type LayerFactory = (spec: HcmSpec, ctx: ProxyContext) => Layer | null;
@@ -30,29 +29,25 @@ export function registerHttpLayer(f: LayerFactory): void {
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
 
 /** Runtime of one `HttpConnectionManager`. */
-export class HttpConnectionManager {
+export class HttpConnectionManager implements H1Owner {
   readonly stats: HttpStats;
-  private readonly h1: http.Server;
+  private readonly h1Options: H1ServerOptions;
   private h2: http2.Http2Server | null = null;
   private readonly handler: HttpHandler;
   private readonly sessions = new Set<http2.Http2Session>();
   /** Set when a config update replaced this manager's filter chain: its connections are drained. */
   private retiredFlag = false;
-  /** HTTP/1 connections handed to this manager (the codec's own idle tracking does not see them). */
-  private readonly h1Sockets = new Set<net.Socket>();
+  /** HTTP/1 connections of this manager. */
+  private readonly h1Conns = new Set<H1ServerConnection>();
 
   constructor(readonly spec: HcmSpec, readonly ctx: ProxyContext) {
     this.stats = ctx.stats.httpFor(spec.statPrefix);
-    this.h1 = http.createServer({
-      requestTimeout: spec.requestTimeoutMs,
-      keepAliveTimeout: Math.min(spec.streamIdleTimeoutMs || 300_000, 300_000),
-      headersTimeout: 60_000,
-      noDelay: true,
-      joinDuplicateHeaders: true,
-    });
-    this.h1.on('request', this.onRequest.bind(this));
-    this.h1.on('upgrade', this.onUpgrade.bind(this));
-    this.h1.on('clientError', onClientError);
+    this.h1Options = {
+      headersTimeoutMs: 60_000,
+      idleTimeoutMs: Math.min(spec.streamIdleTimeoutMs || 300_000, 300_000),
+      streamIdleTimeoutMs: spec.streamIdleTimeoutMs,
+      requestTimeoutMs: spec.requestTimeoutMs,
+    };
     const layers: Layer[] = [];
     // Istio telemetry sees every request, whatever the filters after it answer
     if (ctx.telemetry) layers.push(telemetryLayer(ctx.telemetry, spec.statPrefix.startsWith('inbound') ? 'inbound' : 'outbound'));
@@ -92,9 +87,11 @@ export class HttpConnectionManager {
       this.http2Server().emit('connection', socket);
     } else {
       this.stats.downstream_cx_http1_total++;
-      this.h1Sockets.add(socket);
-      socket.once('close', () => this.h1Sockets.delete(socket));
-      this.h1.emit('connection', socket);
+      socket.setNoDelay(true);
+      const c = new H1ServerConnection(socket, this, this.h1Options);
+      this.h1Conns.add(c);
+      socket.once('close', () => this.h1Conns.delete(c));
+      if (this.retiredFlag || this.ctx.draining) c.closing = true;
     }
   }
 
@@ -103,7 +100,8 @@ export class HttpConnectionManager {
     return this.spec.inlineRoutes ?? this.ctx.routes.get(this.spec.rdsName!) ?? null;
   }
 
-  private onRequest(req: DownstreamRequest, res: DownstreamResponse): void {
+  /** @internal a request of an HTTP/1.1 connection or an HTTP/2 stream */
+  onRequest(req: DownstreamRequest, res: DownstreamResponse): void {
     // A replaced chain finishes this request with its old config, then closes the connection so
     // the client reconnects to the chain now in force (Envoy drains replaced filter chains).
     if (this.retiredFlag) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
@@ -131,7 +129,7 @@ export class HttpConnectionManager {
           // Envoy's require_tls: redirect plaintext requests to https
           ex.writeHead(301, { location: `https://${ex.authority.replace(/:\d+$/, '')}${target}`, 'content-length': '0' }, false);
           ex.flushHead();
-          (res as http.ServerResponse).end();
+          (res as H1Response).end();
           ex.finish(301);
           return;
         }
@@ -140,43 +138,30 @@ export class HttpConnectionManager {
     this.handler.handle(ex);
   }
 
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** @internal an Upgrade or CONNECT request: the socket is the tunnel's from now on */
+  onUpgrade(req: H1Request, socket: net.Socket, head: Buffer): void {
     this.stats.downstream_cx_upgrades_total++;
-    tunnelUpgrade(this, req, socket as net.Socket, head);
+    tunnelUpgrade(this, req, socket, head);
   }
 
   /** Starts draining: `connection: close` on HTTP/1 responses, GOAWAY on HTTP/2, idle connections closed. */
   /** Stops serving new requests on kept-alive connections: idle ones close now, busy ones after their response. */
   retire(): void {
     this.retiredFlag = true;
-    for (const socket of this.h1Sockets) {
-      // Node keeps the response in progress on `_httpMessage`: idle connections close now, busy
-      // ones after their response.
-      const inFlight = (socket as unknown as { _httpMessage?: { shouldKeepAlive: boolean } | null })._httpMessage;
-      if (inFlight) inFlight.shouldKeepAlive = false;
-      else socket.end();
-    }
+    for (const c of this.h1Conns) c.closeWhenIdle();
     this.drain();
   }
 
   drain(): void {
-    this.h1.closeIdleConnections();
+    for (const c of this.h1Conns) if (c.idle) c.closeWhenIdle();
     for (const s of this.sessions) s.goaway();
   }
 
   /** Closes all connections now. */
   close(): void {
-    this.h1.closeAllConnections();
+    for (const c of this.h1Conns) c.socket.destroy();
     for (const s of this.sessions) s.destroy();
   }
-}
-
-function onClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
 }
 
 const NO_CONN: ConnInfo = { listener: '', dstIp: '', dstPort: 0, srcIp: '', srcPort: 0 };
@@ -191,7 +176,7 @@ export function connInfoOf(req: DownstreamRequest): ConnInfo {
 }
 
 /** WebSocket (HTTP/1.1 Upgrade): route, pick an endpoint, replay the request head, then splice the sockets. */
-function tunnelUpgrade(hcm: HttpConnectionManager, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+function tunnelUpgrade(hcm: HttpConnectionManager, req: H1Request, socket: net.Socket, head: Buffer): void {
   const conn = connInfoOf(req);
   const ex = new Exchange(req, fakeResponse(socket), conn, hcm.ctx, hcm.stats, req.url ?? '/');
   const table = hcm.routeTable();

@@ -1,5 +1,5 @@
 /** Local replies (Envoy's: no route, no healthy upstream, timeouts, overflow), gRPC-aware. */
-import type { ServerResponse } from 'node:http';
+import type { H1Response } from '../http1/server';
 import type { Exchange } from './exchange';
 
 /** gRPC status for an HTTP status of a local reply (Envoy's mapping). */
@@ -36,6 +36,6 @@ export function localReply(ex: Exchange, status: number, body: string, extra: Re
   headers['content-length'] = String(buf.length);
   ex.writeHead(status, headers, false);
   ex.flushHead();
-  (res as ServerResponse).end(ex.method === 'HEAD' ? undefined : buf);
+  (res as H1Response).end(ex.method === 'HEAD' ? undefined : buf);
   ex.finish(status);
 }

@@ -1,0 +1,486 @@
+/**
+ * The upstream side of the HTTP/1.1 codec: a connection pool per cluster × endpoint × transport
+ * ({@link H1Pool}) and its connections ({@link H1ClientConnection}). A request is written with
+ * Content-Length or chunked framing (a streamed body with backpressure), the response is parsed
+ * with {@link Http1Parser} and delivered to a handler with the same methods as an undici
+ * dispatch handler (so attempts do not care which codec carries them). A connection goes back to
+ * the pool only after a complete response to a completely sent request, unless the response said
+ * `Connection: close` or the connection reached its request limit; idle connections close after
+ * the pool's idle timeout. A reused connection that fails before any response byte is retried
+ * once on a new connection when the body can be replayed (the server closed it while idle).
+ */
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
+import { requestHead } from './wire';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** The controller handed to handlers (undici's DispatchController shape). */
+export interface H1Controller {
+  readonly aborted: boolean;
+  readonly paused: boolean;
+  pause(): void;
+  resume(): void;
+  abort(reason: Error): void;
+}
+
+/** Receives one response (undici's DispatchHandler shape). */
+export interface H1Handler {
+  onRequestStart?(controller: H1Controller, context: unknown): void;
+  onResponseStart?(controller: H1Controller, statusCode: number, headers: Headers, statusMessage?: string): void;
+  onResponseData?(controller: H1Controller, chunk: Buffer): void;
+  onResponseEnd?(controller: H1Controller, trailers: Record<string, string | string[]>): void;
+  onResponseError?(controller: H1Controller | null, err: Error): void;
+}
+
+export interface H1DispatchOptions {
+  method: string;
+  path: string;
+  headers: Headers;
+  body?: Buffer | Readable | null;
+}
+
+/** Opens a transport connection; calls back with the connected socket or an error. */
+export type H1Connector = (cb: (err: Error | null, socket: net.Socket | null) => void) => void;
+
+export interface H1PoolOptions {
+  /** Envoy's circuit breaker `max_connections` (per host here). */
+  maxConnections: number;
+  /** 0: unlimited. */
+  maxRequestsPerConnection: number;
+  /** Idle connections close after this (ms). */
+  idleTimeoutMs: number;
+  connect: H1Connector;
+}
+
+/** Plain TCP connector with a connect timeout. */
+export function tcpConnector(host: string, port: number, timeoutMs: number, localAddress: string | null, extra: Record<string, unknown> | null): H1Connector {
+  return (cb) => {
+    const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}), ...(extra ?? {}) } as net.NetConnectOpts);
+    s.setNoDelay(true);
+    const c = new PendingConnect(s, cb);
+    if (timeoutMs > 0) c.timer = setTimeout(connectTimedOut, timeoutMs, c);
+  };
+}
+
+class PendingConnect {
+  timer: NodeJS.Timeout | null = null;
+  done = false;
+  constructor(readonly s: net.Socket, readonly cb: (err: Error | null, socket: net.Socket | null) => void) {
+    s.once('connect', this.onConnect.bind(this));
+    s.once('error', this.onError.bind(this));
+  }
+  onConnect(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.s.removeAllListeners('error');
+    this.cb(null, this.s);
+  }
+  onError(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.cb(err, null);
+  }
+}
+
+function connectTimedOut(c: PendingConnect): void {
+  c.s.destroy();
+  c.onError(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+}
+
+/** One queued or running request. */
+class Exchange1 implements H1Controller {
+  aborted = false;
+  paused = false;
+  conn: H1ClientConnection | null = null;
+  /** A retry on a fresh connection was already used. */
+  retried = false;
+  constructor(readonly pool: H1Pool, readonly opts: H1DispatchOptions, readonly handler: H1Handler) {}
+
+  pause(): void {
+    this.paused = true;
+    this.conn?.pauseResponse();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.conn?.resumeResponse();
+  }
+
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const c = this.conn;
+    this.conn = null;
+    if (c !== null) c.destroy();
+    else this.pool.dequeue(this);
+    this.handler.onResponseError?.(this, reason);
+  }
+}
+
+/** A pool of HTTP/1.1 connections to one endpoint over one transport. */
+export class H1Pool {
+  private readonly idle: H1ClientConnection[] = [];
+  private readonly queue: Exchange1[] = [];
+  /** Open or opening connections. */
+  size = 0;
+  /** Connected ones. */
+  connected = 0;
+  private closed = false;
+
+  constructor(readonly opts: H1PoolOptions) {}
+
+  get stats(): { connected: number; pending: number } {
+    return { connected: this.connected, pending: this.queue.length };
+  }
+
+  /** Sends a request (undici `Dispatcher.dispatch` semantics). */
+  dispatch(opts: H1DispatchOptions, handler: H1Handler): boolean {
+    const x = new Exchange1(this, opts, handler);
+    handler.onRequestStart?.(x, null);
+    if (x.aborted) return true;
+    this.run(x);
+    return true;
+  }
+
+  private run(x: Exchange1): void {
+    if (this.closed) {
+      x.handler.onResponseError?.(x, Object.assign(new Error('pool closed'), { code: 'UND_ERR_DESTROYED' }));
+      return;
+    }
+    while (this.idle.length) {
+      const c = this.idle.pop()!;
+      if (c.usable()) {
+        c.start(x);
+        return;
+      }
+    }
+    this.queue.push(x);
+    if (this.size < Math.max(1, this.opts.maxConnections)) this.open();
+  }
+
+  private open(): void {
+    this.size++;
+    this.opts.connect(this.onConnect.bind(this));
+  }
+
+  private onConnect(err: Error | null, socket: net.Socket | null): void {
+    if (err !== null || socket === null) {
+      this.size--;
+      // the first waiting request fails with the connect error (Envoy: one failure per attempt)
+      const x = this.queue.shift();
+      if (x) {
+        x.aborted = true;
+        x.handler.onResponseError?.(x, err ?? new Error('connect failed'));
+      }
+      if (this.queue.length && this.size < Math.max(1, this.opts.maxConnections) && !this.closed) this.open();
+      return;
+    }
+    this.connected++;
+    const c = new H1ClientConnection(this, socket);
+    if (this.closed) {
+      c.destroy();
+      return;
+    }
+    this.next(c);
+  }
+
+  /** @internal hands the connection the next request, or parks it. */
+  next(c: H1ClientConnection): void {
+    const x = this.queue.shift();
+    if (x) {
+      c.start(x);
+      return;
+    }
+    if (this.closed) {
+      c.destroy();
+      return;
+    }
+    c.parkIdle(this.opts.idleTimeoutMs);
+    this.idle.push(c);
+  }
+
+  /** @internal */
+  dequeue(x: Exchange1): void {
+    const i = this.queue.indexOf(x);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  /** @internal a connection closed */
+  gone(c: H1ClientConnection, wasConnected: boolean): void {
+    this.size--;
+    if (wasConnected) this.connected--;
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (this.queue.length && this.size < Math.max(1, this.opts.maxConnections) && !this.closed) this.open();
+  }
+
+  /** @internal retry a request on a new connection */
+  retry(x: Exchange1): void {
+    x.retried = true;
+    x.conn = null;
+    this.queue.unshift(x);
+    if (this.size < Math.max(1, this.opts.maxConnections)) this.open();
+  }
+
+  /** Closes idle connections now and busy ones after their response. */
+  close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.idle.splice(0)) c.destroy();
+    return Promise.resolve();
+  }
+}
+
+function onIdleTimeout(c: H1ClientConnection): void {
+  c.destroy();
+}
+
+/** One upstream HTTP/1.1 connection. */
+export class H1ClientConnection implements ParserEvents {
+  private readonly parser: Http1Parser;
+  private x: Exchange1 | null = null;
+  private requests = 0;
+  private destroyed = false;
+  private gotBytes = false;
+  private requestDone = false;
+  private responseDoneFlag = false;
+  private keepAlive = true;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private body: Readable | null = null;
+  private bodyChunked = false;
+  private readonly onBodyData: (c: Buffer) => void;
+  private readonly onBodyEnd: () => void;
+  private readonly onBodyError: (e: Error) => void;
+
+  constructor(readonly pool: H1Pool, readonly socket: net.Socket) {
+    this.parser = new Http1Parser(RESPONSE, this, 64 * 1024, 1000);
+    this.onBodyData = this.bodyData.bind(this);
+    this.onBodyEnd = this.bodyEnd.bind(this);
+    this.onBodyError = this.bodyError.bind(this);
+    socket.on('data', this.onData.bind(this));
+    socket.on('end', this.onEnd.bind(this));
+    socket.on('error', this.onSocketError.bind(this));
+    socket.on('close', this.onClose.bind(this));
+    socket.on('drain', this.onDrain.bind(this));
+  }
+
+  usable(): boolean {
+    if (this.destroyed || this.socket.destroyed || !this.socket.writable) return false;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    return true;
+  }
+
+  parkIdle(ms: number): void {
+    if (ms <= 0) return;
+    if (this.idleTimer === null) {
+      this.idleTimer = setTimeout(onIdleTimeout, ms, this);
+      this.idleTimer.unref();
+    } else this.idleTimer.refresh();
+  }
+
+  start(x: Exchange1): void {
+    this.x = x;
+    x.conn = this;
+    this.requests++;
+    this.gotBytes = false;
+    this.requestDone = false;
+    this.responseDoneFlag = false;
+    const o = x.opts;
+    const p = this.parser;
+    p.noBodyExpected = o.method === 'HEAD';
+    p.connectExpected = o.method === 'CONNECT';
+    const h = o.headers;
+    const body = o.body ?? null;
+    const s = this.socket;
+    s.cork();
+    if (body === null) {
+      if (h['content-length'] === undefined && (o.method === 'POST' || o.method === 'PUT' || o.method === 'PATCH')) h['content-length'] = '0';
+      s.write(requestHead(o.method, o.path, h));
+      this.requestDone = true;
+    } else if (Buffer.isBuffer(body)) {
+      h['content-length'] = String(body.length);
+      s.write(requestHead(o.method, o.path, h));
+      if (body.length) s.write(body);
+      this.requestDone = true;
+    } else {
+      this.bodyChunked = h['content-length'] === undefined;
+      if (this.bodyChunked) h['transfer-encoding'] = 'chunked';
+      s.write(requestHead(o.method, o.path, h));
+      this.body = body;
+      body.on('data', this.onBodyData);
+      body.once('end', this.onBodyEnd);
+      body.once('error', this.onBodyError);
+    }
+    s.uncork();
+  }
+
+  private bodyData(c: Buffer): void {
+    const s = this.socket;
+    let ok: boolean;
+    if (this.bodyChunked) {
+      if (c.length === 0) return;
+      s.cork();
+      s.write(`${c.length.toString(16)}\r\n`);
+      s.write(c);
+      ok = s.write('\r\n');
+      s.uncork();
+    } else ok = s.write(c);
+    if (!ok) this.body?.pause();
+  }
+
+  private bodyEnd(): void {
+    if (this.bodyChunked) this.socket.write('0\r\n\r\n');
+    this.detachBody();
+    this.requestDone = true;
+    if (this.responseDoneFlag) this.release();
+  }
+
+  private bodyError(): void {
+    // the downstream body broke off: the upstream request cannot be completed
+    this.detachBody();
+    this.fail(Object.assign(new Error('request body aborted'), { code: 'UND_ERR_ABORTED' }));
+  }
+
+  private detachBody(): void {
+    const b = this.body;
+    if (b === null) return;
+    this.body = null;
+    b.removeListener('data', this.onBodyData);
+    b.removeListener('end', this.onBodyEnd);
+    b.removeListener('error', this.onBodyError);
+  }
+
+  private onDrain(): void {
+    this.body?.resume();
+  }
+
+  private onData(b: Buffer): void {
+    if (this.x === null) {
+      // bytes while idle: the server is not speaking HTTP/1.1 to us
+      this.destroy();
+      return;
+    }
+    this.gotBytes = true;
+    this.parser.execute(b);
+  }
+
+  pauseResponse(): void {
+    this.parser.pause();
+    this.socket.pause();
+  }
+
+  resumeResponse(): void {
+    this.socket.resume();
+    this.parser.resume();
+  }
+
+  onHead(p: Http1Parser): void {
+    const x = this.x;
+    if (x === null || p.status < 200) return; // interim responses are not forwarded
+    this.keepAlive = p.keepAlive;
+    const h: Headers = {};
+    const raw = p.raw;
+    const names = p.names;
+    for (let i = 0; i < names.length; i++) {
+      const k = names[i];
+      const v = raw[2 * i + 1];
+      const cur = h[k];
+      if (cur === undefined) h[k] = v;
+      else if (Array.isArray(cur)) cur.push(v);
+      else h[k] = [cur, v];
+    }
+    x.handler.onResponseStart?.(x, p.status, h, p.reason);
+  }
+
+  onBody(chunk: Buffer): void {
+    const x = this.x;
+    if (x !== null && !x.aborted) x.handler.onResponseData?.(x, chunk);
+  }
+
+  onComplete(trailers: string[] | null): void {
+    const x = this.x;
+    if (x === null || this.parser.status < 200) return;
+    const t: Record<string, string | string[]> = {};
+    if (trailers !== null) for (let i = 0; i < trailers.length; i += 2) t[trailers[i].toLowerCase()] = trailers[i + 1];
+    this.responseDoneFlag = true;
+    if (!this.requestDone) {
+      // answered before the request body was sent: the connection cannot be reused
+      this.keepAlive = false;
+      this.detachBody();
+    }
+    x.handler.onResponseEnd?.(x, t);
+    if (!this.requestDone) {
+      this.x = null;
+      x.conn = null;
+      this.destroy();
+      return;
+    }
+    this.release();
+  }
+
+  onError(_status: number, reason: string): void {
+    this.fail(Object.assign(new Error(`invalid upstream response: ${reason}`), { code: 'HPE_INVALID' }));
+  }
+
+  private onSocketError(err: Error): void {
+    this.fail(err);
+  }
+
+  private onEnd(): void {
+    if (this.x !== null && this.parser.finish() && this.responseDoneFlag) return;
+    if (this.x !== null) this.fail(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }));
+    else this.destroy();
+  }
+
+  private onClose(): void {
+    if (this.x !== null) this.fail(Object.assign(new Error('upstream connection reset'), { code: 'ECONNRESET' }));
+    if (!this.destroyed) {
+      this.destroyed = true;
+      this.pool.gone(this, true);
+    }
+  }
+
+  private fail(err: Error): void {
+    const x = this.x;
+    this.x = null;
+    this.detachBody();
+    this.destroy();
+    if (x === null || x.aborted) return;
+    x.conn = null;
+    const replayable = x.opts.body === null || x.opts.body === undefined || Buffer.isBuffer(x.opts.body);
+    if (!this.gotBytes && this.requests > 1 && replayable && !x.retried) {
+      this.pool.retry(x);
+      return;
+    }
+    x.aborted = true;
+    x.handler.onResponseError?.(x, err);
+  }
+
+  private release(): void {
+    if (!this.requestDone) return;
+    const x = this.x;
+    this.x = null;
+    if (x !== null) x.conn = null;
+    const max = this.pool.opts.maxRequestsPerConnection;
+    if (!this.keepAlive || (max > 0 && this.requests >= max) || this.destroyed) {
+      this.destroy();
+      return;
+    }
+    this.pool.next(this);
+  }
+
+  destroy(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.parser.close();
+    this.socket.destroy();
+    this.pool.gone(this, true);
+  }
+}

@@ -1,0 +1,475 @@
+/**
+ * The downstream side of the HTTP/1.1 codec: one {@link H1ServerConnection} per accepted
+ * socket (plain or TLS) parses requests with {@link Http1Parser} and writes responses. Requests
+ * are answered in order (a pipelined request is parsed once the previous response is done), the
+ * body streams with backpressure, `Expect: 100-continue` is answered, Upgrade/CONNECT hand the
+ * socket to the owner, and malformed input gets a 400 (431/501/505) with the connection closed.
+ * Timeouts (request headers, idle, stream idle, request) share one timer per connection that is
+ * re-armed, never re-created per request.
+ */
+import type net from 'node:net';
+import { Readable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import { Http1Parser, REQUEST, type ParserEvents } from './parser';
+import { fieldLines, writeHeadInto, STATUS_TEXT } from './wire';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** What a connection hands complete request heads to. */
+export interface H1Owner {
+  onRequest(req: H1Request, res: H1Response): void;
+  /** Upgrade or CONNECT: the socket is the owner's from now on; `head` is what followed the request head. */
+  onUpgrade(req: H1Request, socket: net.Socket, head: Buffer): void;
+}
+
+export interface H1ServerOptions {
+  /** Time allowed to receive a complete request head (0: none). */
+  headersTimeoutMs: number;
+  /** A keep-alive connection with no request in flight is closed after this (0: never). */
+  idleTimeoutMs: number;
+  /** A request with no activity (bytes in or out) for this long is reset (0: never). */
+  streamIdleTimeoutMs: number;
+  /** A whole request/response exchange may take at most this (0: no limit). */
+  requestTimeoutMs: number;
+  maxHeadBytes?: number;
+  maxHeaders?: number;
+}
+
+/** Joins duplicate request headers as node:http's `joinDuplicateHeaders` does. */
+function headersObject(raw: string[], names: string[]): Headers {
+  const h: Headers = {};
+  for (let i = 0; i < names.length; i++) {
+    const k = names[i];
+    const v = raw[2 * i + 1];
+    const cur = h[k];
+    if (cur === undefined) h[k] = k === 'set-cookie' ? [v] : v;
+    else if (Array.isArray(cur)) cur.push(v);
+    else h[k] = k === 'cookie' ? `${cur}; ${v}` : `${cur}, ${v}`;
+  }
+  return h;
+}
+
+/** A request as the data path reads it (the subset of `http.IncomingMessage` it uses), its body a Readable. */
+export class H1Request extends Readable {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+  readonly rawHeaders: string[];
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor: number;
+  readonly httpVersion: string;
+  complete = false;
+  /** @internal the body is paused because the reader is not keeping up */
+  starved = false;
+
+  constructor(readonly conn: H1ServerConnection, p: Http1Parser) {
+    super({ highWaterMark: 64 * 1024 });
+    this.method = p.method;
+    this.url = p.target;
+    this.rawHeaders = p.raw;
+    this.headers = headersObject(p.raw, p.names);
+    this.httpVersionMinor = p.versionMinor;
+    this.httpVersion = p.versionMinor === 1 ? '1.1' : '1.0';
+  }
+
+  get socket(): net.Socket {
+    return this.conn.socket;
+  }
+
+  override _read(): void {
+    if (this.starved) {
+      this.starved = false;
+      this.conn.resumeBody();
+    }
+  }
+}
+
+const enum Framing { None, Length, Chunked, Close }
+
+/** A response (the subset of `http.ServerResponse` the data path uses). */
+export class H1Response extends EventEmitter {
+  statusCode = 200;
+  statusMessage = '';
+  headersSent = false;
+  writableEnded = false;
+  finished = false;
+  /** Keep the connection after this response (false: `Connection: close`). */
+  shouldKeepAlive: boolean;
+  private headers: Headers = {};
+  private framing = Framing.None;
+  private trailers: Headers | null = null;
+  private readonly noBody: boolean;
+
+  constructor(readonly conn: H1ServerConnection, readonly req: H1Request, keepAlive: boolean) {
+    super();
+    this.shouldKeepAlive = keepAlive;
+    this.noBody = req.method === 'HEAD';
+  }
+
+  get socket(): net.Socket {
+    return this.conn.socket;
+  }
+
+  setHeader(name: string, value: string | string[]): this {
+    this.headers[name.toLowerCase()] = value;
+    return this;
+  }
+
+  getHeader(name: string): string | string[] | undefined {
+    return this.headers[name.toLowerCase()];
+  }
+
+  removeHeader(name: string): void {
+    delete this.headers[name.toLowerCase()];
+  }
+
+  /** Records status and headers; the head goes out with the first body bytes or the end. */
+  writeHead(status: number, headers?: Headers): this {
+    if (this.headersSent) throw new Error('headers already sent');
+    this.statusCode = status;
+    if (headers) for (const k in headers) if (headers[k] !== undefined) this.headers[k.toLowerCase()] = headers[k];
+    return this;
+  }
+
+  /** Serialises the head; `bodyLength` ≥ 0 when the whole body is known (end with data). */
+  private sendHead(bodyLength: number): void {
+    this.headersSent = true;
+    const st = this.statusCode;
+    const h = this.headers;
+    const bodyless = st < 200 || st === 204 || st === 304;
+    if (bodyless) this.framing = Framing.None;
+    else if (h['content-length'] !== undefined) this.framing = this.noBody ? Framing.None : Framing.Length;
+    else if (bodyLength >= 0 && this.trailers === null) {
+      h['content-length'] = String(bodyLength);
+      this.framing = this.noBody ? Framing.None : Framing.Length;
+    } else if (this.req.httpVersionMinor === 1) {
+      h['transfer-encoding'] = 'chunked';
+      this.framing = this.noBody ? Framing.None : Framing.Chunked;
+    } else {
+      this.framing = this.noBody ? Framing.None : Framing.Close;
+      this.shouldKeepAlive = false;
+    }
+    const conn = this.conn;
+    if (!this.shouldKeepAlive || conn.closing) {
+      h.connection = 'close';
+      this.shouldKeepAlive = false;
+    } else if (this.req.httpVersionMinor === 0) h.connection = 'keep-alive';
+    else if (h.connection === 'close') this.shouldKeepAlive = false;
+    conn.write(writeHeadInto(st, this.statusMessage || STATUS_TEXT[st] || 'Unknown', h));
+  }
+
+  addTrailers(t: Headers): void {
+    this.trailers = t;
+  }
+
+  /** Writes body bytes; false when the socket's buffer is full (wait for 'drain'). */
+  write(chunk: Buffer | string): boolean {
+    if (this.writableEnded) return false;
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.headersSent) this.sendHead(-1);
+    this.conn.touch();
+    if (b.length === 0) return true;
+    switch (this.framing) {
+      case Framing.Chunked: return this.conn.writeChunk(b);
+      case Framing.None: return true;
+      default: return this.conn.write(b);
+    }
+  }
+
+  /** Ends the response (with trailers on a chunked body). */
+  end(chunk?: Buffer | string): this {
+    if (this.writableEnded) return this;
+    const b = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const s = this.conn.socket;
+    s.cork();
+    if (!this.headersSent) this.sendHead(b === null ? 0 : b.length);
+    if (b !== null && b.length) this.write(b);
+    if (this.framing === Framing.Chunked) this.conn.writeLastChunk(this.trailers);
+    s.uncork();
+    this.writableEnded = true;
+    this.finished = true;
+    this.conn.responseDone(this);
+    return this;
+  }
+
+  /** Resets the connection (a response that cannot be completed). */
+  destroy(): void {
+    if (!this.finished) {
+      this.finished = true;
+      this.writableEnded = true;
+    }
+    this.conn.socket.destroy();
+  }
+}
+
+function emitClose(res: H1Response): void {
+  res.emit('close');
+}
+
+function onTimer(c: H1ServerConnection): void {
+  c.checkTimeouts();
+}
+
+const BAD = (status: number, text: string) => Buffer.from(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`, 'latin1');
+const ERRORS: Record<number, Buffer> = { 400: BAD(400, 'Bad Request'), 408: BAD(408, 'Request Timeout'), 431: BAD(431, 'Request Header Fields Too Large'), 501: BAD(501, 'Not Implemented'), 505: BAD(505, 'HTTP Version Not Supported') };
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+/** One downstream HTTP/1.1 connection. */
+export class H1ServerConnection implements ParserEvents {
+  readonly parser: Http1Parser;
+  /** The request being read or answered (requests are handled one at a time, in order). */
+  req: H1Request | null = null;
+  res: H1Response | null = null;
+  /** Close after the response in flight (drain, config change, error). */
+  closing = false;
+  requests = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private lastActivity = 0;
+  private headStartedAt = 0;
+  private requestStartedAt = 0;
+  private destroyed = false;
+  private readonly onDataBound: (b: Buffer) => void;
+
+  constructor(readonly socket: net.Socket, private readonly owner: H1Owner, private readonly opts: H1ServerOptions) {
+    this.parser = new Http1Parser(REQUEST, this, opts.maxHeadBytes, opts.maxHeaders);
+    this.onDataBound = this.onData.bind(this);
+    socket.on('data', this.onDataBound);
+    socket.on('end', this.onEnd.bind(this));
+    socket.on('close', this.onClose.bind(this));
+    socket.on('error', noop);
+    socket.on('drain', this.onDrain.bind(this));
+    const now = Date.now();
+    this.lastActivity = now;
+    this.headStartedAt = now;
+    this.arm();
+  }
+
+  /** True when no request is in flight. */
+  get idle(): boolean {
+    return this.req === null && !this.parser.inMessage;
+  }
+
+  private onData(b: Buffer): void {
+    this.lastActivity = Date.now();
+    if (this.req === null && !this.parser.inMessage) this.headStartedAt = this.lastActivity;
+    this.parser.execute(b);
+    if (this.parser.upgraded && this.req !== null && !this.destroyed) this.upgrade();
+  }
+
+  private onEnd(): void {
+    // half-close: a request in flight is still answered; nothing more will be parsed
+    this.closing = true;
+    if (this.req === null) this.socket.end();
+    else if (!this.req.complete) {
+      // the body never completed
+      this.req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    }
+  }
+
+  private onClose(): void {
+    this.destroyed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.parser.close();
+    const res = this.res;
+    const req = this.req;
+    if (req !== null && !req.complete) req.destroy();
+    if (res !== null && !res.finished) {
+      res.finished = true;
+      res.emit('close');
+    }
+  }
+
+  private onDrain(): void {
+    this.res?.emit('drain');
+  }
+
+  onHead(p: Http1Parser): void {
+    this.requests++;
+    const req = new H1Request(this, p);
+    this.req = req;
+    this.requestStartedAt = Date.now();
+    if (p.upgrade) return; // handed over after execute() returns
+    if (!p.hasBody) {
+      req.complete = true;
+      req.push(null);
+    } else if (p.expectContinue && p.versionMinor === 1) this.socket.write(CONTINUE);
+    const res = new H1Response(this, req, p.keepAlive && !this.closing);
+    this.res = res;
+    this.owner.onRequest(req, res);
+  }
+
+  onBody(chunk: Buffer): void {
+    const req = this.req!;
+    // copy-free: the slice belongs to the socket's chunk, which is never reused
+    if (!req.push(chunk)) {
+      req.starved = true;
+      this.parser.pause();
+      this.socket.pause();
+    }
+  }
+
+  onComplete(): void {
+    const req = this.req;
+    if (req === null) return;
+    if (!req.complete) {
+      req.complete = true;
+      req.push(null);
+    }
+    // the next pipelined request waits for this response
+    if (this.res !== null && !this.res.finished) this.parser.pause();
+  }
+
+  onError(status: number): void {
+    this.closing = true;
+    if (this.res !== null && this.res.headersSent) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.req !== null && !this.req.complete) this.req.destroy(Object.assign(new Error('malformed request body'), { code: 'HPE_INVALID' }));
+    const res = this.res;
+    if (res !== null) {
+      // the response was not started: answer the error instead (the handler's late writes are dropped)
+      res.finished = true;
+      res.writableEnded = true;
+      res.headersSent = true;
+      res.statusCode = status;
+      res.emit('close');
+    }
+    this.socket.end(ERRORS[status] ?? ERRORS[400]);
+    this.socket.removeListener('data', this.onDataBound);
+  }
+
+  /** @internal the reader wants more body */
+  resumeBody(): void {
+    if (this.destroyed) return;
+    this.socket.resume();
+    this.parser.resume();
+  }
+
+  private upgrade(): void {
+    const req = this.req!;
+    const head = this.parser.takeRest();
+    this.socket.pause();
+    this.socket.removeListener('data', this.onDataBound);
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    req.complete = true;
+    req.push(null);
+    this.owner.onUpgrade(req, this.socket, head);
+  }
+
+  write(b: Buffer): boolean {
+    if (this.destroyed) return false;
+    return this.socket.write(b);
+  }
+
+  writeChunk(b: Buffer): boolean {
+    if (this.destroyed) return false;
+    const s = this.socket;
+    s.cork();
+    s.write(`${b.length.toString(16)}\r\n`);
+    s.write(b);
+    const ok = s.write(CRLF);
+    s.uncork();
+    return ok;
+  }
+
+  writeLastChunk(trailers: Headers | null): void {
+    if (this.destroyed) return;
+    if (trailers === null) {
+      this.socket.write(LAST_CHUNK);
+      return;
+    }
+    const t = `0\r\n${fieldLines(trailers)}`;
+    this.socket.write(`${t}\r\n`, 'latin1');
+  }
+
+  /** Bytes moved for the request in flight (stream idle timeout). */
+  touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** @internal a response ended: next request, or close. */
+  responseDone(res: H1Response): void {
+    process.nextTick(emitClose, res);
+    if (res !== this.res) return;
+    const req = this.req!;
+    this.res = null;
+    this.lastActivity = Date.now();
+    if (!res.shouldKeepAlive || this.closing || !req.complete) {
+      // an unread request body cannot be skipped safely: close (Envoy resets too)
+      this.closing = true;
+      this.parser.close();
+      this.socket.end();
+      return;
+    }
+    this.req = null;
+    this.headStartedAt = this.lastActivity;
+    if (this.parser.isPaused) {
+      this.socket.resume();
+      this.parser.resume();
+    }
+  }
+
+  /** Closes the connection now if idle, else after the response in flight. */
+  closeWhenIdle(): void {
+    this.closing = true;
+    if (this.req === null && !this.parser.inMessage) this.socket.end();
+    else if (this.res !== null) this.res.shouldKeepAlive = false;
+  }
+
+  private arm(): void {
+    const o = this.opts;
+    let ms = 0;
+    for (const x of [o.headersTimeoutMs, o.idleTimeoutMs, o.streamIdleTimeoutMs, o.requestTimeoutMs]) if (x > 0 && (ms === 0 || x < ms)) ms = x;
+    if (ms === 0) return;
+    // coarse, as Envoy's: checked at a fraction of the shortest timeout
+    const tick = Math.max(50, Math.min(1000, Math.floor(ms / 4)));
+    this.timer = setTimeout(onTimer, tick, this);
+    this.timer.unref();
+  }
+
+  /** @internal */
+  checkTimeouts(): void {
+    if (this.destroyed) return;
+    const now = Date.now();
+    const o = this.opts;
+    const inFlight = this.req !== null;
+    if (!inFlight) {
+      if (this.parser.inMessage) {
+        if (o.headersTimeoutMs > 0 && now - this.headStartedAt >= o.headersTimeoutMs) return this.timeout(408);
+      } else if (o.idleTimeoutMs > 0 && now - this.lastActivity >= o.idleTimeoutMs) {
+        this.socket.end();
+        return;
+      }
+    } else {
+      if (o.requestTimeoutMs > 0 && now - this.requestStartedAt >= o.requestTimeoutMs) return this.timeout(408);
+      if (o.streamIdleTimeoutMs > 0 && now - this.lastActivity >= o.streamIdleTimeoutMs) return this.timeout(408);
+    }
+    this.timer!.refresh();
+  }
+
+  private timeout(status: number): void {
+    this.closing = true;
+    if (this.res !== null && this.res.headersSent) {
+      this.socket.destroy();
+      return;
+    }
+    const res = this.res;
+    if (res !== null) {
+      res.finished = true;
+      res.writableEnded = true;
+      res.headersSent = true;
+      res.statusCode = status;
+      res.emit('close');
+    }
+    this.parser.close();
+    this.socket.end(ERRORS[status]);
+    this.socket.destroySoon?.();
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,61 @@
+/**
+ * Serialising HTTP/1.1 heads. Names must be tokens and values free of CR, LF and NUL (and of
+ * characters beyond Latin-1): a field that is not is dropped rather than written, so no header
+ * can split a message.
+ */
+import { STATUS_CODES } from 'node:http';
+
+type Headers = Record<string, string | string[] | number | undefined>;
+
+export const STATUS_TEXT: Readonly<Record<number, string | undefined>> = STATUS_CODES;
+
+const TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
+
+/** True for a field name that is a token. */
+export function validName(n: string): boolean {
+  if (n.length === 0) return false;
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    if (c >= 128 || TOKEN[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** True for a field value with no CR, LF, NUL, other controls (HTAB aside) or characters beyond Latin-1. */
+export function validValue(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 0x20 && c !== 9) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
+/** Field lines (`name: value\r\n`...), invalid ones dropped. */
+export function fieldLines(h: Headers): string {
+  let s = '';
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k.charCodeAt(0) === 58 || !validName(k)) continue;
+    if (Array.isArray(v)) {
+      for (const x of v) if (validValue(x)) s += `${k}: ${x}\r\n`;
+    } else {
+      const x = typeof v === 'string' ? v : String(v);
+      if (validValue(x)) s += `${k}: ${x}\r\n`;
+    }
+  }
+  return s;
+}
+
+/** A response head as a Latin-1 Buffer. */
+export function writeHeadInto(status: number, reason: string, h: Headers): Buffer {
+  return Buffer.from(`HTTP/1.1 ${status} ${validValue(reason) ? reason : ''}\r\n${fieldLines(h)}\r\n`, 'latin1');
+}
+
+/** A request head as a Latin-1 Buffer. */
+export function requestHead(method: string, path: string, h: Headers): Buffer {
+  return Buffer.from(`${method} ${path} HTTP/1.1\r\n${fieldLines(h)}\r\n`, 'latin1');
+}
