@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { FileStore } from '../src/config/file-store';
-import { Discovery } from '../src/server/discovery';
+import { Discovery, type DiscoveryOptions } from '../src/server/discovery';
 import { startMonitoring } from '../src/server/monitoring';
 
 export const golden = (f: string) => fileURLToPath(new URL(`../testdata/golden/${f}`, import.meta.url));
@@ -30,10 +30,10 @@ export interface Running {
 }
 
 /** Starts Discovery + monitoring on loopback over a fresh temp dir holding `files` (copied from testdata/golden). */
-export async function startControlPlane(files: string[], opts: { debounceMs?: number } = {}): Promise<Running> {
+export async function startControlPlane(files: string[], opts: { debounceMs?: number } & Partial<Omit<DiscoveryOptions, 'stores'>> = {}): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'tsmesh-cp-'));
   for (const f of files) copyFileSync(golden(f), join(dir, f));
-  const discovery = new Discovery({ stores: [new FileStore(dir)], debounceMs: opts.debounceMs ?? 100, debounceMaxMs: 2000 });
+  const discovery = new Discovery({ debounceMaxMs: 2000, ...opts, stores: [new FileStore(dir)], debounceMs: opts.debounceMs ?? 100 });
   let mon: { server: Server; port: number } | undefined;
   try {
     await discovery.start();

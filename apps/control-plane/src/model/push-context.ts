@@ -62,17 +62,39 @@ export class PushContext {
   readonly authorizationPolicies: readonly Config<AuthorizationPolicySpec>[];
   readonly requestAuthentications: readonly Config<RequestAuthenticationSpec>[];
   readonly secrets: ReadonlyMap<string, Secret>;
-  private readonly drByHost = new Map<string, Config<DestinationRuleSpec>[]>();
+  private readonly drByHost: Map<string, Config<DestinationRuleSpec>[]> = new Map();
 
-  constructor(resources: readonly ConfigResource[], version: string, options: Partial<PushOptions> = {}) {
+  /** Accepted resources by kind, in order (what {@link PushContext.next} compares to reuse indexes). */
+  readonly byKind: ReadonlyMap<string, readonly ConfigResource[]>;
+
+  /**
+   * Builds the push context. With `previous`, every index whose input kinds hold exactly the same
+   * resource objects as before is taken over instead of rebuilt (the push context is rebuilt
+   * incrementally: an EndpointSlice change rebuilds the registry only, a VirtualService change
+   * the VirtualService index only).
+   */
+  constructor(resources: readonly ConfigResource[], version: string, options: Partial<PushOptions> = {}, previous?: PushContext) {
     this.version = version;
     this.options = { ...DEFAULT_PUSH_OPTIONS, ...options };
     const domain = this.options.domain;
-    this.registry = buildRegistry(resources, domain);
-    const of = <S>(kind: string) => resources.filter((r) => r.kind === kind).map((r) => toConfig<S>(r)).sort(byAge);
-    const ingresses = resources.filter((r) => r.kind === 'Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
+    const byKind = new Map<string, ConfigResource[]>();
+    for (const r of resources) {
+      let l = byKind.get(r.kind);
+      if (!l) byKind.set(r.kind, (l = []));
+      l.push(r);
+    }
+    this.byKind = byKind;
+    const prev = previous && sameOptions(previous.options, this.options) ? previous : undefined;
+    const same = (...kinds: string[]) => !!prev && kinds.every((k) => sameList(prev.byKind.get(k), byKind.get(k)));
+    const kindList = (k: string) => byKind.get(k) ?? [];
+    const of = <S>(kind: string) => kindList(kind).map((r) => toConfig<S>(r)).sort(byAge);
+    const registryKinds = ['Service', 'EndpointSlice', 'Pod', 'ServiceEntry'];
+    this.registry = same(...registryKinds) ? prev!.registry : buildRegistry(registryKinds.flatMap(kindList), domain);
+    // Ingresses are converted against the registry (when there are any).
+    const ingressSame = same('Ingress') && (!kindList('Ingress').length || same(...registryKinds));
+    const ingresses = ingressSame ? [] : kindList('Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
     const synthetic = (name: string, namespace: string, spec: unknown, resource: ConfigResource) => ({ name, namespace, spec, creation: Number.MAX_SAFE_INTEGER, resource });
-    this.virtualServices = [
+    this.virtualServices = ingressSame && same('VirtualService') ? prev!.virtualServices : [
       ...of<VirtualServiceSpec>('VirtualService'),
       ...ingresses.flatMap(({ r, c }) => c!.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, r) as Config<VirtualServiceSpec>)),
     ].map((c) => ({
@@ -80,22 +102,45 @@ export class PushContext {
       hosts: (c.spec.hosts ?? []).map((h) => resolveHost(h, c.namespace, domain)),
       gateways: (c.spec.gateways?.length ? c.spec.gateways : ['mesh']).map((g) => resolveGatewayRef(g, c.namespace)),
     }));
-    this.destinationRules = of<DestinationRuleSpec>('DestinationRule');
-    for (const dr of this.destinationRules) {
-      const h = resolveHost(dr.spec.host, dr.namespace, domain);
-      const list = this.drByHost.get(h) ?? [];
-      list.push(dr);
-      this.drByHost.set(h, list);
+    if (same('DestinationRule')) {
+      this.destinationRules = prev!.destinationRules;
+      this.drByHost = prev!.drByHost;
+    } else {
+      this.destinationRules = of<DestinationRuleSpec>('DestinationRule');
+      for (const dr of this.destinationRules) {
+        const h = resolveHost(dr.spec.host, dr.namespace, domain);
+        const list = this.drByHost.get(h) ?? [];
+        list.push(dr);
+        this.drByHost.set(h, list);
+      }
     }
-    this.gateways = [...of<GatewaySpec>('Gateway'), ...ingresses.map(({ r, c }) => synthetic(c!.gateway.name, c!.gateway.namespace, c!.gateway.spec, r) as Config<GatewaySpec>)];
-    this.sidecars = of<SidecarSpec>('Sidecar');
-    this.peerAuthentications = of<PeerAuthenticationSpec>('PeerAuthentication');
-    this.authorizationPolicies = of<AuthorizationPolicySpec>('AuthorizationPolicy');
-    this.requestAuthentications = of<RequestAuthenticationSpec>('RequestAuthentication');
-    const secrets = new Map<string, Secret>();
-    for (const r of resources) if (r.kind === 'Secret') secrets.set(`${r.namespace}/${r.name}`, r.object as Secret);
-    this.secrets = secrets;
+    this.gateways = ingressSame && same('Gateway') ? prev!.gateways : [...of<GatewaySpec>('Gateway'), ...ingresses.map(({ r, c }) => synthetic(c!.gateway.name, c!.gateway.namespace, c!.gateway.spec, r) as Config<GatewaySpec>)];
+    this.sidecars = same('Sidecar') ? prev!.sidecars : of<SidecarSpec>('Sidecar');
+    this.peerAuthentications = same('PeerAuthentication') ? prev!.peerAuthentications : of<PeerAuthenticationSpec>('PeerAuthentication');
+    this.authorizationPolicies = same('AuthorizationPolicy') ? prev!.authorizationPolicies : of<AuthorizationPolicySpec>('AuthorizationPolicy');
+    this.requestAuthentications = same('RequestAuthentication') ? prev!.requestAuthentications : of<RequestAuthenticationSpec>('RequestAuthentication');
+    if (same('Secret')) {
+      this.secrets = prev!.secrets;
+    } else {
+      const secrets = new Map<string, Secret>();
+      for (const r of kindList('Secret')) secrets.set(`${r.namespace}/${r.name}`, r.object as Secret);
+      this.secrets = secrets;
+    }
     Object.freeze(this);
+  }
+
+  /** The next push context, reusing the indexes of `previous` whose inputs did not change. */
+  static next(previous: PushContext | undefined, resources: readonly ConfigResource[], version: string, options: Partial<PushOptions> = {}, _trigger?: readonly string[]): PushContext {
+    return new PushContext(resources, version, options, previous);
+  }
+
+  /** Indexes taken over from the previous push context (for tests and push records). */
+  reusedFrom(previous: PushContext): string[] {
+    const out: string[] = [];
+    for (const k of ['registry', 'virtualServices', 'destinationRules', 'gateways', 'sidecars', 'peerAuthentications', 'authorizationPolicies', 'requestAuthentications', 'secrets'] as const) {
+      if (this[k] === previous[k]) out.push(k);
+    }
+    return out;
   }
 
   /** Services visible from `namespace` (Istio `exportTo`: `*` default, `.` own namespace). */
@@ -150,6 +195,18 @@ export class PushContext {
   secret(namespace: string, name: string): Secret | undefined {
     return this.secrets.get(`${namespace}/${name}`);
   }
+}
+
+function sameList(a: readonly ConfigResource[] | undefined, b: readonly ConfigResource[] | undefined): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+function sameOptions(a: PushOptions, b: PushOptions): boolean {
+  return a.domain === b.domain && a.rootNamespace === b.rootNamespace && a.trustDomain === b.trustDomain;
 }
 
 function visible(exportTo: string[] | undefined, own: string, ns: string): boolean {

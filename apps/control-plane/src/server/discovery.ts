@@ -1,7 +1,10 @@
 /**
- * The discovery service: stores → validation → push context → per-proxy generation → snapshot
- * cache → ADS. Pushes are debounced; a proxy gets a new snapshot only when one of its resource
- * types changed (content versions), so a change reaches only the proxies it affects.
+ * The discovery service: stores → validation → push context → push queue → per-proxy
+ * generation → snapshot cache → ADS. Pushes are debounced; each push queues every connected
+ * proxy (merged with a push it already waits for), the queue generates in slices that yield to
+ * the event loop, and a proxy gets a new snapshot only when one of its resource types changed
+ * (content versions), so a change reaches only the proxies it affects. Every push is recorded
+ * with what triggered it, whom it reached and why, what each got and how long each step took.
  */
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -12,9 +15,12 @@ import type { ConfigStore } from '../config/store';
 import { LastGoodConfig } from '../config/last-good';
 import { PushContext, type PushOptions } from '../model/push-context';
 import { completeProxy, proxyFromNode, type Proxy } from '../model/proxy';
-import { generate, PushGeneration, XdsCache, type Generated } from '../xds/generate';
+import { generate, PushGeneration, XdsCache, type Generated, type ResourcePatch } from '../xds/generate';
 import { touchedDependencies } from '../xds/gen/invalidation';
+import { scopeUses } from '../xds/gen/explain';
 import { Debouncer } from './debounce';
+import { PushQueue, type PushRequest } from './push-queue';
+import { PushRecorder, type PushSteps } from './push-record';
 import { ControlPlaneMetrics } from './metrics';
 
 /** Logger interface (pino-compatible subset). */
@@ -33,6 +39,16 @@ export interface DiscoveryOptions {
   push?: Partial<PushOptions>;
   logger?: Logger;
   metrics?: ControlPlaneMetrics;
+  /** Responses written at once across streams (Istio's PILOT_PUSH_THROTTLE; default 100). */
+  pushThrottle?: number;
+  /** New ADS streams admitted per second (Istio's PILOT_MAX_REQUESTS_PER_SECOND; default 100; 0 = no limit). */
+  maxNewStreamsPerSecond?: number;
+  /** Longest slice of generation before the push queue yields to the event loop (ms, default 10). */
+  pushSliceMs?: number;
+  /** Pushes kept for /debug/push_status (default 20). */
+  pushHistory?: number;
+  /** Patches applied to every proxy's generated resources (the EnvoyFilter hook; see ResourcePatch). */
+  patches?: ResourcePatch[];
 }
 
 /** A connected proxy. */
@@ -44,6 +60,12 @@ interface ProxyEntry {
   versions?: Generated['versions'];
   /** Types pushed in the last push and not yet ACKed, with the time of the change that caused it. */
   pending?: { since: number; types: Map<string, string> };
+  /** The push whose snapshot the proxy holds now. */
+  push?: number;
+  /** Per type: the latest push through which the proxy holds (has ACKed) that type's config. */
+  ackedThrough: Map<string, number>;
+  /** Per type: the push that produced the version last set. */
+  versionPush: Map<string, number>;
 }
 
 /** Summary of one push, for status. */
@@ -75,6 +97,11 @@ export class Discovery {
   private byKey = new Map<string, ConfigResource>();
   private counter = 0;
   private lastPush?: PushSummary;
+  private readonly queue: PushQueue;
+  /** Push records (the last `pushHistory`). */
+  readonly pushes: PushRecorder;
+  /** Config keys the debouncer holds (changed, not yet pushed). */
+  private debouncing = new Set<string>();
   private readonly unsubscribe: (() => void)[] = [];
   private servers: grpc.Server[] = [];
 
@@ -82,10 +109,23 @@ export class Discovery {
     this.log = opts.logger ?? noop;
     this.metrics = opts.metrics ?? new ControlPlaneMetrics();
     this.debouncer = new Debouncer(opts.debounceMs ?? 100, opts.debounceMaxMs ?? 10_000, (keys, first, events) => this.pushAll(keys, first, events));
+    this.pushes = new PushRecorder(opts.pushHistory ?? 20);
+    this.queue = new PushQueue((id, req) => this.dequeued(id, req), { sliceMs: opts.pushSliceMs ?? 10, onIdle: () => this.queueIdle() });
     this.ads = new AdsServer({
       cache: this.cache,
       identifier: 'tsmesh-control-plane',
+      maxConcurrentSends: opts.pushThrottle ?? 100,
+      maxNewStreamsPerSecond: opts.maxNewStreamsPerSecond ?? 100,
       hooks: {
+        onSent: (id, sent) => {
+          this.metrics.sentBytes.inc({ type: TYPE_SHORT_NAME[sent.typeUrl as ResourceTypeUrl]?.toLowerCase() ?? sent.typeUrl }, sent.bytes);
+          const e = this.proxies.get(id);
+          if (e?.push !== undefined) this.pushes.sent(e.push, id, sent);
+        },
+        onRateLimited: (peer) => {
+          this.metrics.rateLimited.inc();
+          this.log.debug?.({ peer }, 'new stream over the admission rate; told to back off');
+        },
         onStreamOpen: (node) => this.connect(node),
         onStreamClose: (id) => this.disconnect(id),
         onAck: (id, typeUrl, version) => this.acked(id, typeUrl, version),
@@ -99,7 +139,12 @@ export class Discovery {
 
   /** Starts the stores and builds the first push context. */
   async start(): Promise<void> {
-    for (const s of this.opts.stores) this.unsubscribe.push(s.onChange((keys) => this.debouncer.add(keys.size ? keys : ['<issues>'])));
+    for (const s of this.opts.stores) {
+      this.unsubscribe.push(s.onChange((keys) => {
+        for (const k of keys) this.debouncing.add(k);
+        this.debouncer.add(keys.size ? keys : ['<issues>']);
+      }));
+    }
     await Promise.all(this.opts.stores.map((s) => s.start()));
     this.rebuild(['initial'], Date.now());
   }
@@ -115,6 +160,7 @@ export class Discovery {
 
   async stop(): Promise<void> {
     this.debouncer.stop();
+    this.queue.stop();
     for (const u of this.unsubscribe) u();
     await this.ads.close();
     for (const s of this.servers) {
@@ -182,7 +228,7 @@ export class Discovery {
     return this.rebuildWith(trigger).push;
   }
 
-  private rebuildWith(trigger: string[]): { push: PushContext; before: Map<string, ConfigResource> } {
+  private rebuildWith(trigger: string[]): { push: PushContext; before: Map<string, ConfigResource>; steps: PushSteps } {
     const t0 = performance.now();
     const all: ConfigResource[] = [];
     const readIssues: ConfigIssue[] = [];
@@ -210,58 +256,116 @@ export class Discovery {
       const kind = key.slice(0, key.indexOf('/'));
       this.metrics.rejectedByHandling.set(this.metrics.rejectedByHandling.get({ kind, handling }) + 1, { kind, handling });
     }
+    const t1 = performance.now();
     const previous = this.push;
-    this.push = new PushContext(v.serve, this.nextVersion(), this.opts.push);
+    this.push = PushContext.next(previous, v.serve, this.nextVersion(), this.opts.push, trigger);
+    const t2 = performance.now();
     const touched = touchedDependencies({ keys: trigger, before, after: this.byKey, previous, current: this.push });
-    if (touched === 'all') this.xdsCache.clearAll();
-    else this.xdsCache.clear(touched);
-    this.generation = new PushGeneration(this.push, this.xdsCache);
+    let evicted: number | 'all';
+    if (touched === 'all') {
+      this.xdsCache.clearAll();
+      evicted = 'all';
+    } else {
+      evicted = this.xdsCache.clear(touched);
+    }
+    this.generation = new PushGeneration(this.push, this.xdsCache, this.opts.patches ?? []);
+    const t3 = performance.now();
     this.metrics.services.set(this.push.registry.services.length);
-    this.metrics.fullPushTime.observe((performance.now() - t0) / 1000);
+    this.metrics.fullPushTime.observe((t3 - t0) / 1000);
     this.log.info({ version: this.push.version, resources: v.serve.length, rejected: v.rejected.size, trigger: trigger.slice(0, 5) }, 'push context built');
-    return { push: this.push, before };
+    return { push: this.push, before, steps: { validateMs: t1 - t0, pushContextMs: t2 - t1, invalidateMs: t3 - t2, evicted } };
   }
 
   private pushAll(keys: Set<string>, firstChangeAt: number, events: number): void {
     const t0 = performance.now();
     const trigger = [...keys];
+    this.debouncing = new Set([...this.debouncing].filter((k) => !keys.has(k)));
     for (const k of trigger) this.metrics.triggers.inc({ type: k === '<issues>' ? 'config' : k.split('/')[0] });
-    const { push } = this.rebuildWith(trigger);
-    let pushed = 0;
-    for (const [id, e] of this.proxies) if (this.update(id, e, firstChangeAt)) pushed += 1;
+    const steps = this.rebuildWith(trigger).steps;
+    const n = this.counter;
+    this.pushes.begin({ push: n, version: this.push!.version, trigger, events, firstChangeAt, proxies: this.proxies.size, steps, evicted: steps.evicted, t0 });
+    for (const id of this.proxies.keys()) this.queue.enqueue(id, n, keys, firstChangeAt);
+    this.metrics.queueSize.set(this.queue.size);
+    if (!this.proxies.size) this.queueIdle();
+  }
+
+  /** The push queue hands a proxy over: generate with the current push and set its snapshot. */
+  private dequeued(id: string, req: PushRequest): void {
+    const e = this.proxies.get(id);
+    if (!e) return;
+    this.metrics.queueTime.observe((Date.now() - req.queuedAt) / 1000);
+    this.update(id, e, req);
+  }
+
+  /** Every queued proxy was generated: sweep the cache, close the push records. */
+  private queueIdle(): void {
+    this.metrics.queueSize.set(0);
     this.xdsCache.sweep();
-    this.lastPush = { version: push.version, at: new Date().toISOString(), trigger: trigger.slice(0, 20), proxies: this.proxies.size, pushed, durationMs: Math.round(performance.now() - t0) };
-    this.log.info({ ...this.lastPush, events }, 'push done');
+    const r = this.pushes.finishGeneration(this.counter);
+    if (r) {
+      this.lastPush = { version: r.version, at: r.at, trigger: r.trigger.slice(0, 20), proxies: r.proxies, pushed: r.pushed, durationMs: r.durationMs };
+      this.log.info({ ...this.lastPush, steps: r.steps }, 'push done');
+    }
   }
 
   /** Generates a proxy's resources; sets a new snapshot when any type changed. Returns whether it did. */
-  private update(id: string, e: ProxyEntry, changeAt?: number): boolean {
+  private update(id: string, e: ProxyEntry, req?: PushRequest): boolean {
     const t0 = performance.now();
+    const g0 = this.generation!;
+    const n = this.counter;
     let g: Generated;
+    let proxy: Proxy;
     try {
-      const proxy = completeProxy(e.base, this.generation!.push);
-      g = generate(this.generation!, proxy);
+      proxy = completeProxy(e.base, g0.push);
+      g = generate(g0, proxy);
       e.completed = proxy;
     } catch (err) {
       this.log.error({ proxy: id, err: (err as Error).message }, 'generating config failed; proxy keeps its last config');
+      this.pushes.failed(n, id, (err as Error).message);
       return false;
     }
+    const generateMs = performance.now() - t0;
     const changed = (Object.keys(g.versions) as ResourceTypeUrl[]).filter((t) => e.versions?.[t] !== g.versions[t]);
-    if (!changed.length) return false;
+    // Types that did not change are held through this push once the proxy holds their version.
+    for (const t of Object.keys(g.versions) as ResourceTypeUrl[]) if (!changed.includes(t) && this.ads.status.get(id)?.types.get(t)?.ackedVersion === g.versions[t]) e.ackedThrough.set(t, n);
+    if (!changed.length) {
+      if (e.pending === undefined) e.push = n;
+      this.pushes.generated(n, generateMs, false);
+      return false;
+    }
+    const t1 = performance.now();
     try {
       this.cache.setSnapshot(id, snapshotFromEncoded(g.versions, g.resources));
     } catch (err) {
       this.log.error({ proxy: id, err: (err as Error).message }, 'snapshot is inconsistent; proxy keeps its last config');
+      this.pushes.failed(n, id, (err as Error).message);
       return false;
     }
     e.versions = g.versions;
+    e.push = n;
+    for (const t of changed) e.versionPush.set(t, n);
     for (const t of changed) this.metrics.pushes.inc({ type: TYPE_SHORT_NAME[t].toLowerCase() });
     this.metrics.pushTime.observe((performance.now() - t0) / 1000);
-    if (changeAt !== undefined) {
+    this.pushes.generated(n, generateMs, true, performance.now() - t1);
+    this.pushes.target(n, id, {
+      why: req ? this.why(proxy, g, req) : 'connected',
+      types: changed.map((t) => TYPE_SHORT_NAME[t]),
+      merged: req && req.pushes.length > 1 ? req.pushes : undefined,
+    });
+    if (req?.since !== undefined || e.pending) {
       const types = new Map<string, string>(changed.filter((t) => g.resources[t].length || e.pending?.types.has(t)).map((t) => [t, g.versions[t]]));
-      e.pending = types.size ? { since: e.pending?.since ?? changeAt, types } : undefined;
+      e.pending = types.size ? { since: e.pending?.since ?? req?.since ?? Date.now(), types } : undefined;
     }
     return true;
+  }
+
+  /** Why a proxy was pushed: the changed config its resources are built from, as far as its scope tells. */
+  private why(proxy: Proxy, g: Generated, req: PushRequest): string {
+    const triggers = [...req.triggers].filter((t) => t !== '<issues>');
+    const seen = triggers.filter((t) => scopeUses(this.generation!.push, proxy, t));
+    const list = (seen.length ? seen : triggers).slice(0, 3).join(', ') + ((seen.length || triggers.length) > 3 ? ', …' : '');
+    if (!triggers.length) return 'full push (config issues changed)';
+    return seen.length ? `its ${proxy.kind} scope (${g.scope.length > 80 ? proxy.namespace : g.scope}) uses ${list}` : `its generated config changed after ${list}`;
   }
 
   private connect(node: Node__Output): void {
@@ -274,7 +378,7 @@ export class Discovery {
     }
     let e = this.proxies.get(node.id);
     if (!e) {
-      e = { node, base };
+      e = { node, base, ackedThrough: new Map(), versionPush: new Map() };
       this.proxies.set(node.id, e);
       this.log.info({ proxy: node.id, kind: base.kind }, 'proxy connected');
     }
@@ -286,6 +390,7 @@ export class Discovery {
     const st = this.ads.status.get(id);
     if (st && st.streams > 0) return;
     this.proxies.delete(id);
+    this.queue.remove(id);
     this.cache.clearSnapshot(id);
     this.metrics.connected.set(this.proxies.size);
     this.log.info({ proxy: id }, 'proxy disconnected');
@@ -293,6 +398,10 @@ export class Discovery {
 
   private acked(id: string, typeUrl: string, version: string): void {
     const e = this.proxies.get(id);
+    if (e && e.versions?.[typeUrl as ResourceTypeUrl] === version) {
+      e.ackedThrough.set(typeUrl, Math.max(e.push ?? 0, e.versionPush.get(typeUrl) ?? 0));
+      if (e.push !== undefined) this.pushes.acked(e.versionPush.get(typeUrl) ?? e.push, id, TYPE_SHORT_NAME[typeUrl as ResourceTypeUrl] ?? typeUrl);
+    }
     const p = e?.pending;
     if (!p || p.types.get(typeUrl) !== version) return;
     p.types.delete(typeUrl);

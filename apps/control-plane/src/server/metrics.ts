@@ -110,9 +110,17 @@ export class ControlPlaneMetrics {
   /** Rejected resources by kind and handling: `kept_last_good` (the previous version serves), `fail_closed` (a security policy enforced as far as it can be, denying more / allowing less), `dropped`. */
   readonly rejectedByHandling = new Gauge('tsmesh_rejected_resources', 'Resources currently rejected by validation, by kind and by how they are handled.');
   readonly fullPushTime = new Histogram('tsmesh_push_context_build_time', 'Time in seconds to validate config and build one push context.', PUSH_TIME_BUCKETS);
+  /** Time a proxy waited in the push queue. */
+  readonly queueTime = new Histogram('pilot_proxy_queue_time', 'Time in seconds a proxy is in the push queue before being dequeued.', PUSH_TIME_BUCKETS);
+  /** Proxies waiting in the push queue. */
+  readonly queueSize = new Gauge('tsmesh_push_queue_size', 'Proxies waiting in the push queue.');
+  /** Bytes of resources written to streams, by type. */
+  readonly sentBytes = new Counter('tsmesh_xds_sent_bytes', 'Bytes of xDS resources written to proxies, by type.');
+  /** Streams told to back off by the admission rate limit. */
+  readonly rateLimited = new Counter('pilot_xds_rate_limited', 'Streams refused by the new-stream rate limit (told to back off).');
 
   text(): string {
-    return `${[this.pushes, this.triggers, this.pushTime, this.convergence, this.connected, this.nacks, this.rejectedConfigs, this.rejectedByHandling, this.validationFailures, this.services, this.fullPushTime]
+    return `${[this.pushes, this.triggers, this.pushTime, this.convergence, this.connected, this.nacks, this.rejectedConfigs, this.rejectedByHandling, this.validationFailures, this.services, this.fullPushTime, this.queueTime, this.queueSize, this.sentBytes, this.rateLimited]
       .map((m) => m.text()).join('\n')}\n`;
   }
 }

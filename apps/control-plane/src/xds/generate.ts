@@ -23,7 +23,7 @@ import { sidecarRouteTable } from './gen/rds';
 import { gatewayCredentials } from './gen/sds';
 import { XdsCache } from './gen/xds-cache';
 
-export { PushGeneration, contentVersion } from './gen/context';
+export { PushGeneration, contentVersion, type ResourcePatch } from './gen/context';
 export { XdsCache } from './gen/xds-cache';
 
 /** Encoded resources of one proxy, by type, with a content version per type. */

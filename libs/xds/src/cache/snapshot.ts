@@ -62,21 +62,15 @@ export class Snapshot {
    * here. Returns the list of problems (empty when consistent).
    */
   consistencyProblems(): string[] {
-    const problems: string[] = [];
+    // Snapshots of proxies that share resource lists share their maps: check each pair once.
+    const listeners = this.resources(TypeUrl.Listener);
     const routes = this.resources(TypeUrl.RouteConfiguration);
-    for (const r of this.resources(TypeUrl.Listener).values()) {
-      for (const rds of referencedRouteNames(r.message as Listener)) {
-        if (!routes.has(rds)) problems.push(`listener "${r.name}" references route configuration "${rds}" which is not in the snapshot`);
-      }
-    }
+    const clusters = this.resources(TypeUrl.Cluster);
     const clas = this.resources(TypeUrl.ClusterLoadAssignment);
-    for (const c of this.resources(TypeUrl.Cluster).values()) {
-      const cl = c.message as Cluster;
-      if (cl.type !== 'EDS') continue;
-      const svc = cl.eds_cluster_config?.service_name || cl.name!;
-      if (!clas.has(svc)) problems.push(`cluster "${c.name}" references endpoints "${svc}" which are not in the snapshot`);
-    }
-    return problems;
+    return [
+      ...pairMemo(listenerChecks, listeners, routes, () => routeProblems(listeners, routes)),
+      ...pairMemo(clusterChecks, clusters, clas, () => endpointProblems(clusters, clas)),
+    ];
   }
 
   /** Throws SnapshotInconsistentError unless {@link consistencyProblems} is empty. */
@@ -88,6 +82,39 @@ export class Snapshot {
 }
 
 const EMPTY: ReadonlyMap<string, EncodedResource> = new Map();
+
+type ResourceMap = ReadonlyMap<string, EncodedResource>;
+const listenerChecks = new WeakMap<ResourceMap, WeakMap<ResourceMap, string[]>>();
+const clusterChecks = new WeakMap<ResourceMap, WeakMap<ResourceMap, string[]>>();
+
+function pairMemo(memo: WeakMap<ResourceMap, WeakMap<ResourceMap, string[]>>, a: ResourceMap, b: ResourceMap, check: () => string[]): string[] {
+  let inner = memo.get(a);
+  if (!inner) memo.set(a, (inner = new WeakMap()));
+  let r = inner.get(b);
+  if (!r) inner.set(b, (r = check()));
+  return r;
+}
+
+function routeProblems(listeners: ResourceMap, routes: ResourceMap): string[] {
+  const problems: string[] = [];
+  for (const r of listeners.values()) {
+    for (const rds of referencedRouteNames(r.message as Listener)) {
+      if (!routes.has(rds)) problems.push(`listener "${r.name}" references route configuration "${rds}" which is not in the snapshot`);
+    }
+  }
+  return problems;
+}
+
+function endpointProblems(clusters: ResourceMap, clas: ResourceMap): string[] {
+  const problems: string[] = [];
+  for (const c of clusters.values()) {
+    const cl = c.message as Cluster;
+    if (cl.type !== 'EDS') continue;
+    const svc = cl.eds_cluster_config?.service_name || cl.name!;
+    if (!clas.has(svc)) problems.push(`cluster "${c.name}" references endpoints "${svc}" which are not in the snapshot`);
+  }
+  return problems;
+}
 
 /** RDS route configuration names referenced by a listener's HTTP connection managers (filter chains and API listener). */
 export function referencedRouteNames(l: Listener): string[] {

@@ -21,6 +21,25 @@ export interface AdsServerHooks {
   onRequest?(nodeId: string, typeUrl: string, versionInfo: string, responseNonce: string, kind: 'sotw' | 'delta'): void;
   /** A request the server could not use (unknown type URL, stale nonce, ...). */
   onIgnoredRequest?(nodeId: string, typeUrl: string, reason: string): void;
+  /** A response was written (its write completed at the stream's flow-control pace). */
+  onSent?(nodeId: string, sent: SentResponse): void;
+  /** A new stream was refused by the admission rate limit and told to back off. */
+  onRateLimited?(peer: string): void;
+}
+
+/** What one written response carried. */
+export interface SentResponse {
+  typeUrl: string;
+  version: string;
+  nonce: string;
+  resources: number;
+  /** Bytes of the resources (their encoded `Any` values). */
+  bytes: number;
+  /** Removed resource names (Delta). */
+  removed: number;
+  /** From the response being due to its write completing (ms): the wait for a send slot and the stream's flow control. */
+  sendMs: number;
+  kind: 'sotw' | 'delta';
 }
 
 /** Options for {@link AdsServer}. */
@@ -30,6 +49,96 @@ export interface AdsServerOptions {
   hooks?: AdsServerHooks;
   /** `control_plane.identifier` set on every response. */
   identifier?: string;
+  /**
+   * Responses being written at once across all streams (Istio's `PILOT_PUSH_THROTTLE`). A
+   * stream's next response is serialized only when it gets a slot, and its slot is freed when
+   * the write completes — at the pace of that stream's HTTP/2 flow control — so memory holds at
+   * most this many serialized responses however many streams wait. Default 100.
+   */
+  maxConcurrentSends?: number;
+  /**
+   * New streams admitted per second (Istio's `PILOT_MAX_REQUESTS_PER_SECOND`); a stream that
+   * finds no token within `admissionWaitMs` is refused with RESOURCE_EXHAUSTED so the client
+   * backs off and retries. 0 admits every stream at once. Default 100.
+   */
+  maxNewStreamsPerSecond?: number;
+  /** Burst of the admission limit (default: one second's worth). */
+  admissionBurst?: number;
+  /** Longest wait for an admission token before a stream is refused (ms, default 1000). */
+  admissionWaitMs?: number;
+}
+
+/** Grants send slots to streams in FIFO order, at most `limit` at once. */
+class SendScheduler {
+  private active = 0;
+  private readonly waiting: { grant(): void }[] = [];
+  private head = 0;
+  /** Most responses ever being written at once, and most streams ever waiting. */
+  peakInFlight = 0;
+  peakQueued = 0;
+  constructor(readonly limit: number) {}
+
+  /** Queues a stream for one send slot. */
+  request(s: { grant(): void }): void {
+    if (this.active < this.limit) {
+      this.active += 1;
+      this.peakInFlight = Math.max(this.peakInFlight, this.active);
+      s.grant();
+    } else {
+      this.waiting.push(s);
+      this.peakQueued = Math.max(this.peakQueued, this.waiting.length - this.head);
+    }
+  }
+
+  /** Frees a slot (the write completed or the stream closed). */
+  release(): void {
+    this.active -= 1;
+    while (this.active < this.limit && this.head < this.waiting.length) {
+      const next = this.waiting[this.head];
+      this.head += 1;
+      this.active += 1;
+      this.peakInFlight = Math.max(this.peakInFlight, this.active);
+      next.grant();
+    }
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Streams waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length - this.head;
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+}
+
+/** A token bucket for new streams. */
+class Admission {
+  private tokens: number;
+  private last = Date.now();
+  constructor(private readonly rate: number, private readonly burst: number) {
+    this.tokens = burst;
+  }
+
+  /** Delay (ms) until a token is available if one is reserved now, or -1 when over `maxWaitMs`. */
+  reserve(maxWaitMs: number): number {
+    if (this.rate <= 0) return 0;
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    const wait = ((1 - this.tokens) / this.rate) * 1000;
+    if (wait > maxWaitMs) return -1;
+    this.tokens -= 1;
+    return wait;
+  }
 }
 
 type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
@@ -63,12 +172,24 @@ export class AdsServer {
   private readonly identifier: string;
   private readonly streams = new Set<{ close(): void }>();
   private server?: grpc.Server;
+  private readonly sends: SendScheduler;
+  private readonly admission: Admission;
+  private readonly admissionWaitMs: number;
 
   constructor(opts: AdsServerOptions) {
     this.cache = opts.cache;
     this.status = opts.status ?? new StatusRegistry();
     this.hooks = opts.hooks ?? {};
     this.identifier = opts.identifier ?? 'tsmesh';
+    this.sends = new SendScheduler(Math.max(1, opts.maxConcurrentSends ?? 100));
+    const rate = opts.maxNewStreamsPerSecond ?? 100;
+    this.admission = new Admission(rate, Math.max(1, opts.admissionBurst ?? rate));
+    this.admissionWaitMs = opts.admissionWaitMs ?? 1000;
+  }
+
+  /** Responses being written and streams waiting for a send slot (now and at most so far). */
+  sendQueue(): { inFlight: number; queued: number; peakInFlight: number; peakQueued: number; limit: number } {
+    return { inFlight: this.sends.inFlight, queued: this.sends.queued, peakInFlight: this.sends.peakInFlight, peakQueued: this.sends.peakQueued, limit: this.sends.limit };
   }
 
   /** Adds the ADS service to a gRPC server. */
@@ -118,7 +239,7 @@ export class AdsServer {
 
   /** @internal */
   _internals() {
-    return { cache: this.cache, hooks: this.hooks, status: this.status, identifier: this.identifier, streams: this.streams };
+    return { cache: this.cache, hooks: this.hooks, status: this.status, identifier: this.identifier, streams: this.streams, sends: this.sends, admission: this.admission, admissionWaitMs: this.admissionWaitMs };
   }
 }
 
@@ -133,8 +254,70 @@ abstract class StreamBase<Req extends { node?: Node__Output | null }, Res> {
     this.x = server._internals();
   }
 
+  /** Responses due but not yet written, by type (a newer one replaces an older: pending pushes merge). */
+  private readonly outbox = new Map<string, { due: number; write: (done: () => void, due: number) => void }>();
+  private waitingForSlot = false;
+  private writing = false;
+  private releaseWrite?: () => void;
+
   start(): void {
     this.x.streams.add(this);
+    this.call.on('error', () => this.close());
+    this.call.on('cancelled', () => this.close());
+    const wait = this.x.admission.reserve(this.x.admissionWaitMs);
+    if (wait < 0) {
+      // Over the new-stream rate: the client backs off and retries (Envoy and AdsClient do).
+      this.x.hooks.onRateLimited?.(this.call.getPeer());
+      this.fail(grpc.status.RESOURCE_EXHAUSTED, 'too many new xDS streams: retry with backoff');
+      return;
+    }
+    if (wait > 0) setTimeout(() => { if (!this.closed) this.admit(); }, wait);
+    else this.admit();
+  }
+
+  /** Queues a response for writing when the stream gets a send slot. */
+  protected enqueue(typeUrl: string, write: (done: () => void, due: number) => void): void {
+    const prev = this.outbox.get(typeUrl);
+    this.outbox.set(typeUrl, { due: prev?.due ?? performance.now(), write });
+    if (!this.waitingForSlot && !this.writing) {
+      this.waitingForSlot = true;
+      this.x.sends.request(this);
+    }
+  }
+
+  /** @internal The scheduler granted a slot: write the oldest due response. */
+  grant(): void {
+    this.waitingForSlot = false;
+    const first = this.outbox.entries().next();
+    if (this.closed || first.done) {
+      this.x.sends.release();
+      return;
+    }
+    const [typeUrl, item] = first.value;
+    this.outbox.delete(typeUrl);
+    this.writing = true;
+    let released = false;
+    const done = () => {
+      if (released) return;
+      released = true;
+      this.writing = false;
+      this.releaseWrite = undefined;
+      this.x.sends.release();
+      if (!this.closed && this.outbox.size && !this.waitingForSlot) {
+        this.waitingForSlot = true;
+        this.x.sends.request(this);
+      }
+    };
+    this.releaseWrite = done;
+    try {
+      item.write(done, item.due);
+    } catch (err) {
+      done();
+      this.fail(grpc.status.INTERNAL, `xDS response failed: ${(err as Error).message}`);
+    }
+  }
+
+  private admit(): void {
     this.call.on('data', (req: Req) => {
       try {
         this.onRequest(req);
@@ -143,8 +326,6 @@ abstract class StreamBase<Req extends { node?: Node__Output | null }, Res> {
       }
     });
     this.call.on('end', () => this.close());
-    this.call.on('error', () => this.close());
-    this.call.on('cancelled', () => this.close());
   }
 
   protected ensureNode(req: Req): boolean {
@@ -178,6 +359,9 @@ abstract class StreamBase<Req extends { node?: Node__Output | null }, Res> {
     if (this.closed) return;
     this.closed = true;
     this.cancelAll();
+    this.outbox.clear();
+    // A write that never completes (the peer is gone) must not keep its send slot.
+    this.releaseWrite?.();
     this.x.streams.delete(this);
     if (this.node) {
       this.x.status.streamClosed(this.node.id);
@@ -253,20 +437,28 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
 
   private send(st: SotwTypeState, r: WatchResponse, names: ReadonlySet<string>, wildcard: boolean): void {
     if (this.closed) return;
-    const nonce = this.nextNonce();
-    st.nonce = nonce;
-    st.sentVersion = r.version;
-    st.lastResponseNames = names;
-    st.lastResponseWildcard = wildcard;
     st.cancel = undefined;
-    this.call.write({
-      version_info: r.version,
-      resources: r.resources.map((x) => x.any),
-      type_url: r.typeUrl,
-      nonce,
-      control_plane: { identifier: this.x.identifier },
+    // Serialized only when the stream gets a send slot; a newer response for the type replaces this one.
+    this.enqueue(r.typeUrl, (done, due) => {
+      const nonce = this.nextNonce();
+      st.nonce = nonce;
+      st.sentVersion = r.version;
+      st.lastResponseNames = names;
+      st.lastResponseWildcard = wildcard;
+      let bytes = 0;
+      for (const x of r.resources) bytes += x.any.value.length;
+      this.call.write({
+        version_info: r.version,
+        resources: r.resources.map((x) => x.any),
+        type_url: r.typeUrl,
+        nonce,
+        control_plane: { identifier: this.x.identifier },
+      }, () => {
+        done();
+        this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.version, nonce, resources: r.resources.length, bytes, removed: 0, sendMs: performance.now() - due, kind: 'sotw' });
+      });
+      this.x.status.sent(this.node!.id, r.typeUrl, r.version, nonce);
     });
-    this.x.status.sent(this.node!.id, r.typeUrl, r.version, nonce);
   }
 
   protected cancelAll(): void {
@@ -331,21 +523,28 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
 
   private send(st: DeltaTypeState, r: DeltaWatchResponse): void {
     if (this.closed) return;
-    const nonce = this.nextNonce();
-    st.nonce = nonce;
-    st.sentSystemVersion = r.systemVersion;
     st.cancel = undefined;
-    for (const res of r.resources) st.known.set(res.name, res.version);
-    for (const name of r.removed) st.known.delete(name);
-    this.call.write({
-      system_version_info: r.systemVersion,
-      resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: x.any })),
-      type_url: r.typeUrl,
-      removed_resources: [...r.removed],
-      nonce,
-      control_plane: { identifier: this.x.identifier },
+    this.enqueue(r.typeUrl, (done, due) => {
+      const nonce = this.nextNonce();
+      st.nonce = nonce;
+      st.sentSystemVersion = r.systemVersion;
+      for (const res of r.resources) st.known.set(res.name, res.version);
+      for (const name of r.removed) st.known.delete(name);
+      let bytes = 0;
+      for (const x of r.resources) bytes += x.any.value.length;
+      this.call.write({
+        system_version_info: r.systemVersion,
+        resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: x.any })),
+        type_url: r.typeUrl,
+        removed_resources: [...r.removed],
+        nonce,
+        control_plane: { identifier: this.x.identifier },
+      }, () => {
+        done();
+        this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.systemVersion, nonce, resources: r.resources.length, bytes, removed: r.removed.length, sendMs: performance.now() - due, kind: 'delta' });
+      });
+      this.x.status.sent(this.node!.id, r.typeUrl, r.systemVersion, nonce);
     });
-    this.x.status.sent(this.node!.id, r.typeUrl, r.systemVersion, nonce);
   }
 
   protected cancelAll(): void {

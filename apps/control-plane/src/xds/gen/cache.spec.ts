@@ -27,8 +27,14 @@ function docsOf(...files: string[]): Map<string, string> {
   return m;
 }
 
+const parsed = new Map<string, ConfigResource[]>();
+/** Resources of the documents; an unchanged document gives the same objects (as a store does). */
 function resourcesOf(docs: Map<string, string>): ConfigResource[] {
-  return [...docs.entries()].flatMap(([k, d]) => parseConfigYaml(d, k).resources);
+  return [...docs.entries()].flatMap(([k, d]) => {
+    let r = parsed.get(d);
+    if (!r) parsed.set(d, (r = parseConfigYaml(d, k).resources));
+    return r;
+  });
 }
 
 const NODES = [
@@ -71,15 +77,19 @@ describe('XdsCache invalidation', () => {
       const resources = resourcesOf(docs);
       const after = new Map(resources.map((r) => [r.key, r]));
       const changed = [...new Set([...docs.keys(), ...prevDocs.keys()])].filter((k) => docs.get(k) !== prevDocs.get(k));
-      const push = new PushContext(validateConfig(resources).accepted, step.name);
+      const accepted = validateConfig(resources).accepted;
+      // Incremental push context (indexes of unchanged kinds taken over) against a full rebuild.
+      const push = PushContext.next(previous, accepted, step.name);
+      const full = new PushContext(accepted, step.name);
+      if (previous && step.name === 'VirtualService weights') expect(push.reusedFrom(previous)).toEqual(expect.arrayContaining(['registry', 'destinationRules']));
+      if (previous && step.name === 'endpoint removed') expect(push.reusedFrom(previous)).toEqual(expect.arrayContaining(['virtualServices', 'destinationRules']));
       const touched = touchedDependencies({ keys: changed, before, after, previous, current: push });
       if (touched === 'all') cache.clearAll();
       else cache.clear(touched);
       const cached = new PushGeneration(push, cache);
       for (const node of NODES) {
-        const proxy = completeProxy(proxyFromNode(node as never), push);
-        const fresh = generate(new PushGeneration(push, new XdsCache()), proxy);
-        expect(bytesOf(generate(cached, proxy)), `${step.name}: ${node.id}`).toEqual(bytesOf(fresh));
+        const fresh = generate(new PushGeneration(full, new XdsCache()), completeProxy(proxyFromNode(node as never), full));
+        expect(bytesOf(generate(cached, completeProxy(proxyFromNode(node as never), push))), `${step.name}: ${node.id}`).toEqual(bytesOf(fresh));
       }
       cache.sweep();
       before = after;
