@@ -24,6 +24,21 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
+/** A fuzzing seed CSR (testdata/fuzz) with its DER changed by `edit`, as PEM. */
+function fuzzSeed(file: string, edit: (der: Buffer) => Buffer): string {
+  const text = readFileSync(join(import.meta.dirname, 'testdata', 'fuzz', file), 'utf8');
+  const der = edit(Buffer.from(text.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'));
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${(der.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+/** Sets the byte `offset` bytes into the first occurrence of `hexNeedle`. */
+function patch(der: Buffer, hexNeedle: string, offset: number, value: number): Buffer {
+  const at = der.indexOf(Buffer.from(hexNeedle, 'hex'));
+  if (at < 0) throw new Error(`${hexNeedle} not in the seed`);
+  der[at + offset] = value;
+  return der;
+}
+
 /** Asks the CA for a certificate; returns the chain or the gRPC error. */
 async function ask(req: { csr: string; token?: string; validitySeconds?: number }): Promise<string[] | ServiceError> {
   const client = clientFor(ca);
@@ -125,6 +140,11 @@ describe('bad input gets a precise status and issues nothing', () => {
     }, status.UNAUTHENTICATED, 'CA_TOKEN_INVALID'],
     ['token for another audience', async () => ({ csr: (await csrFor(ID)).csr, token: await tokens.mint({ audience: 'https://kubernetes.default.svc' }) }), status.UNAUTHENTICATED, 'CA_TOKEN_INVALID'],
     ['token that is not a service account', async () => ({ csr: (await csrFor(ID)).csr, token: await tokens.mint({ sub: 'admin@example.com', kubernetesIo: null }) }), status.UNAUTHENTICATED, 'CA_NOT_SERVICE_ACCOUNT'],
+    // Found by test/fuzz.spec.ts: a malformed RSA key used to escape as INTERNAL; a BER-only ECDSA
+    // signature (its SEQUENCE tag changed) and non-NULL RSA algorithm parameters used to be signed.
+    ['CSR whose RSA modulus is not an INTEGER', async () => ({ csr: fuzzSeed('openssl-rsa2048-spiffe.csr', (d) => patch(d, '3082010a02820101', 4, 0x04)), token: await tokens.mint() }), status.INVALID_ARGUMENT, 'CERTS_INVALID_CSR'],
+    ['CSR with a BER-only ECDSA signature', async () => ({ csr: fuzzSeed('p256-spiffe.csr', (d) => patch(d, '300a06082a8648ce3d040302', 15, 0xa0)), token: await tokens.mint() }), status.INVALID_ARGUMENT, 'CERTS_INVALID_CSR'],
+    ['CSR whose RSA signature algorithm has INTEGER parameters', async () => ({ csr: fuzzSeed('openssl-rsa2048-spiffe.csr', (d) => patch(d, '2a864886f70d01010b0500', 9, 0x02)), token: await tokens.mint() }), status.INVALID_ARGUMENT, 'CERTS_INVALID_CSR'],
     ['TTL above the maximum', async () => ({ csr: (await csrFor(ID)).csr, token: await tokens.mint(), validitySeconds: 49 * 3600 }), status.INVALID_ARGUMENT, 'CERTS_INVALID_TTL'],
     ['negative TTL', async () => ({ csr: (await csrFor(ID)).csr, token: await tokens.mint(), validitySeconds: -5 }), status.INVALID_ARGUMENT, 'CERTS_INVALID_TTL'],
   ];
