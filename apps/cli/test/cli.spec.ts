@@ -82,6 +82,13 @@ describe('tsmesh analyze', () => {
     expect(r.code).toBe(79);
   });
 
+  it('names each EnvoyFilter patch the proxy cannot run (TSM0102) and passes the ones it can', async () => {
+    const r = await runCli(['analyze', fixture('envoyfilter.yaml')]);
+    expect(r.code).toBe(79);
+    expect(r.out).toMatch(/^Error \[TSM0102\] \(EnvoyFilter default\/lua \S+envoyfilter\.yaml:\d+\) spec\.configPatches\[0\]\.patch\.value\.typed_config\.@type: type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.lua\.v3\.Lua" is not known to tsmesh, so no tsmesh proxy runs it/m);
+    expect(r.out).not.toMatch(/add-header/);
+  });
+
   it('exits 65 on YAML it cannot parse and 64 on a bad flag, as istioctl does', async () => {
     const s = await runCli(['analyze', fixture('syntax.yaml')]);
     expect(s.code).toBe(65);

@@ -2,6 +2,7 @@
 export type * from './types/meta';
 export type * from './types/istio';
 export type * from './types/kube';
+export type * from './types/envoyfilter';
 export * from './kinds';
 export * from './issues';
 export * from './resource';
@@ -16,3 +17,4 @@ export * from './regex';
 export { checkIstioSchema, hasIstioSchema, ISTIO_SCHEMA_KINDS, ISTIO_SCHEMA_SOURCE, ISTIO_API_ADDITIONS } from './schema/istio';
 export * from './analysis/messages';
 export * from './analysis/analyze';
+export { checkEnvoyFilter, ENVOY_FILTER_OPERATIONS, type EnvoyFilterValueChecker } from './validate/envoyfilter';

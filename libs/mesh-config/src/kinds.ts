@@ -2,7 +2,7 @@
 
 /** Every kind tsmesh understands. */
 export type Kind =
-  | 'VirtualService' | 'DestinationRule' | 'Gateway' | 'ServiceEntry' | 'Sidecar'
+  | 'VirtualService' | 'DestinationRule' | 'Gateway' | 'ServiceEntry' | 'Sidecar' | 'EnvoyFilter'
   | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication'
   | 'Service' | 'EndpointSlice' | 'Pod' | 'Namespace' | 'Secret' | 'ServiceAccount' | 'Ingress';
 
@@ -27,6 +27,7 @@ export const KINDS: Readonly<Record<Kind, KindInfo>> = {
   Gateway: { kind: 'Gateway', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'gateways', namespaced: true, istio: true },
   ServiceEntry: { kind: 'ServiceEntry', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'serviceentries', namespaced: true, istio: true },
   Sidecar: { kind: 'Sidecar', group: 'networking.istio.io', versions: ISTIO_VERSIONS, plural: 'sidecars', namespaced: true, istio: true },
+  EnvoyFilter: { kind: 'EnvoyFilter', group: 'networking.istio.io', versions: ['v1alpha3'], plural: 'envoyfilters', namespaced: true, istio: true },
   PeerAuthentication: { kind: 'PeerAuthentication', group: 'security.istio.io', versions: ISTIO_VERSIONS, plural: 'peerauthentications', namespaced: true, istio: true },
   AuthorizationPolicy: { kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: ISTIO_VERSIONS, plural: 'authorizationpolicies', namespaced: true, istio: true },
   RequestAuthentication: { kind: 'RequestAuthentication', group: 'security.istio.io', versions: ISTIO_VERSIONS, plural: 'requestauthentications', namespaced: true, istio: true },

@@ -20,3 +20,4 @@ export * from './server/status';
 export * from './server/ads-server';
 export * from './client/ads-client';
 export * from './names';
+export * from './envoy-json';

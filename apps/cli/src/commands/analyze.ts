@@ -11,6 +11,7 @@ import {
   analyzeConfig, documentationUrl, LEVEL_ORDER, parseConfigYaml,
   type AnalysisMessage, type ConfigIssue, type ConfigResource, type Level, type UnreadObject,
 } from '@tsmesh/mesh-config';
+import { checkEnvoyFilterValue } from '@tsmesh/xds';
 
 /** istioctl's exit codes. */
 export const EXIT = { ok: 0, unknown: 1, usage: 64, dataError: 65, foundIssues: 79 } as const;
@@ -53,7 +54,7 @@ export function analyze(paths: string[], namespace = 'default'): AnalyzeResult {
     unread.push(...(parsed.unread ?? []));
     parseErrors.push(...parsed.issues);
   }
-  const report = analyzeConfig({ resources, unread });
+  const report = analyzeConfig({ resources, unread, options: { checkEnvoyFilterValue } });
   const envelope: AnalysisMessage[] = parseErrors
     .filter((i) => i.code !== 'YAML_SYNTAX')
     .map((i) => ({ code: 'IST0106', name: 'SchemaValidationError', level: 'Error', message: `Schema validation error: ${i.field ? `${i.field}: ` : ''}${i.reason}`, origin: i.resource, reference: i.line ? `${i.file}:${i.line}` : i.file, field: i.field || undefined }));

@@ -5,7 +5,7 @@
 import {
   resolveGatewayRef, resolveHost, type AuthorizationPolicySpec, type ConfigResource, type DestinationRuleSpec,
   type GatewaySpec, type KubeObject, type PeerAuthenticationSpec, type RequestAuthenticationSpec, type Secret,
-  type SidecarSpec, type VirtualServiceSpec,
+  type SidecarSpec, type VirtualServiceSpec, type EnvoyFilterSpec,
 } from '@tsmesh/mesh-config';
 import { buildRegistry, type Registry, type ServiceModel } from '../registry/registry';
 import { convertIngress } from './ingress';
@@ -61,6 +61,8 @@ export class PushContext {
   readonly peerAuthentications: readonly Config<PeerAuthenticationSpec>[];
   readonly authorizationPolicies: readonly Config<AuthorizationPolicySpec>[];
   readonly requestAuthentications: readonly Config<RequestAuthenticationSpec>[];
+  /** EnvoyFilters, applied after generation (xds/envoyfilter). */
+  readonly envoyFilters: readonly Config<EnvoyFilterSpec>[];
   readonly secrets: ReadonlyMap<string, Secret>;
   private readonly drByHost: Map<string, Config<DestinationRuleSpec>[]> = new Map();
 
@@ -126,6 +128,7 @@ export class PushContext {
       for (const r of kindList('Secret')) secrets.set(`${r.namespace}/${r.name}`, r.object as Secret);
       this.secrets = secrets;
     }
+    this.envoyFilters = same('EnvoyFilter') ? prev!.envoyFilters : of<EnvoyFilterSpec>('EnvoyFilter');
     Object.freeze(this);
   }
 

@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import {
+  checkEnvoyFilterValue,
   AdsServer, SnapshotCache, snapshotFromEncoded, TYPE_SHORT_NAME, type Node__Output, type ResourceTypeUrl, type Snapshot,
 } from '@tsmesh/xds';
 import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } from '@tsmesh/mesh-config';
@@ -66,6 +67,8 @@ interface ProxyEntry {
   ackedThrough: Map<string, number>;
   /** Per type: the push that produced the version last set. */
   versionPush: Map<string, number>;
+  /** What the EnvoyFilters selecting the proxy did at the last generation. */
+  envoyFilters?: Generated['envoyFilters'];
 }
 
 /** Summary of one push, for status. */
@@ -197,6 +200,11 @@ export class Discovery {
     return this.cache.getSnapshot(id);
   }
 
+  /** What the EnvoyFilters selecting a proxy did to its resources, if any select it. */
+  envoyFilterReport(id: string): Generated['envoyFilters'] {
+    return this.proxies.get(id)?.envoyFilters;
+  }
+
   /** Proxy status: each proxy with sent / ACKed / NACKed versions per type (what `tsmesh proxy-status` prints). */
   proxyStatus(): object[] {
     return this.ads.status.all().filter((n) => n.streams > 0).map((n) => {
@@ -238,7 +246,7 @@ export class Discovery {
     }
     const before = this.byKey;
     // Rejected updates keep their last accepted version; rejected security policies fail closed.
-    const v = this.lastGood.apply(all, (rs) => validateConfig(rs, { domain: this.opts.push?.domain }));
+    const v = this.lastGood.apply(all, (rs) => validateConfig(rs, { domain: this.opts.push?.domain, checkEnvoyFilterValue }));
     this.byKey = new Map(v.serve.map((r) => [r.key, r]));
     const issues = [...readIssues, ...v.issues];
     const known = new Set(this.issues.map(formatIssue));
@@ -326,6 +334,12 @@ export class Discovery {
     }
     const generateMs = performance.now() - t0;
     const changed = (Object.keys(g.versions) as ResourceTypeUrl[]).filter((t) => e.versions?.[t] !== g.versions[t]);
+    if (g.envoyFilters && g.envoyFilters !== e.envoyFilters) {
+      const r = g.envoyFilters;
+      if (r.error) this.log.error({ proxy: id, envoyFilters: r.filters }, r.error);
+      for (const u of r.unmatched) this.log.warn({ proxy: id }, u);
+    }
+    e.envoyFilters = g.envoyFilters;
     // Types that did not change are held through this push once the proxy holds their version.
     for (const t of Object.keys(g.versions) as ResourceTypeUrl[]) if (!changed.includes(t) && this.ads.status.get(id)?.types.get(t)?.ackedVersion === g.versions[t]) e.ackedThrough.set(t, n);
     if (!changed.length) {

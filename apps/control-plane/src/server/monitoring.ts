@@ -49,7 +49,8 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
       if (name === 'Secret') for (const sec of resources[name] as { tls_certificate?: { private_key?: unknown } }[]) if (sec.tls_certificate?.private_key) sec.tls_certificate.private_key = '[redacted]';
       versions[name] = snap.version(t);
     }
-    res.json({ proxy: id, versions, resources });
+    const envoyFilters = d.envoyFilterReport(id);
+    res.json({ proxy: id, versions, resources, ...(envoyFilters ? { envoyFilters } : {}) });
   });
   app.get('/debug/config_issues', (req, res) => {
     const issues = d.configIssues();

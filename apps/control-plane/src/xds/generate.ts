@@ -5,7 +5,9 @@
  *   - the {@link XdsCache} (across pushes): every resource, and every virtual host of a route
  *     table, encoded once per typed key (`gen/keys.ts`) and evicted by dependency;
  *   - the {@link PushGeneration} (one push): the parts every proxy of a scope shares by reference.
- * After generation the push generation's patches run (the EnvoyFilter hook).
+ * After generation the push generation's patches run, then the EnvoyFilters selecting the proxy
+ * (`envoyfilter/`): the patched result is shared per push under a key of the generated part and
+ * the selecting EnvoyFilters (`envoyFilterKey`), which are an input like the proxy's namespace and labels.
  */
 import { TypeUrl, encodeResource, type EncodedResource, type ResourceMessages, type ResourceTypeUrl } from '@tsmesh/xds';
 import { isHttpProtocol } from '@tsmesh/mesh-config';
@@ -22,6 +24,7 @@ import { sidecarInbound, sidecarOutboundListeners } from './gen/lds';
 import { sidecarRouteTable } from './gen/rds';
 import { gatewayCredentials } from './gen/sds';
 import { XdsCache } from './gen/xds-cache';
+import { applyEnvoyFilters, envoyFilterKey, type EnvoyFilterReport } from './envoyfilter';
 
 export { PushGeneration, contentVersion, type ResourcePatch } from './gen/context';
 export { XdsCache } from './gen/xds-cache';
@@ -32,6 +35,8 @@ export interface Generated {
   versions: { [K in ResourceTypeUrl]: string };
   /** The shared part of the proxy's resources (equal for proxies that share everything). */
   scope: string;
+  /** What the EnvoyFilters selecting the proxy changed (absent when none select it). */
+  envoyFilters?: EnvoyFilterReport;
 }
 
 type ByType = { [K in ResourceTypeUrl]: EncodedResource[] };
@@ -143,8 +148,15 @@ export function generate(push: PushContext | PushGeneration, proxy: Proxy): Gene
     standalone.set(push, g);
   }
   switch (proxy.kind) {
-    case 'router': return generateRouter(g, proxy);
+    case 'router': return withEnvoyFilters(g, proxy, generateRouter(g, proxy));
     case 'grpc': return generateGrpc(g, proxy);
-    default: return generateSidecar(g, proxy);
+    default: return withEnvoyFilters(g, proxy, generateSidecar(g, proxy));
   }
+}
+
+/** The generated resources with the EnvoyFilters selecting the proxy applied, shared by (generated part, EnvoyFilter key). */
+function withEnvoyFilters(g: PushGeneration, proxy: Proxy, out: Generated): Generated {
+  const key = envoyFilterKey(g.push, proxy);
+  if (!key) return out;
+  return g.shared(new PartKey('envoyfilter', [out.scope, key]), () => applyEnvoyFilters(g.push, proxy, out));
 }

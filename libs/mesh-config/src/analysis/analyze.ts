@@ -83,6 +83,7 @@ function fromIssue(i: ConfigIssue): AnalysisMessage {
     case 'GW_CONFLICT':
       return { ...MESSAGES.ConflictingGateways, ...base, message: i.reason };
     default:
+      if (i.code.startsWith('EF_')) return { ...MESSAGES.EnvoyFilterUnsupported, ...base, level: i.severity === 'error' ? 'Error' : 'Warning', message: `${i.field ? `${i.field}: ` : ''}${i.reason}` };
       if (i.severity === 'error') return { ...MESSAGES.SchemaValidationError, ...base, message: `Schema validation error: ${i.field ? `${i.field}: ` : ''}${i.reason}` };
       return { ...MESSAGES.SchemaWarning, ...base, message: `Schema validation warning: ${i.field ? `${i.field}: ` : ''}${i.reason}` };
   }

@@ -34,6 +34,8 @@ export const MESSAGES = {
   ConflictingGateways: t('IST0145', 'ConflictingGateways', 'Error'),
   /** istioctl (1.31) reports this too; its code is not one tsmesh can name, so the check has a tsmesh code. */
   ConflictingServiceEntryProtocol: t('TSM0101', 'ConflictingServiceEntryProtocol', 'Warning'),
+  /** An EnvoyFilter patch tsmesh cannot apply or its proxy cannot run (refused, never silently ignored). */
+  EnvoyFilterUnsupported: t('TSM0102', 'EnvoyFilterUnsupported', 'Error'),
   /** A resource of a kind tsmesh does not read: listed, never silently skipped. */
   NotAnalysed: t('TSM0001', 'NotAnalysed', 'Info'),
   /** A check that needs resources the input does not have (Pods, Namespaces) was not made. */

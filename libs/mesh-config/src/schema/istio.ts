@@ -56,6 +56,12 @@ export const ISTIO_API_ADDITIONS: Readonly<Record<string, readonly string[]>> = 
   ],
   VirtualService: ['spec.http[].redirect.prefixRewrite'],
 };
+/**
+ * Fields that hold a `google.protobuf.Struct`: free-form in Istio's schema, checked elsewhere
+ * (an EnvoyFilter's patch value is checked against Envoy's messages by `checkEnvoyFilter`).
+ */
+const FREE_FORM = new Set(['EnvoyFilter:spec.configPatches[].patch.value']);
+
 const additions = new Map<string, Set<string>>();
 for (const [kind, paths] of Object.entries(ISTIO_API_ADDITIONS)) {
   for (const p of paths) {
@@ -115,6 +121,7 @@ function valueAt(obj: unknown, pointer: string): unknown {
 
 function unknownFields(kind: string, node: FieldNode, value: unknown, path: string, generic: string, out: SchemaProblem[]): void {
   if (node === 0 || node === 1 || value === null || typeof value !== 'object') return;
+  if (FREE_FORM.has(`${kind}:${generic}`)) return;
   if (Array.isArray(value)) {
     if (node.l === undefined) return;
     value.forEach((v, i) => unknownFields(kind, TREE.nodes[node.l!], v, `${path}[${i}]`, `${generic}[]`, out));

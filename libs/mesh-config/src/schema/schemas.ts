@@ -120,6 +120,35 @@ export const SCHEMAS: Readonly<Record<Kind, Schema>> = {
     endpoints: list(obj({ address: str(), ports: map(port), labels, network: str(), locality: str(), weight: int(0), serviceAccount: str() })),
     workloadSelector, exportTo: strings, subjectAltNames: strings,
   }, { required: ['hosts'] })),
+  EnvoyFilter: spec(obj({
+    workloadSelector,
+    targetRefs: list(targetRef),
+    priority: int(),
+    configPatches: list(obj({
+      applyTo: enumOf('INVALID', 'LISTENER', 'FILTER_CHAIN', 'NETWORK_FILTER', 'HTTP_FILTER', 'ROUTE_CONFIGURATION', 'VIRTUAL_HOST', 'HTTP_ROUTE', 'CLUSTER', 'EXTENSION_CONFIG', 'BOOTSTRAP', 'LISTENER_FILTER'),
+      match: obj({
+        context: enumOf('ANY', 'SIDECAR_INBOUND', 'SIDECAR_OUTBOUND', 'GATEWAY'),
+        proxy: obj({ proxyVersion: str(), metadata: labels }),
+        listener: obj({
+          portNumber: int(0, 65535), portName: str(), name: str(), listenerFilter: str(),
+          filterChain: obj({
+            name: str(), sni: str(), transportProtocol: str(), applicationProtocols: str(), destinationPort: int(0, 65535),
+            filter: obj({ name: str(), subFilter: obj({ name: str() }) }),
+          }),
+        }),
+        routeConfiguration: obj({
+          portNumber: int(0, 65535), portName: str(), gateway: str(), name: str(),
+          vhost: obj({ name: str(), domainName: str(), route: obj({ name: str(), action: enumOf('ANY', 'ROUTE', 'REDIRECT', 'DIRECT_RESPONSE') }) }),
+        }),
+        cluster: obj({ portNumber: int(0, 65535), service: str(), subset: str(), name: str() }),
+      }, { oneOf: ['listener', 'routeConfiguration', 'cluster'] }),
+      patch: obj({
+        operation: enumOf('INVALID', 'MERGE', 'ADD', 'REMOVE', 'INSERT_BEFORE', 'INSERT_AFTER', 'INSERT_FIRST', 'REPLACE'),
+        value: obj({}, { open: true }),
+        filterClass: enumOf('UNSPECIFIED', 'AUTHN', 'AUTHZ', 'STATS'),
+      }),
+    })),
+  })),
   Sidecar: spec(obj({
     workloadSelector, ingress: list(sidecarListener), egress: list(sidecarListener),
     outboundTrafficPolicy: obj({ mode: enumOf('REGISTRY_ONLY', 'ALLOW_ANY'), egressProxy: destination }),

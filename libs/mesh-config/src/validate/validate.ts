@@ -19,11 +19,14 @@ import type {
   ServiceEntrySpec, VirtualServiceSpec,
 } from '../types/istio';
 import type { KubeObject } from '../types/meta';
+import { checkEnvoyFilter, type EnvoyFilterValueChecker } from './envoyfilter';
 
 /** Options for {@link validateConfig}. */
 export interface ValidateOptions {
   /** Cluster DNS suffix (default `cluster.local`). */
   domain?: string;
+  /** Checks EnvoyFilter patch values against Envoy's messages and the proxy's filters (libs/xds `checkEnvoyFilterValue`). */
+  checkEnvoyFilterValue?: EnvoyFilterValueChecker;
 }
 
 /** Result of validating a config set. */
@@ -248,7 +251,9 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
     const semantic = KINDS[r.kind].istio ? validateResource(r) : [];
     // A semantic finding on a field says more than the schema's (issuer "" is "issuer is required", not "minLength is 1").
     const named = new Set(semantic.map((i) => i.field));
-    reject(r, [...validateSchema(r).filter((i) => !named.has(i.field)), ...semantic]);
+    const schema = validateSchema(r).filter((i) => !named.has(i.field));
+    const envoyFilter = r.kind === 'EnvoyFilter' && !schema.length ? checkEnvoyFilter(r, opts.checkEnvoyFilterValue) : [];
+    reject(r, [...schema, ...semantic, ...envoyFilter]);
   }
 
   let ok = resources.filter((r) => !rejected.has(r.key) && seen.get(r.key) === r);

@@ -40,7 +40,12 @@ export function messageCodec(typeUrlOrName: string): StaticMessage {
 export function typeFor(typeUrlOrName: string): protobuf.Type {
   let t = typeCache.get(typeUrlOrName);
   if (!t) {
-    t = envoyRoot().lookupType(messageNameOf(typeUrlOrName));
+    const name = messageNameOf(typeUrlOrName);
+    try {
+      t = envoyRoot().lookupType(name);
+    } catch {
+      throw new TypeError(`no such type: ${name} (its .proto is not in ENVOY_PROTO_FILES, libs/xds/src/proto/registry.ts)`);
+    }
     typeCache.set(typeUrlOrName, t);
   }
   return t;

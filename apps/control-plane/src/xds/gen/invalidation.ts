@@ -9,8 +9,11 @@ import { resolveHost, type ConfigResource, type ServiceEntrySpec } from '@tsmesh
 import type { PushContext } from '../../model/push-context';
 import { endpointsDep, serviceDep, type Dependency } from './keys';
 
-/** Kinds that are their own (and only) dependency. */
-const SELF = new Set(['VirtualService', 'DestinationRule', 'Gateway', 'Sidecar', 'PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication', 'Secret', 'Ingress']);
+/**
+ * Kinds that are their own (and only) dependency. EnvoyFilter is one though no cached entry
+ * depends on it: patches apply after generation, per push, so its change clears nothing.
+ */
+const SELF = new Set(['VirtualService', 'DestinationRule', 'Gateway', 'Sidecar', 'PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication', 'Secret', 'Ingress', 'EnvoyFilter']);
 
 /** The change set of one push: resource keys and the resources before and after. */
 export interface ChangeSet {
