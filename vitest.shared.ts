@@ -11,7 +11,10 @@ const tsconfig = JSON.parse(readFileSync(resolve(root, 'tsconfig.base.json'), 'u
 
 /** Aliases `@tsmesh/<lib>` to the lib's source entry, as tsconfig.base.json does. */
 export const aliases: Record<string, string> = Object.fromEntries(
-  Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => [name, resolve(root, target)]),
+  Object.entries(tsconfig.compilerOptions.paths)
+    // longest first: `@tsmesh/telemetry/metrics` before `@tsmesh/telemetry` (an alias also matches `<name>/…`)
+    .sort(([a], [b]) => b.length - a.length)
+    .map(([name, [target]]) => [name, resolve(root, target)]),
 );
 
 /** Vitest config for the project in `projectDir`. */

@@ -27,6 +27,8 @@ await build({
   format: 'esm',
   target: 'node24',
   packages: 'external',
+  // modules loaded with import() (the proxy's tracing) go to their own chunks, with the packages they import
+  splitting: true,
   sourcemap: true,
   tsconfig: resolve(root, 'tsconfig.base.json'),
   logLevel: 'warning',

@@ -4,13 +4,14 @@
  *   node --import tsx bench/proxy/profile.ts [seconds]
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
+import { readdirSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { topSelfTime } from './cpuprofile';
 import { AdsServer, SnapshotCache, Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost } from '@tsmesh/xds';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -43,17 +44,7 @@ console.log(`rps ${res.requests.average}, p50 ${res.latency.p50} ms, p99 ${res.l
 p.kill('SIGTERM');
 await new Promise((r) => p.once('exit', r));
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!;
-const prof = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[] };
-const counts = new Map<number, number>();
-for (const s of prof.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
-const byFn = new Map<string, number>();
-for (const n of prof.nodes) {
-  const c = counts.get(n.id) ?? 0;
-  const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').slice(-2).join('/')}:${n.callFrame.lineNumber}`;
-  byFn.set(k, (byFn.get(k) ?? 0) + c);
-}
-const total = prof.samples.length;
-for (const [k, v] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+for (const e of topSelfTime(join(dir, file), 30)) console.log(`${e.percent.toFixed(1).padStart(5)}%  ${e.fn} ${e.where}`);
 up.close();
 await ads.close();
 process.exit(0);

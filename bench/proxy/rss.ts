@@ -32,6 +32,12 @@ const o = new Command()
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(parts[11]) + Number(parts[12])) / 100; // utime + stime, USER_HZ = 100
+}
+
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -91,8 +97,11 @@ async function main(): Promise<void> {
       await sleep(o.settle * 1000);
       const row: Record<string, number | string> = { case: kind, services: kind === 'mesh' ? o.services : kind === 'sidecar' ? 1 : 0, configMs: Math.round(configMs), rssMb: round(rssMb(child.pid!)) };
       if (kind !== 'idle' && o.loadSeconds > 0) {
+        const cpu0 = cpuSeconds(child.pid!);
         const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 16, overallRate: o.rate, duration: o.loadSeconds, headers: { host: 'upstream.bench' } });
         row.loadRps = Math.round(r.requests.average);
+        // proxy CPU per 1,000 requests served: less sensitive to a busy machine than a maximum rate
+        row.cpuMsPer1kReq = round((1e6 * (cpuSeconds(child.pid!) - cpu0)) / Math.max(1, r.requests.total));
         row.loadErrors = r.errors + r.non2xx;
         row.rssLoadMb = round(rssMb(child.pid!));
         await sleep(o.settle * 1000);

@@ -39,6 +39,7 @@ for (const app of apps) {
     format: 'esm',
     target: 'node24',
     packages: 'external',
+    splitting: true, // as tools/build.mjs
     sourcemap: true,
     tsconfig: join(root, 'tsconfig.base.json'),
     logLevel: 'warning',

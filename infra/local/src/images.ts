@@ -30,7 +30,8 @@ const node = (app: string): string[] => ['node', join('dist', 'apps', app, 'main
 
 /** Image name (without tag or registry) → how it runs. */
 export const IMAGES: Record<string, ImageEntry> = {
-  'tsmesh/proxy': { entrypoint: node('proxy') },
+  // the image's V8 flags (apps/proxy/README.md, Memory)
+  'tsmesh/proxy': { entrypoint: ['node', '--max-semi-space-size=2', join('dist', 'apps', 'proxy', 'main.js')] },
   'tsmesh/control-plane': {
     entrypoint: node('control-plane'),
     // No API server: the control plane reads the file store the runtime writes.

@@ -103,8 +103,9 @@ export class LocalPod {
     const argv = containerArgv(c, this.host.imageContext, this.host.images).map((a) => expandVars(a, env));
     // Images run the workspace's Node.js (the one running the runtime), whatever `node` is first on PATH.
     if (argv[0] === 'node') argv[0] = process.execPath;
-    if (argv[0] === process.execPath && argv[1]?.startsWith('dist/') && !existsSync(join(this.host.workspaceRoot, argv[1]))) {
-      throw new Error(`pod ${this.key}: container ${c.name}: ${argv[1]} is not built (run: nx run-many -t build)`);
+    const bundle = argv[0] === process.execPath ? argv.slice(1).find((a) => !a.startsWith('-')) : undefined; // after any V8 flags
+    if (bundle?.startsWith('dist/') && !existsSync(join(this.host.workspaceRoot, bundle))) {
+      throw new Error(`pod ${this.key}: container ${c.name}: ${bundle} is not built (run: nx run-many -t build)`);
     }
     const sc = { ...(this.object.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
     const mounts: Mount[] = [];

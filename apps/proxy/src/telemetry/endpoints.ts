@@ -8,7 +8,7 @@
 import { handleAppHealth, type AppProber } from './app-health';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mergeExpositions, PROMETHEUS_CONTENT_TYPE } from '@tsmesh/telemetry';
+import { mergeExpositions, PROMETHEUS_CONTENT_TYPE } from '@tsmesh/telemetry/metrics';
 
 /** Where to scrape the app, from `ISTIO_PROMETHEUS_ANNOTATIONS` (`{"scrape":"true","path":"/metrics","port":"8080"}`). */
 export function appScrapeTarget(env: NodeJS.ProcessEnv = process.env): string | null {

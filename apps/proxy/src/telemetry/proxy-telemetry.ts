@@ -1,14 +1,16 @@
 /**
  * The proxy's telemetry: the Istio metrics recorder for its workload, tracing (when an OTLP
- * endpoint is configured), the access log, and the 15090 and 15020 metrics endpoints.
+ * endpoint is configured), the access log, and the 15090 and 15020 metrics endpoints. Tracing
+ * (OpenTelemetry's SDK and OTLP exporter) is loaded only when configured, in `listen()`: a proxy
+ * without it never loads those modules.
  */
 import type http from 'node:http';
-import { Registry, registerProcessMetrics } from '@tsmesh/telemetry';
+import { Registry, registerProcessMetrics } from '@tsmesh/telemetry/metrics';
 import { AccessLogger, type AccessLogTarget } from './access-log';
 import { appScrapeTarget, listenMetrics, mergedMetricsHandler, prometheusHandler, type Exposition } from './endpoints';
 import { TelemetryRecorder } from './recorder';
 import { parseAppProbers, type AppProber } from './app-health';
-import { ProxyTracer, type ProxyTracingOptions } from './tracing';
+import type { ProxyTracer, ProxyTracingOptions } from './tracing';
 import type { TelemetryDeps } from './layer';
 import { workloadInfo, type WorkloadInfo } from './workload';
 
@@ -31,7 +33,9 @@ export class ProxyTelemetry {
   readonly self: WorkloadInfo;
   readonly registry = new Registry();
   readonly recorder: TelemetryRecorder;
-  readonly tracer: ProxyTracer | null;
+  /** Set by `listen()` when tracing is configured. */
+  tracer: ProxyTracer | null = null;
+  private readonly tracingOptions: ProxyTracingOptions | null;
   readonly accessLog: AccessLogger;
   readonly deps: TelemetryDeps;
   private readonly servers: http.Server[] = [];
@@ -44,7 +48,7 @@ export class ProxyTelemetry {
     this.self = workloadInfo({ pod: o.pod, namespace: o.namespace, labels: o.labels, workloadName: o.workloadName, serviceAccount: o.serviceAccount, cluster: o.cluster, trustDomain: o.trustDomain });
     registerProcessMetrics(this.registry);
     this.recorder = new TelemetryRecorder(this.self, this.registry);
-    this.tracer = o.tracing ? new ProxyTracer(this.self, o.tracing) : null;
+    this.tracingOptions = o.tracing;
     this.accessLog = new AccessLogger(o.accessLog);
     this.deps = { recorder: this.recorder, tracer: this.tracer, accessLog: this.accessLog.enabled ? this.accessLog : null, nodeId: o.nodeId };
   }
@@ -59,6 +63,7 @@ export class ProxyTelemetry {
 
   /** Starts 15090 (`/stats/prometheus`) and 15020 (merged with the app's); port 0 picks one. Resolves the bound ports. */
   async listen(host: string, prometheusPort: number, mergedPort: number | null): Promise<{ prometheus: number; merged: number | null }> {
+    await this.startTracing();
     const sources: Exposition[] = [() => this.expose(), () => this.extra.map((e) => e()).join('')];
     const prom = await listenMetrics(prometheusHandler(sources), host, prometheusPort);
     this.servers.push(prom.server);
@@ -74,6 +79,14 @@ export class ProxyTelemetry {
       }
     }
     return { prometheus: prom.port, merged };
+  }
+
+  /** Loads and starts tracing when it is configured (once). */
+  async startTracing(): Promise<void> {
+    if (!this.tracingOptions || this.tracer) return;
+    const { ProxyTracer } = await import('./tracing');
+    this.tracer = new ProxyTracer(this.self, this.tracingOptions);
+    this.deps.tracer = this.tracer;
   }
 
   async close(): Promise<void> {

@@ -5,8 +5,8 @@
  * certificate the other. Label sets are resolved once per distinct combination and cached, so
  * recording a request is one string key, one map lookup and four adds.
  */
-import { registerIstioMetrics, requestLabelValues, tcpLabelValues, type CounterChild, type HistogramChild, type IstioLabels, type IstioMetrics } from '@tsmesh/telemetry';
-import type { Registry } from '@tsmesh/telemetry';
+import { registerIstioMetrics, requestLabelValues, tcpLabelValues, type CounterChild, type HistogramChild, type IstioLabels, type IstioMetrics } from '@tsmesh/telemetry/metrics';
+import type { Registry } from '@tsmesh/telemetry/metrics';
 import type { WorkloadInfo } from './workload';
 
 /** What one finished request contributes. */
