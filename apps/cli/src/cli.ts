@@ -2,7 +2,11 @@
 import { Command } from 'commander';
 
 import { analyze, EXIT, parseLevel, renderAnalysis } from './commands/analyze';
-import { formatProxyStatus, getJson, selectKind, type ConfigDump, type ProxyStatusEntry } from './commands/proxy-status';
+import {
+  formatProxyDetail, formatProxyStatus, formatPushes, getJson, parseWaitTarget, selectKind, waitForConfig,
+  type ConfigDump, type ProxyDetail, type ProxyStatusEntry, type PushRecordView,
+} from './commands/proxy-status';
+import { parseDurationMs } from '@tsmesh/mesh-config';
 import { kubeInject } from './commands/kube-inject';
 import { addDemoOptions, type DemoOptions } from './commands/demo';
 
@@ -47,11 +51,51 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 
   program
     .command('proxy-status')
-    .description('each connected proxy with the sync state of every xDS type')
+    .description('each connected proxy with the sync state of every xDS type; with <proxy>, its resources with versions and the time since each changed; with --pushes, the last pushes explained')
+    .argument('[proxy]', 'node id, pod.namespace or pod name')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (o: { output: string }) => {
-      const entries = await getJson<ProxyStatusEntry[]>(program.opts().controlPlane, '/debug/syncz');
-      io.out(o.output === 'json' ? JSON.stringify(entries, null, 2) + '\n' : formatProxyStatus(entries));
+    .option('--pushes', 'the last pushes: what triggered each, which proxies it reached and why, types and bytes, step times')
+    .option('--limit <n>', 'pushes to show with --pushes', (v) => Number(v), 5)
+    .action(async (proxy: string | undefined, o: { output: string; pushes?: boolean; limit: number }) => {
+      const base = program.opts().controlPlane;
+      const json = (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
+      if (o.pushes) {
+        const st = await getJson<{ pushes: PushRecordView[] }>(base, `/debug/push_status?limit=${o.limit}${proxy ? `&proxy=${encodeURIComponent(proxy)}` : ''}`);
+        if (o.output === 'json') json(st.pushes);
+        else io.out(formatPushes(st.pushes));
+        return;
+      }
+      if (proxy) {
+        const d = await getJson<ProxyDetail>(base, `/debug/syncz?proxyID=${encodeURIComponent(proxy)}`);
+        if (o.output === 'json') json(d);
+        else io.out(formatProxyDetail(d));
+        return;
+      }
+      const entries = await getJson<ProxyStatusEntry[]>(base, '/debug/syncz');
+      if (o.output === 'json') json(entries);
+      else io.out(formatProxyStatus(entries));
+    });
+
+  program
+    .command('wait')
+    .description('wait until every proxy the last change of a resource reached has ACKed the config holding it ("did my config land everywhere?")')
+    .argument('<resource>', '<kind>/<namespace>/<name>, e.g. virtualservice/default/reviews')
+    .option('--timeout <duration>', 'give up after (e.g. 30s, 2m)', '30s')
+    .action(async (ref: string, o: { timeout: string }) => {
+      const key = parseWaitTarget(ref);
+      const ms = parseDurationMs(o.timeout);
+      if (!Number.isFinite(ms) || ms < 0) throw new Error(`--timeout: "${o.timeout}" is not a duration such as 30s`);
+      const { ok, status } = await waitForConfig(program.opts().controlPlane, key, ms);
+      if (ok) {
+        io.out(`${key}: ${status.push !== undefined ? `push #${status.push} (${status.version})` : 'unchanged since the control plane started'} ACKed by ${status.acked}/${status.affected} proxies\n`);
+        io.exit(0);
+        return;
+      }
+      const why = status.state === 'unknown' ? 'the control plane does not know this resource'
+        : status.state === 'pending' ? 'the change is still waiting for a push'
+        : `${status.acked}/${status.affected} proxies ACKed; waiting for ${status.waiting.slice(0, 10).join(', ')}${status.waiting.length > 10 ? ', …' : ''}`;
+      io.err(`Error: timed out after ${o.timeout} waiting for ${key}: ${why}\n`);
+      io.exit(1);
     });
 
   program

@@ -34,6 +34,8 @@ const program = new Command()
   .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
   .option('--root-namespace <ns>', 'Istio root namespace (mesh-wide policies)', 'istio-system')
   .option('--mesh-config <file>', "Istio mesh config (a MeshConfig YAML, or the istio ConfigMap with data.mesh): defaultConfig.gatewayTopology.numTrustedProxies")
+  .option('--push-throttle <n>', 'xDS responses written at once across all streams (Istio PILOT_PUSH_THROTTLE)', (v) => Number(v), Number(process.env.PILOT_PUSH_THROTTLE ?? 100))
+  .option('--max-new-streams-per-second <n>', 'new ADS streams admitted per second, 0 = unlimited (Istio PILOT_MAX_REQUESTS_PER_SECOND)', (v) => Number(v), Number(process.env.PILOT_MAX_REQUESTS_PER_SECOND ?? 100))
   .option('--log-level <level>', 'pino log level', 'info');
 
 async function main(): Promise<void> {
@@ -42,7 +44,14 @@ async function main(): Promise<void> {
     configDir?: string; kubernetes: boolean; istioVersion: string; resyncMs: number; listenAddress: string; xdsPort: number; xdsTlsPort: number;
     tlsCert?: string; tlsKey?: string; tlsClientCa?: string; monitoringPort: number; debounceMs: number; debounceMaxMs: number;
     domain: string; trustDomain: string; rootNamespace: string; logLevel: string; meshConfig?: string;
+    pushThrottle: number; maxNewStreamsPerSecond: number;
   }>();
+  for (const [flag, v] of [['--push-throttle', o.pushThrottle], ['--max-new-streams-per-second', o.maxNewStreamsPerSecond]] as const) {
+    if (!Number.isFinite(v) || v < 0 || (flag === '--push-throttle' && v < 1)) {
+      process.stderr.write(`${flag}: "${v}" is not a valid number (${flag === '--push-throttle' ? 'at least 1' : '0 or more'})\n`);
+      process.exit(2);
+    }
+  }
   const log = pino({ level: o.logLevel, base: { app: 'control-plane' } });
   const stores: ConfigStore[] = [];
   if (o.configDir) stores.push(new FileStore(o.configDir));
@@ -57,6 +66,7 @@ async function main(): Promise<void> {
   }
   const discovery = new Discovery({
     stores, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, logger: log,
+    pushThrottle: o.pushThrottle, maxNewStreamsPerSecond: o.maxNewStreamsPerSecond,
     push: {
       domain: o.domain, trustDomain: o.trustDomain, rootNamespace: o.rootNamespace,
       ...(o.meshConfig ? { meshConfig: parseMeshConfig(readFileSync(o.meshConfig, 'utf8'), o.meshConfig) } : {}),

@@ -140,17 +140,14 @@ describe('pushes under load', () => {
   }, 60_000);
 
   it('admits a reconnect storm at a bounded rate: streams over it back off and retry, and all converge', async () => {
-    cp = await startControlPlane([], { debounceMs: 30, maxNewStreamsPerSecond: 40 });
+    cp = await startControlPlane([], { debounceMs: 30, maxNewStreamsPerSecond: 10, admissionBurst: 5, admissionWaitMs: 0 });
     cp.write('mesh.yaml', mesh(1));
     await waitFor(() => (cp!.discovery.pushContext()?.registry.services.length ?? 0) === SERVICES, 5000, 'services');
-    const t0 = Date.now();
-    sims = connect(cp, 120, {}, { initialMs: 100, maxMs: 1000 });
+    sims = connect(cp, 40, {}, { initialMs: 100, maxMs: 1000 });
     await waitFor(() => sims.every((s) => s.rds.length >= 1 && s.cds >= 1), 30000, 'every client synced');
-    const took = Date.now() - t0;
+    // 40 streams at 10/s with a burst of 5: some were told to back off, and came back.
     expect(cp.discovery.metrics.rateLimited.get()).toBeGreaterThan(0);
     expect(sims.some((s) => s.rateLimited > 0)).toBe(true);
-    // 120 streams at 40/s with a burst of 40: at least two seconds.
-    expect(took).toBeGreaterThan(1500);
-    expect(cp.discovery.connectedProxies()).toHaveLength(120);
+    expect(cp.discovery.connectedProxies()).toHaveLength(40);
   }, 60_000);
 });

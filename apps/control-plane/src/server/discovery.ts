@@ -44,6 +44,9 @@ export interface DiscoveryOptions {
   pushThrottle?: number;
   /** New ADS streams admitted per second (Istio's PILOT_MAX_REQUESTS_PER_SECOND; default 100; 0 = no limit). */
   maxNewStreamsPerSecond?: number;
+  /** Burst of the admission limit (default: one second's worth) and the longest a new stream waits for a token before it is told to back off (ms, default 1000). */
+  admissionBurst?: number;
+  admissionWaitMs?: number;
   /** Longest slice of generation before the push queue yields to the event loop (ms, default 10). */
   pushSliceMs?: number;
   /** Pushes kept for /debug/push_status (default 20). */
@@ -105,6 +108,9 @@ export class Discovery {
   readonly pushes: PushRecorder;
   /** Config keys the debouncer holds (changed, not yet pushed). */
   private debouncing = new Set<string>();
+  /** When each (type, name, version) was first generated, and the push that last used it. */
+  private readonly resourceSince = new Map<string, { t: number; g: number }>();
+  private noted = new WeakSet<object>();
   private readonly unsubscribe: (() => void)[] = [];
   private servers: grpc.Server[] = [];
 
@@ -119,6 +125,8 @@ export class Discovery {
       identifier: 'tsmesh-control-plane',
       maxConcurrentSends: opts.pushThrottle ?? 100,
       maxNewStreamsPerSecond: opts.maxNewStreamsPerSecond ?? 100,
+      admissionBurst: opts.admissionBurst,
+      admissionWaitMs: opts.admissionWaitMs,
       hooks: {
         onSent: (id, sent) => {
           this.metrics.sentBytes.inc({ type: TYPE_SHORT_NAME[sent.typeUrl as ResourceTypeUrl]?.toLowerCase() ?? sent.typeUrl }, sent.bytes);
@@ -226,6 +234,88 @@ export class Discovery {
     });
   }
 
+  /** Pushes as `/debug/push_status` serves them: the last push's summary, the queue, and the recorded pushes. */
+  pushStatus(o: { proxy?: string; limit?: number; targets?: boolean } = {}): object {
+    return { ...(this.lastPush ?? {}), queue: { waiting: this.queue.size }, sends: this.ads.sendQueue(), pushes: this.pushes.list(o) };
+  }
+
+  /** One proxy (node id, or `pod.namespace`, or pod name): status, every resource with its version and when it last changed, and the pushes that reached it. */
+  proxyDetail(ref: string): object | undefined {
+    const id = this.resolveProxy(ref);
+    if (!id) return undefined;
+    const entry = this.proxyStatus().find((x) => (x as { proxy: string }).proxy === id) as Record<string, unknown> | undefined;
+    const snap = this.cache.getSnapshot(id);
+    const now = Date.now();
+    const resources: object[] = [];
+    if (snap) {
+      for (const t of Object.keys(TYPE_SHORT_NAME) as ResourceTypeUrl[]) {
+        for (const r of snap.resources(t).values()) {
+          const since = this.resourceSince.get(`${t}\0${r.name}\0${r.version}`)?.t;
+          resources.push({ type: TYPE_SHORT_NAME[t], name: r.name, version: r.version, bytes: r.any.value.length, ...(since ? { changedAt: new Date(since).toISOString(), sinceMs: now - since } : {}) });
+        }
+      }
+    }
+    const e = this.proxies.get(id);
+    return {
+      ...(entry ?? { proxy: id }),
+      push: e?.push, ackedThrough: e ? Object.fromEntries([...e.ackedThrough].map(([t, n]) => [TYPE_SHORT_NAME[t as ResourceTypeUrl] ?? t, n])) : {},
+      resources,
+      pushes: this.pushes.list({ proxy: id }).filter((p) => p.targets.length).map((p) => ({ push: p.push, version: p.version, at: p.at, trigger: p.trigger, target: p.targets[0] })),
+    };
+  }
+
+  /**
+   * Whether a config change has landed everywhere: for `Kind/ns/name`, the push that carried its
+   * last change, the proxies that push reached, and which of them have ACKed every type it
+   * changed for them (what `tsmesh wait` polls). `pending` while the change waits in the debouncer.
+   */
+  configStatus(key: string): { resource: string; state: 'pending' | 'pushing' | 'synced' | 'waiting' | 'unknown'; push?: number; version?: string; affected: number; acked: number; waiting: string[] } {
+    if (this.debouncing.has(key)) return { resource: key, state: 'pending', affected: 0, acked: 0, waiting: [] };
+    const n = this.pushes.pushesOf(key)[0];
+    const rec = n !== undefined ? this.pushes.get(n) : undefined;
+    if (!rec) {
+      // Not changed in the recorded pushes: it landed when every proxy using it holds what it was sent.
+      if (!this.byKey.has(key)) return { resource: key, state: 'unknown', affected: 0, acked: 0, waiting: [] };
+      const push = this.generation?.push;
+      const affected = push ? [...this.proxies.values()].filter((e) => e.completed && scopeUses(push, e.completed, key)) : [];
+      const waiting = affected.filter((e) => e.pending).map((e) => e.base.id);
+      return { resource: key, state: waiting.length ? 'waiting' : 'synced', version: this.push?.version, affected: affected.length, acked: affected.length - waiting.length, waiting };
+    }
+    if (this.queue.size && !rec.record.durationMs) return { resource: key, state: 'pushing', push: n, version: rec.record.version, affected: rec.targets.size, acked: 0, waiting: [] };
+    const waiting: string[] = [];
+    let affected = 0;
+    for (const [id, t] of rec.targets) {
+      const e = this.proxies.get(id);
+      if (!e) continue; // disconnected: it gets the current config when it comes back
+      affected += 1;
+      const types = t.types.map((x) => (Object.keys(TYPE_SHORT_NAME) as ResourceTypeUrl[]).find((u) => TYPE_SHORT_NAME[u] === x)!);
+      if (!types.every((u) => (e.ackedThrough.get(u) ?? -1) >= n)) waiting.push(id);
+    }
+    return { resource: key, state: waiting.length ? 'waiting' : 'synced', push: n, version: rec.record.version, affected, acked: affected - waiting.length, waiting };
+  }
+
+  private resolveProxy(ref: string): string | undefined {
+    if (this.proxies.has(ref)) return ref;
+    for (const [id, e] of this.proxies) if (`${e.base.podName}.${e.base.namespace}` === ref || e.base.podName === ref) return id;
+    return undefined;
+  }
+
+  /** Notes when each resource version was first generated (shared lists once per push). */
+  private noteResources(g: Generated): void {
+    const now = Date.now();
+    for (const t of Object.keys(g.resources) as ResourceTypeUrl[]) {
+      const list = g.resources[t];
+      if (this.noted.has(list)) continue;
+      this.noted.add(list);
+      for (const r of list) {
+        const k = `${t}\0${r.name}\0${r.version}`;
+        const hit = this.resourceSince.get(k);
+        if (hit) hit.g = this.counter;
+        else this.resourceSince.set(k, { t: now, g: this.counter });
+      }
+    }
+  }
+
   private nextVersion(): string {
     this.counter += 1;
     return `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}/${this.counter}`;
@@ -309,6 +399,8 @@ export class Discovery {
   private queueIdle(): void {
     this.metrics.queueSize.set(0);
     this.xdsCache.sweep();
+    for (const [k, v] of this.resourceSince) if (v.g < this.counter - 1) this.resourceSince.delete(k);
+    this.noted = new WeakSet();
     const r = this.pushes.finishGeneration(this.counter);
     if (r) {
       this.lastPush = { version: r.version, at: r.at, trigger: r.trigger.slice(0, 20), proxies: r.proxies, pushed: r.pushed, durationMs: r.durationMs };
@@ -333,6 +425,7 @@ export class Discovery {
       return false;
     }
     const generateMs = performance.now() - t0;
+    this.noteResources(g);
     const changed = (Object.keys(g.versions) as ResourceTypeUrl[]).filter((t) => e.versions?.[t] !== g.versions[t]);
     if (g.envoyFilters && g.envoyFilters !== e.envoyFilters) {
       const r = g.envoyFilters;

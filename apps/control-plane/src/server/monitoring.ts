@@ -7,7 +7,9 @@
  *   GET /debug/syncz                          proxies with sent / ACKed / NACKed versions per type (JSON)
  *   GET /debug/config_dump?proxyID=<node id>  the proxy's current resources, Envoy JSON, by message name (Listener, Cluster, ...)
  *   GET /debug/config_issues                  validation and read issues (JSON; ?format=text for lines)
- *   GET /debug/push_status                    the last push
+ *   GET /debug/syncz?proxyID=<id|pod.ns>     one proxy: status, every resource's version and time since it changed, its pushes
+ *   GET /debug/push_status[?limit=&proxy=]    the last pushes: trigger, steps, proxies reached and why, types and bytes, ACKs
+ *   GET /debug/config_status?resource=K/ns/n  has the last change of a resource reached (been ACKed by) every proxy it affects
  *   GET /debug/registryz                      services and endpoints
  */
 import express from 'express';
@@ -28,8 +30,15 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
     if (d.pushContext()) res.send('ok\n');
     else res.status(503).send('not ready\n');
   });
-  app.get(['/debug/syncz', '/debug/proxy-status'], (_req, res) => {
-    res.json(d.proxyStatus());
+  app.get(['/debug/syncz', '/debug/proxy-status'], (req, res) => {
+    const ref = req.query.proxyID ?? req.query.proxy;
+    if (ref === undefined) {
+      res.json(d.proxyStatus());
+      return;
+    }
+    const one = d.proxyDetail(String(ref));
+    if (!one) res.status(404).json({ error: `no connected proxy "${String(ref)}"`, proxies: d.connectedProxies().map((p) => p.id) });
+    else res.json(one);
   });
   app.get('/debug/config_dump', (req, res) => {
     const id = String(req.query.proxyID ?? req.query.proxy ?? '');
@@ -57,8 +66,21 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
     if (req.query.format === 'text') res.type('text/plain').send(issues.map(formatIssue).join('\n') + (issues.length ? '\n' : ''));
     else res.json(issues);
   });
-  app.get('/debug/push_status', (_req, res) => {
-    res.json(d.lastPushSummary() ?? {});
+  app.get('/debug/push_status', (req, res) => {
+    const limit = req.query.limit !== undefined ? Number(req.query.limit) : undefined;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      res.status(400).json({ error: `limit: "${String(req.query.limit)}" is not a non-negative integer` });
+      return;
+    }
+    res.json(d.pushStatus({ limit, proxy: req.query.proxy ? String(req.query.proxy) : undefined, targets: req.query.targets !== 'false' }));
+  });
+  app.get('/debug/config_status', (req, res) => {
+    const key = String(req.query.resource ?? '');
+    if (key.split('/').length !== 3 || key.split('/').some((p) => !p)) {
+      res.status(400).json({ error: `resource: "${key}" is not Kind/namespace/name` });
+      return;
+    }
+    res.json(d.configStatus(key));
   });
   app.get('/debug/registryz', (_req, res) => {
     const push = d.pushContext();
