@@ -14,6 +14,8 @@ export class HttpStats {
   downstream_cx_http1_total = 0;
   downstream_cx_http2_total = 0;
   downstream_cx_upgrades_total = 0;
+  /** Upgrade or CONNECT requests refused because the route does not enable them. */
+  upgrades_refused = 0;
   no_route = 0;
   no_cluster = 0;
   rq_redirect = 0;

@@ -38,6 +38,7 @@ let inTcpPort = 0;
 let outTcpPort = 0;
 let echo: net.Server;
 let echoPort = 0;
+const tunnels = new Set<net.Socket>();
 
 async function meshProxy(sa: string, app: string): Promise<Proxy> {
   const tokenFile = join(ca.dir, `${sa}.jwt`);
@@ -69,10 +70,10 @@ function push(sans: string[]): string {
   const tcpRbac = { name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: 'tcp.inbound_9000', rules: { action: 'ALLOW', policies: { callers: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
   return cp.push({
     listeners: [
-      listener({ name: 'out_8091', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_8091', rdsName: '8091' })] }] }),
+      listener({ name: 'out_8091', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_8091', rdsName: '8091', upgradeWebsocket: true })] }] }),
       listener({
         name: 'in_8091', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: pack(ExtensionTypeUrl.TlsInspector, {}) }],
-        filterChains: [{ name: 'inbound_8091_mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_8091', rdsName: 'inbound|8091', httpFilters: [rbac] })] }],
+        filterChains: [{ name: 'inbound_8091_mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_8091', rdsName: 'inbound|8091', httpFilters: [rbac], upgradeWebsocket: true })] }],
       }),
       listener({ name: 'out_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [tcpProxy('outbound|9000||db.shop.svc.cluster.local', outTcp.name!)] }] }),
       listener({ name: 'in_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9000_mtls', transport_socket: inboundTls, filters: [tcpRbac as never, tcpProxy('inbound_0.0.0.0_9000', 'inbound|9000||')] }] }),
@@ -92,6 +93,16 @@ function push(sans: string[]): string {
 beforeAll(async () => {
   ca = await startCa();
   app = await upstream('callme');
+  // WebSocket handshakes: 101 then echo (what the app sees is recorded like any request)
+  app.server.on('upgrade', (req: { url?: string }, socket: net.Socket) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+    app.hits++;
+    app.lastUrl = req.url ?? '';
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    socket.on('data', (d: Buffer) => socket.write(`echo:${d}`));
+    socket.on('error', () => socket.destroy());
+  });
   echo = net.createServer((c) => c.on('data', (d) => c.write(d)));
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   echoPort = (echo.address() as net.AddressInfo).port;
@@ -113,6 +124,7 @@ afterAll(async () => {
   client?.stop();
   server?.stop();
   await cp?.close();
+  for (const t of tunnels) t.destroy();
   await app?.close();
   echo?.close();
   await ca?.stop();
@@ -165,9 +177,42 @@ describe('two proxies with CA-issued certificates', () => {
     await until(() => client.xds.dump().get('type.googleapis.com/envoy.config.cluster.v3.Cluster' as never)?.version === v, 5000, 'new clusters');
     const r = await request(outPort, '/callme/ping');
     expect(r.status).toBe(503);
+    // a WebSocket handshake takes the same transport socket: refused the same way
+    const ws = await new Promise<string>((resolve) => {
+      const s = net.connect(outPort, '127.0.0.1', () => s.write('GET /ws HTTP/1.1\r\nhost: callme\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n'));
+      let text = '';
+      s.on('data', (d) => {
+        text += d;
+        if (/\r\n\r\n/.test(text)) s.destroy();
+      });
+      s.on('close', () => resolve(text));
+      s.on('error', () => resolve(text));
+    });
+    expect(ws).toMatch(/^HTTP\/1\.1 503 /);
     expect(app.hits).toBe(hits);
     push([CALLME]);
     await until(async () => (await request(outPort, '/again')).status === 200, 10_000, 'restored');
+  });
+
+  it('a WebSocket upgrade crosses mutual TLS to the peer proxy (STRICT + RBAC) and becomes a tunnel on 101', async () => {
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(outPort, '127.0.0.1', () => s.write('GET /ws HTTP/1.1\r\nhost: callme.shop.svc.cluster.local:8091\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'));
+      let text = '';
+      s.on('data', (d) => {
+        text += d;
+        if (/\r\n\r\n/.test(text) && !text.includes('echo:')) s.write('over mtls');
+        if (text.includes('echo:over mtls')) {
+          s.destroy();
+          resolve(text);
+        }
+      });
+      s.on('error', () => resolve(text));
+      s.on('close', () => resolve(text));
+      setTimeout(() => { s.destroy(); resolve(text); }, 5000);
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 101 /);
+    expect(got).toContain('echo:over mtls');
+    expect(app.lastUrl).toBe('/ws');
   });
 
   it('TCP over mTLS: bytes cross, the network RBAC checks the client identity, TCP metrics on both sides', async () => {

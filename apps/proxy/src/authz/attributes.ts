@@ -9,6 +9,11 @@ import { normalizeRulePath } from './path';
 /** Header values as Node gives them. */
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
+/** Where the field lines of a header are read from (repeated headers one line each). */
+export interface HeaderLineSource {
+  headerLines(name: string): string[] | undefined;
+}
+
 /** Authentication results (Istio's `istio_authn` dynamic metadata). */
 export interface AuthnResult {
   /** `<iss>/<sub>` of the accepted JWT. */
@@ -41,6 +46,8 @@ export class AuthzAttributes {
   authority = '';
   scheme = 'http';
   headers: HeaderBag | null = null;
+  /** The request's header lines as received; when null, values are read from `headers`. */
+  lines: HeaderLineSource | null = null;
   /** Dynamic metadata by filter name (`istio_authn`, `envoy.filters.http.jwt_authn`). */
   metadata: Record<string, Record<string, unknown>> | null = null;
   private canonical: string | null | undefined = undefined;
@@ -51,7 +58,7 @@ export class AuthzAttributes {
     return this.canonical;
   }
 
-  /** Values of a header, pseudo-headers included, each trimmed of surrounding whitespace; undefined when absent. */
+  /** Values of a header (one per field line as received), pseudo-headers included, each trimmed of surrounding whitespace; undefined when absent. */
   headerValues(name: string): string[] | undefined {
     switch (name) {
       case ':authority':
@@ -61,7 +68,7 @@ export class AuthzAttributes {
       case ':path': return this.target ? [this.target] : undefined;
       case ':scheme': return [this.scheme];
     }
-    const v = this.headers?.[name];
+    const v = this.lines !== null ? this.lines.headerLines(name) : this.headers?.[name];
     if (v === undefined) return undefined;
     if (typeof v === 'string') return [trimOws(v)];
     return v.map(trimOws);

@@ -62,6 +62,7 @@ export function attributesOf(ex: Exchange, policy: RemoteAddressPolicy | null = 
   a.authority = ex.authority;
   a.scheme = ex.scheme;
   a.headers = ex.headers;
+  a.lines = ex;
   holder[kAttrs] = a;
   return a;
 }

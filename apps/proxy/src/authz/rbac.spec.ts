@@ -186,6 +186,30 @@ describe('bypass classes from Istio security bulletins', () => {
     expect(allowed('denyHeader', req({ headers: { 'x-block': 'no' } }))).toBe(true);
   });
 
+  it('several values of a header are matched in the direction that fails closed', () => {
+    const compile = (action: 'ALLOW' | 'DENY', principal: object) => [compileRbacFilter(unpack(pack(ExtensionTypeUrl.HttpRbac, { rules: { action, policies: { p: { permissions: [{ any: true }], principals: [principal] } } } })), 'typed_config', 'http')!];
+    const isEvil = { header: { name: 'x-user', string_match: { exact: 'evil' } } };
+    const isGood = { header: { name: 'x-user', string_match: { exact: 'good' } } };
+    const ok = (e: RbacEngine[], v: string | string[]) => authorize(e, req({ headers: { 'x-user': v } })).allowed;
+    // DENY values: one matching value (line or list element) denies
+    expect(ok(compile('DENY', isEvil), ['good', 'evil'])).toBe(false);
+    expect(ok(compile('DENY', isEvil), 'good, evil')).toBe(false);
+    expect(ok(compile('DENY', isEvil), 'good')).toBe(true);
+    // DENY notValues (negated): a good value next to another one is still denied
+    expect(ok(compile('DENY', { not_id: isGood }), ['good', 'evil'])).toBe(false);
+    expect(ok(compile('DENY', { not_id: isGood }), 'good')).toBe(true);
+    // ALLOW values: every line must match
+    expect(ok(compile('ALLOW', isGood), 'good')).toBe(true);
+    expect(ok(compile('ALLOW', isGood), ['good', 'evil'])).toBe(false);
+    // ALLOW notValues (negated): one evil value is enough to refuse
+    expect(ok(compile('ALLOW', { not_id: isEvil }), ['good', 'evil'])).toBe(false);
+    expect(ok(compile('ALLOW', { not_id: isEvil }), 'good')).toBe(true);
+    // an inverted matcher under ALLOW holds only when it holds for every list element
+    const notEvil = { header: { name: 'x-user', string_match: { exact: 'evil' }, invert_match: true } };
+    expect(ok(compile('ALLOW', notEvil), 'good,evil')).toBe(false);
+    expect(ok(compile('ALLOW', notEvil), 'good')).toBe(true);
+  });
+
   it('a malformed escape never matches an ALLOW path rule', () => {
     expect(normalizeRulePath('/public/%zz')).toBeNull();
     expect(normalizeRulePath('/public/%00')).toBeNull();

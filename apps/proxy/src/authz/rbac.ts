@@ -8,12 +8,13 @@
  *
  * Safe matching (Istio's security bulletins): paths are canonicalised (see ./path), `:authority`
  * is compared case-insensitively and with and without its port, header values are trimmed and
- * repeated headers are matched one value at a time as well as joined.
+ * a header with several values is matched value by value, in the direction that fails closed
+ * (see {@link Lean}).
  */
 import { cidrContains, ipToBigint, type Cidr } from '../config/listener';
 import { compileHeaderMatcher, compileStringMatcher, HeaderKind, type HeaderMatch, type StringMatch } from '../config/matchers';
 import { reject } from '../config/errors';
-import type { AuthzAttributes } from './attributes';
+import { trimOws, type AuthzAttributes } from './attributes';
 
 type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -62,9 +63,26 @@ export function stripPort(host: string): string {
   return c > 0 && host.indexOf(':') === c && /^\d+$/.test(host.slice(c + 1)) ? host.slice(0, c) : host;
 }
 
+/**
+ * How a header rule reads a header with several values (repeated field lines, or a comma list
+ * in one line), chosen so that the ambiguity never lets a request through: where a match refuses
+ * the request (a DENY rule, or a negated ALLOW rule) any single value matching is enough; where a
+ * match lets it through (an ALLOW rule, or a negated DENY rule) every value must match.
+ */
+export const enum Lean {
+  /** A match refuses: any value (line, or element of a comma list) matching is a match. */
+  Match,
+  /** A match lets through: every line must match (for an inverted matcher, every list element too). */
+  Miss,
+}
+
+function flip(l: Lean): Lean {
+  return l === Lean.Match ? Lean.Miss : Lean.Match;
+}
+
 class Header implements Matcher {
   private readonly authority: boolean;
-  constructor(private readonly h: HeaderMatch) {
+  constructor(private readonly h: HeaderMatch, private readonly lean: Lean) {
     this.authority = h.name === ':authority' || h.name === 'host';
   }
   match(a: AuthzAttributes): boolean {
@@ -75,14 +93,19 @@ class Header implements Matcher {
       const host = values[0].toLowerCase();
       return this.h.test(host) || this.h.test(stripPort(host));
     }
-    if (values.length === 1) return this.h.test(values[0]);
-    if (this.h.invert) {
-      // An inverted matcher holds only when it holds for every value and for the joined value.
-      for (const v of values) if (!this.h.test(v)) return false;
-      return this.h.test(values.join(','));
+    const h = this.h;
+    if (this.lean === Lean.Match) {
+      for (const v of values) {
+        if (h.test(v)) return true;
+        if (v.indexOf(',') >= 0) for (const e of v.split(',')) if (h.test(trimOws(e))) return true;
+      }
+      return false;
     }
-    for (const v of values) if (this.h.test(v)) return true;
-    return this.h.test(values.join(','));
+    for (const v of values) {
+      if (!h.test(v)) return false;
+      if (h.invert && v.indexOf(',') >= 0) for (const e of v.split(',')) if (!h.test(trimOws(e))) return false;
+    }
+    return true;
   }
 }
 
@@ -178,15 +201,15 @@ function compileMetadata(m: Dec, field: string): Matcher {
 }
 
 /** Compiles an Envoy `Permission`. */
-export function compilePermission(p: Dec, field: string, layer: 'http' | 'tcp'): Matcher {
+export function compilePermission(p: Dec, field: string, layer: 'http' | 'tcp', lean: Lean = Lean.Match): Matcher {
   switch (p.rule) {
     case 'any': return ANY;
-    case 'and_rules': return new And(((p.and_rules?.rules ?? []) as Dec[]).map((r, i) => compilePermission(r, `${field}.and_rules.rules[${i}]`, layer)));
-    case 'or_rules': return new Or(((p.or_rules?.rules ?? []) as Dec[]).map((r, i) => compilePermission(r, `${field}.or_rules.rules[${i}]`, layer)));
-    case 'not_rule': return new Not(compilePermission(p.not_rule, `${field}.not_rule`, layer));
+    case 'and_rules': return new And(((p.and_rules?.rules ?? []) as Dec[]).map((r, i) => compilePermission(r, `${field}.and_rules.rules[${i}]`, layer, lean)));
+    case 'or_rules': return new Or(((p.or_rules?.rules ?? []) as Dec[]).map((r, i) => compilePermission(r, `${field}.or_rules.rules[${i}]`, layer, lean)));
+    case 'not_rule': return new Not(compilePermission(p.not_rule, `${field}.not_rule`, layer, flip(lean)));
     case 'header':
       if (layer === 'tcp') reject(`${field}.header`, 'header rules need an HTTP filter');
-      return new Header(compileHeaderMatcher(p.header, `${field}.header`));
+      return new Header(compileHeaderMatcher(p.header, `${field}.header`), lean);
     case 'url_path':
       if (layer === 'tcp') reject(`${field}.url_path`, 'path rules need an HTTP filter');
       if (p.url_path?.rule !== 'path') reject(`${field}.url_path`, 'only path matchers are supported');
@@ -201,19 +224,19 @@ export function compilePermission(p: Dec, field: string, layer: 'http' | 'tcp'):
 }
 
 /** Compiles an Envoy `Principal`. */
-export function compilePrincipal(p: Dec, field: string, layer: 'http' | 'tcp'): Matcher {
+export function compilePrincipal(p: Dec, field: string, layer: 'http' | 'tcp', lean: Lean = Lean.Match): Matcher {
   switch (p.identifier) {
     case 'any': return ANY;
-    case 'and_ids': return new And(((p.and_ids?.ids ?? []) as Dec[]).map((r, i) => compilePrincipal(r, `${field}.and_ids.ids[${i}]`, layer)));
-    case 'or_ids': return new Or(((p.or_ids?.ids ?? []) as Dec[]).map((r, i) => compilePrincipal(r, `${field}.or_ids.ids[${i}]`, layer)));
-    case 'not_id': return new Not(compilePrincipal(p.not_id, `${field}.not_id`, layer));
+    case 'and_ids': return new And(((p.and_ids?.ids ?? []) as Dec[]).map((r, i) => compilePrincipal(r, `${field}.and_ids.ids[${i}]`, layer, lean)));
+    case 'or_ids': return new Or(((p.or_ids?.ids ?? []) as Dec[]).map((r, i) => compilePrincipal(r, `${field}.or_ids.ids[${i}]`, layer, lean)));
+    case 'not_id': return new Not(compilePrincipal(p.not_id, `${field}.not_id`, layer, flip(lean)));
     case 'authenticated': return new Authenticated(p.authenticated?.principal_name ? compileStringMatcher(p.authenticated.principal_name, `${field}.authenticated.principal_name`) : null);
     case 'source_ip':
     case 'direct_remote_ip': return new Ip(compileCidr(p[p.identifier], `${field}.${p.identifier}`), 'direct');
     case 'remote_ip': return new Ip(compileCidr(p.remote_ip, `${field}.remote_ip`), 'remote');
     case 'header':
       if (layer === 'tcp') reject(`${field}.header`, 'header rules need an HTTP filter');
-      return new Header(compileHeaderMatcher(p.header, `${field}.header`));
+      return new Header(compileHeaderMatcher(p.header, `${field}.header`), lean);
     case 'url_path':
       if (layer === 'tcp') reject(`${field}.url_path`, 'path rules need an HTTP filter');
       return new UrlPath(compileStringMatcher(p.url_path.path, `${field}.url_path.path`));
@@ -258,12 +281,13 @@ export function compileRbac(rules: Dec, field: string, layer: 'http' | 'tcp'): R
   const action = rules.action ?? 'ALLOW';
   if (action !== 'ALLOW' && action !== 'DENY' && action !== 'LOG') reject(`${field}.action`, `${action} is not supported (ALLOW, DENY or LOG)`);
   const policies: CompiledPolicy[] = [];
+  const lean = action === 'DENY' ? Lean.Match : Lean.Miss;
   for (const name of Object.keys(rules.policies ?? {}).sort()) {
     const p = rules.policies[name] as Dec;
     const pf = `${field}.policies["${name}"]`;
     if (p.condition || p.checked_condition) reject(`${pf}.condition`, 'CEL conditions are not supported');
-    const perms = ((p.permissions ?? []) as Dec[]).map((x, i) => compilePermission(x, `${pf}.permissions[${i}]`, layer));
-    const princ = ((p.principals ?? []) as Dec[]).map((x, i) => compilePrincipal(x, `${pf}.principals[${i}]`, layer));
+    const perms = ((p.permissions ?? []) as Dec[]).map((x, i) => compilePermission(x, `${pf}.permissions[${i}]`, layer, lean));
+    const princ = ((p.principals ?? []) as Dec[]).map((x, i) => compilePrincipal(x, `${pf}.principals[${i}]`, layer, lean));
     policies.push({ name, permissions: perms.length === 1 ? perms[0] : new Or(perms), principals: princ.length === 1 ? princ[0] : new Or(princ) });
   }
   return new RbacEngine(action, policies);

@@ -79,6 +79,8 @@ export interface HcmSpec {
   xffNumTrustedHops: number;
   streamIdleTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Envoy's `request_headers_timeout`: a connection whose request head is not complete by then is closed (0: off). */
+  requestHeadersTimeoutMs: number;
   /** Names of the HTTP filters in order (for config dumps). */
   filterNames: string[];
   /** Registered HTTP filters (authz, ...) as layers, in the listed order, with the fault filter's position. */
@@ -221,6 +223,8 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
     xffNumTrustedHops: h.xff_num_trusted_hops ?? 0,
     streamIdleTimeoutMs: h.stream_idle_timeout ? durationMs(h.stream_idle_timeout) : 300_000,
     requestTimeoutMs: durationMs(h.request_timeout),
+    // unset: 60 s (slow request heads are never left open indefinitely); an explicit 0 turns it off, as in Envoy
+    requestHeadersTimeoutMs: h.request_headers_timeout ? durationMs(h.request_headers_timeout) : 60_000,
     filterNames: names,
     layers,
   };

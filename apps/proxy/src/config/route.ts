@@ -6,7 +6,7 @@
 import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, type HTTPFault__Output } from '@tsmesh/xds';
 import { reject } from './errors';
 import { fields, rejectUnsupported } from './fields';
-import { compileHeaderMatcher, compileQueryMatcher, compileRegex, type HeaderMatch, type QueryMatch, type Re2Matcher } from './matchers';
+import { compileHeaderMatcher, compileQueryMatcher, compileRegex, HeaderKind, type HeaderMatch, type QueryMatch, type Re2Matcher } from './matchers';
 import { compileHeaderMutation, type HeaderMutation } from './headers';
 import { compileFault, fraction, type FaultConfig } from './fault';
 import { compileRetry, type RetryConfig } from './retry';
@@ -20,6 +20,8 @@ export interface RequestView {
   /** Raw query string without '?', or ''. */
   readonly query: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Field lines of a header as received (repeated headers not joined), when the codec keeps them. */
+  headerLines?(name: string): string[] | undefined;
   readonly authority: string;
   readonly scheme: string;
   /** Parsed query, filled on first use by {@link queryParam}. */
@@ -47,6 +49,19 @@ export function headerValue(r: RequestView, name: string): string | undefined {
   const v = r.headers[name === 'host' ? 'host' : name];
   if (v === undefined) return name === 'host' ? r.authority : undefined;
   return Array.isArray(v) ? v.join(',') : v;
+}
+
+/**
+ * A route's header matcher over a header with several field lines holds when one line satisfies
+ * it (Envoy matches repeated headers value by value, not the comma-joined string).
+ */
+export function headerMatches(r: RequestView, h: HeaderMatch): boolean {
+  const name = h.name;
+  if (r.headerLines === undefined || name.charCodeAt(0) === 58 || name === 'host' || h.kind === HeaderKind.Present) return h.test(headerValue(r, name));
+  const lines = r.headerLines(name);
+  if (lines === undefined) return h.test(undefined);
+  for (const v of lines) if (h.test(v)) return true;
+  return false;
 }
 
 const EMPTY_PER_FILTER: ReadonlyMap<string, unknown> = new Map();
@@ -164,7 +179,7 @@ export class RouteEntry {
     }
     for (let i = 0; i < this.headers.length; i++) {
       const h = this.headers[i];
-      if (!h.test(headerValue(r, h.name))) return false;
+      if (!headerMatches(r, h)) return false;
     }
     for (let i = 0; i < this.query.length; i++) {
       const q = this.query[i];

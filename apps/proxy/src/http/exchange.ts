@@ -6,6 +6,7 @@
 import type { H1Request, H1Response } from '../http1/server';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Dispatcher, Pool } from 'undici';
 import type { ConnInfo, ProxyContext } from '../context';
 import type { HttpStats } from '../stats';
@@ -24,8 +25,19 @@ export type DownstreamRequest = H1Request | Http2ServerRequest;
 export type DownstreamResponse = H1Response | Http2ServerResponse;
 type Headers = Record<string, string | string[] | undefined>;
 
+/** The connection of an Upgrade/CONNECT request (what the codec hands over after the request head). */
+export interface UpgradeRequest {
+  socket: Socket;
+  /** Bytes read after the request head. */
+  head: Buffer;
+  /** WebSocket upgrades are enabled on the connection manager (a route may override). */
+  websocket: boolean;
+  /** Set once the upstream switched protocols: the connection is a tunnel from then on. */
+  tunnelled: boolean;
+}
+
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'http2-settings']);
-const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Largest request body buffered so it can be retried or mirrored. */
 const MAX_REPLAY_BODY = 1024 * 1024;
 
@@ -118,6 +130,28 @@ export class Exchange implements RequestView {
     stats.downstream_rq_active++;
   }
 
+  /** The request came from outside the mesh edge (`use_remote_address`): internal x-envoy headers it carries are dropped. */
+  stripInternalHeaders = false;
+  /** Set for HTTP/1.1 Upgrade and CONNECT requests: the raw connection, handed over once the head is read. */
+  upgrade: UpgradeRequest | null = null;
+
+  /**
+   * Each field line of a header as received, for matchers that look at values one by one
+   * (repeated headers are joined by the codec; here they are read back from the raw headers).
+   * Undefined when the header is absent.
+   */
+  headerLines(name: string): string[] | undefined {
+    const v = this.headers[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') return v;
+    if (v.indexOf(',') < 0) return [v];
+    const raw = this.req.rawHeaders;
+    const out: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) if (raw[i].length === name.length && raw[i].toLowerCase() === name) out.push(raw[i + 1]);
+    // a filter may have replaced the header since: then its current value is the only line
+    return out.length > 1 && out.join(', ') === v ? out : [v];
+  }
+
   /** Formatter inputs for header values. */
   formatContext(): FormatContext {
     return { remoteAddress: this.conn.srcIp, remotePort: this.conn.srcPort, localAddress: this.conn.dstIp, localPort: this.conn.dstPort, protocol: this.http2 ? 'HTTP/2' : 'HTTP/1.1' };
@@ -139,6 +173,9 @@ export class Exchange implements RequestView {
       if (k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k)) continue; // pseudo-headers and hop-by-hop
       h[k] = src[k];
     }
+    // x-envoy-original-path is the proxy's own record of a rewrite: one sent by a client is not
+    // trusted (CVE-2023-27487), and is set again below only when this proxy rewrites the path
+    if (this.stripInternalHeaders) delete h['x-envoy-original-path'];
     if (this.http2 || h.host === undefined) h.host = this.authority;
     if (this.isGrpc || (src.te === 'trailers')) h.te = 'trailers';
     if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = this.scheme;
@@ -414,7 +451,8 @@ function onPerTryTimeout(a: UpstreamAttempt): void {
   a.fail('timeout', null);
 }
 
-function originalDstHost(ex: Exchange, cluster: UpstreamCluster): Host | null {
+/** The host of an ORIGINAL_DST cluster for this request (the restored destination, or `x-envoy-original-dst-host`). */
+export function originalDstHost(ex: Exchange, cluster: UpstreamCluster): Host | null {
   if (cluster.spec.useHttpHeader) {
     const v = ex.headers['x-envoy-original-dst-host'];
     if (typeof v === 'string') {

@@ -1,21 +1,22 @@
 /**
  * The HTTP connection manager of one filter chain: takes accepted connections (HTTP/1.1 or
  * cleartext HTTP/2, by codec or by the connection preface), turns requests into exchanges,
- * picks the route and runs the filter stack; WebSocket upgrades are tunnelled to the upstream.
+ * picks the route and runs the filter stack. WebSocket handshakes and CONNECT run the same filter
+ * stack; the router tunnels them only when the upstream switches protocols (./upgrade).
  */
 import http2 from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
 import type { HcmSpec } from '../config/listener';
 import type { RouteTable } from '../config/route';
 import { kConnInfo, type ConnInfo, type ProxyContext } from '../context';
 import type { HttpStats } from '../stats';
-import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange';
+import { Exchange, type DownstreamRequest, type DownstreamResponse, type UpgradeRequest } from './exchange';
 import { faultLayer, stack, type HttpHandler, type Layer } from './filters';
 import { Router } from './router';
 import { normalizePath } from './normalize';
 import { localReply } from './local-reply';
 import { telemetryLayer } from '../telemetry/layer';
-import { H1ServerConnection, type H1Owner, type H1Request, type H1Response, type H1ServerOptions } from '../http1/server';
+import { H1Response, H1ServerConnection, type H1Owner, type H1Request, type H1ServerOptions } from '../http1/server';
 
 /** Extra layers (authz, telemetry, ...) a later module inserts before the router. */
 export type LayerFactory = (spec: HcmSpec, ctx: ProxyContext) => Layer | null;
@@ -43,7 +44,7 @@ export class HttpConnectionManager implements H1Owner {
   constructor(readonly spec: HcmSpec, readonly ctx: ProxyContext) {
     this.stats = ctx.stats.httpFor(spec.statPrefix);
     this.h1Options = {
-      headersTimeoutMs: 60_000,
+      headersTimeoutMs: spec.requestHeadersTimeoutMs,
       idleTimeoutMs: Math.min(spec.streamIdleTimeoutMs || 300_000, 300_000),
       streamIdleTimeoutMs: spec.streamIdleTimeoutMs,
       requestTimeoutMs: spec.requestTimeoutMs,
@@ -102,22 +103,42 @@ export class HttpConnectionManager implements H1Owner {
 
   /** @internal a request of an HTTP/1.1 connection or an HTTP/2 stream */
   onRequest(req: DownstreamRequest, res: DownstreamResponse): void {
+    this.dispatch(req, res, null);
+  }
+
+  /** Turns a request into an exchange: authority checks, path normalisation, route, then the filter stack. */
+  private dispatch(req: DownstreamRequest, res: DownstreamResponse, upgrade: UpgradeRequest | null): void {
     // A replaced chain finishes this request with its old config, then closes the connection so
     // the client reconnects to the chain now in force (Envoy drains replaced filter chains).
     if (this.retiredFlag) (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
     const conn = connInfoOf(req);
-    let target = (req.url ?? '/');
-    if (this.spec.normalizePath || this.spec.mergeSlashes) {
+    let target = originFormTarget(req);
+    if (target === null) {
+      // Two Host headers, Host and :authority (or an absolute-form target) naming different
+      // hosts: which one a policy and the app would each use is ambiguous, so Envoy refuses it
+      // and closes the connection (requests pipelined behind it are never read).
+      (res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+      const ex0 = new Exchange(req, res, conn, this.ctx, this.stats, '/');
+      ex0.upgrade = upgrade;
+      localReply(ex0, 400, 'Bad Request', null);
+      return;
+    }
+    // CONNECT names an authority, not a path: it is routed (and refused by the router) as `/`
+    if (req.method === 'CONNECT') target = '/';
+    else if (this.spec.normalizePath || this.spec.mergeSlashes) {
       const q = target.indexOf('?');
       const p = normalizePath(q < 0 ? target : target.slice(0, q), this.spec.normalizePath, this.spec.mergeSlashes);
       if (p === null) {
         const ex0 = new Exchange(req, res, conn, this.ctx, this.stats, '/');
+        ex0.upgrade = upgrade;
         localReply(ex0, 400, 'Bad Request', null);
         return;
       }
       target = q < 0 ? p : p + target.slice(q);
     }
     const ex = new Exchange(req, res, conn, this.ctx, this.stats, target);
+    ex.upgrade = upgrade;
+    ex.stripInternalHeaders = this.spec.useRemoteAddress;
     const table = this.routeTable();
     if (table !== null) {
       ex.table = table;
@@ -138,10 +159,40 @@ export class HttpConnectionManager implements H1Owner {
     this.handler.handle(ex);
   }
 
-  /** @internal an Upgrade or CONNECT request: the socket is the tunnel's from now on */
+  /**
+   * @internal An Upgrade or CONNECT request, whose socket the codec hands over after the head: it
+   * gets a response on that socket and goes through the same filter stack as any request. The
+   * router tunnels it only when the upstream switches protocols; otherwise, once the response is
+   * written, the socket goes back to the HTTP codec (CONNECT: it is closed).
+   */
   onUpgrade(req: H1Request, socket: net.Socket, head: Buffer): void {
     this.stats.downstream_cx_upgrades_total++;
-    tunnelUpgrade(this, req, socket, head);
+    const res = new H1Response(req.conn, req, req.method !== 'CONNECT' && !req.conn.closing);
+    const up: UpgradeRequest = { socket, head, websocket: this.spec.websocket, tunnelled: false };
+    res.once('close', () => this.afterUpgradeResponse(req, res, up));
+    this.dispatch(req, res, up);
+  }
+
+  private afterUpgradeResponse(req: H1Request, res: H1Response, up: UpgradeRequest): void {
+    if (up.tunnelled) return;
+    const s = up.socket;
+    if (s.destroyed) return;
+    if (!res.writableEnded) {
+      // the exchange ended without a complete response (reset)
+      s.destroy();
+      return;
+    }
+    if (!res.shouldKeepAlive || this.retiredFlag || this.ctx.draining) {
+      s.end();
+      return;
+    }
+    // back to HTTP: bytes the client sent after the head are parsed as the next request
+    this.h1Conns.delete(req.conn);
+    const c = new H1ServerConnection(s, this, this.h1Options);
+    this.h1Conns.add(c);
+    s.once('close', () => this.h1Conns.delete(c));
+    if (up.head.length) s.unshift(up.head);
+    s.resume();
   }
 
   /** Starts draining: `connection: close` on HTTP/1 responses, GOAWAY on HTTP/2, idle connections closed. */
@@ -175,78 +226,29 @@ export function connInfoOf(req: DownstreamRequest): ConnInfo {
   return sess?.socket?.[kConnInfo] ?? NO_CONN;
 }
 
-/** WebSocket (HTTP/1.1 Upgrade): route, pick an endpoint, replay the request head, then splice the sockets. */
-function tunnelUpgrade(hcm: HttpConnectionManager, req: H1Request, socket: net.Socket, head: Buffer): void {
-  const conn = connInfoOf(req);
-  const ex = new Exchange(req, fakeResponse(socket), conn, hcm.ctx, hcm.stats, req.url ?? '/');
-  const table = hcm.routeTable();
-  const vh = table?.selectVirtualHost(ex.authority) ?? null;
-  const route = vh?.match(ex) ?? null;
-  const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
-  const allowed = upgrade === 'websocket' && (route?.action?.websocket ?? hcm.spec.websocket);
-  if (!route || !route.action || !allowed) {
-    socket.end(`HTTP/1.1 ${route ? 403 : 404} ${route ? 'Forbidden' : 'Not Found'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
-    ex.finish(route ? 403 : 404);
-    return;
+/**
+ * The request target in origin form, or null when the request names its host ambiguously: two
+ * Host headers, HTTP/2 `:authority` and `host` that differ, or an absolute-form target whose
+ * authority is not the Host header's.
+ */
+export function originFormTarget(req: DownstreamRequest): string | null {
+  const h = req.headers;
+  if (req.httpVersionMajor === 2) {
+    const a = h[':authority'];
+    const host = h.host;
+    if (a !== undefined && host !== undefined && String(a).toLowerCase() !== String(host).toLowerCase()) return null;
+    return req.url ?? '/';
   }
-  const action = route.action;
-  let name = action.cluster;
-  if (!name) {
-    ex.clusterIndex = action.pickCluster();
-    name = action.weightedNames[ex.clusterIndex];
-  }
-  const cluster = hcm.ctx.clusters.get(name);
-  ex.table = table;
-  ex.vhost = vh;
-  ex.route = route;
-  ex.prepare(action, route, vh!, table!);
-  const host = cluster ? (cluster.spec.lb === 'original_dst' ? cluster.originalDst(conn.dstIp, conn.dstPort) : cluster.pick(ex.hash, 0, null)) : null;
-  if (!cluster || !host) {
-    socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-    ex.finish(503);
-    return;
-  }
-  const h = ex.upstreamHeaders!;
-  h.connection = 'Upgrade';
-  h.upgrade = req.headers.upgrade;
-  let headText = `${req.method} ${ex.upstreamPath} HTTP/1.1\r\n`;
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) headText += `${k}: ${x}\r\n`;
-    else headText += `${k}: ${v}\r\n`;
-  }
-  headText += '\r\n';
-  cluster.rqActive++;
-  host.activeRequests++;
-  cluster.stats.upstream_rq_total++;
-  const up = net.connect({ host: host.address, port: host.port, ...(cluster.spec.sourceAddress ? { localAddress: cluster.spec.sourceAddress } : {}) });
-  up.setNoDelay(true);
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    cluster.rqActive--;
-    host.activeRequests--;
-    ex.finish(101);
-  };
-  up.once('connect', () => {
-    up.write(headText);
-    if (head.length) up.write(head);
-    socket.pipe(up);
-    up.pipe(socket);
-  });
-  up.on('error', () => {
-    if (!up.readableDidRead && socket.writable) socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-    else socket.destroy();
-    release();
-  });
-  socket.on('error', () => up.destroy());
-  up.once('close', () => { socket.destroy(); release(); });
-  socket.once('close', () => { up.destroy(); release(); });
-}
-
-/** A minimal response stand-in for upgrade exchanges (they never write an HTTP response object). */
-function fakeResponse(socket: net.Socket): DownstreamResponse {
-  return { headersSent: true, destroy: () => socket.destroy(), on: () => undefined } as unknown as DownstreamResponse;
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+  if (hosts > 1) return null;
+  const url = req.url ?? '/';
+  if (url.charCodeAt(0) === 47 /* / */ || url === '*' || req.method === 'CONNECT') return url;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)(.*)$/is.exec(url);
+  if (m === null) return null;
+  const host = h.host;
+  if (typeof host === 'string' && host.toLowerCase() !== m[1].toLowerCase()) return null;
+  const rest = m[2];
+  return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
 }

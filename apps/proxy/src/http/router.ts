@@ -4,6 +4,7 @@ import { ActionKind, type RedirectConfig } from '../config/route';
 import type { Exchange } from './exchange';
 import type { HttpHandler } from './filters';
 import { localReply } from './local-reply';
+import { forwardUpgrade, isWebSocketUpgrade } from './upgrade';
 
 /** Terminal handler of every HTTP filter stack. */
 export class Router implements HttpHandler {
@@ -49,6 +50,24 @@ export class Router implements HttpHandler {
           localReply(ex, 503, '', null);
           return;
         }
+        if (ex.method === 'CONNECT') {
+          // CONNECT is not enabled on any connection manager (only websocket upgrade_configs are accepted)
+          ex.stats.upgrades_refused++;
+          localReply(ex, 403, 'upgrade not allowed', null);
+          return;
+        }
+        if (ex.upgrade !== null && isWebSocketUpgrade(ex.method, ex.headers)) {
+          // a WebSocket handshake reaches the router only after every filter passed
+          if (!(action.websocket ?? ex.upgrade.websocket)) {
+            ex.stats.upgrades_refused++;
+            localReply(ex, 403, 'upgrade not allowed', null);
+            return;
+          }
+          ex.prepare(action, route, ex.vhost!, ex.table!);
+          forwardUpgrade(ex, cluster, action);
+          return;
+        }
+        // any other Upgrade (h2c, ...) is an ordinary request: its upgrade headers are hop-by-hop
         ex.prepare(action, route, ex.vhost!, ex.table!);
         ex.forward(cluster, action);
       }
