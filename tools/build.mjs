@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { resolve, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -17,7 +17,7 @@ if (!projectRoot || entries.length === 0) {
 execFileSync(process.execPath, [resolve(root, 'libs/xds/scripts/generate-protos.mjs')], { stdio: 'inherit' });
 const outdir = resolve(root, 'dist', projectRoot);
 rmSync(outdir, { recursive: true, force: true });
-await build({
+const result = await build({
   absWorkingDir: root,
   entryPoints: entries.map((e) => resolve(root, projectRoot, e)),
   outdir,
@@ -32,5 +32,8 @@ await build({
   sourcemap: true,
   tsconfig: resolve(root, 'tsconfig.base.json'),
   logLevel: 'warning',
+  metafile: true,
 });
+// Every external module the bundle loads, for the images (infra/docker/app-modules.mjs).
+writeFileSync(resolve(outdir, 'meta.json'), JSON.stringify(result.metafile));
 console.log(`built ${relative(root, outdir)} (${entries.join(', ')})`);

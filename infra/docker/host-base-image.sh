@@ -50,7 +50,15 @@ istio-proxy:x:1337:
 GROUP
 echo 'hosts: files dns' > "$rootfs/etc/nsswitch.conf"
 [ -d /etc/ssl/certs ] && mkdir -p "$rootfs/etc/ssl" && cp -rL /etc/ssl/certs "$rootfs/etc/ssl/" 2>/dev/null || true
-tar -C "$rootfs" -c . | docker import \
+# Same files, same image: a base whose content is unchanged is kept, so the layers built on it stay cached.
+pack() { tar -C "$rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c .; }
+digest="$(pack | sha256sum | cut -c1-32)"
+if [ "$(docker image inspect "$IMAGE" --format '{{index .Config.Labels "tsmesh.base"}}' 2>/dev/null || true)" = "$digest" ]; then
+  echo "host-base-image: $IMAGE is up to date ($(node -v) from $node_bin)" >&2
+  exit 0
+fi
+pack | docker import \
   -c 'ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c "LABEL tsmesh.base=$digest" \
   -c 'WORKDIR /app' - "$IMAGE" >/dev/null
 echo "host-base-image: $IMAGE ($(node -v) from $node_bin)" >&2
