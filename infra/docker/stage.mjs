@@ -41,6 +41,10 @@ mkdirSync(join(stage, 'inputs'), { recursive: true });
 
 // The Envoy message code @tsmesh/xds bundles is generated from the protos (a no-op when up to date).
 execFileSync(process.execPath, [join(root, 'libs/xds/scripts/generate-protos.mjs')], { stdio: 'inherit' });
+// Code the bundles include that is generated at build time (as tools/build.mjs does; a no-op when up to date).
+const generator = join(root, 'libs/xds/scripts/generate-protos.mjs');
+if (existsSync(generator)) execFileSync(process.execPath, [generator], { stdio: ['ignore', 'ignore', 'inherit'] });
+
 const built = [];
 for (const app of apps) {
   const entry = join(root, 'apps', app, 'src/main.ts');
