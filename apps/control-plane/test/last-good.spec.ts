@@ -14,7 +14,7 @@ const GATEWAY = formatNodeId({ type: 'router', ip: '10.244.0.2', podName: 'istio
 
 type Route = { route?: { weighted_clusters?: { clusters: { name: string; weight: { value: number } }[] } } };
 function gatewayWeights(u: XdsUpdate | undefined): Record<string, number> {
-  const rc = u?.resources.find((r) => r.name === 'http.80')?.message as { virtual_hosts: { routes: Route[] }[] } | undefined;
+  const rc = u?.resources.find((r) => r.name === 'http.8080')?.message as { virtual_hosts: { routes: Route[] }[] } | undefined;
   const wc = rc?.virtual_hosts[0]?.routes[0]?.route?.weighted_clusters?.clusters ?? [];
   return Object.fromEntries(wc.map((c) => [c.name.split('|')[2], c.weight.value]));
 }
@@ -32,7 +32,7 @@ describe('rejected updates keep the last good version (file store)', () => {
     cp = await startControlPlane(['base.yaml', 'todolist-canary.yaml'], { debounceMs: 50 });
     client = new AdsClient({ server: `127.0.0.1:${cp.xdsPort}`, node: { id: GATEWAY, cluster: 'istio-ingressgateway' }, backoff: { initialMs: 50, maxMs: 500 } });
     client.watch(TypeUrl.Listener, '*', (u) => { lds = u; });
-    client.watch(TypeUrl.RouteConfiguration, ['http.80'], (u) => { rds = u; });
+    client.watch(TypeUrl.RouteConfiguration, ['http.8080'], (u) => { rds = u; });
     client.start();
     await waitFor(() => gatewayWeights(rds).v1 === 90, 5000, 'gateway routes');
   });

@@ -5,8 +5,9 @@
  */
 import {
   cluster, formatClusterName, sdsCommonTlsContext, upstreamTlsContext, pack, ExtensionTypeUrl,
-  type Cluster, type ClusterOptions, type LbPolicy,
+  type Cluster, type ClusterOptions, type CommonTlsContext, type LbPolicy,
 } from '@tsmesh/xds';
+import { isIP } from 'node:net';
 import { isHttp2Protocol, parseDurationMs, type ClientTLSSettings, type TrafficPolicy } from '@tsmesh/mesh-config';
 import type { PushContext } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
@@ -73,18 +74,36 @@ export function istioMutualTls(sni: string, sans: string[]) {
   return upstreamTlsContext(sdsCommonTlsContext({ certSecret: SDS_DEFAULT, validationSecret: SDS_ROOTCA, alpn: ISTIO_ALPN, spiffeIds: sans }), sni);
 }
 
+/** Where Envoy (and the tsmesh proxy) find the system's trusted roots: Istio's default for TLS origination without caCertificates. */
+export const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * Upstream TLS of a DestinationRule's SIMPLE / MUTUAL `tls`, as Istio builds it: with
+ * `credentialName` the certificate and CA come over SDS; otherwise the client certificate and key
+ * are the given files (MUTUAL) and the server is verified against `caCertificates` or, when none
+ * is given, the system roots — and its certificate must name `subjectAltNames`, or the SNI
+ * (`sni`, else the host). Only `insecureSkipVerify` turns verification off.
+ */
 function clientTls(tls: ClientTLSSettings, host: string) {
-  const common = tls.credentialName
-    ? sdsCommonTlsContext({ certSecret: `kubernetes://${tls.credentialName}`, validationSecret: `kubernetes://${tls.credentialName}-cacert`, spiffeIds: [] })
-    : sdsCommonTlsContext({ certSecret: SDS_DEFAULT });
-  if (tls.mode === 'SIMPLE') delete common.tls_certificate_sds_secret_configs;
-  if (tls.mode === 'SIMPLE' && !tls.credentialName) delete common.combined_validation_context;
-  if (tls.subjectAltNames?.length && common.combined_validation_context) {
-    common.combined_validation_context.default_validation_context = {
-      match_typed_subject_alt_names: tls.subjectAltNames.map((s) => ({ san_type: 'DNS' as const, matcher: { exact: s } })),
-    };
+  const sni = tls.sni ?? host;
+  const sans = (tls.subjectAltNames?.length ? tls.subjectAltNames : [sni]).map((s) => ({ san_type: 'DNS' as const, matcher: { exact: s } }));
+  if (tls.credentialName) {
+    const common = sdsCommonTlsContext({ certSecret: `kubernetes://${tls.credentialName}`, validationSecret: `kubernetes://${tls.credentialName}-cacert`, spiffeIds: [] });
+    if (tls.mode === 'SIMPLE') delete common.tls_certificate_sds_secret_configs;
+    if (tls.insecureSkipVerify) delete common.combined_validation_context;
+    else if (common.combined_validation_context) common.combined_validation_context.default_validation_context = { match_typed_subject_alt_names: sans };
+    return upstreamTlsContext(common, sni);
   }
-  return upstreamTlsContext(common, tls.sni ?? host);
+  const common: CommonTlsContext = {
+    tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
+  };
+  if (tls.mode === 'MUTUAL' && tls.clientCertificate && tls.privateKey) {
+    common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
+  }
+  if (!tls.insecureSkipVerify) {
+    common.validation_context = { trusted_ca: { filename: tls.caCertificates || SYSTEM_ROOTS }, match_typed_subject_alt_names: sans };
+  }
+  return upstreamTlsContext(common, sni);
 }
 
 /** One outbound cluster for a service port and subset. */
@@ -97,9 +116,17 @@ export function outboundCluster(push: PushContext, proxy: Proxy, svc: ServiceMod
   if (svc.resolution === 'PASSTHROUGH') {
     o.type = 'ORIGINAL_DST';
   } else if (svc.resolution === 'DNS') {
-    o.type = 'STRICT_DNS';
     const eps = push.registry.endpoints.get(svc.hostname)?.filter((e) => e.servicePort === port.port) ?? [];
-    o.staticEndpoints = (eps.length ? eps : [{ address: svc.hostname, port: port.port }]).map((e) => ({ address: e.address, port: e.port }));
+    if (!proxyless) {
+      o.type = 'STRICT_DNS';
+      o.staticEndpoints = (eps.length ? eps : [{ address: svc.hostname, port: port.port }]).map((e) => ({ address: e.address, port: e.port }));
+    } else if (!eps.length || !eps.every((e) => isIP(e.address) !== 0)) {
+      // gRPC (core and grpc-js) knows EDS, LOGICAL_DNS and aggregate clusters, not STRICT_DNS; it
+      // resolves one DNS name per LOGICAL_DNS cluster. Endpoints that are all IPs are served over EDS.
+      o.type = 'LOGICAL_DNS';
+      const first = eps[0] ?? { address: svc.hostname, port: port.port };
+      o.staticEndpoints = [{ address: first.address, port: first.port }];
+    }
   }
   const c = cluster(o);
   if (proxyless) return c;

@@ -51,17 +51,36 @@ function bindPortFor(push: PushContext, proxy: Proxy, port: number, declared?: n
   return port;
 }
 
-/** Servers of all Gateways selecting this proxy. */
+function createdAt(g: Config<GatewaySpec>): number {
+  const c = (g.resource.object as { metadata?: { creationTimestamp?: string | Date } }).metadata?.creationTimestamp;
+  const t = c ? new Date(c).getTime() : Number.NaN;
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/**
+ * Servers of all Gateways selecting this proxy, oldest Gateway first. As Istio merges them: every
+ * plain-HTTP server is kept (servers sharing a bind port share its route table); a TLS server
+ * (HTTPS or TLS, not a redirect) whose bind port and host another, older TLS server already has is
+ * skipped (istioctl reports IST0145).
+ */
 export function gatewayServers(push: PushContext, proxy: Proxy): GatewayServer[] {
   const out: GatewayServer[] = [];
-  for (const g of gatewaysFor(push, proxy)) {
+  const tlsClaims = new Set<string>();
+  const gateways = [...gatewaysFor(push, proxy)].sort((a, b) => createdAt(a) - createdAt(b) || (a.resource.key < b.resource.key ? -1 : a.resource.key > b.resource.key ? 1 : 0));
+  for (const g of gateways) {
     (g.spec.servers ?? []).forEach((server, index) => {
       const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
-      out.push({
+      const s: GatewayServer = {
         gateway: g, server, index, ref: `${g.namespace}/${g.name}`, protocol,
         bindPort: bindPortFor(push, proxy, server.port.number, server.port.targetPort),
         tlsMode: server.tls?.mode ?? (protocol === 'HTTPS' || protocol === 'TLS' ? 'SIMPLE' : undefined),
-      });
+      };
+      if ((protocol === 'HTTPS' || protocol === 'TLS') && !server.tls?.httpsRedirect) {
+        const claims = serverHosts(s).map((h) => `${s.bindPort}|${h}`);
+        if (claims.some((c) => tlsClaims.has(c))) return;
+        for (const c of claims) tlsClaims.add(c);
+      }
+      out.push(s);
     });
   }
   return out;
@@ -117,7 +136,7 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
     let tlsInspector = false;
     const plain = list.filter(isPlainHttp);
     if (plain.length) {
-      chains.push({ filters: [hcm(`outbound_0.0.0.0_${port}`, `http.${plain[0].server.port.number}`)] });
+      chains.push({ filters: [hcm(`outbound_0.0.0.0_${port}`, `http.${port}`)] });
     }
     for (const s of list.filter(isTerminatedHttps)) {
       tlsInspector = true;
@@ -162,47 +181,52 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
   return out;
 }
 
-/** Virtual hosts of one server: for each VirtualService host the server admits, the VS routes. */
+/**
+ * Virtual hosts of one server: for each VirtualService host the server admits, the VS routes.
+ * Keyed by host, so servers merged into one route table (one bind port) share a virtual host per
+ * host, answering on every server port.
+ */
 function serverVirtualHosts(push: PushContext, proxy: Proxy, s: GatewayServer, vhosts: Map<string, VirtualHost>, redirect: boolean): void {
   const ctx: RouteContext = { push, proxy, port: s.server.port.number, gateway: s.ref };
-  const port = s.server.port.number;
   for (const vs of push.virtualServicesFor(s.ref)) {
     const allowedNs = s.server.hosts.map((h) => splitNamespacedHost(h, s.gateway.namespace));
     for (const host of vs.spec.hosts ?? []) {
       const ok = allowedNs.some((a) => (a.namespace === '*' || a.namespace === vs.namespace) && (hostMatches(a.host, host) || hostMatches(host, a.host)));
       if (!ok) continue;
-      const name = `${host}:${port}`;
-      let vh = vhosts.get(name);
-      if (!vh) {
-        vh = virtualHost(name, host === '*' ? ['*'] : [host, `${host}:${port}`], []);
-        if (redirect) vh.require_tls = 'ALL';
-        vhosts.set(name, vh);
-      }
-      if (!redirect) vh.routes!.push(...virtualServiceRoutes(vs, ctx));
+      const vh = vhostFor(vhosts, host, s);
+      if (redirect) vh.require_tls = 'ALL';
+      else vh.routes!.push(...virtualServiceRoutes(vs, ctx));
     }
   }
 }
 
-/** Route tables of the gateway: `http.<port>` per plain HTTP port, `https.<port>.<server>` per HTTPS server. */
+function vhostFor(vhosts: Map<string, VirtualHost>, host: string, s: GatewayServer): VirtualHost {
+  let vh = vhosts.get(host);
+  if (!vh) {
+    vh = virtualHost(`${host}:${s.bindPort}`, host === '*' ? ['*'] : [host], []);
+    vhosts.set(host, vh);
+  }
+  if (host !== '*') {
+    for (const p of [s.server.port.number, s.bindPort]) if (!vh.domains!.includes(`${host}:${p}`)) vh.domains!.push(`${host}:${p}`);
+  }
+  return vh;
+}
+
+/**
+ * Route tables of the gateway: `http.<bind port>` per plain-HTTP bind port, merging every server
+ * that binds it (a server on 80 and one on 8080, both bound to 8080 through the gateway Service's
+ * target port, share `http.8080`, as in Istio), and `https.<port>.<server>` per HTTPS server.
+ */
 export function gatewayRoutes(push: PushContext, proxy: Proxy, servers: readonly GatewayServer[]): RouteConfiguration[] {
   const out: RouteConfiguration[] = [];
   const plainByPort = new Map<number, GatewayServer[]>();
-  for (const s of servers.filter(isPlainHttp)) plainByPort.set(s.server.port.number, [...(plainByPort.get(s.server.port.number) ?? []), s]);
-  const plainRds = new Set<string>();
-  for (const list of [...new Map([...servers.filter(isPlainHttp)].map((s) => [s.bindPort, s])).values()]) plainRds.add(`http.${list.server.port.number}`);
+  for (const s of servers.filter(isPlainHttp)) plainByPort.set(s.bindPort, [...(plainByPort.get(s.bindPort) ?? []), s]);
   for (const [port, list] of [...plainByPort].sort((a, b) => a[0] - b[0])) {
     const vhosts = new Map<string, VirtualHost>();
     for (const s of list) {
       if (s.server.tls?.httpsRedirect) {
         serverVirtualHosts(push, proxy, s, vhosts, true);
-        for (const h of serverHosts(s)) {
-          const name = `${h}:${port}`;
-          if (!vhosts.has(name)) {
-            const vh = virtualHost(name, h === '*' ? ['*'] : [h, `${h}:${port}`], []);
-            vh.require_tls = 'ALL';
-            vhosts.set(name, vh);
-          }
-        }
+        for (const h of serverHosts(s)) vhostFor(vhosts, h, s).require_tls = 'ALL';
       } else {
         serverVirtualHosts(push, proxy, s, vhosts, false);
       }
@@ -211,8 +235,6 @@ export function gatewayRoutes(push: PushContext, proxy: Proxy, servers: readonly
     for (const v of list2) if (v.require_tls && !v.routes!.length) v.routes = [{ name: 'https_redirect', match: { prefix: '/' }, redirect: { https_redirect: true } }];
     out.push(routeConfiguration(`http.${port}`, list2, { validateClusters: false }));
   }
-  // Listeners refer to `http.<first server port>` per bind port; make sure each exists.
-  for (const name of plainRds) if (!out.some((r) => r.name === name)) out.push(routeConfiguration(name, [], { validateClusters: false }));
   for (const s of servers.filter(isTerminatedHttps)) {
     const vhosts = new Map<string, VirtualHost>();
     serverVirtualHosts(push, proxy, s, vhosts, false);

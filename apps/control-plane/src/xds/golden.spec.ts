@@ -41,6 +41,9 @@ const CASES: { file: string; proxy: string; node: { id: string; metadata?: unkno
   { file: 'ingress.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'request-authn.yaml', proxy: 'callme', node: SIDECAR('callme-service-v1-0', '10.244.0.20') },
   { file: 'gateway-authz.yaml', proxy: 'gateway', node: GATEWAY },
+  { file: 'gateways-shared-port.yaml', proxy: 'gateway', node: GATEWAY },
+  { file: 'egress-tls-origination.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
+  { file: 'grpc-dns-serviceentry.yaml', proxy: 'grpc', node: GRPC },
 ];
 
 describe('translation golden files', () => {

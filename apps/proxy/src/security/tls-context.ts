@@ -6,6 +6,7 @@
  * Node secure context is built once per secret version and rebuilt when a secret changes, so
  * rotation reaches new connections with no restart and open connections keep theirs.
  */
+import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -42,7 +43,16 @@ function pem(d: Dec | null | undefined, field: string): string {
   if (!d) return reject(field, 'is missing');
   if (d.specifier === 'inline_string' || (!d.specifier && d.inline_string)) return d.inline_string as string;
   if (d.specifier === 'inline_bytes') return Buffer.from(d.inline_bytes as Uint8Array).toString('utf8');
-  return reject(field, `data source "${d.specifier ?? ''}" is not supported (inline_string or inline_bytes)`);
+  if (d.specifier === 'filename' || (!d.specifier && d.filename)) {
+    // Files named by the control plane (the system roots, a DestinationRule's caCertificates or
+    // client certificate), read when the config is applied: a missing file NACKs the update.
+    try {
+      return readFileSync(d.filename as string, 'utf8');
+    } catch (err) {
+      return reject(field, `cannot read "${String(d.filename)}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  return reject(field, `data source "${d.specifier ?? ''}" is not supported (inline_string, inline_bytes or filename)`);
 }
 
 function sdsName(c: Dec, field: string): string {

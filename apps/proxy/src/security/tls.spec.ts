@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRootCa, createWorkloadCert, parseCertificate, type Issuer, type WorkloadCert } from '@tsmesh/certs';
+import { createRootCa, createWorkloadCert, exportPrivateKeyPem, generateKeyPair, issueLeafCertificate, parseCertificate, type Issuer, type WorkloadCert } from '@tsmesh/certs';
 import { downstreamTlsContext, ExtensionTypeUrl, pack, sdsCommonTlsContext, unpack, upstreamTlsContext } from '@tsmesh/xds';
 import { SecretStore, SDS_DEFAULT, SDS_ROOTCA, compileSecret } from './secrets';
 import { DownstreamTls, UpstreamTls } from './tls-context';
@@ -274,3 +274,36 @@ describe('openssl as the verifier', () => {
     expect(out).toContain(`tls ${CLIENT_ID} TLSv1.3 http/1.1`);
   });
 });
+
+describe('TLS origination (DestinationRule SIMPLE without credentialName)', () => {
+  /** A TLS server for `names` (DNS SANs) signed by `issuer`, answering "ok". */
+  async function externalServer(issuer: Issuer, names: string[]): Promise<number> {
+    const keys = await generateKeyPair();
+    const cert = await issueLeafCertificate(issuer, { publicKey: keys.publicKey, dnsNames: names });
+    const srv = tls.createServer({ key: await exportPrivateKeyPem(keys.privateKey), cert }, (s) => s.end('ok\n'));
+    servers.push(srv);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return (srv.address() as net.AddressInfo).port;
+  }
+  /** The UpstreamTlsContext the control plane sends: trust from a file, the SNI as the DNS SAN. */
+  function origination(caFile: string, sni: string): UpstreamTls {
+    const msg = { sni, common_tls_context: { validation_context: { trusted_ca: { filename: caFile }, match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: sni } }] } } };
+    return new UpstreamTls(new SecretStore(), unpack(pack(ExtensionTypeUrl.UpstreamTlsContext, msg as never)));
+  }
+
+  it('verifies the server against the trust file and its name against the SNI', async () => {
+    const caFile = join(dir, 'roots.pem');
+    writeFileSync(caFile, root.rootPem);
+    const port = await externalServer(root, ['*.example.com']);
+    const s = await origination(caFile, 'api.example.com').connect({ host: '127.0.0.1', port });
+    expect(await readAll(s)).toBe('ok\n');
+    await expect(origination(caFile, 'api.example.org').connect({ host: '127.0.0.1', port })).rejects.toThrow();
+    const foreign = await externalServer(other, ['api.example.com']);
+    await expect(origination(caFile, 'api.example.com').connect({ host: '127.0.0.1', port: foreign })).rejects.toThrow(/self-signed|unable to (get|verify)/i);
+  });
+
+  it('NACKs a trust file it cannot read, naming the field', () => {
+    expect(() => origination(join(dir, 'missing.pem'), 'api.example.com').connectOptions()).toThrow(/validation_context\.trusted_ca: cannot read ".*missing\.pem": ENOENT/);
+  });
+});
+
