@@ -4,10 +4,11 @@
  * Kubernetes), since it works on the resources the stores list. The rejected version's issues say
  * so ("kept version from <time>") and name both versions. A deleted resource is forgotten.
  *
- * Fail closed for security: an AuthorizationPolicy rejected for what its rules say, with no
- * earlier version to keep, is still enforced — translated as Istio translates what it cannot
- * fully understand (a DENY denies more, an ALLOW allows less) — rather than silently dropped,
- * which would let through what it was written to stop.
+ * Fail closed for security: a rejected security resource with no earlier version to keep is
+ * still enforced as far as refusing it must not weaken anything — an AuthorizationPolicy as
+ * Istio translates what it cannot fully understand (a DENY denies more, an ALLOW allows less), a
+ * PeerAuthentication's STRICT, a RequestAuthentication's issuers (their tokens refused) — rather
+ * than silently dropped, which would let through what it was written to stop.
  */
 import { createHash } from 'node:crypto';
 import { resourceLabel, type ConfigIssue, type ConfigResource, type KubeObject, type ValidationResult } from '@tsmesh/mesh-config';
@@ -56,19 +57,69 @@ export function versionOf(r: ConfigResource): string {
 
 const ACTIONS = new Set([undefined, 'ALLOW', 'DENY', 'AUDIT', 'CUSTOM']);
 
-/** A rejected AuthorizationPolicy that can still be enforced: its workload selection and action are usable and every error is in its rules (or is CUSTOM). */
-function enforceable(r: ConfigResource, errors: readonly ConfigIssue[]): boolean {
-  if (r.kind !== 'AuthorizationPolicy') return false;
-  const spec = (r.object as KubeObject).spec as Record<string, unknown> | undefined;
-  if (!spec || typeof spec !== 'object' || Array.isArray(spec)) return false;
-  if (!ACTIONS.has(spec.action as string | undefined)) return false;
-  const sel = spec.selector as { matchLabels?: unknown } | undefined;
-  if (sel !== undefined) {
-    if (!sel || typeof sel !== 'object') return false;
-    const ml = sel.matchLabels;
-    if (ml !== undefined && (!ml || typeof ml !== 'object' || Array.isArray(ml) || Object.values(ml).some((v) => typeof v !== 'string'))) return false;
+type Spec = Record<string, unknown>;
+const isObj = (v: unknown): v is Spec => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The selector of a spec when it is usable as written (absent, or `matchLabels` of strings); false when it is not. */
+function usableSelector(spec: Spec): Spec | undefined | false {
+  const sel = spec.selector;
+  if (sel === undefined) return undefined;
+  if (!isObj(sel)) return false;
+  const ml = sel.matchLabels;
+  if (ml !== undefined && (!isObj(ml) || Object.values(ml).some((v) => typeof v !== 'string'))) return false;
+  return sel;
+}
+
+const withSpec = (r: ConfigResource, spec: Spec): ConfigResource => Object.freeze({ ...r, object: { ...(r.object as object), spec } });
+
+/**
+ * The version of a rejected security resource (with no earlier version to keep) that is still
+ * enforced, so that refusing it never weakens security, or null when dropping it cannot:
+ * - AuthorizationPolicy, when its selection and action are usable and every error is in its
+ *   rules (or is CUSTOM): as written (translation denies more / allows less);
+ * - PeerAuthentication asking for STRICT: STRICT alone (at the levels it asked for it);
+ * - RequestAuthentication: its issuers with no key that verifies anything, so their tokens are
+ *   refused (as Istio does when it cannot get an issuer's keys), instead of passing unverified.
+ * `how` says what is enforced, for the issue.
+ */
+function failClosedVersion(r: ConfigResource, errors: readonly ConfigIssue[]): { resource: ConfigResource; how: string } | null {
+  const spec = (r.object as KubeObject).spec;
+  if (!isObj(spec)) return null;
+  const selector = usableSelector(spec);
+  if (selector === false) return null;
+  switch (r.kind) {
+    case 'AuthorizationPolicy': {
+      if (!ACTIONS.has(spec.action as string | undefined)) return null;
+      if (!errors.every((i) => i.field.startsWith('spec.rules') || i.field === 'spec.action' || i.field === 'spec.provider')) return null;
+      const action = (spec.action as string | undefined) ?? 'ALLOW';
+      const how = action === 'ALLOW'
+        ? 'its rules that cannot be translated are skipped, so it allows less'
+        : action === 'CUSTOM' ? 'what its rules match is denied' : 'what cannot be translated is ignored, so its rules match more';
+      return { resource: r, how: `the ${action} policy is enforced fail-closed: ${how}` };
+    }
+    case 'PeerAuthentication': {
+      const labels = isObj(selector) && isObj(selector.matchLabels) && Object.keys(selector.matchLabels).length > 0;
+      const strictTop = isObj(spec.mtls) && spec.mtls.mode === 'STRICT';
+      const strictPorts = labels && isObj(spec.portLevelMtls)
+        ? Object.entries(spec.portLevelMtls).filter(([p, v]) => /^\d+$/.test(p) && Number(p) >= 1 && Number(p) <= 65535 && isObj(v) && v.mode === 'STRICT')
+        : [];
+      if (!strictTop && !strictPorts.length) return null;
+      return {
+        resource: withSpec(r, { ...(selector ? { selector } : {}), ...(strictTop ? { mtls: { mode: 'STRICT' } } : {}), ...(strictPorts.length ? { portLevelMtls: Object.fromEntries(strictPorts.map(([p]) => [p, { mode: 'STRICT' }])) } : {}) }),
+        how: `the STRICT mTLS it asks for is enforced fail-closed${strictTop ? '' : ` on port${strictPorts.length > 1 ? 's' : ''} ${strictPorts.map(([p]) => p).join(', ')}`}; the rest is not applied`,
+      };
+    }
+    case 'RequestAuthentication': {
+      const issuers = (Array.isArray(spec.jwtRules) ? spec.jwtRules : []).map((x) => (isObj(x) ? x.issuer : undefined)).filter((i): i is string => typeof i === 'string' && i.length > 0);
+      if (!issuers.length) return null;
+      return {
+        resource: withSpec(r, { ...(selector ? { selector } : {}), jwtRules: [...new Set(issuers)].map((issuer) => ({ issuer, jwks: '{"keys":[]}' })) }),
+        how: `enforced fail-closed: tokens of ${[...new Set(issuers)].join(', ')} are refused (401) until it is fixed, as when an issuer's keys cannot be fetched`,
+      };
+    }
+    default:
+      return null;
   }
-  return errors.every((i) => i.field.startsWith('spec.rules') || i.field === 'spec.action' || i.field === 'spec.provider');
 }
 
 /** Keeps the last accepted version of every resource across validation passes. */
@@ -129,18 +180,13 @@ export class LastGoodConfig {
       const r = current.get(key);
       if (!r) continue;
       const errors = issuesOf(r, v.issues).filter((i) => i.severity === 'error');
-      if (enforceable(r, errors)) {
-        failClosed.push(r);
+      const fc = failClosedVersion(r, errors);
+      if (fc) {
+        failClosed.push(fc.resource);
         rejected.set(key, 'fail_closed');
-        const action = ((r.object as KubeObject).spec as { action?: string } | undefined)?.action ?? 'ALLOW';
-        const how = action === 'ALLOW'
-          ? 'its rules that cannot be translated are skipped, so it allows less'
-          : action === 'CUSTOM'
-            ? 'what its rules match is denied'
-            : 'what cannot be translated is ignored, so its rules match more';
         for (const i of issues) {
           if (i.severity === 'error' && i.resource === resourceLabel(r) && i.file === r.source.file && !i.enforced) {
-            i.reason = `${i.reason}; the ${action} policy is enforced fail-closed: ${how}`;
+            i.reason = `${i.reason}; ${fc.how}`;
             i.enforced = 'fail-closed';
           }
         }

@@ -30,10 +30,12 @@ export function jwtFilter(push: PushContext, policies: readonly Config<RequestAu
     const p: Record<string, unknown> = { issuer: r.issuer, payload_in_metadata: r.issuer };
     if (r.audiences?.length) p.audiences = r.audiences;
     if (r.jwks) p.local_jwks = { inline_string: r.jwks };
-    else if (r.jwksUri) {
+    else if (r.jwksUri ?? r.jwks_uri) {
+      // `jwks_uri` is the older spelling Istio's API still accepts.
+      const uri = (r.jwksUri ?? r.jwks_uri)!;
       const timeoutMs = r.timeout ? parseDurationMs(r.timeout) : 5000;
       p.remote_jwks = {
-        http_uri: { uri: r.jwksUri, cluster: jwksCluster(push, r.jwksUri), timeout: { seconds: Math.floor(timeoutMs / 1000), nanos: (timeoutMs % 1000) * 1e6 } },
+        http_uri: { uri, cluster: jwksCluster(push, uri), timeout: { seconds: Math.floor(timeoutMs / 1000), nanos: (timeoutMs % 1000) * 1e6 } },
         cache_duration: { seconds: 300 },
       };
     }

@@ -93,6 +93,11 @@ describe('RequestAuthentication (jwt_authn)', () => {
     }
   });
 
+  it('an empty key set (a rejected RequestAuthentication, enforced fail-closed by the control plane) refuses every token of its issuer', async () => {
+    const f = JwtAuthn.compile(istioConfig({ local_jwks: { inline_string: '{"keys":[]}' } }));
+    expect(await f.authenticate(request({ authorization: `Bearer ${await token()}` }))).toEqual({ ok: false, status: 401, body: 'Jwt verification fails' });
+  });
+
   it('lets a request with no token through with no principal (authorization decides)', async () => {
     const f = JwtAuthn.compile(istioConfig({ local_jwks: { inline_string: jwks } }));
     expect(await f.authenticate(request())).toEqual({ ok: true, authn: null, removeHeaders: [], setHeaders: [], metadata: null });

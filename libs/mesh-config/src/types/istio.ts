@@ -427,6 +427,8 @@ export interface JWTRule {
   issuer: string;
   audiences?: string[];
   jwksUri?: string;
+  /** The older spelling of `jwksUri`, still in Istio's API. */
+  jwks_uri?: string;
   jwks?: string;
   fromHeaders?: { name: string; prefix?: string }[];
   fromParams?: string[];

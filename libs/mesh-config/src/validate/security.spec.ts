@@ -92,3 +92,25 @@ describe('security validation: RequestAuthentication and PeerAuthentication', ()
     expect(r.lines.join('\n')).toMatch(/spec\.portLevelMtls\.0: /);
   });
 });
+
+describe('security kinds: every field checked against Istio\'s API', () => {
+  it('an unknown field anywhere in AuthorizationPolicy, PeerAuthentication or RequestAuthentication is refused, naming it', () => {
+    const cases: [string, string, RegExp][] = [
+      ['AuthorizationPolicy', 'spec:\n  rules: [{to: [{operation: {path: [/x]}}]}]\n', /spec\.rules\[0\]\.to\[0\]\.operation\.path: unknown field "path"/],
+      ['AuthorizationPolicy', 'spec:\n  selector: {matchLabel: {app: a}}\n', /spec\.selector\.matchLabel: unknown field "matchLabel"/],
+      ['AuthorizationPolicy', 'spec:\n  rules: [{from: [{source: {principal: [a]}}]}]\n', /spec\.rules\[0\]\.from\[0\]\.source\.principal: unknown field "principal"/],
+      ['AuthorizationPolicy', 'spec:\n  rules: [{when: [{key: source.ip, value: [1.2.3.4]}]}]\n', /spec\.rules\[0\]\.when\[0\]\.value: unknown field "value"/],
+      ['AuthorizationPolicy', 'spec:\n  action: REJECT\n', /spec\.action: /],
+      ['PeerAuthentication', 'spec:\n  mtls: {mod: STRICT}\n', /spec\.mtls\.mod: unknown field "mod"/],
+      ['PeerAuthentication', 'spec:\n  mtls: {mode: STRICTER}\n', /spec\.mtls\.mode: /],
+      ['RequestAuthentication', 'spec:\n  jwtRules: [{issuer: a, jwksUrl: "https://x/jwks"}]\n', /spec\.jwtRules\[0\]\.jwksUrl: unknown field "jwksUrl"/],
+      // jwks_uri is the older spelling Istio's API still has: accepted, and its URL checked like jwksUri's.
+      ['RequestAuthentication', 'spec:\n  jwtRules: [{issuer: a, jwks_uri: "ftp://x/jwks"}]\n', /spec\.jwtRules\[0\]\.jwks_uri: "ftp:\/\/x\/jwks" is not an http or https URL/],
+    ];
+    for (const [kind, spec, want] of cases) {
+      const r = check(`apiVersion: security.istio.io/v1\nkind: ${kind}\nmetadata: {name: p, namespace: default}\n${spec}`);
+      expect(r.rejected, `${kind} ${spec}`).toEqual([`${kind}/default/p`]);
+      expect(r.lines.join('\n'), `${kind} ${spec}`).toMatch(want);
+    }
+  });
+});

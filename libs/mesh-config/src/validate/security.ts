@@ -281,17 +281,20 @@ function requestAuthentication(r: ConfigResource, s: Obj): ConfigIssue[] {
     listOf(rule.audiences).forEach((a, j) => {
       if (typeof a !== 'string' || !a) out.push(issueAt(r, `${at}.audiences[${j}]`, 'RA_EMPTY_VALUE', 'audiences must be non-empty strings'));
     });
-    if (typeof rule.jwksUri === 'string' && rule.jwksUri) {
+    for (const f of ['jwksUri', 'jwks_uri'] as const) {
+      const uri = rule[f];
+      if (typeof uri !== 'string' || !uri) continue;
       let u: URL | undefined;
       try {
-        u = new URL(rule.jwksUri);
+        u = new URL(uri);
       } catch {
         u = undefined;
       }
       if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
-        out.push(issueAt(r, `${at}.jwksUri`, 'RA_BAD_JWKS_URI', `"${rule.jwksUri}" is not an http or https URL with a host`));
+        out.push(issueAt(r, `${at}.${f}`, 'RA_BAD_JWKS_URI', `"${uri}" is not an http or https URL with a host`));
       }
     }
+    if (rule.jwksUri && rule.jwks_uri && rule.jwksUri !== rule.jwks_uri) out.push(issueAt(r, `${at}.jwks_uri`, 'RA_BAD_JWKS_URI', 'jwks_uri (the older spelling of jwksUri) disagrees with jwksUri'));
     if (typeof rule.jwks === 'string' && rule.jwks) {
       let keys: unknown;
       try {
