@@ -77,11 +77,58 @@ export function tcpOutboundListener(push: PushContext, proxy: Proxy, svc: Servic
   });
 }
 
+/**
+ * `0.0.0.0_<port>` for TLS without an address: the HTTPS / TLS ports of ServiceEntries that have
+ * no `addresses` (no VIP to listen on), as Istio builds them — a TLS inspector and one filter
+ * chain per host matching the SNI (the VirtualService `tls` route for that SNI when there is one,
+ * else the ServiceEntry's cluster); other SNIs fall through to passthrough, or the black hole with
+ * REGISTRY_ONLY. Ports that also carry HTTP services keep their HTTP listener.
+ */
+export function sniOutboundListeners(push: PushContext, proxy: Proxy, services: readonly ServiceModel[], httpPorts: readonly number[]): Listener[] {
+  const byPort = new Map<number, { svc: ServiceModel; port: number }[]>();
+  for (const svc of services) {
+    if (svc.vip || svc.source !== 'serviceentry') continue;
+    for (const p of svc.ports) {
+      if ((p.protocol !== 'HTTPS' && p.protocol !== 'TLS') || httpPorts.includes(p.port)) continue;
+      byPort.set(p.port, [...(byPort.get(p.port) ?? []), { svc, port: p.port }]);
+    }
+  }
+  const vss = push.virtualServicesFor('mesh', proxy.namespace);
+  const blocked = registryOnly(push, proxy);
+  const out: Listener[] = [];
+  for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
+    const chains: FilterChain[] = [];
+    const claimed = new Set<string>();
+    for (const { svc } of list.sort((a, b) => (a.svc.hostname < b.svc.hostname ? -1 : 1))) {
+      if (claimed.has(svc.hostname)) continue;
+      claimed.add(svc.hostname);
+      const ctx = { push, proxy, port, gateway: 'mesh' };
+      let target: string | { name: string; weight: number }[] = formatClusterName({ direction: 'outbound', port, subset: '', host: svc.hostname });
+      for (const vs of vss) {
+        const tr = vs.spec.tls?.find((t) => t.match.some((m) => m.sniHosts.includes(svc.hostname) && (m.port === undefined || m.port === port) && (!m.sourceLabels || matches(m.sourceLabels, proxy.labels))));
+        if (!tr?.route?.length) continue;
+        const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
+        target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight ?? 0 }));
+        break;
+      }
+      chains.push({ name: `${svc.hostname}:${port}`, filter_chain_match: { server_names: [svc.hostname] }, filters: [tcpProxy(`outbound|${port}||${svc.hostname}`, target)] });
+    }
+    const fallback = blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
+    chains.push({ name: blocked ? 'block_all' : 'passthrough', filters: [tcpProxy(fallback, fallback)] });
+    out.push(listener({
+      name: `0.0.0.0_${port}`, address: '0.0.0.0', port, bindToPort: false, trafficDirection: 'OUTBOUND',
+      listenerFilters: [listenerFilter('tls_inspector')], filterChains: chains,
+    }));
+  }
+  return out;
+}
+
 /** Sidecar outbound listeners. */
 export function outboundListeners(push: PushContext, proxy: Proxy, services: readonly ServiceModel[]): Listener[] {
   const out: Listener[] = [virtualOutboundListener(registryOnly(push, proxy))];
   const { http, tcp } = outboundPorts(services);
   for (const port of http) out.push(httpOutboundListener(port));
+  out.push(...sniOutboundListeners(push, proxy, services, http));
   const vss = push.virtualServicesFor('mesh', proxy.namespace);
   const seen = new Set<string>();
   for (const { svc, port } of tcp) {

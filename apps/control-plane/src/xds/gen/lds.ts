@@ -3,12 +3,12 @@
  * and the inbound listener `virtualInbound` (cached by {@link InboundListenerKey}: the
  * workload's ports and the policies that select it).
  */
-import { TypeUrl, type EncodedResource } from '@tsmesh/xds';
+import { TypeUrl, encodeResource, type EncodedResource } from '@tsmesh/xds';
 import { resolveHost } from '@tsmesh/mesh-config';
 import type { Proxy } from '../../model/proxy';
 import type { ServiceModel } from '../../registry/registry';
 import {
-  httpOutboundListener, inboundListener, outboundPorts, tcpOutboundListener, tcpVirtualServiceFor, virtualOutboundListener, workloadPorts,
+  httpOutboundListener, inboundListener, outboundPorts, sniOutboundListeners, tcpOutboundListener, tcpVirtualServiceFor, virtualOutboundListener, workloadPorts,
   type WorkloadPort,
 } from '../listeners';
 import { registryOnly } from '../scope';
@@ -21,6 +21,8 @@ export function sidecarOutboundListeners(g: PushGeneration, proxy: Proxy, servic
   const out = [g.cache.resource(TypeUrl.Listener, new OutboundListenerKey('virtualOutbound', String(blocked)), () => virtualOutboundListener(blocked))];
   const { http, tcp } = outboundPorts(services);
   for (const port of http) out.push(g.cache.resource(TypeUrl.Listener, new OutboundListenerKey('http', String(port)), () => httpOutboundListener(port)));
+  // Built once per scope and push (their inputs are every address-less TLS ServiceEntry of the scope).
+  for (const l of sniOutboundListeners(g.push, proxy, services, http)) out.push(encodeResource(TypeUrl.Listener, l));
   const vss = g.push.virtualServicesFor('mesh', proxy.namespace);
   const seen = new Set<string>();
   for (const { svc, port } of tcp) {
