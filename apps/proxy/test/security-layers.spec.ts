@@ -157,5 +157,8 @@ describe('inbound mTLS with the security layers', () => {
     const line = JSON.parse(logLines.find((l) => l.includes('"/orders"'))!);
     expect(line).toMatchObject({ method: 'GET', path: '/orders', protocol: 'HTTP/1.1', authority: 'callme.shop.svc.cluster.local:9080' });
     expect(logLines.some((l) => JSON.parse(l).response_code === 429)).toBe(true);
+    // Envoy's RL response flag on rate-limited requests, in the access log and the metrics
+    expect(logLines.filter((l) => JSON.parse(l).response_code === 429).every((l) => JSON.parse(l).response_flags === 'RL')).toBe(true);
+    expect(text).toMatch(/istio_requests_total\{[^}]*response_code="429"[^}]*response_flags="RL"/);
   });
 });

@@ -9,13 +9,13 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Exchange } from '../http/exchange';
 import type { HttpHandler, Layer } from '../http/filters';
 import { localReply } from '../http/local-reply';
+import { RF } from '../http/response-flags';
 import { peerIdentityOf } from '../security/peer';
 import { AuthzAttributes } from './attributes';
 import type { JwtAuthn, JwtOutcome } from './jwt';
 import type { LocalRateLimit } from './rate-limit';
 import { authorize, type RbacEngine } from './rbac';
 
-const kAttrs = Symbol('tsmesh.authzAttributes');
 
 /** The socket a request arrived on (HTTP/2 requests through their session). */
 export function requestSocket(ex: Exchange): unknown {
@@ -43,9 +43,8 @@ function remoteIp(ex: Exchange, p: RemoteAddressPolicy | null): string {
 
 /** The request's authorization attributes, built on first use. */
 export function attributesOf(ex: Exchange, policy: RemoteAddressPolicy | null = null): AuthzAttributes {
-  const holder = ex as unknown as { [kAttrs]?: AuthzAttributes };
-  let a = holder[kAttrs];
-  if (a) return a;
+  let a = ex.authz;
+  if (a !== null) return a;
   a = new AuthzAttributes();
   const peer = peerIdentityOf(requestSocket(ex));
   if (peer) {
@@ -63,7 +62,7 @@ export function attributesOf(ex: Exchange, policy: RemoteAddressPolicy | null = 
   a.scheme = ex.scheme;
   a.headers = ex.headers;
   a.lines = ex;
-  holder[kAttrs] = a;
+  ex.authz = a;
   return a;
 }
 
@@ -130,6 +129,7 @@ export class RateLimitFilter implements HttpHandler {
     if (rl !== null && rl.limited()) {
       const extra: Record<string, string> = {};
       for (const [k, v] of rl.responseHeaders) extra[k] = v;
+      ex.flags |= RF.RateLimited;
       localReply(ex, rl.status, 'local_rate_limited', extra);
       return;
     }

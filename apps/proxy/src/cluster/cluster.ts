@@ -157,7 +157,7 @@ export class UpstreamCluster {
   }
 
   /** Picks a host (null: no healthy upstream). */
-  pick(hash: number, attempt: number, avoid: ReadonlySet<Host> | null): Host | null {
+  pick(hash: number, attempt: number, avoid: readonly Host[] | null): Host | null {
     if (this.lbDirty) this.rebuild();
     return this.lb.pick(hash, attempt, avoid);
   }

@@ -6,7 +6,7 @@ import type { Host } from './host';
 
 /** Picks a host; `hash` is the request's consistent-hash key (or -1). */
 export interface LoadBalancer {
-  pick(hash: number, attempt: number, avoid: ReadonlySet<Host> | null): Host | null;
+  pick(hash: number, attempt: number, avoid: readonly Host[] | null): Host | null;
 }
 
 function gcd(a: number, b: number): number {
@@ -37,13 +37,13 @@ export class RoundRobin implements LoadBalancer {
     this.schedule = sched;
     this.next = Math.floor(Math.random() * Math.max(1, sched.length));
   }
-  pick(_hash: number, _attempt: number, avoid: ReadonlySet<Host> | null): Host | null {
+  pick(_hash: number, _attempt: number, avoid: readonly Host[] | null): Host | null {
     const s = this.schedule;
     const n = s.length;
     if (n === 0) return null;
     for (let i = 0; i < n; i++) {
       const h = s[this.next++ % n];
-      if (avoid === null || !avoid.has(h)) return h;
+      if (avoid === null || !avoid.includes(h)) return h;
     }
     return s[this.next++ % n];
   }
@@ -58,14 +58,14 @@ export class RandomLb implements LoadBalancer {
     this.cum = hosts.map((h) => (t += h.weight));
     this.total = t;
   }
-  pick(_hash: number, attempt: number, avoid: ReadonlySet<Host> | null): Host | null {
+  pick(_hash: number, attempt: number, avoid: readonly Host[] | null): Host | null {
     if (!this.hosts.length) return null;
     for (let tries = 0; tries < 4; tries++) {
       const r = Math.random() * this.total;
       let i = 0;
       while (this.cum[i] <= r) i++;
       const h = this.hosts[i];
-      if (avoid === null || !avoid.has(h)) return h;
+      if (avoid === null || !avoid.includes(h)) return h;
     }
     return this.hosts[Math.floor(Math.random() * this.hosts.length)] ?? null;
   }
@@ -74,13 +74,13 @@ export class RandomLb implements LoadBalancer {
 /** Power of `choiceCount` random choices, fewest active requests wins. */
 export class LeastRequest implements LoadBalancer {
   constructor(private readonly hosts: readonly Host[], private readonly choiceCount: number) {}
-  pick(_hash: number, _attempt: number, avoid: ReadonlySet<Host> | null): Host | null {
+  pick(_hash: number, _attempt: number, avoid: readonly Host[] | null): Host | null {
     const hs = this.hosts;
     if (!hs.length) return null;
     let best: Host | null = null;
     for (let i = 0; i < this.choiceCount; i++) {
       const h = hs[Math.floor(Math.random() * hs.length)];
-      if (avoid !== null && avoid.has(h) && hs.length > 1) continue;
+      if (avoid !== null && avoid.includes(h) && hs.length > 1) continue;
       if (best === null || h.activeRequests / h.weight < best.activeRequests / best.weight) best = h;
     }
     return best ?? hs[0];
@@ -119,7 +119,7 @@ export class RingHash implements LoadBalancer {
     this.points = Uint32Array.from(entries.map((e) => e[0]));
     this.owners = entries.map((e) => e[1]);
   }
-  pick(hash: number, _attempt: number, avoid: ReadonlySet<Host> | null): Host | null {
+  pick(hash: number, _attempt: number, avoid: readonly Host[] | null): Host | null {
     const n = this.points.length;
     if (!n) return null;
     if (hash < 0) hash = (Math.random() * 0xffffffff) >>> 0;
@@ -132,7 +132,7 @@ export class RingHash implements LoadBalancer {
     }
     for (let i = 0; i < n; i++) {
       const h = this.owners[(lo + i) % n];
-      if (avoid === null || !avoid.has(h)) return h;
+      if (avoid === null || !avoid.includes(h)) return h;
     }
     return this.owners[lo % n];
   }

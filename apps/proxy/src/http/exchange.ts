@@ -1,24 +1,29 @@
 /**
- * One downstream request on its way upstream: route resolution result, the upstream request
- * (headers, path, body), the current attempt, retries, timeouts and the response written back.
- * The attempt is an undici dispatch handler (a class with methods, no closures per request).
+ * The per-request state of the request path: one class that declares every field the levels
+ * use — connection-manager filters (telemetry, authorization), route (timeouts, retries),
+ * cluster (tried hosts) and endpoint (the attempt) — and writes the response back. The levels
+ * are in their own modules (route-level.ts, cluster/level.ts, cluster/endpoint.ts) and are built
+ * once per connection manager; the request path makes no closure, Set, Error or timer per
+ * request on its common path (deadlines go to the coarse list in deadlines.ts).
  */
 import type { H1Request, H1Response } from '../http1/server';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Dispatcher, Pool } from 'undici';
 import type { ConnInfo, ProxyContext } from '../context';
 import type { HttpStats } from '../stats';
 import { HashKind, queryParam, type RequestView, type RouteActionConfig, type RouteEntry, type RouteTable, type VirtualHostEntry } from '../config/route';
 import type { FormatContext } from '../config/headers';
 import type { RetryConfig } from '../config/retry';
-import { Outcome, type UpstreamCluster } from '../cluster/cluster';
+import type { UpstreamCluster } from '../cluster/cluster';
 import type { Host } from '../cluster/host';
 import { hash32 } from '../cluster/lb';
-import { localReply } from './local-reply';
-import { H1Pool, type H1DispatchOptions, type H1Handler } from '../http1/client';
-import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
+import type { UpstreamAttempt } from '../cluster/endpoint';
+import type { AuthzAttributes } from '../authz/attributes';
+import type { RequestTelemetry } from '../telemetry/layer';
+import { track, type Timed } from './deadlines';
+import { RF } from './response-flags';
+import type { RouteLevel } from './route-level';
 
 /** Downstream request/response, HTTP/1.1 or HTTP/2 (compat API). */
 export type DownstreamRequest = H1Request | Http2ServerRequest;
@@ -38,36 +43,14 @@ export interface UpgradeRequest {
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'http2-settings']);
 export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-/** Largest request body buffered so it can be retried or mirrored. */
-const MAX_REPLAY_BODY = 1024 * 1024;
+const h2Owners = new WeakMap<object, Exchange>();
 
-/** Why an attempt ended without a usable response. */
-type FailureKind = 'connect' | 'reset' | 'timeout' | 'refused';
-
-function classify(err: Error & { code?: string }): FailureKind {
-  const c = err.code ?? '';
-  if (c === 'ECONNREFUSED' || c === 'EHOSTUNREACH' || c === 'ENETUNREACH' || c === 'UND_ERR_CONNECT_TIMEOUT' || c === 'EADDRNOTAVAIL' || c === 'ENOTFOUND') return 'connect';
-  if (c === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message)) return 'refused';
-  return 'reset';
-}
-
-/** Parses a gRPC timeout header (`100m`, `5S`, ...) into ms; NaN if malformed. */
-export function parseGrpcTimeout(v: string): number {
-  const n = Number(v.slice(0, -1));
-  if (!Number.isFinite(n) || v.length < 2) return NaN;
-  switch (v[v.length - 1]) {
-    case 'H': return n * 3_600_000;
-    case 'M': return n * 60_000;
-    case 'S': return n * 1000;
-    case 'm': return n;
-    case 'u': return n / 1000;
-    case 'n': return n / 1e6;
-    default: return NaN;
-  }
+function onH2Close(this: object): void {
+  h2Owners.get(this)?.onResponseClose();
 }
 
 /** A downstream request being proxied. */
-export class Exchange implements RequestView {
+export class Exchange implements RequestView, Timed {
   readonly method: string;
   readonly path: string;
   readonly query: string;
@@ -77,6 +60,7 @@ export class Exchange implements RequestView {
   parsedQuery: URLSearchParams | null = null;
   readonly http2: boolean;
   readonly isGrpc: boolean;
+  /** performance.now() at the start. */
   readonly startedAt: number;
 
   table: RouteTable | null = null;
@@ -94,16 +78,34 @@ export class Exchange implements RequestView {
   /** A generated hash-policy cookie to set on the response. */
   setCookie: string | null = null;
 
+  // route level
+  routeLevel: RouteLevel | null = null;
   retry: RetryConfig | null = null;
   retriesDone = 0;
-  tried: Set<Host> | null = null;
+  /** Route deadline (performance.now() ms), 0: none. */
+  deadlineAt = 0;
+  /** When the next retry starts, 0: none scheduled. */
+  retryAt = 0;
+  // cluster level: hosts tried (only with the previous_hosts retry predicate)
+  triedHosts: Host[] | null = null;
+  // endpoint level
   attempt: UpstreamAttempt | null = null;
-  timer: NodeJS.Timeout | null = null;
-  retryTimer: NodeJS.Timeout | null = null;
+  // deadlines list (Timed)
+  dueAt = 0;
+  timed = false;
+  // connection-manager filters' state
+  telemetry: RequestTelemetry | null = null;
+  authz: AuthzAttributes | null = null;
+  // response
   headersSent = false;
   done = false;
   status = 0;
-  private pendingHead: { status: number; headers: Headers } | null = null;
+  /** Envoy response flags (RF bits). */
+  flags = 0;
+  private pendingStatus = 0;
+  private pendingHeaders: Headers | null = null;
+  /** The attempt waiting for the downstream to drain (HTTP/1.1 responses call it directly). */
+  drainWaiter: UpstreamAttempt | null = null;
 
   constructor(
     readonly req: DownstreamRequest,
@@ -128,6 +130,56 @@ export class Exchange implements RequestView {
     ctx.activeRequests++;
     stats.downstream_rq_total++;
     stats.downstream_rq_active++;
+    if (this.http2) {
+      h2Owners.set(res, this);
+      res.once('close', onH2Close);
+    } else (res as H1Response).owner = this;
+  }
+
+  /** The downstream response closed (completed, or the client went away). */
+  onResponseClose(): void {
+    if (!this.done) {
+      // client went away before the response completed
+      this.attempt?.cancel();
+      this.flags |= RF.DownstreamConnectionTermination;
+      this.finish(499);
+    }
+    const t = this.telemetry;
+    if (t !== null && !t.recorded) t.filter.complete(t);
+  }
+
+  /** The downstream can take more response bytes. */
+  onResponseDrain(): void {
+    const a = this.drainWaiter;
+    this.drainWaiter = null;
+    a?.resume();
+  }
+
+  /** Waits for the downstream to drain before `a` resumes. */
+  onDrain(a: UpstreamAttempt): void {
+    this.drainWaiter = a;
+    if (this.http2) (this.res as Http2ServerResponse).once('drain', onH2Drain);
+  }
+
+  /** Puts the exchange on the deadline list for its earliest deadline. */
+  rearm(): void {
+    let due = this.deadlineAt;
+    const a = this.attempt;
+    if (a !== null && a.deadlineAt !== 0 && (due === 0 || a.deadlineAt < due)) due = a.deadlineAt;
+    if (this.retryAt !== 0 && (due === 0 || this.retryAt < due)) due = this.retryAt;
+    this.dueAt = due;
+    if (due !== 0) track(this);
+  }
+
+  /** A deadline passed. */
+  onDue(now: number): void {
+    if (this.done) {
+      this.dueAt = 0;
+      return;
+    }
+    this.routeLevel?.onDue(this, now);
+    if (this.done) this.dueAt = 0;
+    else this.rearm();
   }
 
   /** The request came from outside the mesh edge (`use_remote_address`): internal x-envoy headers it carries are dropped. */
@@ -249,44 +301,41 @@ export class Exchange implements RequestView {
       this.res.end();
       return;
     }
-    this.pendingHead = { status, headers };
+    this.pendingStatus = status;
+    this.pendingHeaders = headers;
   }
 
   /** Flushes a held response head. */
   flushHead(): void {
-    const p = this.pendingHead;
-    if (p === null) return;
-    this.pendingHead = null;
+    const headers = this.pendingHeaders;
+    if (headers === null) return;
+    this.pendingHeaders = null;
+    const status = this.pendingStatus;
     try {
-      (this.res as H1Response).writeHead(p.status, p.headers as never);
+      (this.res as H1Response).writeHead(status, headers as never);
     } catch {
       // header values the downstream codec refuses: drop them rather than the response
       const clean: Headers = {};
-      for (const k in p.headers) if (/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(k)) clean[k] = p.headers[k];
-      (this.res as H1Response).writeHead(p.status, clean as never);
+      for (const k in headers) if (/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(k)) clean[k] = headers[k];
+      (this.res as H1Response).writeHead(status, clean as never);
     }
-  }
-
-  /** True when a held head exists. */
-  hasPendingHead(): boolean {
-    return this.pendingHead !== null;
   }
 
   /** Response body chunk. Returns false on backpressure. */
   write(chunk: Buffer): boolean {
-    if (this.pendingHead !== null) this.flushHead();
+    if (this.pendingHeaders !== null) this.flushHead();
     return (this.res as H1Response).write(chunk);
   }
 
   /** Ends the response, with trailers if any. */
   end(trailers: Record<string, string | string[]> | null): void {
-    if (this.pendingHead !== null) {
-      const p = this.pendingHead;
-      if (this.http2 && trailers === null && p.headers['grpc-status'] !== undefined) {
+    const ph = this.pendingHeaders;
+    if (ph !== null) {
+      if (this.http2 && trailers === null && ph['grpc-status'] !== undefined) {
         // trailers-only gRPC response
-        this.pendingHead = null;
-        this.writeHead(p.status, p.headers, true);
-        this.finish(p.status);
+        this.pendingHeaders = null;
+        this.writeHead(this.pendingStatus, ph, true);
+        this.finish(this.pendingStatus);
         return;
       }
       this.flushHead();
@@ -304,345 +353,21 @@ export class Exchange implements RequestView {
   finish(status: number): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.timer = null;
+    this.dueAt = 0;
+    this.drainWaiter = null;
+    if (this.retryAt !== 0) {
+      this.retryAt = 0;
+      this.cluster!.retriesActive--;
+    }
     this.ctx.activeRequests--;
     this.stats.downstream_rq_active--;
     this.stats.status(status);
   }
 
-  /** Starts forwarding: global timeout, body buffering when retries or mirrors need it, first attempt. */
-  forward(cluster: UpstreamCluster, action: RouteActionConfig): void {
-    this.cluster = cluster;
-    this.action = action;
-    this.retry = action.retry;
-    let timeoutMs = action.timeoutMs;
-    if (action.grpcTimeoutHeaderMaxMs >= 0) {
-      const gt = this.headers['grpc-timeout'];
-      if (typeof gt === 'string') {
-        const ms = parseGrpcTimeout(gt);
-        if (Number.isFinite(ms)) timeoutMs = action.grpcTimeoutHeaderMaxMs > 0 ? Math.min(ms, action.grpcTimeoutHeaderMaxMs) : ms;
-      }
-    }
-    if (timeoutMs > 0) this.timer = setTimeout(onGlobalTimeout, timeoutMs, this);
-    if (this.res.on) this.res.on('close', onDownstreamClose);
-    (this.res as unknown as { [kExchange]: Exchange })[kExchange] = this;
-    if (this.bodyless()) {
-      this.body = null;
-      this.startAttempt();
-      return;
-    }
-    const needReplay = (this.retry !== null && this.retry.numRetries > 0) || action.mirrors.length > 0;
-    const cl = Number(this.headers['content-length'] ?? NaN);
-    if (needReplay && cl <= MAX_REPLAY_BODY) {
-      const chunks: Buffer[] = [];
-      this.req.on('data', (c: Buffer) => chunks.push(c));
-      this.req.once('end', () => {
-        this.body = Buffer.concat(chunks);
-        if (!this.done) this.startAttempt();
-      });
-      return;
-    }
-    this.body = this.req;
-    this.replayable = false;
-    this.startAttempt();
-  }
-
-  /** Dispatches one attempt to a host picked by the cluster's load balancer. */
-  startAttempt(): void {
-    if (this.done) return;
-    const cluster = this.cluster!;
-    const http2 = cluster.spec.protocol === 'http2' || (cluster.spec.protocol === 'downstream' && this.http2);
-    if (cluster.requestOverflow(http2)) {
-      cluster.stats.upstream_rq_pending_overflow++;
-      localReply(this, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
-      return;
-    }
-    let host: Host | null;
-    if (cluster.spec.lb === 'original_dst') {
-      host = originalDstHost(this, cluster);
-    } else {
-      const avoid = this.retry !== null && this.retry.previousHosts ? this.tried : null;
-      host = cluster.pick(this.hash, this.retriesDone, avoid);
-    }
-    if (host === null) {
-      cluster.stats.upstream_cx_none_healthy++;
-      localReply(this, 503, 'no healthy upstream', null);
-      return;
-    }
-    if (this.tried === null && this.retry !== null) this.tried = new Set();
-    this.tried?.add(host);
-    const headers = this.upstreamHeaders!;
-    if (this.action!.autoHostRewrite) headers.host = host.key;
-    if (this.vhost!.includeAttemptCount) headers['x-envoy-attempt-count'] = String(this.retriesDone + 1);
-    const attempt = new UpstreamAttempt(this, cluster, host);
-    this.attempt = attempt;
-    cluster.rqActive++;
-    host.activeRequests++;
-    cluster.stats.upstream_rq_total++;
-    const perTry = this.retry !== null ? this.retry.perTryTimeoutMs : 0;
-    if (perTry > 0) attempt.timer = setTimeout(onPerTryTimeout, perTry, attempt);
-    const opts: Dispatcher.DispatchOptions = {
-      path: this.upstreamPath,
-      method: this.method as Dispatcher.HttpMethod,
-      headers: headers as Record<string, string>,
-      body: this.body as never,
-    };
-    try {
-      dispatchTo(cluster.dispatcher(host, http2), opts, attempt);
-    } catch (err) {
-      attempt.onResponseError(null, err as Error);
-    }
-    if (this.retriesDone === 0 && this.action!.mirrors.length && (this.body === null || Buffer.isBuffer(this.body))) mirror(this);
-  }
-
-  /** Whether another attempt is allowed (retry policy, replayable body, retry circuit breaker). */
-  canRetry(): boolean {
-    const r = this.retry;
-    if (r === null || this.done || this.headersSent || !this.replayable || this.retriesDone >= r.numRetries) return false;
-    const c = this.cluster!;
-    if (c.retriesActive >= c.spec.limits.maxRetries) {
-      c.stats.upstream_rq_retry_overflow++;
-      return false;
-    }
-    return true;
-  }
-
-  /** Schedules the next attempt after the retry backoff. */
-  scheduleRetry(): void {
-    this.retriesDone++;
-    const c = this.cluster!;
-    c.retriesActive++;
-    c.stats.upstream_rq_retry++;
-    this.retryTimer = setTimeout(onRetry, this.retry!.backoffMs(this.retriesDone), this);
-  }
 }
 
-const kExchange = Symbol('tsmesh.exchange');
-
-function onRetry(ex: Exchange): void {
-  ex.retryTimer = null;
-  ex.cluster!.retriesActive--;
-  ex.startAttempt();
-}
-
-function onGlobalTimeout(ex: Exchange): void {
-  ex.timer = null;
-  const c = ex.cluster;
-  if (c) c.stats.upstream_rq_timeout++;
-  ex.stats.downstream_rq_timeout++;
-  ex.attempt?.cancel();
-  localReply(ex, 504, 'upstream request timeout', null);
-}
-
-function onDownstreamClose(this: DownstreamResponse): void {
-  const ex = (this as unknown as { [kExchange]: Exchange })[kExchange];
-  if (!ex || ex.done) return;
-  // client went away before the response completed
-  ex.attempt?.cancel();
-  ex.finish(499);
-}
-
-function onPerTryTimeout(a: UpstreamAttempt): void {
-  a.timer = null;
-  if (a.finished) return;
-  a.cluster.stats.upstream_rq_per_try_timeout++;
-  a.fail('timeout', null);
-}
-
-/** The host of an ORIGINAL_DST cluster for this request (the restored destination, or `x-envoy-original-dst-host`). */
-export function originalDstHost(ex: Exchange, cluster: UpstreamCluster): Host | null {
-  if (cluster.spec.useHttpHeader) {
-    const v = ex.headers['x-envoy-original-dst-host'];
-    if (typeof v === 'string') {
-      const i = v.lastIndexOf(':');
-      if (i > 0) return cluster.originalDst(v.slice(0, i).replace(/^\[|\]$/g, ''), Number(v.slice(i + 1)));
-    }
-  }
-  return cluster.originalDst(ex.conn.dstIp, ex.conn.dstPort);
-}
-
-/** One upstream attempt: an undici dispatch handler. */
-export class UpstreamAttempt implements Dispatcher.DispatchHandler {
-  controller: Dispatcher.DispatchController | null = null;
-  timer: NodeJS.Timeout | null = null;
-  /** The attempt no longer owns the exchange (cancelled, retried, or finished). */
-  finished = false;
-  private started = false;
-  private paused = false;
-
-  constructor(readonly ex: Exchange, readonly cluster: UpstreamCluster, readonly host: Host) {}
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.finished) controller.abort(new Error('cancelled'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (this.finished || statusCode < 200) return;
-    const ex = this.ex;
-    const grpc = headers['grpc-status'];
-    const grpcStatus = typeof grpc === 'string' ? Number(grpc) : -1;
-    this.cluster.report(this.host, statusCode >= 500 ? (statusCode >= 502 && statusCode <= 504 ? Outcome.GatewayFailure : Outcome.Http5xx) : Outcome.Success);
-    if (ex.retry !== null && ex.retry.retriableStatus(statusCode, grpcStatus) && ex.canRetry()) {
-      this.release();
-      this.cluster.stats.status(statusCode);
-      controller.abort(new Error('retrying'));
-      ex.scheduleRetry();
-      return;
-    }
-    if (ex.retriesDone > 0) this.cluster.stats.upstream_rq_retry_success++;
-    this.started = true;
-    // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers
-    const out: Record<string, string | string[] | undefined> = {};
-    for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
-    const action = ex.action!;
-    const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
-    const r = ex.route!.responseMutation;
-    const v = ex.vhost!.responseMutation;
-    const t = ex.table!.responseMutation;
-    if ((w !== null && !w.empty) || !r.empty || !v.empty || !t.empty) {
-      const fmt = ex.formatContext();
-      if (w !== null && !w.empty) w.apply(out, fmt);
-      if (!r.empty) r.apply(out, fmt);
-      if (!v.empty) v.apply(out, fmt);
-      if (!t.empty) t.apply(out, fmt);
-    }
-    if (ex.setCookie !== null) {
-      const sc = out['set-cookie'];
-      out['set-cookie'] = sc === undefined ? ex.setCookie : Array.isArray(sc) ? [...sc, ex.setCookie] : [sc, ex.setCookie];
-    }
-    if (ex.ctx.telemetry) {
-      // the upstream's workload metadata is for this proxy's telemetry, not for the app
-      onUpstreamResponseHeaders(ex, out);
-      if (this.host.peerPrincipal) onUpstreamPeer(ex, this.host.peerPrincipal);
-    }
-    out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
-    ex.writeHead(statusCode, out, false);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.finished || !this.started) return;
-    if (!this.ex.write(chunk) && !this.paused) {
-      this.paused = true;
-      controller.pause();
-      this.ex.res.once('drain', this.resume.bind(this));
-    }
-  }
-
-  private resume(): void {
-    this.paused = false;
-    this.controller?.resume();
-  }
-
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[]>): void {
-    if (this.finished) return;
-    this.release();
-    if (!this.started) return;
-    this.cluster.stats.status(this.ex.status);
-    let any = false;
-    for (const _ in trailers) { any = true; break; }
-    this.ex.end(any ? trailers : null);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
-    if (this.finished) return;
-    const kind = classify(err as Error & { code?: string });
-    this.fail(kind, err);
-  }
-
-  /** Ends the attempt with a failure: retry, or a local reply (or a reset when the response had started). */
-  fail(kind: FailureKind, err: Error | null): void {
-    if (this.finished) return;
-    this.release();
-    const ex = this.ex;
-    const c = this.cluster;
-    if (kind === 'connect') c.stats.upstream_cx_connect_fail++;
-    else c.stats.upstream_rq_rx_reset++;
-    c.report(this.host, Outcome.LocalFailure);
-    if (this.controller && !this.controller.aborted) this.controller.abort(err ?? new Error(kind));
-    if (this.started) {
-      // response already streaming: reset downstream
-      ex.finish(ex.status);
-      ex.res.destroy();
-      return;
-    }
-    if (ex.retry !== null && ex.retry.retriableFailure(kind) && ex.canRetry()) {
-      ex.scheduleRetry();
-      return;
-    }
-    if (kind === 'timeout') {
-      localReply(ex, 504, 'upstream request timeout', null);
-      return;
-    }
-    const reason = kind === 'connect' ? 'connection failure' : kind === 'refused' ? 'remote refused stream reset' : 'connection termination';
-    localReply(ex, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`, null);
-  }
-
-  /** Stops the attempt because the exchange ended (timeout, client gone). */
-  cancel(): void {
-    if (this.finished) return;
-    this.release();
-    if (this.controller && !this.controller.aborted) this.controller.abort(new Error('cancelled'));
-  }
-
-  private release(): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.cluster.rqActive--;
-    this.host.activeRequests--;
-  }
-}
-
-/** Null sink for mirrored requests. */
-class MirrorSink implements Dispatcher.DispatchHandler {
-  constructor(private readonly cluster: UpstreamCluster, private readonly host: Host) {}
-  onRequestStart(): void {}
-  onResponseStart(_c: Dispatcher.DispatchController, status: number): void {
-    this.cluster.stats.status(status);
-  }
-  onResponseData(): void {}
-  onResponseEnd(): void {
-    this.done();
-  }
-  onResponseError(): void {
-    this.done();
-  }
-  private done(): void {
-    this.host.activeRequests--;
-  }
-}
-
-/** Sends shadow copies (`request_mirror_policies`), authority suffixed with `-shadow`, responses discarded. */
-function mirror(ex: Exchange): void {
-  for (const m of ex.action!.mirrors) {
-    if (m.fraction < 1 && Math.random() >= m.fraction) continue;
-    const c = ex.ctx.clusters.get(m.cluster);
-    if (!c) continue;
-    const host = c.pick(ex.hash, 0, null);
-    if (!host) continue;
-    const headers = { ...ex.upstreamHeaders! };
-    const auth = String(headers.host ?? ex.authority);
-    const colon = auth.lastIndexOf(':');
-    headers.host = colon > 0 && !auth.endsWith(']') ? `${auth.slice(0, colon)}-shadow${auth.slice(colon)}` : `${auth}-shadow`;
-    host.activeRequests++;
-    c.stats.upstream_rq_mirrored++;
-    c.stats.upstream_rq_total++;
-    try {
-      dispatchTo(c.dispatcher(host, c.spec.protocol === 'http2'), { path: ex.upstreamPath, method: ex.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body: ex.body as Buffer | null }, new MirrorSink(c, host));
-    } catch {
-      host.activeRequests--;
-    }
-  }
-}
-
-/** Sends on the proxy's HTTP/1.1 pool or an undici (HTTP/2) pool; both call the handler the same way. */
-function dispatchTo(d: Pool | H1Pool, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-  if (d instanceof H1Pool) d.dispatch(opts as unknown as H1DispatchOptions, handler as unknown as H1Handler);
-  else d.dispatch(opts, handler);
+function onH2Drain(this: object): void {
+  h2Owners.get(this)?.onResponseDrain();
 }
 
 function cookie(header: string | string[] | undefined, name: string): string | undefined {

@@ -7,6 +7,7 @@ import type { FaultConfig } from '../config/fault';
 import { headerValue } from '../config/route';
 import type { Exchange } from './exchange';
 import { localReply } from './local-reply';
+import { RF } from './response-flags';
 
 /** One stage of the stack. */
 export interface HttpHandler {
@@ -43,6 +44,7 @@ export class FaultFilter implements HttpHandler {
     this.active++;
     if (delay) {
       ex.stats.fault_delays_injected++;
+      ex.flags |= RF.DelayInjected;
       setTimeout(afterDelay, f.delayMs, this, ex, f, abort);
       return;
     }
@@ -72,6 +74,7 @@ export class FaultFilter implements HttpHandler {
   private abort(ex: Exchange, f: FaultConfig): void {
     this.active--;
     ex.stats.fault_aborts_injected++;
+    ex.flags |= RF.FaultInjected;
     if (f.abortGrpcStatus >= 0) localReply(ex, 200, 'fault filter abort', null, f.abortGrpcStatus);
     else localReply(ex, f.abortStatus, 'fault filter abort', null);
   }

@@ -13,6 +13,8 @@ import type { HttpStats } from '../stats';
 import { Exchange, type DownstreamRequest, type DownstreamResponse, type UpgradeRequest } from './exchange';
 import { faultLayer, stack, type HttpHandler, type Layer } from './filters';
 import { Router } from './router';
+import { RouteLevel } from './route-level';
+import { ClusterLevel } from '../cluster/level';
 import { normalizePath } from './normalize';
 import { localReply } from './local-reply';
 import { telemetryLayer } from '../telemetry/layer';
@@ -57,7 +59,8 @@ export class HttpConnectionManager implements H1Owner {
       const l = f(spec, ctx);
       if (l) layers.push(l);
     }
-    this.handler = stack(layers, new Router());
+    // the request path's levels, built once per connection manager (per config version)
+    this.handler = stack(layers, new Router(new RouteLevel(new ClusterLevel())));
   }
 
   private http2Server(): http2.Http2Server {

@@ -5,13 +5,18 @@ import type { Exchange } from './exchange';
 import type { HttpHandler } from './filters';
 import { localReply } from './local-reply';
 import { forwardUpgrade, isWebSocketUpgrade } from './upgrade';
+import { RF } from './response-flags';
+import type { RouteLevel } from './route-level';
 
 /** Terminal handler of every HTTP filter stack. */
 export class Router implements HttpHandler {
+  constructor(private readonly routeLevel: RouteLevel) {}
+
   handle(ex: Exchange): void {
     const route = ex.route;
     if (route === null) {
       ex.stats.no_route++;
+      ex.flags |= RF.NoRouteFound;
       localReply(ex, 404, '', null);
       return;
     }
@@ -47,6 +52,7 @@ export class Router implements HttpHandler {
         const cluster = ex.ctx.clusters.get(name);
         if (!cluster) {
           ex.stats.no_cluster++;
+          ex.flags |= RF.NoClusterFound;
           localReply(ex, 503, '', null);
           return;
         }
@@ -69,7 +75,7 @@ export class Router implements HttpHandler {
         }
         // any other Upgrade (h2c, ...) is an ordinary request: its upgrade headers are hop-by-hop
         ex.prepare(action, route, ex.vhost!, ex.table!);
-        ex.forward(cluster, action);
+        this.routeLevel.forward(ex, cluster, action);
       }
     }
   }

@@ -86,6 +86,12 @@ export class H1Request extends Readable {
 
 const enum Framing { None, Length, Chunked, Close }
 
+/** What follows a response's life: its close (done or client gone) and socket drains. */
+export interface ResponseOwner {
+  onResponseClose(): void;
+  onResponseDrain(): void;
+}
+
 /** A response (the subset of `http.ServerResponse` the data path uses). */
 export class H1Response extends EventEmitter {
   statusCode = 200;
@@ -95,6 +101,8 @@ export class H1Response extends EventEmitter {
   finished = false;
   /** Keep the connection after this response (false: `Connection: close`). */
   shouldKeepAlive: boolean;
+  /** Told when the response closes and when the socket drains (the request path's state object). */
+  owner: ResponseOwner | null = null;
   private headers: Headers = {};
   private framing = Framing.None;
   private trailers: Headers | null = null;
@@ -203,6 +211,12 @@ export class H1Response extends EventEmitter {
 }
 
 function emitClose(res: H1Response): void {
+  closed(res);
+}
+
+/** Tells the owner and listeners that a response closed. */
+function closed(res: H1Response): void {
+  res.owner?.onResponseClose();
   res.emit('close');
 }
 
@@ -278,12 +292,15 @@ export class H1ServerConnection implements ParserEvents {
     if (req !== null && !req.complete) req.destroy();
     if (res !== null && !res.finished) {
       res.finished = true;
-      res.emit('close');
+      closed(res);
     }
   }
 
   private onDrain(): void {
-    this.res?.emit('drain');
+    const res = this.res;
+    if (res === null) return;
+    res.owner?.onResponseDrain();
+    res.emit('drain');
   }
 
   onHead(p: Http1Parser): void {
@@ -336,7 +353,7 @@ export class H1ServerConnection implements ParserEvents {
       res.writableEnded = true;
       res.headersSent = true;
       res.statusCode = status;
-      res.emit('close');
+      closed(res);
     }
     this.socket.end(ERRORS[status] ?? ERRORS[400]);
     this.socket.removeListener('data', this.onDataBound);
@@ -464,7 +481,7 @@ export class H1ServerConnection implements ParserEvents {
       res.writableEnded = true;
       res.headersSent = true;
       res.statusCode = status;
-      res.emit('close');
+      closed(res);
     }
     this.parser.close();
     this.socket.end(ERRORS[status]);

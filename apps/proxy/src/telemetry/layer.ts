@@ -8,6 +8,7 @@
  */
 import type { Span } from '@opentelemetry/api';
 import type { Exchange } from '../http/exchange';
+import { formatResponseFlags, RF } from '../http/response-flags';
 import type { HttpHandler, Layer } from '../http/filters';
 import { requestSocket } from '../authz/layer';
 import { peerIdentityOf } from '../security/peer';
@@ -25,10 +26,8 @@ export interface TelemetryDeps {
   nodeId: string;
 }
 
-const kState = Symbol('tsmesh.telemetry');
-
-/** Per-request telemetry state, kept on the exchange. */
-class RequestTelemetry {
+/** Per-request telemetry state, kept on the exchange (`ex.telemetry`). */
+export class RequestTelemetry {
   span: Span | null = null;
   peer: WorkloadInfo | null = null;
   peerPrincipal = '';
@@ -39,7 +38,7 @@ class RequestTelemetry {
 
 /** Records what the upstream's response says about its workload (outbound side): call with the upstream response headers. */
 export function onUpstreamResponseHeaders(ex: Exchange, headers: Record<string, string | string[] | undefined>): void {
-  const st = (ex as unknown as { [kState]?: RequestTelemetry })[kState];
+  const st = ex.telemetry;
   const v = headers[PEER_METADATA_HEADER];
   if (v !== undefined) {
     if (st) st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
@@ -50,7 +49,7 @@ export function onUpstreamResponseHeaders(ex: Exchange, headers: Record<string, 
 
 /** Records the upstream connection's verified peer (outbound mTLS). */
 export function onUpstreamPeer(ex: Exchange, principal: string): void {
-  const st = (ex as unknown as { [kState]?: RequestTelemetry })[kState];
+  const st = ex.telemetry;
   if (st) st.peerPrincipal = principal;
 }
 
@@ -70,11 +69,6 @@ function one(v: string | string[] | undefined): string | null {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-function onResponseClose(this: { [kState]?: RequestTelemetry }): void {
-  const st = this[kState];
-  if (st && !st.recorded) st.filter.complete(st);
-}
-
 /** The telemetry filter. */
 export class TelemetryFilter implements HttpHandler {
   private readonly metadataValue: string;
@@ -85,9 +79,8 @@ export class TelemetryFilter implements HttpHandler {
 
   handle(ex: Exchange): void {
     const st = new RequestTelemetry(this, ex);
-    (ex as unknown as { [kState]: RequestTelemetry })[kState] = st;
-    (ex.res as unknown as { [kState]: RequestTelemetry })[kState] = st;
-    ex.res.once('close', onResponseClose);
+    // recorded when the response closes (Exchange.onResponseClose)
+    ex.telemetry = st;
     const h = ex.headers;
     if (this.side === 'inbound') {
       const v = h[PEER_METADATA_HEADER];
@@ -123,7 +116,7 @@ export class TelemetryFilter implements HttpHandler {
     const destinationService = this.side === 'outbound' ? hostOfCluster(clusterName) : '';
     const mtls = this.side === 'inbound' ? st.peerPrincipal !== '' || peerIdentityOf(requestSocket(ex)) !== null : st.peerPrincipal !== '';
     const grpcStatus = ex.isGrpc ? String(ex.res.getHeader('grpc-status') ?? '') : '';
-    const flags = status === 0 ? 'DC' : '-';
+    const flags = formatResponseFlags(ex.flags | (status === 0 ? RF.DownstreamConnectionTermination : 0));
     const requestBytes = headerNumber(ex.headers['content-length']);
     const responseBytes = headerNumber(ex.res.getHeader('content-length') as string | undefined);
     this.deps.recorder.request({

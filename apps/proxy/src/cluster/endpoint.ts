@@ -1,0 +1,214 @@
+/**
+ * The endpoint level of the request path: one attempt on one host — its pool (the proxy's
+ * HTTP/1.1 codec, or undici for HTTP/2), the transport under it, and the response coming back.
+ * An attempt is a dispatch handler object (methods, no closures); it tells the route level what
+ * happened ({@link AttemptOwner}) and the cluster what the host did (outlier detection).
+ */
+import type { Dispatcher, Pool } from 'undici';
+import { H1Pool, type H1DispatchOptions, type H1Handler } from '../http1/client';
+import { RESPONSE_HOP_BY_HOP, type Exchange } from '../http/exchange';
+import { RF } from '../http/response-flags';
+import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
+import { Outcome, type UpstreamCluster } from './cluster';
+import type { Host } from './host';
+
+/** Why an attempt ended without a usable response. */
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'refused' | 'protocol';
+
+/** The route level, as attempts see it. */
+export interface AttemptOwner {
+  /** A final response status arrived: true when the route retries instead of forwarding it. */
+  retryOnStatus(ex: Exchange, status: number, grpcStatus: number): boolean;
+  /** The attempt failed before a response started: retry, or a local reply. */
+  attemptFailed(ex: Exchange, kind: FailureKind): void;
+}
+
+
+// abort reasons are made once: no Error per request
+const CANCELLED = new Error('cancelled');
+const RETRYING = new Error('retrying');
+const FAILED: Record<FailureKind, Error> = {
+  connect: new Error('connect'), reset: new Error('reset'), timeout: new Error('timeout'), refused: new Error('refused'), protocol: new Error('protocol'),
+};
+
+function classify(err: Error & { code?: string }): FailureKind {
+  const c = err.code ?? '';
+  if (c === 'ECONNREFUSED' || c === 'EHOSTUNREACH' || c === 'ENETUNREACH' || c === 'UND_ERR_CONNECT_TIMEOUT' || c === 'EADDRNOTAVAIL' || c === 'ENOTFOUND') return 'connect';
+  if (c === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message)) return 'refused';
+  if (c === 'HPE_INVALID') return 'protocol';
+  return 'reset';
+}
+
+/** Sends on the proxy's HTTP/1.1 pool or an undici (HTTP/2) pool; both call the handler the same way. */
+export function dispatchTo(d: Pool | H1Pool, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+  if (d instanceof H1Pool) d.dispatch(opts as unknown as H1DispatchOptions, handler as unknown as H1Handler);
+  else d.dispatch(opts, handler);
+}
+
+/** Starts an attempt of `ex` on `host`. */
+export function startAttempt(ex: Exchange, owner: AttemptOwner, cluster: UpstreamCluster, host: Host, http2: boolean, perTryMs: number): void {
+  const attempt = new UpstreamAttempt(ex, owner, cluster, host);
+  ex.attempt = attempt;
+  cluster.rqActive++;
+  host.activeRequests++;
+  cluster.stats.upstream_rq_total++;
+  if (perTryMs > 0) {
+    attempt.deadlineAt = performance.now() + perTryMs;
+    ex.rearm();
+  }
+  const opts: Dispatcher.DispatchOptions = {
+    path: ex.upstreamPath,
+    method: ex.method as Dispatcher.HttpMethod,
+    headers: ex.upstreamHeaders as Record<string, string>,
+    body: ex.body as never,
+  };
+  try {
+    dispatchTo(cluster.dispatcher(host, http2), opts, attempt);
+  } catch (err) {
+    attempt.onResponseError(null, err as Error);
+  }
+}
+
+/** One upstream attempt: a dispatch handler. */
+export class UpstreamAttempt implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | null = null;
+  /** Per-try deadline (performance.now() ms), 0: none. */
+  deadlineAt = 0;
+  /** The attempt no longer owns the exchange (cancelled, retried, or finished). */
+  finished = false;
+  private started = false;
+  private paused = false;
+
+  constructor(readonly ex: Exchange, private readonly owner: AttemptOwner, readonly cluster: UpstreamCluster, readonly host: Host) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.finished) controller.abort(CANCELLED);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (this.finished || statusCode < 200) return;
+    const ex = this.ex;
+    const grpc = headers['grpc-status'];
+    const grpcStatus = typeof grpc === 'string' ? Number(grpc) : -1;
+    this.cluster.report(this.host, statusCode >= 500 ? (statusCode >= 502 && statusCode <= 504 ? Outcome.GatewayFailure : Outcome.Http5xx) : Outcome.Success);
+    if (this.owner.retryOnStatus(ex, statusCode, grpcStatus)) {
+      this.release();
+      this.cluster.stats.status(statusCode);
+      controller.abort(RETRYING);
+      return;
+    }
+    if (ex.retriesDone > 0) this.cluster.stats.upstream_rq_retry_success++;
+    this.started = true;
+    // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers
+    const out: Record<string, string | string[] | undefined> = {};
+    for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
+    const action = ex.action!;
+    const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
+    const r = ex.route!.responseMutation;
+    const v = ex.vhost!.responseMutation;
+    const t = ex.table!.responseMutation;
+    if ((w !== null && !w.empty) || !r.empty || !v.empty || !t.empty) {
+      const fmt = ex.formatContext();
+      if (w !== null && !w.empty) w.apply(out, fmt);
+      if (!r.empty) r.apply(out, fmt);
+      if (!v.empty) v.apply(out, fmt);
+      if (!t.empty) t.apply(out, fmt);
+    }
+    if (ex.setCookie !== null) {
+      const sc = out['set-cookie'];
+      out['set-cookie'] = sc === undefined ? ex.setCookie : Array.isArray(sc) ? [...sc, ex.setCookie] : [sc, ex.setCookie];
+    }
+    if (ex.ctx.telemetry) {
+      // the upstream's workload metadata is for this proxy's telemetry, not for the app
+      onUpstreamResponseHeaders(ex, out);
+      if (this.host.peerPrincipal) onUpstreamPeer(ex, this.host.peerPrincipal);
+    }
+    out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
+    ex.writeHead(statusCode, out, false);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.finished || !this.started) return;
+    if (!this.ex.write(chunk) && !this.paused) {
+      this.paused = true;
+      controller.pause();
+      this.ex.onDrain(this);
+    }
+  }
+
+  /** The downstream took the buffered response bytes. */
+  resume(): void {
+    this.paused = false;
+    this.controller?.resume();
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[]>): void {
+    if (this.finished) return;
+    this.release();
+    if (!this.started) return;
+    this.cluster.stats.status(this.ex.status);
+    let any = false;
+    for (const _ in trailers) { any = true; break; }
+    this.ex.end(any ? trailers : null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    if (this.finished) return;
+    this.fail(classify(err as Error & { code?: string }));
+  }
+
+  /** Ends the attempt with a failure: the route level retries or replies; a started response is reset. */
+  fail(kind: FailureKind): void {
+    if (this.finished) return;
+    this.release();
+    const ex = this.ex;
+    const c = this.cluster;
+    if (kind === 'connect') c.stats.upstream_cx_connect_fail++;
+    else c.stats.upstream_rq_rx_reset++;
+    c.report(this.host, Outcome.LocalFailure);
+    if (this.controller && !this.controller.aborted) this.controller.abort(FAILED[kind]);
+    if (this.started) {
+      // response already streaming: reset downstream
+      ex.flags |= kind === 'timeout' ? RF.UpstreamRequestTimeout : RF.UpstreamConnectionTermination;
+      ex.finish(ex.status);
+      ex.res.destroy();
+      return;
+    }
+    this.owner.attemptFailed(ex, kind);
+  }
+
+  /** Stops the attempt because the exchange ended (timeout, client gone). */
+  cancel(): void {
+    if (this.finished) return;
+    this.release();
+    if (this.controller && !this.controller.aborted) this.controller.abort(CANCELLED);
+  }
+
+  private release(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.deadlineAt = 0;
+    this.cluster.rqActive--;
+    this.host.activeRequests--;
+  }
+}
+
+/** Null sink for mirrored requests. */
+export class MirrorSink implements Dispatcher.DispatchHandler {
+  constructor(private readonly cluster: UpstreamCluster, private readonly host: Host) {}
+  onRequestStart(): void {}
+  onResponseStart(_c: Dispatcher.DispatchController, status: number): void {
+    this.cluster.stats.status(status);
+  }
+  onResponseData(): void {}
+  onResponseEnd(): void {
+    this.done();
+  }
+  onResponseError(): void {
+    this.done();
+  }
+  private done(): void {
+    this.host.activeRequests--;
+  }
+}
