@@ -137,3 +137,19 @@ spec:
   rules:
 ${rule}`;
 }
+
+/** An AuthorizationPolicy on the ingress gateway (istio-system, `istio: ingressgateway`), as a user writes it. */
+export function gatewayAuthz(name: string, action: 'ALLOW' | 'DENY', rules: string): string {
+  return `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ${name}
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels:
+      istio: ingressgateway
+  action: ${action}
+  rules:
+${rules}`;
+}

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driverFromEnv } from '../src/drivers/index';
 import { burst, closeLoad, share, steady } from '../src/load';
-import { callmeAuthz, callmeOutlierDetection, callmeRouting, peerAuthentication, todolistCanary } from '../src/config';
+import { callmeAuthz, callmeOutlierDetection, callmeRouting, gatewayAuthz, peerAuthentication, todolistCanary } from '../src/config';
 import { eventually, fromPod, tlsProbe } from '../src/mesh-client';
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 
@@ -56,6 +56,61 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
       const after100 = samples.filter((s) => s.at >= t100 + 2000);
       expect(after100.length).toBeGreaterThan(100);
       expect(share(after100, isV2)).toBe(1);
+      await driver.apply(todolistCanary(90, 10));
+    });
+  });
+
+  describe('gateway policy and rejected config', () => {
+    const get = async (path: string, headers: Record<string, string> = {}) => {
+      const r = await fetch(`${driver.gatewayHttp()}${path}`, { headers });
+      return { status: r.status, body: await r.text() };
+    };
+
+    it('the DENY for /api/version selecting istio: ingressgateway is enforced by the gateway; other paths are served', async () => {
+      await driver.apply(gatewayAuthz('deny-version', 'DENY', `  - to:
+    - operation:
+        paths: ["/api/version"]
+`));
+      let last = '';
+      const denied = await eventually(async () => {
+        const [v, root] = [await get('/api/version'), await get('/')];
+        last = `/api/version ${v.status} ${v.body.slice(0, 60)}; / ${root.status}`;
+        return v.status === 403 && root.status === 200;
+      }, 30_000, 500);
+      expect(denied, last).toBe(true);
+      expect((await get('/api/version')).body).not.toMatch(/"version"/);
+      await driver.apply(gatewayAuthz('deny-version', 'DENY', `  - to:
+    - operation:
+        paths: ["/nothing"]
+`));
+      expect(await eventually(async () => (await get('/api/version')).status === 200, 30_000, 500)).toBe(true);
+    });
+
+    it('a DENY with an unknown condition key is refused, reported, and still denies (fail closed)', async () => {
+      await driver.apply(gatewayAuthz('deny-bad-key', 'DENY', `  - to:
+    - operation:
+        paths: ["/api/version"]
+    when:
+    - key: request.header[x-bad]
+      values: ["1"]
+`));
+      const denied = await eventually(async () => (await get('/api/version')).status === 403, 30_000, 500);
+      const issues = await (await fetch(`${driver.controlPlane()}/debug/config_issues?format=text`)).text();
+      expect(denied).toBe(true);
+      expect(issues).toMatch(/AuthorizationPolicy istio-system\/deny-bad-key: spec\.rules\[0\]\.when\[0\]\.key: unknown condition key "request\.header\[x-bad\]".*enforced fail-closed/);
+      await driver.apply(gatewayAuthz('deny-bad-key', 'DENY', `  - to:
+    - operation:
+        paths: ["/nothing"]
+`));
+      expect(await eventually(async () => (await get('/api/version')).status === 200, 30_000, 500)).toBe(true);
+    });
+
+    it('a rejected update of the todolist VirtualService keeps the last good version serving, and says so', async () => {
+      await driver.apply(todolistCanary(0, 0));
+      const reported = await eventually(async () => /VirtualService default\/todolist: .*kept version from /.test(await (await fetch(`${driver.controlPlane()}/debug/config_issues?format=text`)).text()), 30_000, 500);
+      expect(reported).toBe(true);
+      const samples = await burst(100, 10, `${driver.gatewayHttp()}/`);
+      expect(samples.filter((s) => s.status !== 200).map((s) => s.status)).toEqual([]);
       await driver.apply(todolistCanary(90, 10));
     });
   });
