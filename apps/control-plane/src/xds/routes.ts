@@ -94,6 +94,26 @@ function matchApplies(m: { port?: number; gateways?: string[]; sourceLabels?: Re
   return true;
 }
 
+/** Istio's pseudo-header for JWT claims: `@request.auth.claims.<claim>` (`.`-separated nested claims). */
+const CLAIM_PREFIX = '@request.auth.claims.';
+
+/**
+ * A route match on a JWT claim, as Istio builds it: the jwt_authn filter writes the verified
+ * payload into dynamic metadata (`envoy.filters.http.jwt_authn`, key `payload` — tsmesh's JWT
+ * filter always sets `payload_in_metadata: payload`), and the route matches that metadata's
+ * claim path (a list claim matches when one of its values does). `withoutHeaders` inverts it.
+ */
+function claimMatchers(claim: string, m: StringMatch, invert: boolean): Record<string, unknown>[] {
+  const path = ['payload', ...claim.split('.')].map((key) => ({ key }));
+  // A claim is a string or a list of strings: Envoy's `or_match` takes either.
+  const str = { string_match: stringMatcher(m) };
+  return [{
+    filter: 'envoy.filters.http.jwt_authn', path,
+    value: { or_match: { value_matchers: [str, { list_match: { one_of: str } }] } },
+    ...(invert ? { invert: true } : {}),
+  }];
+}
+
 function routeMatch(m: NonNullable<HTTPRoute['match']>[number] | undefined, proxyless: boolean): RouteMatch {
   const rm: RouteMatch = {};
   const uri = m?.uri;
@@ -102,8 +122,16 @@ function routeMatch(m: NonNullable<HTTPRoute['match']>[number] | undefined, prox
   else rm.prefix = uri?.prefix ?? (proxyless ? '' : '/');
   if (m?.ignoreUriCase) rm.case_sensitive = { value: false };
   const headers: HeaderMatcher[] = [];
-  for (const [k, v] of Object.entries(m?.headers ?? {})) headers.push(headerMatcher(k.toLowerCase(), v));
-  for (const [k, v] of Object.entries(m?.withoutHeaders ?? {})) headers.push(headerMatcher(k.toLowerCase(), v, true));
+  const metadata: Record<string, unknown>[] = [];
+  for (const [k, v] of Object.entries(m?.headers ?? {})) {
+    if (k.startsWith(CLAIM_PREFIX)) metadata.push(...claimMatchers(k.slice(CLAIM_PREFIX.length), v, false));
+    else headers.push(headerMatcher(k.toLowerCase(), v));
+  }
+  for (const [k, v] of Object.entries(m?.withoutHeaders ?? {})) {
+    if (k.startsWith(CLAIM_PREFIX)) metadata.push(...claimMatchers(k.slice(CLAIM_PREFIX.length), v, true));
+    else headers.push(headerMatcher(k.toLowerCase(), v, true));
+  }
+  if (metadata.length) (rm as Record<string, unknown>).dynamic_metadata = metadata;
   if (m?.method) headers.push(headerMatcher(':method', m.method));
   if (m?.authority) headers.push(headerMatcher(':authority', m.authority));
   if (m?.scheme) headers.push(headerMatcher(':scheme', m.scheme));
@@ -113,8 +141,108 @@ function routeMatch(m: NonNullable<HTTPRoute['match']>[number] | undefined, prox
   return rm;
 }
 
+type HttpMatch = NonNullable<HTTPRoute['match']>[number];
+
+/** The delegate VirtualService (no hosts) a route's `delegate` names, if it exists. */
+export function delegateOf(push: PushContext, ref: { name: string; namespace?: string }, rootNamespace: string): VirtualServiceConfig | undefined {
+  const ns = ref.namespace || rootNamespace;
+  return push.virtualServices.find((v) => v.name === ref.name && v.namespace === ns && !v.spec.hosts?.length);
+}
+
+/** The delegates a VirtualService's routes name (for cache keys: their changes change its routes). */
+export function delegatesOf(push: PushContext, vs: VirtualServiceConfig | undefined): VirtualServiceConfig[] {
+  if (!vs) return [];
+  const out: VirtualServiceConfig[] = [];
+  for (const h of vs.spec.http ?? []) {
+    const d = h.delegate ? delegateOf(push, h.delegate, vs.namespace) : undefined;
+    if (d && !out.includes(d)) out.push(d);
+  }
+  return out;
+}
+
+function mergeString(root: StringMatch | undefined, del: StringMatch | undefined, uri: boolean): StringMatch | undefined | null {
+  if (!root) return del;
+  if (!del) return root;
+  if (JSON.stringify(root) === JSON.stringify(del)) return del;
+  // A delegate's URI may narrow the root's prefix (root /productpage, delegate /productpage/v1).
+  if (uri && root.prefix !== undefined) {
+    if (del.prefix !== undefined && del.prefix.startsWith(root.prefix)) return del;
+    if (del.exact !== undefined && del.exact.startsWith(root.prefix)) return del;
+  }
+  return null;
+}
+
+function mergeMaps(root: Record<string, StringMatch> | undefined, del: Record<string, StringMatch> | undefined): Record<string, StringMatch> | undefined | null {
+  if (!root) return del;
+  if (!del) return root;
+  const out = { ...root };
+  for (const [k, v] of Object.entries(del)) {
+    if (out[k] && JSON.stringify(out[k]) !== JSON.stringify(v)) return null;
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * A root route's match merged with a delegate route's, as Istio merges them: both must hold; the
+ * delegate may narrow the root's URI prefix; a conflict (a different URI, method or header value)
+ * drops that combination. Null when they conflict.
+ */
+export function mergeMatch(root: HttpMatch | undefined, del: HttpMatch | undefined): HttpMatch | undefined | null {
+  if (!root) return del;
+  if (!del) return root;
+  const out: HttpMatch = { ...root, ...del };
+  for (const f of ['uri', 'scheme', 'method', 'authority'] as const) {
+    const m = mergeString(root[f], del[f], f === 'uri');
+    if (m === null) return null;
+    if (m) out[f] = m; else delete out[f];
+  }
+  for (const f of ['headers', 'queryParams', 'withoutHeaders'] as const) {
+    const m = mergeMaps(root[f], del[f]);
+    if (m === null) return null;
+    if (m) out[f] = m; else delete out[f];
+  }
+  if (root.port !== undefined && del.port !== undefined && root.port !== del.port) return null;
+  out.port = root.port ?? del.port;
+  if (out.port === undefined) delete out.port;
+  if (root.sourceLabels || del.sourceLabels) out.sourceLabels = { ...root.sourceLabels, ...del.sourceLabels };
+  if (root.gateways?.length) out.gateways = root.gateways;
+  if (root.ignoreUriCase || del.ignoreUriCase) out.ignoreUriCase = true;
+  return out;
+}
+
+/**
+ * A root route with `delegate`: the delegate VirtualService's HTTP routes, in order, each under the
+ * root route's match (Istio's delegation). A missing delegate yields no routes (Istio drops them).
+ */
+function delegateRoutes(h: HTTPRoute, vs: VirtualServiceConfig, ctx: RouteContext): Route[] {
+  const d = delegateOf(ctx.push, h.delegate!, vs.namespace);
+  if (!d) return [];
+  const roots: (HttpMatch | undefined)[] = h.match?.length ? h.match.filter((m) => matchApplies(m, ctx, vs.namespace)) : [undefined];
+  if (!roots.length) return [];
+  const out: Route[] = [];
+  (d.spec.http ?? []).forEach((dh, k) => {
+    if (dh.delegate) return; // one level of delegation, as Istio
+    const dms: (HttpMatch | undefined)[] = dh.match?.length ? dh.match : [undefined];
+    const merged: HttpMatch[] = [];
+    let catchAll = false;
+    for (const r of roots) {
+      for (const m of dms) {
+        const x = mergeMatch(r, m);
+        if (x === null) continue;
+        if (x === undefined) catchAll = true;
+        else merged.push(x);
+      }
+    }
+    if (!merged.length && !catchAll) return;
+    out.push(...translateHttpRoute({ ...dh, match: catchAll ? undefined : merged }, k, d, ctx));
+  });
+  return out;
+}
+
 /** Envoy routes for one VirtualService HTTP route (one per applicable match). */
 export function translateHttpRoute(h: HTTPRoute, index: number, vs: VirtualServiceConfig, ctx: RouteContext): Route[] {
+  if (h.delegate) return delegateRoutes(h, vs, ctx);
   const applicable = h.match?.length ? h.match.filter((m) => matchApplies(m, ctx, vs.namespace)) : [undefined];
   if (applicable.length === 0) return [];
   const proxyless = !!ctx.proxyless;

@@ -60,6 +60,7 @@ const STEPS: { name: string; apply(d: Map<string, string>): void }[] = [
   { name: 'DestinationRule subset labels', apply: (d) => edit(d, 'DestinationRule/default/callme-service-destination', '{name: v2, labels: {version: v2}}', '{name: v2, labels: {version: v1}}') },
   { name: 'endpoint removed', apply: (d) => edit(d, 'EndpointSlice/default/callme-service-abcde', /\n {2}- addresses: \[10\.244\.0\.21\][^\n]*\n[^\n]*\n[^\n]*/, '') },
   { name: 'pod labels', apply: (d) => edit(d, 'Pod/default/callme-service-v1-0', 'version: v1', 'version: v3') },
+  { name: 'delegate VirtualService routes', apply: (d) => edit(d, 'VirtualService/default/todolist-api', 'prefix: /api/v2', 'prefix: /api/v3') },
   { name: 'VirtualService deleted', apply: (d) => d.delete('VirtualService/default/callme-service-route') },
   { name: 'DestinationRule deleted', apply: (d) => d.delete('DestinationRule/default/callme-service-destination') },
   { name: 'Service port', apply: (d) => edit(d, 'Service/default/callme-service', 'port: 8091, targetPort', 'port: 8092, targetPort') },
@@ -67,7 +68,7 @@ const STEPS: { name: string; apply(d: Map<string, string>): void }[] = [
 
 describe('XdsCache invalidation', () => {
   it('serves exactly what a fresh generation gives after every change of a sequence', () => {
-    const docs = docsOf('base.yaml', 'callme-split-fault.yaml');
+    const docs = docsOf('base.yaml', 'callme-split-fault.yaml', 'delegate-virtualservice.yaml');
     const cache = new XdsCache();
     let before = new Map<string, ConfigResource>();
     let prevDocs = new Map<string, string>();
@@ -99,7 +100,7 @@ describe('XdsCache invalidation', () => {
   });
 
   it('an endpoint-only change re-encodes no route, listener or cluster of unrelated services, and changes only EDS for the client', () => {
-    const docs = docsOf('base.yaml', 'callme-split-fault.yaml');
+    const docs = docsOf('base.yaml', 'callme-split-fault.yaml', 'delegate-virtualservice.yaml');
     const cache = new XdsCache();
     const caller = NODES[0];
     const gen = (resources: ConfigResource[], v: string) => {

@@ -103,15 +103,18 @@ export class VirtualHostKey implements CacheKey {
     readonly destinations: readonly string[],
     /** The client's namespace and labels, when the VirtualService matches on them (`sourceLabels`, `sourceNamespace`); else empty. */
     readonly source: string,
+    /** Delegate VirtualServices its routes take in (their routes are part of this virtual host). */
+    readonly delegates: readonly VirtualServiceConfig[] = [],
   ) {}
 
   id(): string {
-    return j(['vhost', this.service.hostname, this.port, this.domains, ref(this.virtualService), this.source]);
+    return j(['vhost', this.service.hostname, this.port, this.domains, ref(this.virtualService), this.source, this.delegates.map(ref)]);
   }
 
   dependencies(): Dependency[] {
     const d = [serviceDep(this.service.hostname)];
     if (this.virtualService) d.push(configDep(this.virtualService));
+    for (const x of this.delegates) d.push(configDep(x));
     for (const h of this.destinations) d.push(serviceDep(h));
     return d;
   }

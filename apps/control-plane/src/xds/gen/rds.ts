@@ -9,7 +9,7 @@ import { isHttpProtocol } from '@tsmesh/mesh-config';
 import type { VirtualServiceConfig } from '../../model/push-context';
 import type { Proxy } from '../../model/proxy';
 import type { ServiceModel } from '../../registry/registry';
-import { defaultRoute, serviceDomains, virtualServiceForHost, virtualServiceRoutes } from '../routes';
+import { defaultRoute, delegatesOf, serviceDomains, virtualServiceForHost, virtualServiceRoutes } from '../routes';
 import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER } from '../common';
 import { destinationsOf, PartKey, sourceOf, type PushGeneration } from './context';
 import { RouteFragmentKey, VirtualHostKey } from './keys';
@@ -18,7 +18,9 @@ import { concatenated } from './xds-cache';
 const ROUTE_CONFIG = 'envoy.config.route.v3.RouteConfiguration';
 
 function virtualHostBytes(g: PushGeneration, proxy: Proxy, svc: ServiceModel, port: number, domains: string[], vs: VirtualServiceConfig | undefined): Uint8Array {
-  const key = new VirtualHostKey(svc, port, domains, vs, destinationsOf(vs, g.push.options.domain), sourceOf(vs, proxy));
+  const delegates = delegatesOf(g.push, vs);
+  const destinations = [...new Set([vs, ...delegates].flatMap((v) => destinationsOf(v, g.push.options.domain)))].sort();
+  const key = new VirtualHostKey(svc, port, domains, vs, destinations, sourceOf(vs, proxy), delegates);
   return g.cache.bytes(ROUTE_CONFIG, key, () => {
     const routes = vs ? virtualServiceRoutes(vs, { push: g.push, proxy, port, gateway: 'mesh' }) : [];
     if (!routes.length) routes.push(defaultRoute(svc, port));
