@@ -6,6 +6,7 @@
  * shared by the filters of one request.
  */
 import type { Http2ServerRequest } from 'node:http2';
+import { isIP } from 'node:net';
 import type { Exchange } from '../http/exchange';
 import type { HttpHandler, Layer } from '../http/filters';
 import { localReply } from '../http/local-reply';
@@ -29,16 +30,28 @@ export interface RemoteAddressPolicy {
   xffNumTrustedHops: number;
 }
 
-function remoteIp(ex: Exchange, p: RemoteAddressPolicy | null): string {
-  const xff = ex.headers['x-forwarded-for'];
+/**
+ * The original client's address (Envoy's trusted client address): with `use_remote_address` the
+ * socket peer, unless `xff_num_trusted_hops` N > 0 proxies in front are trusted — then the Nth
+ * address from the right of `x-forwarded-for` as received; without it, the last address of XFF
+ * after skipping N. Too few entries, or an entry that is not an IP address: the socket peer.
+ */
+export function trustedClientAddress(xff: string | string[] | undefined, peer: string, p: RemoteAddressPolicy | null): string {
   const v = Array.isArray(xff) ? xff.join(',') : xff;
-  if (!v) return ex.conn.srcIp;
-  const hops = v.split(',');
+  const n = p?.xffNumTrustedHops ?? 0;
   if (p?.useRemoteAddress) {
-    const n = p.xffNumTrustedHops;
-    return n > 0 && hops.length >= n ? hops[hops.length - n].trim() : ex.conn.srcIp;
+    if (n === 0 || !v) return peer;
+    return xffFromRight(v, n - 1) ?? peer;
   }
-  return hops[hops.length - 1].trim() || ex.conn.srcIp;
+  if (!v) return peer;
+  return xffFromRight(v, n) ?? peer;
+}
+
+function xffFromRight(v: string, skip: number): string | null {
+  const hops = v.split(',');
+  if (hops.length <= skip) return null;
+  const ip = hops[hops.length - 1 - skip].trim();
+  return isIP(ip) !== 0 ? ip : null;
 }
 
 /** The request's authorization attributes, built on first use. */
@@ -53,7 +66,7 @@ export function attributesOf(ex: Exchange, policy: RemoteAddressPolicy | null = 
     a.sni = peer.sni;
   }
   a.directRemoteIp = ex.conn.srcIp;
-  a.remoteIp = remoteIp(ex, policy);
+  a.remoteIp = trustedClientAddress(ex.headers['x-forwarded-for'], ex.conn.srcIp, policy);
   a.destinationIp = ex.conn.dstIp;
   a.destinationPort = ex.conn.dstPort;
   a.method = ex.method;

@@ -237,3 +237,24 @@ describe('network RBAC (TCP ports)', () => {
     expect(authorizeConnection([], {}, conn).allowed).toBe(true);
   });
 });
+
+describe("trusted client address (Envoy's use_remote_address / xff_num_trusted_hops)", () => {
+  it('picks the address Envoy would trust', async () => {
+    const { trustedClientAddress: t } = await import('./layer');
+    const xff = '192.0.2.10, 203.0.113.128, 198.51.100.1';
+    // edge, no trusted proxy in front: the peer, XFF ignored
+    expect(t(xff, '10.0.0.1', { useRemoteAddress: true, xffNumTrustedHops: 0 })).toBe('10.0.0.1');
+    // edge with 1 or 2 trusted proxies in front: the Nth address from the right
+    expect(t(xff, '10.0.0.1', { useRemoteAddress: true, xffNumTrustedHops: 1 })).toBe('198.51.100.1');
+    expect(t(xff, '10.0.0.1', { useRemoteAddress: true, xffNumTrustedHops: 2 })).toBe('203.0.113.128');
+    expect(t(xff, '10.0.0.1', { useRemoteAddress: true, xffNumTrustedHops: 4 })).toBe('10.0.0.1');
+    // internal proxy: the last address, after skipping N
+    expect(t(xff, '10.0.0.1', { useRemoteAddress: false, xffNumTrustedHops: 0 })).toBe('198.51.100.1');
+    expect(t(xff, '10.0.0.1', { useRemoteAddress: false, xffNumTrustedHops: 1 })).toBe('203.0.113.128');
+    expect(t(xff, '10.0.0.1', null)).toBe('198.51.100.1');
+    // not an address, or no XFF: the peer
+    expect(t('junk', '10.0.0.1', { useRemoteAddress: false, xffNumTrustedHops: 0 })).toBe('10.0.0.1');
+    expect(t(undefined, '10.0.0.1', { useRemoteAddress: true, xffNumTrustedHops: 1 })).toBe('10.0.0.1');
+    expect(t(['192.0.2.10', '198.51.100.1'], '10.0.0.1', { useRemoteAddress: true, xffNumTrustedHops: 1 })).toBe('198.51.100.1');
+  });
+});

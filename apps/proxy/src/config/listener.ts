@@ -77,6 +77,8 @@ export interface HcmSpec {
   mergeSlashes: boolean;
   useRemoteAddress: boolean;
   xffNumTrustedHops: number;
+  /** Envoy's `skip_xff_append` (with `use_remote_address`, the peer address is appended to XFF unless set). */
+  skipXffAppend: boolean;
   streamIdleTimeoutMs: number;
   requestTimeoutMs: number;
   /** Envoy's `request_headers_timeout`: a connection whose request head is not complete by then is closed (0: off). */
@@ -221,6 +223,7 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
     mergeSlashes: !!h.merge_slashes,
     useRemoteAddress: !!h.use_remote_address?.value,
     xffNumTrustedHops: h.xff_num_trusted_hops ?? 0,
+    skipXffAppend: !!h.skip_xff_append,
     streamIdleTimeoutMs: h.stream_idle_timeout ? durationMs(h.stream_idle_timeout) : 300_000,
     requestTimeoutMs: durationMs(h.request_timeout),
     // unset: 60 s (slow request heads are never left open indefinitely); an explicit 0 turns it off, as in Envoy

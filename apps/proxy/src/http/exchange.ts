@@ -184,6 +184,8 @@ export class Exchange implements RequestView, Timed {
 
   /** The request came from outside the mesh edge (`use_remote_address`): internal x-envoy headers it carries are dropped. */
   stripInternalHeaders = false;
+  /** Append the peer's address to `x-forwarded-for` upstream (`use_remote_address` without `skip_xff_append`). */
+  appendXff = false;
   /** Set for HTTP/1.1 Upgrade and CONNECT requests: the raw connection, handed over once the head is read. */
   upgrade: UpgradeRequest | null = null;
 
@@ -228,6 +230,12 @@ export class Exchange implements RequestView, Timed {
     // x-envoy-original-path is the proxy's own record of a rewrite: one sent by a client is not
     // trusted (CVE-2023-27487), and is set again below only when this proxy rewrites the path
     if (this.stripInternalHeaders) delete h['x-envoy-original-path'];
+    if (this.appendXff && this.conn.srcIp) {
+      // use_remote_address: this proxy is the edge, so it records the peer it got the request from
+      const x = h['x-forwarded-for'];
+      const prev = Array.isArray(x) ? x.join(', ') : x;
+      h['x-forwarded-for'] = prev ? `${prev}, ${this.conn.srcIp}` : this.conn.srcIp;
+    }
     if (this.http2 || h.host === undefined) h.host = this.authority;
     if (this.isGrpc || (src.te === 'trailers')) h.te = 'trailers';
     if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = this.scheme;

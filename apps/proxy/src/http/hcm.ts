@@ -67,6 +67,9 @@ export class HttpConnectionManager implements H1Owner {
     if (this.h2) return this.h2;
     const s = http2.createServer({ settings: { maxConcurrentStreams: 1024 } });
     s.on('request', this.onRequest.bind(this));
+    // CONNECT streams go through the filter stack too (the router refuses them) instead of
+    // Node's automatic 405, so they are authorized, counted and logged like any request
+    s.on('connect', this.onRequest.bind(this));
     s.on('session', (session: http2.Http2Session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
@@ -142,6 +145,9 @@ export class HttpConnectionManager implements H1Owner {
     const ex = new Exchange(req, res, conn, this.ctx, this.stats, target);
     ex.upgrade = upgrade;
     ex.stripInternalHeaders = this.spec.useRemoteAddress;
+    ex.appendXff = this.spec.useRemoteAddress && !this.spec.skipXffAppend;
+    // at the edge a client cannot claim to be internal (require_tls EXTERNAL_ONLY reads it)
+    if (ex.stripInternalHeaders) delete ex.headers['x-envoy-internal'];
     const table = this.routeTable();
     if (table !== null) {
       ex.table = table;

@@ -203,18 +203,18 @@ export function appCluster(name: string, port: number): { c: Cluster; e: Cluster
   return { c: cluster({ name }), e: clusterLoadAssignment(name, [{ address: '127.0.0.1', port }]) };
 }
 
-/** A control plane and a proxy process (`proxy sidecar`) serving the given resources. */
+/** A control plane and a proxy process (`proxy sidecar` or `proxy router`) serving the given resources. */
 export interface MeshProxy {
   cp: ControlPlane;
   proc: Proc;
   stop(): Promise<void>;
 }
 
-export async function startProxyProcess(tag: string, r: { listeners: Listener[]; routes: RouteConfiguration[]; clusters: Cluster[]; endpoints: ClusterLoadAssignment[] }): Promise<MeshProxy> {
+export async function startProxyProcess(tag: string, r: { listeners: Listener[]; routes: RouteConfiguration[]; clusters: Cluster[]; endpoints: ClusterLoadAssignment[] }, mode: 'sidecar' | 'router' = 'sidecar'): Promise<MeshProxy> {
   const cp = new ControlPlane();
   await cp.start();
   const pod = `sec-${tag}`;
-  const nodeId = `sidecar~127.0.0.1~${pod}.default~default.svc.cluster.local`;
+  const nodeId = `${mode}~127.0.0.1~${pod}.default~default.svc.cluster.local`;
   cp.cache.setSnapshot(nodeId, Snapshot.create('1', {
     [TypeUrl.Listener]: r.listeners,
     [TypeUrl.RouteConfiguration]: r.routes,
@@ -222,7 +222,7 @@ export async function startProxyProcess(tag: string, r: { listeners: Listener[];
     [TypeUrl.ClusterLoadAssignment]: r.endpoints,
   }));
   const main = await bundleProxy(`security-${tag}-${process.pid}`);
-  const proc = run(process.execPath, [main, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${cp.port}`, '--admin-port', '0', '--status-port', '0', '--prometheus-port', '0', '--merged-metrics-port', 'off', '--access-log', 'off'], { POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
+  const proc = run(process.execPath, [main, 'proxy', mode, '--discovery-address', `127.0.0.1:${cp.port}`, '--admin-port', '0', '--status-port', '0', '--prometheus-port', '0', '--merged-metrics-port', 'off', '--access-log', 'off'], { POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
   try {
     await waitOutput(proc, /first config applied/, 20_000);
   } catch (err) {
