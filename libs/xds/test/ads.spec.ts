@@ -218,4 +218,49 @@ describe('ADS protocol edges over a raw stream', () => {
     expect(got[2].type_url).toBe(TypeUrl.ClusterLoadAssignment);
     expect(got[2].resources.map((r) => r.name)).toEqual(['c']);
   });
+
+  it('a Delta client resuming with every resource at the current version is recorded as holding it, and sent nothing', async () => {
+    const { server, port, cache } = await startServer();
+    cache.setSnapshot('resume', snap('7', ['a', 'b']));
+    const held = cache.getSnapshot('resume')!.resources(TypeUrl.Cluster);
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    cleanups.push(() => client.close());
+    const stream = client.makeBidiStreamRequest(ADS_PATHS.delta, adsCodec.encodeDeltaRequest, adsCodec.decodeDeltaResponse);
+    cleanups.push(() => stream.cancel());
+    const got: DeltaDiscoveryResponse__Output[] = [];
+    stream.on('data', (r: DeltaDiscoveryResponse__Output) => got.push(r));
+    stream.on('error', () => {});
+    stream.write({ node: { id: 'resume' }, type_url: TypeUrl.Cluster, initial_resource_versions: { a: held.get('a')!.version, b: held.get('b')!.version } });
+    await waitFor(() => server.status.get('resume')?.types.get(TypeUrl.Cluster)?.ackedVersion === '7', 'resume recorded');
+    const t = server.status.get('resume')!.types.get(TypeUrl.Cluster)!;
+    expect(t.sentVersion).toBe('7');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual([]);
+  });
+});
+
+describe('status of resumed streams and NACKs (State of the World)', () => {
+  it('a client resuming with version_info is recorded as holding it; a NACK records the version its request carried as acked', async () => {
+    const { server, port, cache } = await startServer();
+    cache.setSnapshot('sotw', snap('3', ['a']));
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    cleanups.push(() => client.close());
+    const stream = client.makeBidiStreamRequest(ADS_PATHS.sotw, adsCodec.encodeRequest, adsCodec.decodeResponse);
+    cleanups.push(() => stream.cancel());
+    const got: DiscoveryResponse__Output[] = [];
+    stream.on('data', (r: DiscoveryResponse__Output) => got.push(r));
+    stream.on('error', () => {});
+    // Resuming at the current version: nothing is sent, and the status says it holds 3.
+    stream.write({ node: { id: 'sotw' }, version_info: '3', resource_names: [], type_url: TypeUrl.Cluster, response_nonce: '' });
+    await waitFor(() => server.status.get('sotw')?.types.get(TypeUrl.Cluster)?.ackedVersion === '3', 'resume recorded');
+    expect(server.status.get('sotw')!.types.get(TypeUrl.Cluster)!.sentVersion).toBe('3');
+    expect(got).toEqual([]);
+    // A new version is sent and NACKed: acked stays the version the NACK carried (3).
+    cache.setSnapshot('sotw', snap('4', ['a'], 'RANDOM'));
+    await waitFor(() => got.length === 1, 'version 4 sent');
+    stream.write({ version_info: '3', resource_names: [], type_url: TypeUrl.Cluster, response_nonce: got[0].nonce, error_detail: { code: 3, message: 'refused by the test' } });
+    await waitFor(() => server.status.get('sotw')!.types.get(TypeUrl.Cluster)!.lastNack !== undefined, 'NACK recorded');
+    const t = server.status.get('sotw')!.types.get(TypeUrl.Cluster)!;
+    expect(t).toMatchObject({ sentVersion: '4', ackedVersion: '3', lastNack: { version: '4', message: 'refused by the test' } });
+  });
 });

@@ -59,6 +59,8 @@ export type Cancel = () => void;
 export interface ConfigWatcher {
   createWatch(request: WatchRequest, subscription: Subscription, emit: (r: WatchResponse) => void): Cancel;
   createDeltaWatch(request: DeltaWatchRequest, emit: (r: DeltaWatchResponse) => void): Cancel;
+  /** The version of a type in a node's current snapshot, when the watcher has one (for status). */
+  versionOf?(nodeId: string, typeUrl: string): string | undefined;
 }
 
 interface SotwWatch {
@@ -143,6 +145,10 @@ export class SnapshotCache implements ConfigWatcher {
   }
 
   /** The snapshot of a node, if any. */
+  versionOf(nodeId: string, typeUrl: string): string | undefined {
+    return this.snapshots.get(nodeId)?.version(typeUrl);
+  }
+
   getSnapshot(nodeId: string): Snapshot | undefined {
     return this.snapshots.get(nodeId);
   }

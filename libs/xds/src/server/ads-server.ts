@@ -496,6 +496,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
         this.x.hooks.onAck?.(nodeId, typeUrl, st.sentSystemVersion ?? '');
       }
     }
+    const first = !st.started;
     if (!st.started) {
       st.started = true;
       for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.known.set(name, version);
@@ -515,10 +516,19 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     }
     st.cancel?.();
     const state = st;
+    const resuming = first && Object.keys(req.initial_resource_versions ?? {}).length > 0;
+    let answered = false;
     state.cancel = this.x.cache.createDeltaWatch(
       { nodeId, typeUrl, wildcard: st.wildcard, subscribed: new Set(st.subscribed), known: new Map(st.known) },
-      (r) => this.send(state, r),
+      (r) => {
+        answered = true;
+        this.send(state, r);
+      },
     );
+    // A client resuming with every resource it needs already at the current versions (nothing to
+    // send): it holds the snapshot's version of this type.
+    const held = resuming && !answered ? this.x.cache.versionOf?.(nodeId, typeUrl) : undefined;
+    if (held) this.x.status.resumed(nodeId, typeUrl, held);
   }
 
   private send(st: DeltaTypeState, r: DeltaWatchResponse): void {
