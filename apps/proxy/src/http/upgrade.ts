@@ -5,11 +5,13 @@
  * the two connections into a tunnel. Any other answer is relayed as an ordinary response and the
  * downstream connection goes back to the connection manager as HTTP (CVE-2024-23326: a 200 or a
  * 404 must not switch the connection into a byte pipe that skips every filter). The upstream
- * side of an upgrade uses node:http's client (its 'upgrade'/'response' split is exactly this
- * decision) over a socket from the cluster's transport.
+ * side is the proxy's HTTP/1.1 codec ({@link H1UpgradeRequest}: a 101 hands over the socket, any
+ * other answer is parsed as a response) over a socket from the cluster's transport.
  */
-import http from 'node:http';
 import net from 'node:net';
+import { H1UpgradeRequest, type H1UpgradeHandler } from '../http1/client';
+import { writeHeadInto } from '../http1/wire';
+import { RF } from './response-flags';
 import type { RouteActionConfig } from '../config/route';
 import { Outcome, type UpstreamCluster } from '../cluster/cluster';
 import type { Host } from '../cluster/host';
@@ -51,17 +53,18 @@ function connectUpstream(cluster: UpstreamCluster, host: Host, cb: (err: Error |
 
 /** Forwards an Upgrade request whose filters passed; splices only on 101. */
 export function forwardUpgrade(ex: Exchange, cluster: UpstreamCluster, action: RouteActionConfig): void {
-  const up = ex.upgrade!;
   ex.cluster = cluster;
   ex.action = action;
   const host = cluster.spec.lb === 'original_dst' ? originalDstHost(ex, cluster) : cluster.pick(ex.hash, 0, null);
   if (host === null) {
     cluster.stats.upstream_cx_none_healthy++;
+    ex.flags |= RF.NoHealthyUpstream;
     localReply(ex, 503, 'no healthy upstream', null);
     return;
   }
   if (cluster.requestOverflow(false)) {
     cluster.stats.upstream_rq_pending_overflow++;
+    ex.flags |= RF.UpstreamOverflow;
     localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
     return;
   }
@@ -72,111 +75,156 @@ export function forwardUpgrade(ex: Exchange, cluster: UpstreamCluster, action: R
   cluster.rqActive++;
   host.activeRequests++;
   cluster.stats.upstream_rq_total++;
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    cluster.rqActive--;
-    host.activeRequests--;
-  };
-  const creq = http.request({
-    method: ex.method,
-    path: ex.upstreamPath,
-    headers: headers as http.OutgoingHttpHeaders,
-    setHost: false,
-    createConnection: ((_o: unknown, cb: (err: Error | null, s: net.Socket | null) => void) => {
-      connectUpstream(cluster, host, cb);
-      return undefined;
-    }) as never,
-  });
-  const onDownClose = () => creq.destroy();
-  up.socket.once('close', onDownClose);
-  creq.on('upgrade', (res: http.IncomingMessage, upSocket: net.Socket, upHead: Buffer) => {
-    up.socket.removeListener('close', onDownClose);
-    if (res.statusCode !== 101 || ex.done || up.socket.destroyed) {
-      upSocket.destroy();
-      release();
-      if (!ex.done) localReply(ex, 502, 'upstream answered an upgrade without switching protocols', null);
-      return;
-    }
-    cluster.report(host, Outcome.Success);
-    const out = responseHeaders(ex, res);
-    if (host.peerPrincipal && ex.ctx.telemetry) onUpstreamPeer(ex, host.peerPrincipal);
-    let head = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
-    for (const k in out) {
-      const v = out[k];
-      if (v === undefined) continue;
-      for (const x of Array.isArray(v) ? v : [v]) head += `${k}: ${x}\r\n`;
-    }
-    head += 'connection: Upgrade\r\n';
-    head += `upgrade: ${res.headers.upgrade ?? ''}\r\n\r\n`;
-    up.tunnelled = true;
-    ex.headersSent = true;
-    ex.status = 101;
-    (ex.res as H1Response).statusCode = 101;
-    const down = up.socket;
-    down.write(head);
-    if (upHead.length) down.write(upHead);
-    if (up.head.length) upSocket.write(up.head);
-    upSocket.setNoDelay(true);
-    down.pipe(upSocket);
-    upSocket.pipe(down);
-    const end = () => {
-      down.destroy();
-      upSocket.destroy();
-      release();
-      ex.finish(101);
-      // the tunnel's end is the end of the exchange for telemetry
-      ex.res.emit('close');
-    };
-    down.on('error', end);
-    upSocket.on('error', end);
-    down.once('close', end);
-    upSocket.once('close', end);
-  });
-  creq.on('response', (res: http.IncomingMessage) => {
-    // The upstream did not switch protocols: an ordinary response, and the connection stays HTTP.
-    cluster.report(host, res.statusCode! >= 500 ? Outcome.Http5xx : Outcome.Success);
-    cluster.stats.status(res.statusCode!);
-    const out = responseHeaders(ex, res);
-    out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
-    ex.writeHead(res.statusCode!, out, false);
-    res.on('data', (c: Buffer) => {
-      if (!ex.write(c)) {
-        res.pause();
-        ex.res.once('drain', () => res.resume());
-      }
-    });
-    res.once('end', () => {
-      release();
-      upSocketOf(creq)?.destroy();
-      ex.end(null);
-    });
-    res.once('error', () => {
-      release();
-      if (!ex.done) localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', null);
-    });
-  });
-  creq.on('error', (err: Error & { code?: string }) => {
-    release();
-    if (ex.done || up.tunnelled) return;
-    const connect = err.code === 'ECONNREFUSED' || err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.code === 'EHOSTUNREACH' || /certificate|identity|TLS/i.test(err.message);
-    if (connect) cluster.stats.upstream_cx_connect_fail++;
-    else cluster.stats.upstream_rq_rx_reset++;
-    cluster.report(host, Outcome.LocalFailure);
-    localReply(ex, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${connect ? 'connection failure' : 'connection termination'}`, null);
-  });
-  creq.end();
+  const f = new UpgradeForward(ex, cluster, host, headers);
+  connectUpstream(cluster, host, f.onConnect.bind(f));
 }
 
-function upSocketOf(creq: http.ClientRequest): net.Socket | null {
-  return (creq.socket as net.Socket | null) ?? null;
+/** One upgrade on its way: the upstream connection, then a tunnel (101) or a relayed response. */
+class UpgradeForward implements H1UpgradeHandler {
+  private released = false;
+  private client: H1UpgradeRequest | null = null;
+  private upSocket: net.Socket | null = null;
+  private readonly onDownClose = this.downClosed.bind(this);
+
+  constructor(private readonly ex: Exchange, private readonly cluster: UpstreamCluster, private readonly host: Host, private readonly headers: Headers) {
+    ex.upgrade!.socket.once('close', this.onDownClose);
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.cluster.rqActive--;
+    this.host.activeRequests--;
+  }
+
+  private downClosed(): void {
+    this.client?.destroy();
+    this.upSocket?.destroy();
+    this.release();
+  }
+
+  onConnect(err: Error | null, socket: net.Socket | null): void {
+    const ex = this.ex;
+    if (err !== null || socket === null) {
+      this.onError(err ?? new Error('connect failed'));
+      return;
+    }
+    if (ex.done || ex.upgrade!.socket.destroyed) {
+      socket.destroy();
+      this.release();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.upSocket = socket;
+    this.client = new H1UpgradeRequest(socket, ex.method, ex.upstreamPath, this.headers, this);
+  }
+
+  onSwitched(status: number, headers: Headers, reason: string, upSocket: net.Socket, upHead: Buffer): void {
+    const ex = this.ex;
+    const up = ex.upgrade!;
+    up.socket.removeListener('close', this.onDownClose);
+    if (ex.done || up.socket.destroyed) {
+      upSocket.destroy();
+      this.release();
+      return;
+    }
+    this.cluster.report(this.host, Outcome.Success);
+    const out = responseHeaders(ex, headers);
+    if (this.host.peerPrincipal && ex.ctx.telemetry) onUpstreamPeer(ex, this.host.peerPrincipal);
+    out.connection = 'Upgrade';
+    out.upgrade = headers.upgrade ?? '';
+    up.tunnelled = true;
+    ex.headersSent = true;
+    ex.status = status;
+    (ex.res as H1Response).statusCode = status;
+    const down = up.socket;
+    down.write(writeHeadInto(status, reason || 'Switching Protocols', out));
+    if (upHead.length) down.write(upHead);
+    if (up.head.length) upSocket.write(up.head);
+    down.pipe(upSocket);
+    upSocket.pipe(down);
+    const t = new Tunnel(this, down, upSocket);
+    down.on('error', t.end);
+    upSocket.on('error', t.end);
+    down.once('close', t.end);
+    upSocket.once('close', t.end);
+    upSocket.resume();
+  }
+
+  /** @internal the tunnel closed */
+  tunnelEnded(): void {
+    this.release();
+    const ex = this.ex;
+    ex.finish(101);
+    // the tunnel's end is the end of the exchange for telemetry
+    ex.onResponseClose();
+    ex.res.emit('close');
+  }
+
+  onResponse(status: number, headers: Headers): void {
+    // The upstream did not switch protocols: an ordinary response, and the connection stays HTTP.
+    const ex = this.ex;
+    this.cluster.report(this.host, status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    this.cluster.stats.status(status);
+    const out = responseHeaders(ex, headers);
+    out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
+    ex.writeHead(status, out, false);
+  }
+
+  onData(chunk: Buffer): void {
+    if (!this.ex.write(chunk)) {
+      this.client!.pause();
+      this.ex.res.once('drain', this.resumeClient.bind(this));
+    }
+  }
+
+  private resumeClient(): void {
+    this.client?.resume();
+  }
+
+  onEnd(): void {
+    this.release();
+    this.ex.upgrade!.socket.removeListener('close', this.onDownClose);
+    this.ex.end(null);
+  }
+
+  onError(err: Error & { code?: string }): void {
+    const ex = this.ex;
+    this.release();
+    ex.upgrade!.socket.removeListener('close', this.onDownClose);
+    if (ex.done || ex.upgrade!.tunnelled) return;
+    if (ex.headersSent) {
+      ex.finish(ex.status);
+      ex.res.destroy();
+      return;
+    }
+    const connect = err.code === 'ECONNREFUSED' || err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.code === 'EHOSTUNREACH' || /certificate|identity|TLS/i.test(err.message);
+    if (connect) this.cluster.stats.upstream_cx_connect_fail++;
+    else this.cluster.stats.upstream_rq_rx_reset++;
+    this.cluster.report(this.host, Outcome.LocalFailure);
+    ex.flags |= connect ? RF.UpstreamConnectionFailure : RF.UpstreamConnectionTermination;
+    localReply(ex, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${connect ? 'connection failure' : 'connection termination'}`, null);
+  }
+}
+
+/** A spliced pair of sockets; `end` tears both down once. */
+class Tunnel {
+  private done = false;
+  readonly end = this.close.bind(this);
+  constructor(private readonly owner: UpgradeForward, private readonly down: net.Socket, private readonly up: net.Socket) {}
+  private close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.down.destroy();
+    this.up.destroy();
+    this.owner.tunnelEnded();
+  }
 }
 
 /** The upstream response's headers without hop-by-hop ones, with the route's response mutations. */
-function responseHeaders(ex: Exchange, res: http.IncomingMessage): Headers {
+function responseHeaders(ex: Exchange, headers: Headers): Headers {
   const out: Headers = {};
-  for (const k in res.headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = res.headers[k];
+  for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
   if (ex.ctx.telemetry) onUpstreamResponseHeaders(ex, out);
   const action = ex.action!;
   const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;

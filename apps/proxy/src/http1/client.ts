@@ -484,3 +484,114 @@ export class H1ClientConnection implements ParserEvents {
     this.pool.gone(this, true);
   }
 }
+
+/** What an upgrade request's answer goes to. */
+export interface H1UpgradeHandler {
+  /** 101: the socket is a tunnel from now on; `head` is what the upstream sent after its head. */
+  onSwitched(status: number, headers: Headers, reason: string, socket: net.Socket, head: Buffer): void;
+  /** Any other final answer: an ordinary response, followed by its body and end. */
+  onResponse(status: number, headers: Headers, reason: string): void;
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  onError(err: Error): void;
+}
+
+function headersOf(p: Http1Parser): Headers {
+  const h: Headers = {};
+  for (let i = 0; i < p.names.length; i++) {
+    const k = p.names[i];
+    const v = p.raw[2 * i + 1];
+    const cur = h[k];
+    if (cur === undefined) h[k] = v;
+    else if (Array.isArray(cur)) cur.push(v);
+    else h[k] = [cur, v];
+  }
+  return h;
+}
+
+/**
+ * Sends an Upgrade request on a connected socket (not pooled) and tells `handler` whether the
+ * upstream switched protocols (101 only) or answered with an ordinary response; in that case the
+ * connection is closed after it.
+ */
+export class H1UpgradeRequest implements ParserEvents {
+  private readonly parser = new Http1Parser(RESPONSE, this, 64 * 1024, 1000);
+  private state: 0 | 1 | 2 = 0; // waiting, response streaming, done
+  private readonly onDataBound = this.onSocketData.bind(this);
+
+  constructor(readonly socket: net.Socket, method: string, path: string, headers: Headers, private readonly handler: H1UpgradeHandler) {
+    this.parser.upgradeExpected = true;
+    this.parser.noBodyExpected = method === 'HEAD';
+    socket.on('data', this.onDataBound);
+    socket.on('error', this.onSocketError.bind(this));
+    socket.on('close', this.onSocketClose.bind(this));
+    socket.write(requestHead(method, path, headers));
+  }
+
+  /** The downstream went away: drop the upstream side. */
+  destroy(): void {
+    this.state = 2;
+    this.socket.destroy();
+  }
+
+  /** Backpressure on a relayed (non-101) response. */
+  pause(): void {
+    this.parser.pause();
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+    this.parser.resume();
+  }
+
+  private onSocketData(b: Buffer): void {
+    this.parser.execute(b);
+    if (this.parser.upgraded && this.state === 0) {
+      this.state = 2;
+      this.socket.removeListener('data', this.onDataBound);
+      this.socket.removeAllListeners('error');
+      this.socket.removeAllListeners('close');
+      this.socket.pause();
+      const p = this.parser;
+      this.handler.onSwitched(p.status, headersOf(p), p.reason, this.socket, p.takeRest());
+    }
+  }
+
+  onHead(p: Http1Parser): void {
+    if (p.status < 200 || p.upgrade) return;
+    this.state = 1;
+    this.handler.onResponse(p.status, headersOf(p), p.reason);
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.state === 1) this.handler.onData(chunk);
+  }
+
+  onComplete(): void {
+    if (this.state !== 1) return;
+    this.state = 2;
+    this.socket.destroy();
+    this.handler.onEnd();
+  }
+
+  onError(_status: number, reason: string): void {
+    this.fail(Object.assign(new Error(`invalid upstream response: ${reason}`), { code: 'HPE_INVALID' }));
+  }
+
+  private onSocketError(err: Error): void {
+    this.fail(err);
+  }
+
+  private onSocketClose(): void {
+    if (this.state === 1 && this.parser.finish()) return;
+    this.fail(Object.assign(new Error('upstream connection reset'), { code: 'ECONNRESET' }));
+  }
+
+  private fail(err: Error): void {
+    if (this.state === 2) return;
+    this.state = 2;
+    this.socket.destroy();
+    this.handler.onError(err);
+  }
+}
