@@ -27,7 +27,11 @@ describe('LastGoodConfig', () => {
   });
 
   it('a new STRICT PeerAuthentication that is rejected is still enforced as STRICT; a rejected PERMISSIVE one is dropped', () => {
-    const v = new LastGoodConfig().apply(parse(`${meta('PeerAuthentication', 'strict')}spec: {mtls: {mode: STRICT}, portLevelMtls: {"8080": {mode: DISABLE}}}\n---\n${meta('PeerAuthentication', 'perm').replace('namespace: default', 'namespace: other')}spec: {mtls: {mode: PERMISSIVE}, portLevelMtls: {"8080": {mode: DISABLE}}}\n`), validate);
+    const lg = new LastGoodConfig();
+    const input = parse(`${meta('PeerAuthentication', 'strict')}spec: {mtls: {mode: STRICT}, portLevelMtls: {"8080": {mode: DISABLE}}}\n---\n${meta('PeerAuthentication', 'perm').replace('namespace: default', 'namespace: other')}spec: {mtls: {mode: PERMISSIVE}, portLevelMtls: {"8080": {mode: DISABLE}}}\n`);
+    const v = lg.apply(input, validate);
+    // The same rejected object is enforced as the same object on the next pass (caches key on identity).
+    expect(lg.apply(input, validate).serve.find((r) => r.name === 'strict')).toBe(v.serve.find((r) => r.name === 'strict'));
     expect(v.rejected.get('PeerAuthentication/default/strict')).toBe('fail_closed');
     expect(v.rejected.get('PeerAuthentication/other/perm')).toBe('dropped');
     const served = v.serve.find((r) => r.name === 'strict')!;

@@ -70,7 +70,13 @@ function usableSelector(spec: Spec): Spec | undefined | false {
   return sel;
 }
 
-const withSpec = (r: ConfigResource, spec: Spec): ConfigResource => Object.freeze({ ...r, object: { ...(r.object as object), spec } });
+/** Enforced versions, one per rejected object, so the same input gives the same object on every push (caches key on identity). */
+const enforced = new WeakMap<ConfigResource, ConfigResource>();
+function withSpec(r: ConfigResource, spec: Spec): ConfigResource {
+  let out = enforced.get(r);
+  if (!out) enforced.set(r, (out = Object.freeze({ ...r, object: { ...(r.object as object), spec } })));
+  return out;
+}
 
 /**
  * The version of a rejected security resource (with no earlier version to keep) that is still
@@ -184,12 +190,12 @@ export class LastGoodConfig {
       if (fc) {
         failClosed.push(fc.resource);
         rejected.set(key, 'fail_closed');
-        for (const i of issues) {
+        // Copies: validation caches its issue objects per resource.
+        issues.forEach((i, n) => {
           if (i.severity === 'error' && i.resource === resourceLabel(r) && i.file === r.source.file && !i.enforced) {
-            i.reason = `${i.reason}; ${fc.how}`;
-            i.enforced = 'fail-closed';
+            issues[n] = { ...i, reason: `${i.reason}; ${fc.how}`, enforced: 'fail-closed' };
           }
-        }
+        });
       } else {
         rejected.set(key, 'dropped');
       }
