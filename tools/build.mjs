@@ -6,6 +6,7 @@ import { resolve, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { asciiBundle } from './ascii-bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const [projectRoot, ...entries] = process.argv.slice(2);
@@ -36,4 +37,5 @@ const result = await build({
 });
 // Every external module the bundle loads, for the images (infra/docker/app-modules.mjs).
 writeFileSync(resolve(outdir, 'meta.json'), JSON.stringify(result.metafile));
+asciiBundle(outdir); // one byte per character in V8's memory (see ascii-bundle.mjs)
 console.log(`built ${relative(root, outdir)} (${entries.join(', ')})`);

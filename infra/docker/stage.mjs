@@ -70,6 +70,8 @@ for (const app of apps) {
   });
   // What the bundle imports, for app-modules.mjs (kept out of dist/ so it is not shipped).
   writeFileSync(join(stage, 'meta', `${app}.json`), JSON.stringify(result.metafile));
+  // as tools/build.mjs: one byte per character in V8's memory
+  execFileSync(process.execPath, [join(root, 'tools/ascii-bundle.mjs'), join(stage, 'dist/apps', app)], { stdio: 'inherit' });
   built.push(app);
 }
 for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(stage, file));

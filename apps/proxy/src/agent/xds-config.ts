@@ -4,7 +4,7 @@
  * good config keeps serving, and keeps EDS/RDS subscriptions in step with CDS/LDS.
  */
 import { EventEmitter } from 'node:events';
-import { ResourceRejectedError, TypeUrl, TYPE_SHORT_NAME, type AdsClient, type XdsUpdate, type Cluster__Output, type ClusterLoadAssignment__Output, type Listener__Output, type RouteConfiguration__Output, type ResourceTypeUrl } from '@tsmesh/xds';
+import { ResourceRejectedError, TypeUrl, TYPE_SHORT_NAME, unpack, type AdsClient, type XdsUpdate, type Cluster__Output, type ClusterLoadAssignment__Output, type Listener__Output, type RouteConfiguration__Output, type ResourceTypeUrl } from '@tsmesh/xds';
 import { ConfigError } from '../config/errors';
 import { compileCluster, compileLoadAssignment, type ClusterSpec, type EndpointSet } from '../config/cluster';
 import { compileListener, type ListenerSpec } from '../config/listener';
@@ -18,8 +18,28 @@ import type { TransportSocketFactory } from '../config/transport';
 /** What /config_dump shows per type. */
 export interface TypeDump {
   version: string;
-  resources: unknown[];
+  /** Decoded when read: the proxy keeps the encoded form (a tenth of the decoded size). */
+  readonly resources: unknown[];
   lastNack?: { version: string; message: string; at: string };
+}
+
+/** One accepted resource as kept: its encoded bytes (the decoded message only when none came). */
+interface Kept {
+  bytes?: Uint8Array;
+  message?: unknown;
+}
+
+/** An accepted version of one type, decoding its resources only when /config_dump asks. */
+class KeptDump implements TypeDump {
+  lastNack?: { version: string; message: string; at: string };
+  constructor(private readonly typeUrl: ResourceTypeUrl, readonly version: string, readonly kept: ReadonlyMap<string, Kept>) {}
+  get resources(): unknown[] {
+    return [...this.kept.values()].map((k) => (k.bytes ? unpack({ type_url: this.typeUrl, value: k.bytes }) : k.message));
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return !!a && !!b && Buffer.compare(a, b) === 0;
 }
 
 function rejected(typeUrl: ResourceTypeUrl, name: string, err: unknown): never {
@@ -32,7 +52,7 @@ export class XdsConfig extends EventEmitter {
   private clusterSpecs = new Map<string, ClusterSpec>();
   private endpointSets = new Map<string, EndpointSet>();
   private listenerSpecs = new Map<string, ListenerSpec>();
-  private readonly dumps = new Map<ResourceTypeUrl, TypeDump>();
+  private readonly dumps = new Map<ResourceTypeUrl, KeptDump>();
   private readonly accepted = new Set<ResourceTypeUrl>();
   private edsNames: string[] = [];
   private rdsNames: string[] = [];
@@ -73,7 +93,7 @@ export class XdsConfig extends EventEmitter {
     this.client.watch(TypeUrl.Listener, '*', (u) => this.onListeners(u));
     this.client.watch(TypeUrl.RouteConfiguration, [], (u) => this.onRoutes(u));
     this.client.on('nack', (typeUrl: ResourceTypeUrl, version: string, message: string) => {
-      const d = this.dumps.get(typeUrl) ?? { version: '', resources: [] };
+      const d = this.dumps.get(typeUrl) ?? new KeptDump(typeUrl, '', new Map());
       d.lastNack = { version, message, at: new Date().toISOString() };
       this.dumps.set(typeUrl, d);
       this.emit('rejected', typeUrl, version, message);
@@ -86,13 +106,22 @@ export class XdsConfig extends EventEmitter {
   }
 
   /** The config in force, by type, for /config_dump. */
-  dump(): Map<ResourceTypeUrl, TypeDump> {
+  dump(): ReadonlyMap<ResourceTypeUrl, TypeDump> {
     return this.dumps;
+  }
+
+  /** The bytes of the accepted resource `name` of a type, if it came encoded. */
+  private acceptedBytes(typeUrl: ResourceTypeUrl, name: string): Uint8Array | undefined {
+    return this.dumps.get(typeUrl)?.kept.get(name)?.bytes;
   }
 
   private record(typeUrl: ResourceTypeUrl, u: XdsUpdate): void {
     const prev = this.dumps.get(typeUrl);
-    this.dumps.set(typeUrl, { version: u.version, resources: u.resources.map((r) => r.message), lastNack: prev?.lastNack });
+    const kept = new Map<string, Kept>();
+    for (const r of u.resources) kept.set(r.name, r.bytes ? { bytes: r.bytes } : { message: r.message });
+    const d = new KeptDump(typeUrl, u.version, kept);
+    d.lastNack = prev?.lastNack;
+    this.dumps.set(typeUrl, d);
     this.accepted.add(typeUrl);
     this.emit('applied', typeUrl, u.version);
     this.checkReady();
@@ -115,8 +144,8 @@ export class XdsConfig extends EventEmitter {
       if (next.has(r.name)) rejected(u.typeUrl, r.name, new Error('duplicate cluster name'));
       const prev = this.clusterSpecs.get(r.name);
       const raw = r.message as unknown as Cluster__Output;
-      // unchanged resources keep their compiled spec (and the runtime cluster is not touched)
-      if (prev && sameMessage(prev.raw, raw)) { next.set(r.name, prev); continue; }
+      // unchanged resources (same bytes) keep their compiled spec (and the runtime cluster is not touched)
+      if (prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes)) { next.set(r.name, prev); continue; }
       try {
         next.set(r.name, this.compile(() => compileCluster(raw, u.version)));
       } catch (err) {
@@ -152,7 +181,7 @@ export class XdsConfig extends EventEmitter {
       const prev = this.listenerSpecs.get(r.name);
       const raw = r.message as unknown as Listener__Output;
       let spec: ListenerSpec;
-      if (prev && sameMessage(prev.raw, raw)) spec = prev;
+      if (prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes)) spec = prev;
       else {
         try {
           spec = this.compile(() => compileListener(raw, u.version));
@@ -188,11 +217,10 @@ export class XdsConfig extends EventEmitter {
       const prev = this.routes.get(r.name);
       let t: RouteTable;
       try {
-        t = prev && prevRaw.get(prev) && sameMessage(prevRaw.get(prev), raw) ? prev : compileRouteTable(raw, u.version);
+        t = prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes) ? prev : compileRouteTable(raw, u.version);
       } catch (err) {
         rejected(u.typeUrl, r.name, err);
       }
-      prevRaw.set(t, raw);
       if (raw.validate_clusters?.value) {
         for (const c of referencedClusters(t)) {
           if (!this.clusterSpecs.has(c)) rejected(u.typeUrl, r.name, new Error(`validate_clusters: cluster "${c}" is unknown`));
@@ -213,8 +241,3 @@ export class XdsConfig extends EventEmitter {
   }
 }
 
-const prevRaw = new WeakMap<RouteTable, unknown>();
-
-function sameMessage(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}

@@ -72,8 +72,6 @@ export interface ClusterSpec {
   /** ORIGINAL_DST: `original_dst_lb_config.use_http_header`. */
   useHttpHeader: boolean;
   transport: TransportSocketFactory;
-  /** The decoded resource, for /config_dump. */
-  raw: Cluster__Output;
 }
 
 const CLUSTER_FIELDS = fields('name', 'type', 'cluster_discovery_type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment',
@@ -239,6 +237,5 @@ export function compileCluster(cl: Cluster__Output, version: string): ClusterSpe
     sourceAddress: c.upstream_bind_config?.source_address?.address || null,
     useHttpHeader: !!c.original_dst_lb_config?.use_http_header,
     transport,
-    raw: cl,
   };
 }

@@ -123,7 +123,6 @@ export interface ListenerSpec {
   chains: ChainSpec[];
   defaultChain: ChainSpec | null;
   trafficDirection: string;
-  raw: Listener__Output;
 }
 
 const LISTENER_FIELDS = fields('name', 'address', 'filter_chains', 'default_filter_chain', 'use_original_dst', 'bind_to_port', 'listener_filters',
@@ -312,6 +311,5 @@ export function compileListener(l: Listener__Output, version: string): ListenerS
     chains,
     defaultChain,
     trafficDirection: raw.traffic_direction ?? 'UNSPECIFIED',
-    raw: l,
   };
 }

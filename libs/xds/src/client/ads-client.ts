@@ -16,6 +16,8 @@ import type { DiscoveryResponse__Output, Node } from '../types';
 export interface DecodedResource<T = Record<string, unknown>> {
   name: string;
   message: T;
+  /** The resource as it arrived (the `Any` value): compact, for change detection and dumps. */
+  bytes?: Uint8Array;
 }
 
 /** A State-of-the-World update for one type: the full set of subscribed resources at `version`. */
@@ -213,7 +215,7 @@ export class AdsClient extends EventEmitter {
       }
       try {
         const message = unpack(any);
-        resources.push({ name: nameOf(message), message });
+        resources.push({ name: nameOf(message), message, bytes: any.value instanceof Uint8Array ? any.value : undefined });
       } catch (err) {
         error = `${TYPE_SHORT_NAME[typeUrl]} response resource #${i}: cannot decode: ${(err as Error).message}`;
       }
