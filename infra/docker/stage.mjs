@@ -39,8 +39,6 @@ rmSync(stage, { recursive: true, force: true });
 mkdirSync(join(stage, 'meta'), { recursive: true });
 mkdirSync(join(stage, 'inputs'), { recursive: true });
 
-// The Envoy message code @tsmesh/xds bundles is generated from the protos (a no-op when up to date).
-execFileSync(process.execPath, [join(root, 'libs/xds/scripts/generate-protos.mjs')], { stdio: 'inherit' });
 // Code the bundles include that is generated at build time (as tools/build.mjs does; a no-op when up to date).
 const generator = join(root, 'libs/xds/scripts/generate-protos.mjs');
 if (existsSync(generator)) execFileSync(process.execPath, [generator], { stdio: ['ignore', 'ignore', 'inherit'] });
