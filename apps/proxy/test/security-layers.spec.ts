@@ -74,12 +74,17 @@ beforeAll(async () => {
     filter_enabled: { runtime_key: 'e', default_value: { numerator: 100, denominator: 'HUNDRED' } },
     filter_enforced: { runtime_key: 'f', default_value: { numerator: 100, denominator: 'HUNDRED' } },
   }) } };
+  // Istio's JWT claim routing: the route matches the verified token's claims (istio_authn metadata)
+  const claimRoute = {
+    name: 'dev-group', match: { prefix: '/by-claim', dynamic_metadata: [{ filter: 'istio_authn', path: [{ key: 'request.auth.claims' }, { key: 'groups' }], value: { list_match: { one_of: { string_match: { exact: 'dev' } } } } }] },
+    direct_response: { status: 200, body: { inline_string: 'dev route' } },
+  };
   cp.push({
     listeners: [listener({
       name: 'inbound_9080', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND',
       filterChains: [{ name: 'inbound_9080_mtls', transport_socket: tls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_9080', rdsName: 'inbound-9080', httpFilters: filters })] }],
     })],
-    routes: [routes('inbound-9080', [limitedRoute, route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|9080||' })])],
+    routes: [routes('inbound-9080', [limitedRoute, claimRoute, route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|9080||' })])],
     clusters: [c],
     endpoints: [e],
   });
@@ -132,6 +137,12 @@ describe('inbound mTLS with the security layers', () => {
       expect(r.status, p).toBe(403);
       expect(r.body).toBe('RBAC: access denied');
     }
+  });
+
+  it('JWT claim routing: the route is picked on the verified token\'s claims (a forged claim in a header does nothing)', async () => {
+    expect((await call('/by-claim', { headers: { authorization: `Bearer ${await token(['dev'])}` } })).body).toBe('dev route');
+    expect((await call('/by-claim', { headers: { authorization: `Bearer ${await token(['ops'])}` } })).body).toContain('callme GET /by-claim');
+    expect((await call('/by-claim', { headers: { groups: 'dev' } })).body).toContain('callme GET /by-claim');
   });
 
   it('JWT: a bad token gets 401, a good one passes with its claims to headers and to authorization', async () => {

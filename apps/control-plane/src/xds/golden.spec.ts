@@ -46,6 +46,7 @@ const CASES: { file: string; proxy: string; node: { id: string; metadata?: unkno
   { file: 'grpc-dns-serviceentry.yaml', proxy: 'grpc', node: GRPC },
   { file: 'egress-https-serviceentry.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'delegate-virtualservice.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
+  { file: 'jwt-claim-routing.yaml', proxy: 'gateway', node: GATEWAY },
 ];
 
 describe('translation golden files', () => {

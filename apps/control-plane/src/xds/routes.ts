@@ -98,20 +98,14 @@ function matchApplies(m: { port?: number; gateways?: string[]; sourceLabels?: Re
 const CLAIM_PREFIX = '@request.auth.claims.';
 
 /**
- * A route match on a JWT claim, as Istio builds it: the jwt_authn filter writes the verified
- * payload into dynamic metadata (`envoy.filters.http.jwt_authn`, key `payload` — tsmesh's JWT
- * filter always sets `payload_in_metadata: payload`), and the route matches that metadata's
- * claim path (a list claim matches when one of its values does). `withoutHeaders` inverts it.
+ * A route match on a JWT claim, as Istio builds it: the claims the JWT filter verified are in the
+ * `istio_authn` dynamic metadata under `request.auth.claims` (each claim a list of strings;
+ * `a.b` names the nested claim `b` of `a`), and the route matches when one value does;
+ * `withoutHeaders` inverts it. The proxy picks the route again once the token is verified.
  */
 function claimMatchers(claim: string, m: StringMatch, invert: boolean): Record<string, unknown>[] {
-  const path = ['payload', ...claim.split('.')].map((key) => ({ key }));
-  // A claim is a string or a list of strings: Envoy's `or_match` takes either.
-  const str = { string_match: stringMatcher(m) };
-  return [{
-    filter: 'envoy.filters.http.jwt_authn', path,
-    value: { or_match: { value_matchers: [str, { list_match: { one_of: str } }] } },
-    ...(invert ? { invert: true } : {}),
-  }];
+  const path = [{ key: 'request.auth.claims' }, ...claim.split('.').map((key) => ({ key }))];
+  return [{ filter: 'istio_authn', path, value: { list_match: { one_of: { string_match: stringMatcher(m) } } }, ...(invert ? { invert: true } : {}) }];
 }
 
 function routeMatch(m: NonNullable<HTTPRoute['match']>[number] | undefined, proxyless: boolean): RouteMatch {

@@ -126,6 +126,9 @@ export class JwtFilter implements HttpHandler {
       a.metadata ??= {};
       a.metadata['envoy.filters.http.jwt_authn'] = r.metadata;
     }
+    // Routes matching on what authentication established (JWT claims): pick the route again, as
+    // Envoy does when the JWT filter clears the route cache.
+    if (ex.vhost !== null && ex.vhost.matchesMetadata) ex.route = ex.vhost.match(ex);
     this.next.handle(ex);
   }
 }

@@ -7,6 +7,7 @@ import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, 
 import { reject } from './errors';
 import { fields, rejectUnsupported } from './fields';
 import { compileHeaderMatcher, compileQueryMatcher, compileRegex, HeaderKind, type HeaderMatch, type QueryMatch, type Re2Matcher } from './matchers';
+import { compileMetadataMatcher, type MetadataMatch } from './metadata-match';
 import { compileHeaderMutation, type HeaderMutation } from './headers';
 import { compileFault, fraction, type FaultConfig } from './fault';
 import { compileRetry, type RetryConfig } from './retry';
@@ -26,6 +27,8 @@ export interface RequestView {
   readonly scheme: string;
   /** Parsed query, filled on first use by {@link queryParam}. */
   parsedQuery: URLSearchParams | null;
+  /** What authentication established (`metadata` by filter name), for `dynamic_metadata` matches. */
+  readonly authz?: { readonly metadata: Readonly<Record<string, unknown>> | null } | null;
 }
 
 /** A query parameter of the request (parsed once). */
@@ -160,6 +163,8 @@ export class RouteEntry {
     readonly fault: FaultConfig | null | undefined,
     /** Compiled per-route configs of registered filters, by filter name (null: disabled on this route). */
     readonly perFilter: ReadonlyMap<string, unknown> = EMPTY_PER_FILTER,
+    /** `dynamic_metadata` matchers (JWT claim routing): the route matches only once authentication has run. */
+    readonly metadata: readonly MetadataMatch[] = NO_METADATA,
   ) {}
 
   /** True when this route matches the request. */
@@ -185,9 +190,15 @@ export class RouteEntry {
       const q = this.query[i];
       if (!q.test(queryParam(r, q.name))) return false;
     }
+    if (this.metadata.length) {
+      const md = r.authz?.metadata;
+      for (let i = 0; i < this.metadata.length; i++) if (!this.metadata[i].test(md)) return false;
+    }
     return true;
   }
 }
+
+const NO_METADATA: readonly MetadataMatch[] = [];
 
 /** One compiled virtual host. */
 export class VirtualHostEntry {
@@ -200,7 +211,12 @@ export class VirtualHostEntry {
     readonly includeAttemptCount: boolean,
     /** `require_tls`: 0 none, 1 external only, 2 all — plaintext requests get a 301 to https. */
     readonly requireTls: number = 0,
-  ) {}
+  ) {
+    this.matchesMetadata = routes.some((r) => r.metadata.length > 0);
+  }
+
+  /** Some route matches on dynamic metadata: the route is picked again once authentication has run (Envoy's route cache cleared). */
+  readonly matchesMetadata: boolean;
 
   /** First matching route, or null. */
   match(r: RequestView): RouteEntry | null {
@@ -251,7 +267,7 @@ const VH_FIELDS = fields('name', 'domains', 'routes', 'request_headers_to_add', 
   'response_headers_to_remove', 'retry_policy', 'include_request_attempt_count', 'metadata', 'typed_per_filter_config', 'require_tls');
 const ROUTE_FIELDS = fields('name', 'match', 'route', 'redirect', 'direct_response', 'request_headers_to_add', 'request_headers_to_remove',
   'response_headers_to_add', 'response_headers_to_remove', 'metadata', 'decorator', 'typed_per_filter_config', 'action');
-const MATCH_FIELDS = fields('prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc');
+const MATCH_FIELDS = fields('prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc', 'dynamic_metadata');
 const ACTION_FIELDS = fields('cluster', 'weighted_clusters', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite',
   'timeout', 'idle_timeout', 'retry_policy', 'request_mirror_policies', 'hash_policy', 'upgrade_configs', 'max_stream_duration',
   'cluster_not_found_response_code', 'priority');
@@ -406,6 +422,7 @@ function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): Route
   if (!caseSensitive) path = path.toLowerCase();
   const headers = (m.headers as Dec[]).map((h, i) => compileHeaderMatcher(h as never, `${field}.match.headers[${i}]`));
   const query = (m.query_parameters as Dec[]).map((q, i) => compileQueryMatcher(q as never, `${field}.match.query_parameters[${i}]`));
+  const metadata = ((m.dynamic_metadata ?? []) as Dec[]).map((d, i) => compileMetadataMatcher(d, `${field}.match.dynamic_metadata[${i}]`));
   let actionKind: ActionKind;
   let action: RouteActionConfig | null = null;
   let redirect: RedirectConfig | null = null;
@@ -431,7 +448,7 @@ function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): Route
   return new RouteEntry(r.name ?? '', kind, path, regex, caseSensitive, headers, query, !!m.grpc, actionKind, action, redirect, directStatus, directBody,
     compileHeaderMutation(r.request_headers_to_add, r.request_headers_to_remove, `${field}.request_headers`),
     compileHeaderMutation(r.response_headers_to_add, r.response_headers_to_remove, `${field}.response_headers`),
-    compilePerFilter(r.typed_per_filter_config, field, perFilter), perFilter.size ? perFilter : EMPTY_PER_FILTER);
+    compilePerFilter(r.typed_per_filter_config, field, perFilter), perFilter.size ? perFilter : EMPTY_PER_FILTER, metadata.length ? metadata : NO_METADATA);
 }
 
 /** Compiles a RouteConfiguration; throws ConfigError naming the field it cannot apply. */
@@ -450,7 +467,7 @@ export function compileRouteTable(rc: RouteConfiguration__Output, version: strin
     const vhFault = compilePerFilter(vh.typed_per_filter_config, vf);
     const routes = (vh.routes as Dec[]).map((r, ri) => {
       const e = compileRoute(r, `${vf}.routes[${ri}]`, retry);
-      if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault, e.perFilter);
+      if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault, e.perFilter, e.metadata);
       return e;
     });
     const entry = new VirtualHostEntry(vh.name ?? '', routes,
