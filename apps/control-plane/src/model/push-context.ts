@@ -187,6 +187,9 @@ export class PushContext {
   policiesFor<S extends { selector?: { matchLabels?: Record<string, string> } }>(list: readonly Config<S>[], namespace: string, labels: Record<string, string>): Config<S>[] {
     return list.filter((p) => {
       if (p.namespace !== namespace && p.namespace !== this.options.rootNamespace) return false;
+      const refs = targetRefsOf(p.spec);
+      // targetRef(s): only the referenced Gateway's own workloads (in the policy's namespace), never the whole namespace.
+      if (refs) return p.namespace === namespace && refs.some((r) => isGatewayRef(r) && (labels[GATEWAY_NAME_LABEL] === r.name || labels[ISTIO_GATEWAY_NAME_LABEL] === r.name));
       const sel = p.spec.selector?.matchLabels;
       if (!sel || Object.keys(sel).length === 0) return true;
       if (p.namespace === this.options.rootNamespace && p.namespace !== namespace) return matches(sel, labels);
@@ -216,6 +219,22 @@ function visible(exportTo: string[] | undefined, own: string, ns: string): boole
   if (!exportTo?.length || exportTo.includes('*')) return true;
   return exportTo.includes(ns) || (exportTo.includes('.') && own === ns);
 }
+
+/** The label Gateway API implementations put on a Gateway's workloads. */
+const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+/** Istio's older label for the same. */
+const ISTIO_GATEWAY_NAME_LABEL = 'istio.io/gateway-name';
+
+type Ref = { group?: unknown; kind?: unknown; name?: unknown };
+
+/** A policy's `targetRef` / `targetRefs`, or undefined when it selects by labels. */
+function targetRefsOf(spec: unknown): Ref[] | undefined {
+  const s = spec as { targetRef?: unknown; targetRefs?: unknown };
+  const list = [...(s.targetRef && typeof s.targetRef === 'object' ? [s.targetRef as Ref] : []), ...(Array.isArray(s.targetRefs) ? (s.targetRefs as Ref[]) : [])];
+  return list.length ? list : undefined;
+}
+
+const isGatewayRef = (r: Ref) => r && r.kind === 'Gateway' && (r.group === undefined || r.group === 'gateway.networking.k8s.io');
 
 /** True when all selector labels are present in `labels`. */
 export function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {

@@ -159,6 +159,15 @@ function checkStrings(r: ConfigResource, o: Obj, f: string, at: string, out: Con
 }
 
 function checkSelectorTarget(r: ConfigResource, s: Obj, code: string, out: ConfigIssue[]): void {
+  const refs = [...(s.targetRef !== undefined ? [['spec.targetRef', s.targetRef] as const] : []), ...listOf(s.targetRefs).map((t, i) => [`spec.targetRefs[${i}]`, t] as const)];
+  for (const [at, ref] of refs) {
+    // Kinds Istio refuses are reported by the schema rules; these are the ones it accepts that tsmesh's sidecars do not apply.
+    if (!isObj(ref)) continue;
+    const why = ref.kind === 'Service' || ref.kind === 'ServiceEntry'
+      ? `a ${ref.kind} target is served by a waypoint, which tsmesh does not run`
+      : ref.kind === 'GatewayClass' ? 'tsmesh applies Gateway targets, not GatewayClass ones' : undefined;
+    if (why) out.push(issueAt(r, at, 'POLICY_TARGET_NOT_APPLIED', `${why}: no workload applies this reference (a Gateway target applies to that Gateway's workloads)`, 'warning'));
+  }
   const sel = isObj(s.selector) && isObj(s.selector.matchLabels) && Object.keys(s.selector.matchLabels).length > 0;
   if (sel && (s.targetRef !== undefined || listOf(s.targetRefs).length)) {
     out.push(issueAt(r, s.targetRef !== undefined ? 'spec.targetRef' : 'spec.targetRefs', code, 'only one of selector, targetRef or targetRefs can be set'));
