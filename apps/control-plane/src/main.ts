@@ -33,7 +33,7 @@ const program = new Command()
   .option('--domain <suffix>', 'cluster DNS suffix', 'cluster.local')
   .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
   .option('--root-namespace <ns>', 'Istio root namespace (mesh-wide policies)', 'istio-system')
-  .option('--mesh-config <file>', "Istio mesh config (a MeshConfig YAML, or the istio ConfigMap with data.mesh): defaultConfig.gatewayTopology.numTrustedProxies")
+  .option('--mesh-config <file>', "Istio mesh config (a MeshConfig YAML, or the istio ConfigMap with data.mesh): proxyListenPort, proxyInboundListenPort, defaultConfig.gatewayTopology.numTrustedProxies")
   .option('--push-throttle <n>', 'xDS responses written at once across all streams (Istio PILOT_PUSH_THROTTLE)', (v) => Number(v), Number(process.env.PILOT_PUSH_THROTTLE ?? 100))
   .option('--max-new-streams-per-second <n>', 'new ADS streams admitted per second, 0 = unlimited (Istio PILOT_MAX_REQUESTS_PER_SECOND)', (v) => Number(v), Number(process.env.PILOT_MAX_REQUESTS_PER_SECOND ?? 100))
   .option('--log-level <level>', 'pino log level', 'info');

@@ -33,3 +33,26 @@ describe('app READMEs', () => {
     expect(apps).toEqual(expect.arrayContaining(['callme', 'caller', 'todolist']));
   });
 });
+
+describe('apps/proxy/README.md: the "Adding an HTTP filter" checklist', () => {
+  const text = readFileSync(join(root, 'apps/proxy/README.md'), 'utf8');
+  const block = /<!-- new-http-filter -->([\s\S]*?)<!-- \/new-http-filter -->/.exec(text)?.[1] ?? '';
+  const paths = [...new Set([...block.matchAll(/`((?:apps|libs|tools)\/[^`\s]+\.(?:ts|yaml))`/g)].map((m) => m[1]))];
+
+  it('names the files to touch', () => {
+    expect(paths).toEqual(expect.arrayContaining([
+      'libs/xds/src/proto/registry.ts', 'libs/xds/src/type-urls.ts', 'libs/xds/src/envoy-json/capabilities.ts',
+      'apps/proxy/src/filters/header-mutation.ts', 'apps/proxy/src/filters/register.ts',
+    ]));
+  });
+
+  it.each(paths)('%s exists and holds the sample filter', (p) => {
+    expect(existsSync(join(root, p)), `${p} does not exist`).toBe(true);
+    if (['apps/proxy/src/agent/proxy.ts', 'apps/proxy/src/http/filters.ts', 'apps/proxy/src/config/errors.ts'].includes(p)) return;
+    expect(readFileSync(join(root, p), 'utf8')).toMatch(/header_mutation|HeaderMutation|header-mutation/);
+  });
+
+  it('the proxy calls the register function', () => {
+    expect(readFileSync(join(root, 'apps/proxy/src/agent/proxy.ts'), 'utf8')).toMatch(/registerHttpFilters\(\)/);
+  });
+});

@@ -21,6 +21,10 @@ export interface ProxyConfig {
 /** The fields of Istio's `MeshConfig` that tsmesh reads. */
 export interface MeshConfig {
   defaultConfig?: ProxyConfig;
+  /** Port of the sidecars' outbound capture listener `virtualOutbound` (default 15001). */
+  proxyListenPort?: number;
+  /** Port of the sidecars' inbound capture listener `virtualInbound` (default 15006). */
+  proxyInboundListenPort?: number;
 }
 
 /**
@@ -36,6 +40,10 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
   }
   const n = (mesh as MeshConfig).defaultConfig?.gatewayTopology?.numTrustedProxies;
   if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new Error(`${file}: defaultConfig.gatewayTopology.numTrustedProxies: ${JSON.stringify(n)} is not a non-negative integer`);
+  for (const f of ['proxyListenPort', 'proxyInboundListenPort'] as const) {
+    const p = (mesh as MeshConfig)[f];
+    if (p !== undefined && (!Number.isInteger(p) || p < 1 || p > 65535)) throw new Error(`${file}: ${f}: ${JSON.stringify(p)} is not a port (1-65535)`);
+  }
   return mesh as MeshConfig;
 }
 

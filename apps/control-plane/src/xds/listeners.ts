@@ -40,10 +40,16 @@ export function outboundPorts(services: readonly ServiceModel[]): { http: number
   return { http: [...http].sort((a, b) => a - b), tcp };
 }
 
-/** `virtualOutbound` on 15001: original destination, then passthrough (or the black hole with REGISTRY_ONLY). */
-export function virtualOutboundListener(blocked: boolean): Listener {
+/** The capture ports: MeshConfig `proxyListenPort` (15001) and `proxyInboundListenPort` (15006). */
+export function capturePorts(push: PushContext): { outbound: number; inbound: number } {
+  const m = push.options.meshConfig;
+  return { outbound: m?.proxyListenPort || 15001, inbound: m?.proxyInboundListenPort || 15006 };
+}
+
+/** `virtualOutbound` on the outbound capture port (15001): original destination, then passthrough (or the black hole with REGISTRY_ONLY). */
+export function virtualOutboundListener(blocked: boolean, port = 15001): Listener {
   return listener({
-    name: 'virtualOutbound', address: '0.0.0.0', port: 15001, useOriginalDst: true, trafficDirection: 'OUTBOUND',
+    name: 'virtualOutbound', address: '0.0.0.0', port, useOriginalDst: true, trafficDirection: 'OUTBOUND',
     listenerFilters: [listenerFilter('original_dst')],
     filterChains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER, blocked ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER)] }],
   });
@@ -125,7 +131,7 @@ export function sniOutboundListeners(push: PushContext, proxy: Proxy, services: 
 
 /** Sidecar outbound listeners. */
 export function outboundListeners(push: PushContext, proxy: Proxy, services: readonly ServiceModel[]): Listener[] {
-  const out: Listener[] = [virtualOutboundListener(registryOnly(push, proxy))];
+  const out: Listener[] = [virtualOutboundListener(registryOnly(push, proxy), capturePorts(push).outbound)];
   const { http, tcp } = outboundPorts(services);
   for (const port of http) out.push(httpOutboundListener(port));
   out.push(...sniOutboundListeners(push, proxy, services, http));
@@ -224,7 +230,7 @@ function inboundFilters(push: PushContext, proxy: Proxy, wp: WorkloadPort): Filt
   return [...securityNetworkFilters(push, proxy, `tcp.inbound_${wp.port}`), tcpProxy(cluster, cluster)];
 }
 
-/** `virtualInbound` on 15006. */
+/** `virtualInbound` on the inbound capture port (15006). */
 export function inboundListener(push: PushContext, proxy: Proxy, ports: readonly WorkloadPort[]): Listener {
   const chains: FilterChain[] = [];
   for (const wp of ports) {
@@ -247,7 +253,7 @@ export function inboundListener(push: PushContext, proxy: Proxy, ports: readonly
     ? { name: 'virtualInbound-catchall-mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: inboundTls(), filters: [tcpProxy('InboundPassthrough', INBOUND_PASSTHROUGH_CLUSTER)] }
     : { name: 'virtualInbound-catchall', filter_chain_match: {}, filters: [tcpProxy('InboundPassthrough', INBOUND_PASSTHROUGH_CLUSTER)] });
   return listener({
-    name: 'virtualInbound', address: '0.0.0.0', port: 15006, trafficDirection: 'INBOUND',
+    name: 'virtualInbound', address: '0.0.0.0', port: capturePorts(push).inbound, trafficDirection: 'INBOUND',
     listenerFilters: [listenerFilter('original_dst'), listenerFilter('tls_inspector')],
     filterChains: chains,
   });

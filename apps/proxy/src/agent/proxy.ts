@@ -15,9 +15,11 @@ import { xdsNode, type Bootstrap } from './bootstrap';
 import { adminHandler, listenAdmin, prometheusText, readinessHandler, type AdminSource } from '../admin/admin';
 import { ProxySecurity } from '../security/proxy-security';
 import { registerSecurityFilters } from '../authz/register';
+import { registerHttpFilters } from '../filters/register';
 import { ProxyTelemetry } from '../telemetry/proxy-telemetry';
 
 registerSecurityFilters();
+registerHttpFilters();
 
 /** A running proxy. */
 export class Proxy {

@@ -115,6 +115,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       if (!v.empty) v.apply(out, fmt);
       if (!t.empty) t.apply(out, fmt);
     }
+    ex.applyResponseMutations(out);
     if (ex.setCookie !== null) {
       const sc = out['set-cookie'];
       out['set-cookie'] = sc === undefined ? ex.setCookie : Array.isArray(sc) ? [...sc, ex.setCookie] : [sc, ex.setCookie];

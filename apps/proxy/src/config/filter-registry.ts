@@ -62,3 +62,13 @@ export function networkFilterCompiler(typeUrl: string | undefined): NetworkFilte
 export function perRouteCompiler(typeUrl: string | undefined): PerRouteCompiler | undefined {
   return typeUrl ? perRoute.get(typeUrl) : undefined;
 }
+
+/** Type URLs of the registered HTTP filters (for checks against what the control plane expects the proxy to run). */
+export function registeredHttpFilterTypes(): string[] {
+  return [...http.keys()];
+}
+
+/** Type URLs of the registered network filters. */
+export function registeredNetworkFilterTypes(): string[] {
+  return [...network.keys()];
+}

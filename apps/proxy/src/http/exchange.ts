@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { ConnInfo, ProxyContext } from '../context';
 import type { HttpStats } from '../stats';
 import { HashKind, queryParam, type RequestView, type RouteActionConfig, type RouteEntry, type RouteTable, type VirtualHostEntry } from '../config/route';
-import type { FormatContext } from '../config/headers';
+import type { FormatContext, HeaderMutation } from '../config/headers';
 import type { RetryConfig } from '../config/retry';
 import type { UpstreamCluster } from '../cluster/cluster';
 import type { Host } from '../cluster/host';
@@ -100,6 +100,8 @@ export class Exchange implements RequestView, Timed {
   headersSent = false;
   done = false;
   status = 0;
+  /** Response header mutations of HTTP filters (header_mutation), applied to the upstream response after the route's. */
+  responseMutations: (readonly HeaderMutation[])[] | null = null;
   /** Envoy response flags (RF bits). */
   flags = 0;
   private pendingStatus = 0;
@@ -207,6 +209,19 @@ export class Exchange implements RequestView, Timed {
   }
 
   /** Formatter inputs for header values. */
+  /** Adds an HTTP filter's response header mutations (applied to the upstream response). */
+  addResponseMutations(list: readonly HeaderMutation[]): void {
+    if (this.responseMutations === null) this.responseMutations = [list];
+    else this.responseMutations.push(list);
+  }
+
+  /** Applies the HTTP filters' response header mutations to upstream response headers. */
+  applyResponseMutations(out: Record<string, string | string[] | undefined>): void {
+    if (this.responseMutations === null) return;
+    const fmt = this.formatContext();
+    for (const list of this.responseMutations) for (const m of list) m.apply(out, fmt);
+  }
+
   formatContext(): FormatContext {
     return { remoteAddress: this.conn.srcIp, remotePort: this.conn.srcPort, localAddress: this.conn.dstIp, localPort: this.conn.dstPort, protocol: this.http2 ? 'HTTP/2' : 'HTTP/1.1' };
   }

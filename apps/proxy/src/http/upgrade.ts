@@ -233,5 +233,6 @@ function responseHeaders(ex: Exchange, headers: Headers): Headers {
   if (!ex.route!.responseMutation.empty) ex.route!.responseMutation.apply(out, fmt);
   if (!ex.vhost!.responseMutation.empty) ex.vhost!.responseMutation.apply(out, fmt);
   if (!ex.table!.responseMutation.empty) ex.table!.responseMutation.apply(out, fmt);
+  ex.applyResponseMutations(out);
   return out;
 }

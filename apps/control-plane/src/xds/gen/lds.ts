@@ -8,7 +8,7 @@ import { resolveHost } from '@tsmesh/mesh-config';
 import type { Proxy } from '../../model/proxy';
 import type { ServiceModel } from '../../registry/registry';
 import {
-  httpOutboundListener, inboundListener, outboundPorts, sniOutboundListeners, tcpOutboundListener, tcpVirtualServiceFor, virtualOutboundListener, workloadPorts,
+  capturePorts, httpOutboundListener, inboundListener, outboundPorts, sniOutboundListeners, tcpOutboundListener, tcpVirtualServiceFor, virtualOutboundListener, workloadPorts,
   type WorkloadPort,
 } from '../listeners';
 import { registryOnly } from '../scope';
@@ -18,7 +18,7 @@ import { InboundListenerKey, OutboundListenerKey } from './keys';
 /** Sidecar outbound listeners for the visible `services`. */
 export function sidecarOutboundListeners(g: PushGeneration, proxy: Proxy, services: readonly ServiceModel[]): EncodedResource[] {
   const blocked = registryOnly(g.push, proxy);
-  const out = [g.cache.resource(TypeUrl.Listener, new OutboundListenerKey('virtualOutbound', String(blocked)), () => virtualOutboundListener(blocked))];
+  const out = [g.cache.resource(TypeUrl.Listener, new OutboundListenerKey('virtualOutbound', `${blocked}|${capturePorts(g.push).outbound}`), () => virtualOutboundListener(blocked, capturePorts(g.push).outbound))];
   const { http, tcp } = outboundPorts(services);
   for (const port of http) out.push(g.cache.resource(TypeUrl.Listener, new OutboundListenerKey('http', String(port)), () => httpOutboundListener(port)));
   // Built once per scope and push (their inputs are every address-less TLS ServiceEntry of the scope).
