@@ -80,8 +80,11 @@ function fromIssue(i: ConfigIssue): AnalysisMessage {
       return { ...MESSAGES.ReferencedResourceNotFound, ...base, message: `Referenced gateway not found: "${quoted}"` };
     case 'GW_SECRET_NOT_FOUND':
       return { ...MESSAGES.ReferencedResourceNotFound, ...base, message: `Referenced credentialName not found: "${quoted}"` };
-    case 'GW_CONFLICT':
-      return { ...MESSAGES.ConflictingGateways, ...base, message: i.reason };
+    case 'GW_CONFLICT': {
+      const g = /port (\d+) host "([^"]*)" is also served by Gateway (\S+) .*on the same workloads \(([^)]*)\)/.exec(i.reason);
+      const message = g ? `Conflict with gateways ${g[3]} (workload selector ${g[4]}, port ${g[1]}, hosts ${g[2]}).` : i.reason;
+      return { ...MESSAGES.ConflictingGateways, ...base, message };
+    }
     default:
       if (i.code.startsWith('EF_')) return { ...MESSAGES.EnvoyFilterUnsupported, ...base, level: i.severity === 'error' ? 'Error' : 'Warning', message: `${i.field ? `${i.field}: ` : ''}${i.reason}` };
       if (i.severity === 'error') return { ...MESSAGES.SchemaValidationError, ...base, message: `Schema validation error: ${i.field ? `${i.field}: ` : ''}${i.reason}` };

@@ -24,7 +24,7 @@ describe('validateConfig', () => {
       'invalid.yaml:8: VirtualService default/bad-weights: spec.http[0].route: total destination weight is 0: at least one destination needs a weight',
       'invalid.yaml:23: VirtualService default/unknown-field: spec.http[0].timout: unknown field "timout" (did you mean "timeout"?)',
       'invalid.yaml:66: Gateway default/tls-no-cred: spec.servers[0].tls: TLS mode SIMPLE needs credentialName, serverCertificate and privateKey, or tlsCertificates',
-      'warning: invalid.yaml:55: Gateway default/gw-b: spec.servers[0].hosts[0]: port 80 host "shop.example.com" is also served by Gateway default/gw-a (invalid.yaml) on the same workloads; their routes are merged into one route table',
+      'warning: invalid.yaml:55: Gateway default/gw-b: spec.servers[0].hosts[0]: port 80 host "shop.example.com" is also served by Gateway default/gw-a (invalid.yaml) on the same workloads (istio=ingressgateway); their routes are merged into one route table',
       'warning: invalid.yaml:33: VirtualService default/no-such-host: spec.http[0].route[0].destination.host: no Service or ServiceEntry has host "nowhere.default.svc.cluster.local"',
     ]);
     expect(r.accepted.map((x) => x.name)).toEqual(['callme-service', 'callme-service-destination', 'callme-service-route', 'no-such-host', 'gw-a', 'gw-b']);

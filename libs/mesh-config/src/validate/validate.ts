@@ -288,7 +288,7 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
         const clash = claims.find((c) => c.selector === sel && c.port === srv.port.number && c.host === host);
         if (clash) {
           const tls = isTlsServer(srv) && isTlsServer(clash.server);
-          problems.push(issueAt(g, `spec.servers[${i}].hosts[${j}]`, 'GW_CONFLICT', `port ${srv.port.number} host "${host}" is also served by Gateway ${clash.by.namespace}/${clash.by.name} (${clash.by.source.file}) on the same workloads; ${tls ? 'this TLS server is skipped (the older Gateway keeps the host)' : 'their routes are merged into one route table'}`, 'warning'));
+          problems.push(issueAt(g, `spec.servers[${i}].hosts[${j}]`, 'GW_CONFLICT', `port ${srv.port.number} host "${host}" is also served by Gateway ${clash.by.namespace}/${clash.by.name} (${clash.by.source.file}) on the same workloads (${labelText(s.selector)}); ${tls ? 'this TLS server is skipped (the older Gateway keeps the host)' : 'their routes are merged into one route table'}`, 'warning'));
         }
         mine.push({ selector: sel, port: srv.port.number, host, by: g, server: srv });
       });
@@ -336,6 +336,10 @@ export function validateConfig(resources: readonly ConfigResource[], opts: Valid
 
   ok = ok.filter((r) => !rejected.has(r.key));
   return { accepted: ok, rejected, issues };
+}
+
+function labelText(sel: Record<string, string> | undefined): string {
+  return Object.entries(sel ?? {}).map(([k, v]) => `${k}=${v}`).sort().join(',');
 }
 
 function isTlsServer(s: GatewaySpec['servers'][number]): boolean {
