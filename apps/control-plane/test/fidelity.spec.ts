@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatNodeId, type NodeIdParts } from '@tsmesh/xds';
+import { formatNodeId, type NodeId } from '@tsmesh/xds';
 import { analyzeConfig, parseConfigYaml } from '@tsmesh/mesh-config';
 import { PushContext } from '../src/model/push-context';
 import { completeProxy, proxyFromNode } from '../src/model/proxy';
@@ -17,7 +17,7 @@ import { dumpResources } from '../src/xds/envoy-json';
 
 const dir = fileURLToPath(new URL('./fidelity/', import.meta.url));
 const update = process.env.UPDATE_GOLDEN === '1';
-const CASES = JSON.parse(readFileSync(`${dir}cases.json`, 'utf8')) as { case: string; proxies: { name: string; node: NodeIdParts; generator?: string }[] }[];
+const CASES = JSON.parse(readFileSync(`${dir}cases.json`, 'utf8')) as { case: string; proxies: { name: string; node: Omit<NodeId, 'domain'>; generator?: string }[] }[];
 
 function golden(file: string, actual: string): void {
   if (update || !existsSync(file)) writeFileSync(file, actual);
