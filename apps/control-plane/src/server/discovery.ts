@@ -14,6 +14,7 @@ import {
 import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } from '@tsmesh/mesh-config';
 import type { ConfigStore } from '../config/store';
 import { LastGoodConfig } from '../config/last-good';
+import { partiallyAppliedPolicies } from '../xds/rbac-report';
 import { PushContext, type PushOptions } from '../model/push-context';
 import { completeProxy, proxyFromNode, type Proxy } from '../model/proxy';
 import { generate, PushGeneration, XdsCache, type Generated, type ResourcePatch } from '../xds/generate';
@@ -357,6 +358,10 @@ export class Discovery {
     const t1 = performance.now();
     const previous = this.push;
     this.push = PushContext.next(previous, v.serve, this.nextVersion(), this.opts.push, trigger);
+    // Valid policies that cannot apply in full where they land (HTTP-only parts on TCP ports).
+    const partial = partiallyAppliedPolicies(this.push);
+    for (const i of partial) if (!known.has(formatIssue(i))) this.log.warn({ issue: i }, `config warning: ${formatIssue(i)}`);
+    this.issues = [...issues, ...partial];
     const t2 = performance.now();
     const touched = touchedDependencies({ keys: trigger, before, after: this.byKey, previous, current: this.push });
     let evicted: number | 'all';
