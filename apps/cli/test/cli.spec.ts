@@ -78,6 +78,7 @@ describe('tsmesh analyze', () => {
       'Warning TSM0101 ServiceEntry shop/payments-tcp: ServiceEntries [shop/payments-http, shop/payments-tcp] define host payments.example.com port 443 with different protocols: HTTPS, TCP',
       'Warning IST0127 DestinationRule shop/reviews: No matching workloads for this resource with the following labels: app=reviews,version=v3',
       'Warning IST0128 DestinationRule shop/reviews: DestinationRule reviews in namespace shop has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews',
+      'Error IST0149 VirtualService shop/by-claim: The virtual service uses the JWT claim based routing (key: @request.auth.claims.group) but found no request authentication for the gateway (shop/shop-gateway) pod (istio=ingressgateway). The request authentication must first be applied for the gateway pods to validate the JWT token and make the claims available for routing.',
     ]);
     expect(r.code).toBe(79);
   });

@@ -260,6 +260,28 @@ const tlsWithoutCa: Analyzer = (ctx) => {
   }
 };
 
+/** JWT claim routing (`@request.auth.claims.*`) on a Gateway no RequestAuthentication selects (IST0149). */
+const claimRoutingWithoutAuthn: Analyzer = (ctx) => {
+  const gateways = new Map(ctx.resources.filter((r) => r.kind === 'Gateway').map((g) => [`${g.namespace}/${g.name}`, g]));
+  const ras = ctx.resources.filter((r) => r.kind === 'RequestAuthentication');
+  for (const vs of ctx.resources) {
+    if (vs.kind !== 'VirtualService') continue;
+    const s = spec<VirtualServiceSpec>(vs);
+    const keys = (s.http ?? []).flatMap((h) => (h.match ?? []).flatMap((m) => [...Object.keys(m.headers ?? {}), ...Object.keys(m.withoutHeaders ?? {})])).filter((k) => k.startsWith('@request.auth.claims.'));
+    if (!keys.length) continue;
+    for (const ref of s.gateways ?? []) {
+      const g = gateways.get(resolveGatewayRef(ref, vs.namespace));
+      if (!g) continue;
+      const sel = spec<GatewaySpec>(g).selector ?? {};
+      const covered = ras.some((ra) => {
+        const m = (ra.object as KubeObject<{ selector?: { matchLabels?: Record<string, string> } }>).spec?.selector?.matchLabels;
+        return (!m || Object.entries(m).every(([k, v]) => sel[k] === v)) && (ra.namespace === g.namespace || ra.namespace === 'istio-system');
+      });
+      if (!covered) ctx.report(MESSAGES.JwtClaimBasedRoutingWithoutRequestAuthN, vs, `The virtual service uses the JWT claim based routing (key: ${keys[0]}) but found no request authentication for the gateway (${g.namespace}/${g.name}) pod (${labelsOf(sel)}). The request authentication must first be applied for the gateway pods to validate the JWT token and make the claims available for routing.`, 'spec.http');
+    }
+  }
+};
+
 /** The analyzers, run in this order. Add one here to extend `analyze`. */
 export const ANALYZERS: ReadonlyArray<{ name: string; needs?: 'pods'; run: Analyzer }> = [
   { name: 'gateway.SelectorAnalyzer', needs: 'pods', run: gatewaySelectors },
@@ -270,6 +292,7 @@ export const ANALYZERS: ReadonlyArray<{ name: string; needs?: 'pods'; run: Analy
   { name: 'serviceentry.ConflictingServiceEntryProtocolAnalyzer', run: serviceEntryProtocols },
   { name: 'destinationrule.SubsetWorkloadAnalyzer', needs: 'pods', run: subsetsWithoutPods },
   { name: 'destinationrule.CaCertificateAnalyzer', run: tlsWithoutCa },
+  { name: 'virtualservice.JWTClaimRouteAnalyzer', run: claimRoutingWithoutAuthn },
 ];
 
 /**

@@ -32,6 +32,7 @@ export const MESSAGES = {
   VirtualServiceHostNotFoundInGateway: t('IST0132', 'VirtualServiceHostNotFoundInGateway', 'Warning'),
   SchemaWarning: t('IST0133', 'SchemaWarning', 'Warning'),
   ConflictingGateways: t('IST0145', 'ConflictingGateways', 'Error'),
+  JwtClaimBasedRoutingWithoutRequestAuthN: t('IST0149', 'JwtClaimBasedRoutingWithoutRequestAuthN', 'Error'),
   /** istioctl (1.31) reports this too; its code is not one tsmesh can name, so the check has a tsmesh code. */
   ConflictingServiceEntryProtocol: t('TSM0101', 'ConflictingServiceEntryProtocol', 'Warning'),
   /** An EnvoyFilter patch tsmesh cannot apply or its proxy cannot run (refused, never silently ignored). */
