@@ -174,7 +174,13 @@ export class H1Response extends EventEmitter {
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded) return false;
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (!this.headersSent) this.sendHead(-1);
+    if (!this.headersSent) {
+      // head, first bytes and (often, in the same tick) the end go out in one write
+      const sock = this.conn.socket;
+      sock.cork();
+      process.nextTick(uncork, sock);
+      this.sendHead(-1);
+    }
     this.conn.touch();
     if (b.length === 0) return true;
     switch (this.framing) {
@@ -208,6 +214,10 @@ export class H1Response extends EventEmitter {
     }
     this.conn.socket.destroy();
   }
+}
+
+function uncork(s: net.Socket): void {
+  s.uncork();
 }
 
 function emitClose(res: H1Response): void {
