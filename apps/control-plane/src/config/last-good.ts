@@ -42,10 +42,15 @@ interface Good {
 }
 
 /** The content of a resource that matters for serving (metadata reduced to what config reads: no resourceVersion, managedFields...). */
+const texts = new WeakMap<ConfigResource, string>();
 function textOf(r: ConfigResource): string {
-  const o = r.object as KubeObject & Record<string, unknown>;
-  const { metadata, ...rest } = o;
-  return JSON.stringify([rest, metadata?.name, metadata?.namespace, metadata?.labels ?? {}, metadata?.annotations ?? {}]);
+  // Memoized per resource object: the stores hand back the same object while it is unchanged.
+  let t = texts.get(r);
+  if (t === undefined) {
+    const { metadata, ...rest } = r.object as KubeObject & Record<string, unknown>;
+    texts.set(r, (t = JSON.stringify([rest, metadata?.name, metadata?.namespace, metadata?.labels ?? {}, metadata?.annotations ?? {}])));
+  }
+  return t;
 }
 
 /** A short name of one version of a resource: its Kubernetes resourceVersion, or where it was read and a content hash. */
@@ -205,8 +210,9 @@ export class LastGoodConfig {
     const accepted = new Set(v.accepted.map((r) => r.key));
     for (const r of v.accepted) {
       if (replaced.has(r.key)) continue;
-      const text = textOf(r);
       const prev = this.good.get(r.key);
+      if (prev?.resource === r) continue;
+      const text = textOf(r);
       this.good.set(r.key, prev && prev.text === text ? { ...prev, resource: r } : { resource: r, text, acceptedAt: now });
     }
     for (const key of [...this.good.keys()]) if (!current.has(key) || (!accepted.has(key) && !replaced.has(key))) this.good.delete(key);
