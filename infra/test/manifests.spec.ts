@@ -38,6 +38,7 @@ describe('infra/k8s manifests', () => {
     const crds = all('CustomResourceDefinition').map((c) => `${c.spec!.group}/${c.spec!.names.kind}:${c.spec!.versions.map((v: { name: string }) => v.name).join(',')}`);
     expect(crds.sort()).toEqual([
       'networking.istio.io/DestinationRule:v1alpha3,v1beta1,v1',
+      'networking.istio.io/EnvoyFilter:v1alpha3',
       'networking.istio.io/Gateway:v1alpha3,v1beta1,v1',
       'networking.istio.io/ServiceEntry:v1alpha3,v1beta1,v1',
       'networking.istio.io/Sidecar:v1alpha3,v1beta1,v1',

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { validateConfig, type ConfigResource } from '@tsmesh/mesh-config';
-import { KubeStore } from '../src/config/kube-store';
+import { KubeStore, kindEndpoints } from '../src/config/kube-store';
 import { LastGoodConfig } from '../src/config/last-good';
 import { PushContext } from '../src/model/push-context';
 import { waitFor } from './helpers';
@@ -169,5 +169,14 @@ describe('KubeStore against a fake Kubernetes API server', () => {
     await store.resync();
     expect(store.list().filter((r) => r.kind === 'Service')).toEqual([]);
     expect(changes.some((c) => c.includes('Service/default/callme-service'))).toBe(true);
+  });
+});
+
+describe('kindEndpoints', () => {
+  it('watches Istio kinds at the requested version, and EnvoyFilter at v1alpha3 (the only one Istio serves)', () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: 'http://127.0.0.1:1' }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    expect(kindEndpoints(kc, 'VirtualService', 'v1').path).toBe('/apis/networking.istio.io/v1/virtualservices');
+    expect(kindEndpoints(kc, 'EnvoyFilter', 'v1')).toMatchObject({ path: '/apis/networking.istio.io/v1alpha3/envoyfilters', apiVersion: 'networking.istio.io/v1alpha3' });
   });
 });

@@ -1,4 +1,4 @@
-// networking.istio.io: VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar.
+// networking.istio.io: VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, EnvoyFilter.
 import {
   anyObject, bool, duration, int, labels, list, mapOf, num, obj, oneOfStrings, str, strings, uint, type Schema,
 } from './schema';
@@ -197,4 +197,36 @@ export const sidecarSpec: Schema = obj({
   egress: list(obj({ port, bind: str(), captureMode: oneOfStrings(['DEFAULT', 'IPTABLES', 'NONE']), hosts: strings() }, { required: ['hosts'] })),
   inboundConnectionPool: connectionPool,
   outboundTrafficPolicy: obj({ mode: oneOfStrings(['REGISTRY_ONLY', 'ALLOW_ANY']), egressProxy: destination }),
+});
+
+const efPort = int(undefined, 0, 65535);
+/** EnvoyFilter: patches to the Envoy configuration generated for the selected workloads (v1alpha3 only, as in Istio). */
+export const envoyFilterSpec: Schema = obj({
+  workloadSelector: obj({ labels: labels() }),
+  targetRefs: list(obj({ group: str(), kind: str(), name: str(), namespace: str() }, { required: ['kind', 'name'] })),
+  priority: int('Order of application: lower first.'),
+  configPatches: list(obj({
+    applyTo: oneOfStrings(['INVALID', 'LISTENER', 'FILTER_CHAIN', 'NETWORK_FILTER', 'HTTP_FILTER', 'ROUTE_CONFIGURATION', 'VIRTUAL_HOST', 'HTTP_ROUTE', 'CLUSTER', 'EXTENSION_CONFIG', 'BOOTSTRAP', 'LISTENER_FILTER']),
+    match: obj({
+      context: oneOfStrings(['ANY', 'SIDECAR_INBOUND', 'SIDECAR_OUTBOUND', 'GATEWAY']),
+      proxy: obj({ proxyVersion: str(), metadata: labels() }),
+      listener: obj({
+        portNumber: efPort, portName: str(), name: str(), listenerFilter: str(),
+        filterChain: obj({
+          name: str(), sni: str(), transportProtocol: str(), applicationProtocols: str(), destinationPort: efPort,
+          filter: obj({ name: str(), subFilter: obj({ name: str() }) }),
+        }),
+      }),
+      routeConfiguration: obj({
+        portNumber: efPort, portName: str(), gateway: str(), name: str(),
+        vhost: obj({ name: str(), domainName: str(), route: obj({ name: str(), action: oneOfStrings(['ANY', 'ROUTE', 'REDIRECT', 'DIRECT_RESPONSE']) }) }),
+      }),
+      cluster: obj({ portNumber: efPort, service: str(), subset: str(), name: str() }),
+    }),
+    patch: obj({
+      operation: oneOfStrings(['INVALID', 'MERGE', 'ADD', 'REMOVE', 'INSERT_BEFORE', 'INSERT_AFTER', 'INSERT_FIRST', 'REPLACE']),
+      value: anyObject('The Envoy object, in proto3 JSON.'),
+      filterClass: oneOfStrings(['UNSPECIFIED', 'AUTHN', 'AUTHZ', 'STATS']),
+    }),
+  })),
 });

@@ -27,7 +27,8 @@ type AnyObj = k8s.KubernetesObject & Record<string, unknown>;
 /** API path (for the watch) and list function of one kind. */
 export function kindEndpoints(kc: k8s.KubeConfig, kind: Kind, istioVersion = 'v1'): { path: string; apiVersion: string; list: () => Promise<k8s.KubernetesListObject<AnyObj>> } {
   const info = KINDS[kind];
-  const version = info.istio ? istioVersion : info.versions[0];
+  // Istio kinds at the requested version; a kind Istio serves at fewer versions (EnvoyFilter: v1alpha3) at its own.
+  const version = info.istio && info.versions.includes(istioVersion) ? istioVersion : info.versions[0];
   const apiVersion = info.group ? `${info.group}/${version}` : version;
   const path = info.group ? `/apis/${info.group}/${version}/${info.plural}` : `/api/${version}/${info.plural}`;
   const core = () => kc.makeApiClient(k8s.CoreV1Api);
