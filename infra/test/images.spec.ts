@@ -128,6 +128,23 @@ describe.skipIf(skipReason !== null)('images (testcontainers, Docker engine)', (
     expect(JSON.stringify(patch)).toContain('istio-proxy');
   });
 
+  it('the injector with no certificate mounted issues its own (CA + serving certificate for its Service) and serves with it', async () => {
+    const c = await new tc.GenericContainer('tsmesh/injector:latest')
+      .withCommand(['serve', '--self-signed-dir', '/var/run/injector-certs', '--namespace-labels', 'none']).withTmpFs({ '/var/run/injector-certs': 'rw' }).withExposedPorts(15017)
+      .withWaitStrategy(tc.Wait.forLogMessage(/injector webhook listening/)).withStartupTimeout(60_000).start();
+    started.push(c);
+    const ca = (await c.exec(['node', '-e', 'process.stdout.write(require("fs").readFileSync("/var/run/injector-certs/ca.crt"))'])).output;
+    expect(ca).toContain('BEGIN CERTIFICATE');
+    const body = await new Promise<string>((done, fail) => {
+      httpsRequest({ host: c.getHost(), port: c.getMappedPort(15017), path: '/healthz', ca, servername: 'istio-sidecar-injector.istio-system.svc' }, (res) => {
+        let data = '';
+        res.on('data', (d) => (data += d));
+        res.on('end', () => done(data));
+      }).on('error', fail).end();
+    });
+    expect(JSON.parse(body)).toEqual({ status: 'ok' });
+  });
+
   it('the CA issues a workload certificate for a service-account token', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] });

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { KINDS } from '@tsmesh/mesh-config';
 import { readYamlObjects, renderKustomization, type RenderedObject } from '../src/kustomize';
 import { ManifestValidator, validateRendered } from '../src/validate';
 
@@ -169,6 +170,27 @@ describe('infra/k8s manifests', () => {
   });
 });
 
+describe('RBAC', () => {
+  const grants = (role: Obj) => ((role as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[] }).rules)
+    .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}${r.resourceNames ? `@${r.resourceNames.join(',')}` : ''}`))))
+    .sort();
+
+  it("istiod's ClusterRole reads exactly the kinds the control plane watches, and nothing else", () => {
+    objects ??= renderKustomization(base, infra);
+    const watched = Object.values(KINDS).flatMap((k) => ['get', 'list', 'watch'].map((v) => `${k.group}/${k.plural}:${v}`)).sort();
+    expect(grants(find('ClusterRole', 'istiod'))).toEqual(watched);
+  });
+
+  it("the injector's ClusterRole reads namespaces and patches only its own webhook configuration", () => {
+    objects ??= renderKustomization(base, infra);
+    expect(grants(find('ClusterRole', 'istio-sidecar-injector'))).toEqual([
+      '/namespaces:get', '/namespaces:list', '/namespaces:watch',
+      'admissionregistration.k8s.io/mutatingwebhookconfigurations:get@istio-sidecar-injector',
+      'admissionregistration.k8s.io/mutatingwebhookconfigurations:patch@istio-sidecar-injector',
+    ].sort());
+  });
+});
+
 describe('infra/kind', () => {
   it('maps host ports 80 and 443 to the ingress gateway NodePorts', () => {
     objects ??= renderKustomization(base, infra);
@@ -179,5 +201,7 @@ describe('infra/kind', () => {
     expect(mappings.map((m) => [m.hostPort, m.containerPort])).toEqual([[80, nodePorts.get(80)], [443, nodePorts.get(443)]]);
     const [major, minor] = /kindest\/node:v(\d+)\.(\d+)/.exec(kind.nodes[0].image)!.slice(1).map(Number);
     expect(major * 100 + minor, 'native sidecars need Kubernetes >= 1.29').toBeGreaterThanOrEqual(129);
+    expect(kind.nodes[0].image, 'the node image is pinned by digest').toMatch(/^kindest\/node:v[\d.]+@sha256:[0-9a-f]{64}$/);
+    for (const m of mappings as { listenAddress?: string }[]) expect(m.listenAddress, 'host ports on loopback only').toBe('127.0.0.1');
   });
 });

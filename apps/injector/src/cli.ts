@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG, type InjectionConfig } from './inject/config';
 import { InjectorError } from './errors';
@@ -7,6 +7,7 @@ import { kubeInject } from './kube-inject';
 import { kubeNamespaceLabels } from './webhook/namespaces';
 import { CaBundlePatcher, kubeWebhookConfigApi } from './webhook/ca-bundle';
 import { startWebhookServer } from './webhook/server';
+import { issueServingCert } from './webhook/self-signed';
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
@@ -68,6 +69,9 @@ export function buildCli(): Command {
       .addOption(new Option('--cert-check-interval <ms>', 'how often to look for a rotated certificate').argParser(int('--cert-check-interval')).default(5000))
       .addOption(new Option('--webhook-config <name>', "MutatingWebhookConfiguration whose caBundle the injector keeps equal to --ca-bundle (Kubernetes API)").env('WEBHOOK_CONFIG'))
       .addOption(new Option('--ca-bundle <file>', 'CA certificate (PEM) that signed the serving certificate').default('/etc/istio/injector-certs/ca.crt').env('CA_BUNDLE_FILE'))
+      .addOption(new Option('--self-signed-dir <dir>', 'when --tls-cert does not exist: issue a CA and a serving certificate for <service>.<namespace>.svc into this writable directory and use them (the CA becomes the caBundle)').env('SELF_SIGNED_DIR'))
+      .addOption(new Option('--service-name <name>', 'the webhook Service, named in the self-issued certificate').default('istio-sidecar-injector').env('SERVICE_NAME'))
+      .addOption(new Option('--namespace <ns>', 'namespace the injector runs in').default('istio-system').env('POD_NAMESPACE'))
       .addOption(new Option('--namespace-labels <mode>', "look up namespace labels: kube (API server), none (trust the webhook's selectors), auto (kube when in a cluster)").choices(['auto', 'kube', 'none']).default('auto').env('NAMESPACE_LABELS'))
       .addOption(new Option('--log-level <level>', 'log level').default('info').env('LOG_LEVEL')),
   ).action(async (opts: Record<string, unknown>) => {
@@ -76,8 +80,15 @@ export function buildCli(): Command {
     const mode = opts.namespaceLabels as string;
     const useKube = mode === 'kube' || (mode === 'auto' && !!process.env.KUBERNETES_SERVICE_HOST);
     const namespaceLabels = useKube ? await kubeNamespaceLabels(log) : undefined;
+    let certFile = opts.tlsCert as string;
+    let keyFile = opts.tlsKey as string;
+    let caFile = opts.caBundle as string;
+    if (opts.selfSignedDir && !existsSync(certFile)) {
+      ({ certFile, keyFile, caFile } = await issueServingCert(opts.selfSignedDir as string, opts.serviceName as string, opts.namespace as string));
+      log.info({ certFile, service: `${opts.serviceName as string}.${opts.namespace as string}.svc` }, `no ${opts.tlsCert as string}: serving a certificate issued by the injector's own CA`);
+    }
     const patcher = opts.webhookConfig
-      ? new CaBundlePatcher(await kubeWebhookConfigApi(), opts.webhookConfig as string, opts.caBundle as string, log)
+      ? new CaBundlePatcher(await kubeWebhookConfigApi(), opts.webhookConfig as string, caFile, log)
       : undefined;
     const server = await startWebhookServer(
       {
@@ -86,8 +97,8 @@ export function buildCli(): Command {
         onDecision: (d) => log.info(d, d.inject ? 'injected' : 'not injected'),
       },
       {
-        certFile: opts.tlsCert as string,
-        keyFile: opts.tlsKey as string,
+        certFile,
+        keyFile,
         port: opts.port as number,
         host: opts.host as string,
         certCheckIntervalMs: opts.certCheckInterval as number,
@@ -95,11 +106,9 @@ export function buildCli(): Command {
       },
       log,
     );
-    if (patcher) {
-      await patcher.sync();
-      // Re-applied manifests reset the caBundle: check again now and then.
-      setInterval(() => void patcher.sync(), 60_000).unref();
-    }
+    // Now, every minute (re-applied manifests reset the caBundle), and within seconds after a
+    // failure (the webhook configuration is often created after the injector starts).
+    patcher?.start();
     log.info({ port: server.port, namespaceLabels: useKube ? 'kube' : 'none', proxyImage: config.proxyImage, nativeSidecars: config.nativeSidecars }, 'injector webhook listening');
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {

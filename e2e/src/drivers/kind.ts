@@ -1,21 +1,44 @@
 /**
  * The kind driver: a kind cluster made through the kind CLI, the images built by
- * infra/docker/build-images.sh and loaded with `kind load docker-image`, infra/k8s applied with
- * `@kubernetes/client-node`. Where Docker or kind is missing it says so and the suite skips.
+ * infra/docker/build-images.sh and loaded with `kind load docker-image`, infra/k8s applied unchanged
+ * with `kubectl apply --server-side` (raw YAML, so no schema field of a CRD is lost), every scenario
+ * hook through `kubectl --context kind-<cluster>`. Each prerequisite is checked first; the suite
+ * skips naming the one that is missing.
  */
-import { execFile, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument, stringify } from 'yaml';
+import { createWorkloadCert, loadIssuer } from '@tsmesh/certs';
 import type { ExecOutput, MeshDriver } from './types';
 
 const run = promisify(execFile);
 const IMAGES = ['proxy', 'control-plane', 'ca', 'injector', 'todolist', 'caller', 'callme'];
+/** The oldest kind whose releases ship the node image infra/kind/cluster.yaml pins. */
+export const KIND_MIN_VERSION = '0.25.0';
+const POD_CLIENT = resolve(import.meta.dirname, '../pod-client.mjs');
 
 /** Runs a CLI and resolves with its output; rejects naming the command and its stderr. */
-async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<string> {
+  if (opts.input !== undefined) {
+    return new Promise((done, fail) => {
+      const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('error', (e) => fail(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        if (code === 0) done(out);
+        else fail(new Error(`${cmd} ${args.join(' ')}: ${(err || `exit ${code}`).trim()}`));
+      });
+      child.stdin.end(opts.input);
+    });
+  }
   try {
     const { stdout } = await run(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
     return stdout;
@@ -25,23 +48,28 @@ async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?
   }
 }
 
+/** `a.b.c` ≥ `x.y.z`. */
+export function versionAtLeast(have: string, want: string): boolean {
+  const p = (v: string) => v.replace(/^v/, '').split(/[.-]/).slice(0, 3).map((n) => Number.parseInt(n, 10) || 0);
+  const [a, b] = [p(have), p(want)];
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return true;
+}
+
 /** A thin wrapper of the kind CLI. */
 export class KindCli {
   constructor(readonly clusterName: string) {}
   async version(): Promise<string> {
-    return (await cli('kind', ['version'])).trim();
+    return (await cli('kind', ['version'], { timeoutMs: 10_000 })).trim();
   }
   async clusters(): Promise<string[]> {
     return (await cli('kind', ['get', 'clusters'])).split('\n').filter(Boolean);
   }
   async create(configFile: string): Promise<void> {
-    await cli('kind', ['create', 'cluster', '--name', this.clusterName, '--config', configFile, '--wait', '120s']);
+    await cli('kind', ['create', 'cluster', '--name', this.clusterName, '--config', configFile, '--wait', '180s'], { timeoutMs: 600_000 });
   }
   async load(image: string): Promise<void> {
-    await cli('kind', ['load', 'docker-image', '--name', this.clusterName, image]);
-  }
-  async kubeconfig(): Promise<string> {
-    return cli('kind', ['get', 'kubeconfig', '--name', this.clusterName]);
+    await cli('kind', ['load', 'docker-image', '--name', this.clusterName, image], { timeoutMs: 600_000 });
   }
   async delete(): Promise<void> {
     await cli('kind', ['delete', 'cluster', '--name', this.clusterName]);
@@ -66,131 +94,316 @@ export function renderKustomization(dir: string): Record<string, unknown>[] {
   return out;
 }
 
+/**
+ * What `kubectl apply --server-side -f -` receives for `objs`: each object as plain YAML, every field
+ * as written (no typed model in between: @kubernetes/client-node's V1JSONSchemaProps drops `enum`
+ * and `x-kubernetes-preserve-unknown-fields`, and the API server would then prune those fields).
+ */
+export function applyPayload(objs: Record<string, unknown>[]): string {
+  return objs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+}
+
+/** The kind config of the e2e cluster: infra/kind/cluster.yaml with its own name and host ports (on loopback). */
+export function e2eClusterConfig(base: string, name: string, ports: { http: number; https: number }): string {
+  const doc = parseDocument(base);
+  doc.set('name', name);
+  const nodes = doc.toJS().nodes as { extraPortMappings?: { containerPort: number; hostPort: number; listenAddress?: string }[] }[];
+  for (const n of nodes) {
+    for (const m of n.extraPortMappings ?? []) {
+      if (m.containerPort === 30080) m.hostPort = ports.http;
+      if (m.containerPort === 30443) m.hostPort = ports.https;
+      m.listenAddress = '127.0.0.1';
+    }
+  }
+  doc.set('nodes', nodes);
+  return doc.toString();
+}
+
+const selectorOf = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+
+interface PodJson {
+  metadata: { name: string; deletionTimestamp?: string };
+  spec: { containers: { name: string }[]; initContainers?: { name: string; restartPolicy?: string }[]; nodeName?: string };
+  status: { podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; restartCount: number }[]; initContainerStatuses?: { name: string; restartCount: number }[] };
+}
+
 /** Runs the mesh on a kind cluster. */
 export class KindDriver implements MeshDriver {
   readonly name = 'kind' as const;
   private readonly kind: KindCli;
-  private kc?: k8s.KubeConfig;
+  private readonly context: string;
+  private readonly ports = { http: Number(process.env.E2E_KIND_HTTP_PORT ?? 18080), https: Number(process.env.E2E_KIND_HTTPS_PORT ?? 18443) };
+  private forwarder?: ChildProcess;
+  private controlPlanePort = 0;
+  private podRoute = false;
+  private readonly wires: string[] = [];
 
-  constructor(private readonly root: string, clusterName = 'tsmesh-e2e') {
+  constructor(private readonly root: string, clusterName = process.env.E2E_KIND_CLUSTER ?? 'tsmesh-e2e') {
     this.kind = new KindCli(clusterName);
+    this.context = `kind-${clusterName}`;
   }
 
+  /** kind (≥ KIND_MIN_VERSION), kubectl and a Docker engine; null when all are there. */
   async unavailable(): Promise<string | null> {
+    let version: string;
     try {
-      await this.kind.version();
+      version = await this.kind.version();
     } catch {
-      return 'the kind CLI is not installed (https://kind.sigs.k8s.io); the kind driver needs kind and a Docker engine';
+      return `the kind CLI is not installed (kind ≥ v${KIND_MIN_VERSION}, https://kind.sigs.k8s.io); the kind driver needs kind, kubectl and a Docker engine`;
+    }
+    const v = /v(\d+\.\d+\.\d+)/.exec(version)?.[1] ?? '0.0.0';
+    if (!versionAtLeast(v, KIND_MIN_VERSION)) return `kind ${v} is too old: the node image infra/kind/cluster.yaml pins needs kind ≥ v${KIND_MIN_VERSION}`;
+    try {
+      await cli('kubectl', ['version', '--client', '-o', 'json'], { timeoutMs: 10_000 });
+    } catch {
+      return 'kubectl is not installed; the kind driver applies the manifests and runs every check with kubectl';
     }
     try {
       await cli('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 });
     } catch {
-      return 'no Docker engine is running; the kind driver needs one';
+      return 'no Docker engine is running (kind runs its node in Docker; infra/docker/engine.sh starts one on Debian)';
     }
     return null;
   }
 
+  private kubectl(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+    return cli('kubectl', ['--context', this.context, ...args], opts);
+  }
+
+  private kubectlSync(args: string[]): string {
+    try {
+      return execFileSync('kubectl', ['--context', this.context, ...args], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`kubectl ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
+    }
+  }
+
   async up(): Promise<void> {
-    if (!(await this.kind.clusters()).includes(this.kind.clusterName)) await this.kind.create(join(this.root, 'infra/kind/cluster.yaml'));
-    await cli('bash', [join(this.root, 'infra/docker/build-images.sh'), '--tag', 'latest'], { cwd: this.root, timeoutMs: 1_800_000 });
+    const existed = (await this.kind.clusters()).includes(this.kind.clusterName);
+    if (!existed) {
+      const dir = mkdtempSync(join(tmpdir(), 'tsmesh-kind-'));
+      try {
+        const config = join(dir, 'cluster.yaml');
+        writeFileSync(config, e2eClusterConfig(readFileSync(join(this.root, 'infra/kind/cluster.yaml'), 'utf8'), this.kind.clusterName, this.ports));
+        await this.kind.create(config);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    // E2E_IMAGE_BUILD=host builds without an image registry (as infra's image tests do).
+    const buildArgs = process.env.E2E_IMAGE_BUILD === 'host' ? ['--host'] : [];
+    await cli('bash', [join(this.root, 'infra/docker/build-images.sh'), ...buildArgs, '--tag', 'latest'], { cwd: this.root, timeoutMs: 1_800_000 });
     for (const app of IMAGES) await this.kind.load(`tsmesh/${app}:latest`);
-    this.kc = new k8s.KubeConfig();
-    this.kc.loadFromString(await this.kind.kubeconfig());
-    await this.applyObjects(renderKustomization(join(this.root, 'infra/k8s/base')));
-    await this.waitDeployments(['istio-system', 'default'], 300_000);
+
+    const objs = renderKustomization(join(this.root, 'infra/k8s/base'));
+    const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
+    const namespaces = objs.filter((o) => o.kind === 'Namespace');
+    // CRDs unchanged, then wait until the API server serves them before any Istio resource.
+    await this.serverSideApply([...namespaces, ...crds]);
+    await this.kubectl(['wait', '--for=condition=Established', '--timeout=120s', ...crds.map((c) => `crd/${(c.metadata as { name: string }).name}`)], { timeoutMs: 130_000 });
+    await this.serverSideApply(objs.filter((o) => !crds.includes(o) && !namespaces.includes(o)));
+    // The gateway's HTTPS credential, signed by the mesh CA's root (Secret istio-ca-secret, made by the CA).
+    await this.rotateGatewayCert(['todolist.example.com', 'localhost']);
+    // A reused cluster runs pods of older :latest images (IfNotPresent): start them again on the loaded ones.
+    if (existed) await this.kubectl(['rollout', 'restart', 'deployment', '-n', 'istio-system'], { timeoutMs: 60_000 }).then(() => this.kubectl(['rollout', 'restart', 'deployment', '-n', 'default'], { timeoutMs: 60_000 }));
+    await this.waitReady(900_000);
+    await this.startControlPlaneForward();
+    await this.routePodNetwork();
+  }
+
+  /** Server-side apply of raw YAML, retried while the API server is not ready for a kind (CRD being established, webhook starting). */
+  private async serverSideApply(objs: Record<string, unknown>[], timeoutMs = 180_000): Promise<void> {
+    if (objs.length === 0) return;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=tsmesh-e2e', '-f', '-'], { input: applyPayload(objs), timeoutMs: 120_000 });
+        return;
+      } catch (err) {
+        const m = (err as Error).message;
+        const transient = /no matches for kind|ensure CRDs are installed|failed calling webhook|connection refused|ServiceUnavailable|the server could not find the requested resource/i.test(m);
+        if (!transient || Date.now() > until) throw err;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
   }
 
   async waitReady(timeoutMs: number): Promise<void> {
-    await this.waitDeployments(['istio-system', 'default'], timeoutMs);
+    const until = Date.now() + timeoutMs;
+    for (const ns of ['istio-system', 'default']) {
+      const left = Math.max(1000, until - Date.now());
+      await this.kubectl(['rollout', 'status', 'deployment', '-n', ns, `--timeout=${Math.ceil(left / 1000)}s`], { timeoutMs: left + 10_000 });
+    }
+  }
+
+  /** `kubectl port-forward` of istiod's monitoring port (15014) to a loopback port. */
+  private async startControlPlaneForward(): Promise<void> {
+    const child = spawn('kubectl', ['--context', this.context, 'port-forward', '-n', 'istio-system', 'svc/istiod', ':15014', '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.forwarder = child;
+    this.controlPlanePort = await new Promise<number>((done, fail) => {
+      let out = '';
+      const timer = setTimeout(() => fail(new Error(`kubectl port-forward svc/istiod: no port after 30 s: ${out}`)), 30_000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /127\.0\.0\.1:(\d+) ->/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          done(Number(m[1]));
+        }
+      });
+      child.on('exit', (code) => fail(new Error(`kubectl port-forward svc/istiod exited ${code}: ${out}`)));
+    });
+  }
+
+  /** Pod IPs from this machine: a route to the pod network via the kind node (Linux, root); else podIP says why not. */
+  private async routePodNetwork(): Promise<void> {
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) return;
+    const node = (await cli('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', `${this.kind.clusterName}-control-plane`])).trim().split(' ')[0];
+    if (!node) return;
+    await cli('ip', ['route', 'replace', '10.244.0.0/16', 'via', node]);
+    this.podRoute = true;
   }
 
   async down(): Promise<void> {
+    this.forwarder?.kill();
+    for (const rule of this.wires.splice(0)) await this.nodeIptables(['-D', 'FORWARD', ...rule.split('\0')]).catch(() => undefined);
+    if (this.podRoute) await cli('ip', ['route', 'del', '10.244.0.0/16']).catch(() => undefined);
     if (process.env.E2E_KEEP_CLUSTER !== '1') await this.kind.delete();
   }
 
   async apply(yaml: string): Promise<void> {
     const objs = parseAllDocuments(yaml).map((d) => d.toJS() as Record<string, unknown>).filter(Boolean);
-    await this.applyObjects(objs);
-  }
-
-  private async applyObjects(objs: Record<string, unknown>[]): Promise<void> {
-    const api = k8s.KubernetesObjectApi.makeApiClient(this.kc!);
-    for (const o of objs) {
-      const spec = o as k8s.KubernetesObject;
-      spec.metadata ??= {};
-      try {
-        await api.read(spec as { metadata: { name: string; namespace: string } } & k8s.KubernetesObject);
-        await api.patch(spec, undefined, undefined, 'tsmesh-e2e', true, k8s.PatchStrategy.ServerSideApply);
-      } catch {
-        await api.create(spec);
-      }
-    }
-  }
-
-  private async waitDeployments(namespaces: string[], timeoutMs: number): Promise<void> {
-    const apps = this.kc!.makeApiClient(k8s.AppsV1Api);
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      let pending: string[] = [];
-      for (const ns of namespaces) {
-        const list = await apps.listNamespacedDeployment({ namespace: ns });
-        pending = pending.concat(list.items.filter((d) => (d.status?.readyReplicas ?? 0) < (d.spec?.replicas ?? 1)).map((d) => `${ns}/${d.metadata?.name}`));
-      }
-      if (pending.length === 0) return;
-      if (Date.now() > until) throw new Error(`deployments not ready after ${timeoutMs} ms: ${pending.join(', ')}`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await this.serverSideApply(objs);
   }
 
   gatewayHttp(): string {
-    return 'http://127.0.0.1:80';
+    return `http://127.0.0.1:${this.ports.http}`;
   }
 
   gatewayHttps(): { host: string; port: number } {
-    return { host: '127.0.0.1', port: 443 };
+    return { host: '127.0.0.1', port: this.ports.https };
   }
 
   controlPlane(): string {
-    return process.env.E2E_CONTROL_PLANE ?? 'http://127.0.0.1:15014';
+    if (!this.controlPlanePort) throw new Error('controlPlane: the port-forward to istiod is not running (up() starts it)');
+    return `http://127.0.0.1:${this.controlPlanePort}`;
   }
 
-  async exec(namespace: string, labels: Record<string, string>, argv: string[]): Promise<ExecOutput> {
-    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    const pod = (await cli('kubectl', ['get', 'pod', '-n', namespace, '-l', selector, '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
-    return new Promise((resolvePromise) => {
-      const child = spawn('kubectl', ['exec', '-n', namespace, pod, '--', ...argv]);
+  /** The first Ready pod matching `labels` that is not being deleted. */
+  private pod(namespace: string, labels: Record<string, string>): PodJson {
+    const list = JSON.parse(this.kubectlSync(['get', 'pod', '-n', namespace, '-l', selectorOf(labels), '-o', 'json'])) as { items: PodJson[] };
+    const pod = list.items.find((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    if (!pod) throw new Error(`no ready pod in ${namespace} with labels ${selectorOf(labels)}`);
+    return pod;
+  }
+
+  /**
+   * `kubectl exec` in the pod's app container (its first container that is not istio-proxy), or in
+   * istio-proxy for `uid: 1337` (the proxy's UID, which the capture rules leave alone). A command
+   * naming e2e/src/pod-client.mjs gets the script on stdin (`node -`): the images do not carry it.
+   */
+  async exec(namespace: string, labels: Record<string, string>, argv: string[], opts: { uid?: number } = {}): Promise<ExecOutput> {
+    const pod = this.pod(namespace, labels);
+    const container = opts.uid === 1337 ? 'istio-proxy' : (pod.spec.containers.find((c) => c.name !== 'istio-proxy')?.name ?? pod.spec.containers[0].name);
+    if (opts.uid !== undefined && opts.uid !== 1337) throw new Error(`exec as uid ${opts.uid}: kubectl exec runs as the container's user; only 1337 (istio-proxy) is available on kind`);
+    let input: string | undefined;
+    let args = argv;
+    const i = argv.findIndex((a) => resolve(a) === POD_CLIENT);
+    if (i >= 0) {
+      input = readFileSync(POD_CLIENT, 'utf8');
+      args = [...argv.slice(0, i), '--input-type=module', '-', ...argv.slice(i + 1)];
+    }
+    return new Promise((done) => {
+      const child = spawn('kubectl', ['--context', this.context, 'exec', ...(input !== undefined ? ['-i'] : []), '-n', namespace, pod.metadata.name, '-c', container, '--', ...args]);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
       child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+      child.on('close', (code) => done({ code, stdout, stderr }));
+      child.stdin.end(input);
     });
   }
 
-  podIP(): string {
-    throw new Error('podIP: reaching pod IPs from the host is not possible on kind; run this scenario on the local driver');
+  podIP(namespace: string, labels: Record<string, string>): string {
+    const ip = this.pod(namespace, labels).status.podIP;
+    if (!ip) throw new Error(`pod of ${namespace} ${selectorOf(labels)} has no IP yet`);
+    if (!this.podRoute) throw new Error('podIP: pod IPs are reachable from this machine only through a route to the kind node (added when the suite runs as root on Linux); run as root, or on the local driver');
+    return ip;
   }
 
-  restarts(): number {
-    return -1;
+  restarts(namespace: string, labels: Record<string, string>, container: string): number {
+    const pod = this.pod(namespace, labels);
+    const status = [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])].find((c) => c.name === container);
+    if (!status) throw new Error(`no container ${container} in pod ${namespace}/${pod.metadata.name}`);
+    return status.restartCount;
   }
 
-  async killContainer(namespace: string, labels: Record<string, string>): Promise<void> {
-    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    await cli('kubectl', ['delete', 'pod', '-n', namespace, '-l', selector, '--wait=false']);
+  /** SIGKILLs the container's main process (PID 1 of its own PID namespace), so the kubelet restarts it in place. */
+  async killContainer(namespace: string, labels: Record<string, string>, container: string): Promise<void> {
+    const pod = this.pod(namespace, labels);
+    const r = await new Promise<number | null>((done) => {
+      const child = spawn('kubectl', ['--context', this.context, 'exec', '-n', namespace, pod.metadata.name, '-c', container, '--', 'node', '-e', 'process.kill(1, "SIGKILL")']);
+      child.on('close', done);
+    });
+    if (r !== 0 && r !== 137) throw new Error(`killing ${container} in ${namespace}/${pod.metadata.name}: kubectl exec exited ${r}`);
   }
 
-  async rotateGatewayCert(): Promise<void> {
-    throw new Error('rotateGatewayCert: provide the new Secret with cert-manager or kubectl on kind');
+  /** Issues `istio-system/tsmesh-gateway-cert` for `hosts` from the mesh CA's root (istio-ca-secret), applied as a kubernetes.io/tls Secret. */
+  async rotateGatewayCert(hosts: string[]): Promise<void> {
+    const secret = await this.waitSecret('istio-system', 'istio-ca-secret', 180_000);
+    const caCert = Buffer.from(secret['ca-cert.pem'], 'base64').toString();
+    const caKey = Buffer.from(secret['ca-key.pem'], 'base64').toString();
+    const issuer = await loadIssuer({ certPem: caCert, keyPem: caKey });
+    const cert = await createWorkloadCert(issuer, { dnsNames: hosts });
+    const obj = {
+      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+      metadata: { name: 'tsmesh-gateway-cert', namespace: 'istio-system' },
+      stringData: { 'tls.crt': cert.chainPem, 'tls.key': cert.keyPem, 'ca.crt': caCert },
+    };
+    await this.serverSideApply([obj]);
   }
 
-  async watchWire(): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
-    throw new Error('watchWire: capturing pod traffic needs the local driver');
+  private async waitSecret(namespace: string, name: string, timeoutMs: number): Promise<Record<string, string>> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return (JSON.parse(await this.kubectl(['get', 'secret', '-n', namespace, name, '-o', 'json'])) as { data: Record<string, string> }).data;
+      } catch (err) {
+        if (Date.now() > until) throw new Error(`Secret ${namespace}/${name} did not appear within ${timeoutMs} ms (the CA makes it): ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  private nodeIptables(args: string[]): Promise<string> {
+    return cli('docker', ['exec', `${this.kind.clusterName}-control-plane`, 'iptables', ...args]);
+  }
+
+  /** Counts packets with `pattern` forwarded between pods on the kind node (an iptables string match in its FORWARD chain). */
+  async watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
+    const tag = `tsmesh-wire-${Date.now()}-${this.wires.length}`;
+    const rule = ['-m', 'string', '--string', pattern, '--algo', 'bm', '-m', 'comment', '--comment', tag];
+    await this.nodeIptables(['-I', 'FORWARD', '1', ...rule]);
+    this.wires.push(rule.join('\0'));
+    return {
+      packets: async () => {
+        const out = await this.nodeIptables(['-L', 'FORWARD', '-v', '-x', '-n']);
+        const line = out.split('\n').find((l) => l.includes(tag));
+        if (!line) throw new Error(`watchWire: the rule ${tag} is gone from the kind node's FORWARD chain`);
+        return Number(line.trim().split(/\s+/)[0]);
+      },
+      remove: async () => {
+        await this.nodeIptables(['-D', 'FORWARD', ...rule]);
+        this.wires.splice(this.wires.indexOf(rule.join('\0')), 1);
+      },
+    };
   }
 
   async rootCertPem(): Promise<string> {
-    const core = this.kc!.makeApiClient(k8s.CoreV1Api);
-    const cm = await core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'default' });
-    return cm.data?.['root-cert.pem'] ?? '';
+    const cm = JSON.parse(await this.kubectl(['get', 'configmap', '-n', 'default', 'istio-ca-root-cert', '-o', 'json'])) as { data?: Record<string, string> };
+    const pem = cm.data?.['root-cert.pem'];
+    if (!pem) throw new Error('ConfigMap default/istio-ca-root-cert has no root-cert.pem (the CA writes it)');
+    return pem;
   }
 }

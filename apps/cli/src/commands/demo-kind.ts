@@ -2,15 +2,17 @@
  * The demo's mesh on a kind cluster (the approach of e2e/src/drivers/kind.ts): a cluster `tsmesh-demo`
  * from infra/kind/cluster.yaml (gateway NodePorts on the host's 80 and 443), images built by
  * infra/docker/build-images.sh and loaded with `kind load docker-image`, the mesh PKI Secrets made
- * here (as the local runtime makes them), infra/k8s/base applied with `@kubernetes/client-node`;
+ * here (as the local runtime makes them), infra/k8s/base applied unchanged with `kubectl apply
+ * --server-side` (CRDs first, established before the rest), status read with `@kubernetes/client-node`;
  * the control plane and metrics reached through port-forwards on loopback.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { loadManifests, MeshPki, parseManifests, type KubeObject } from '@tsmesh/local-runtime';
 import type { DemoEndpoints, DemoMesh, MeshSnapshot, PodView, ProgressSink } from './demo-mesh';
 import { DEMO_APPS, portFree } from './demo-local';
@@ -18,7 +20,25 @@ import { DEMO_APPS, portFree } from './demo-local';
 const run = promisify(execFile);
 const NAMESPACES = ['istio-system', 'default'];
 
-async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<string> {
+  if (opts.input !== undefined) {
+    const input = opts.input;
+    return new Promise((done, fail) => {
+      const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('error', (e) => fail(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        if (code === 0) done(out);
+        else fail(new Error(`${cmd} ${args.join(' ')}: ${(err || `exit ${code}`).trim()}`));
+      });
+      child.stdin.end(input);
+    });
+  }
   try {
     const { stdout } = await run(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
     return stdout;
@@ -42,11 +62,20 @@ export class KindMesh implements DemoMesh {
 
   constructor(private readonly root: string, private readonly opts: { keepCluster: boolean; log: (line: string) => void }) {}
 
+  /** kind ≥ v0.25.0 (the node image infra/kind/cluster.yaml pins), kubectl and a Docker engine. */
   async unavailable(): Promise<string | null> {
+    let version: string;
     try {
-      await cli('kind', ['version'], { timeoutMs: 10_000 });
+      version = await cli('kind', ['version'], { timeoutMs: 10_000 });
     } catch {
-      return 'the kind CLI is not installed (https://kind.sigs.k8s.io); --kind needs kind and a Docker engine';
+      return 'the kind CLI is not installed (kind >= v0.25.0, https://kind.sigs.k8s.io); --kind needs kind, kubectl and a Docker engine';
+    }
+    const [maj, min] = (/v(\d+)\.(\d+)\./.exec(version) ?? ['', '0', '0']).slice(1).map(Number);
+    if (maj === 0 && min < 25) return `${version.trim()} is too old: the node image infra/kind/cluster.yaml pins needs kind >= v0.25.0`;
+    try {
+      await cli('kubectl', ['version', '--client', '-o', 'json'], { timeoutMs: 10_000 });
+    } catch {
+      return 'kubectl is not installed; --kind applies the manifests with kubectl (server-side apply)';
     }
     try {
       await cli('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 });
@@ -82,7 +111,15 @@ export class KindMesh implements DemoMesh {
       await this.pki.tlsSecret(sys, 'istio-sidecar-injector-certs', ['istio-sidecar-injector.istio-system.svc', 'istio-sidecar-injector.istio-system.svc.cluster.local', 'istio-sidecar-injector.istio-system', 'istio-sidecar-injector']),
       await this.pki.tlsSecret(sys, 'tsmesh-gateway-cert', ['localhost', 'todolist.example.com', 'tsmesh.local', '*.tsmesh.local']),
     ];
-    await this.applyObjects([...first, ...secrets, ...objs.filter((o) => !first.includes(o))], progress);
+    // CRDs unchanged, and established before any Istio resource is created.
+    await this.applyObjects(first);
+    const crds = first.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => `crd/${o.metadata.name}`);
+    await cli('kubectl', ['--context', `kind-${this.cluster}`, 'wait', '--for=condition=Established', '--timeout=120s', ...crds], { timeoutMs: 130_000 });
+    await this.applyObjects([...secrets, ...objs.filter((o) => !first.includes(o))], progress);
+    // A reused cluster runs pods of older :latest images (pull policy IfNotPresent): restart them on the loaded ones.
+    if (clusters.includes(this.cluster)) {
+      for (const ns of NAMESPACES) await cli('kubectl', ['--context', `kind-${this.cluster}`, 'rollout', 'restart', 'deployment', '-n', ns]);
+    }
     for (;;) {
       const s = await this.snapshot();
       progress.snapshot(s);
@@ -92,24 +129,23 @@ export class KindMesh implements DemoMesh {
     }
   }
 
-  /** Creates or server-side-applies each object; custom resources are retried until their CRD is served. */
+  /**
+   * `kubectl apply --server-side` of the objects as plain YAML, every field as written (a typed
+   * client model would drop CRD schema fields such as `enum`); retried while the API server is not
+   * ready for them yet (a CRD being established, the injector's webhook starting).
+   */
   private async applyObjects(objs: KubeObject[], progress?: ProgressSink): Promise<string[]> {
-    const api = k8s.KubernetesObjectApi.makeApiClient(this.kc!);
-    const done: string[] = [];
-    for (const o of objs) {
-      const spec = structuredClone(o) as unknown as k8s.KubernetesObject;
-      spec.metadata ??= {};
-      const name = `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await api.patch(spec, undefined, undefined, 'tsmesh-demo', true, k8s.PatchStrategy.ServerSideApply);
-          break;
-        } catch (err) {
-          if (attempt >= 30) throw new Error(`applying ${name}: ${(err as Error).message}`);
-          await sleep(1000);
-        }
+    const done = objs.map((o) => `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`);
+    if (objs.length === 0) return done;
+    const payload = objs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await cli('kubectl', ['--context', `kind-${this.cluster}`, 'apply', '--server-side', '--force-conflicts', '--field-manager=tsmesh-demo', '-f', '-'], { input: payload });
+        break;
+      } catch (err) {
+        if (attempt >= 60) throw new Error(`applying ${done.length} objects: ${(err as Error).message}`);
+        await sleep(2000);
       }
-      done.push(name);
     }
     progress?.note('applied', `${done.length} objects`, 'infra/k8s/base and the mesh PKI Secrets');
     return done;

@@ -36,4 +36,37 @@ describe('CaBundlePatcher', () => {
     const api: WebhookConfigApi = { read: async () => { throw new Error('forbidden'); }, patch: async () => undefined };
     expect(await new CaBundlePatcher(api, 'x', '/nonexistent/ca.crt', pino({ level: 'silent' })).sync()).toBe(0);
   });
+
+  it('retries within seconds while the webhook configuration does not exist yet, then patches it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ca-bundle-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'ca.crt'), 'PEM');
+    let exists = false;
+    let reads = 0;
+    const config: WebhookConfiguration = { webhooks: [{ name: 'a', clientConfig: {} }] };
+    const api: WebhookConfigApi = {
+      read: async () => {
+        reads++;
+        if (!exists) throw new Error('HTTP-Code: 404 mutatingwebhookconfigurations "x" not found');
+        return structuredClone(config);
+      },
+      patch: async (_n, ops) => {
+        config.webhooks![0].clientConfig.caBundle = ops[0].value;
+      },
+    };
+    const patcher = new CaBundlePatcher(api, 'x', join(dir, 'ca.crt'), pino({ level: 'silent' }));
+    patcher.start({ intervalMs: 60_000, retryMs: 20, maxRetryMs: 40 });
+    try {
+      await new Promise((r) => setTimeout(r, 150));
+      expect(patcher.failing).toBe(true);
+      expect(reads).toBeGreaterThanOrEqual(3); // retried, not left for the 60 s interval
+      exists = true;
+      const until = Date.now() + 2000;
+      while (config.webhooks![0].clientConfig.caBundle === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(config.webhooks![0].clientConfig.caBundle).toBe(Buffer.from('PEM').toString('base64'));
+      expect(patcher.failing).toBe(false);
+    } finally {
+      patcher.stop();
+    }
+  });
 });

@@ -19,12 +19,43 @@ export interface WebhookConfigApi {
  * API server trusts the webhook after every rotation and after the manifests are re-applied.
  */
 export class CaBundlePatcher {
+  /** The last sync failed (the configuration does not exist yet, the API refused, the CA file is missing). */
+  failing = false;
+  private timer?: NodeJS.Timeout;
+
   constructor(
     private readonly api: WebhookConfigApi,
     private readonly name: string,
     private readonly caFile: string,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Syncs now and keeps syncing: every `intervalMs` (re-applied manifests reset the caBundle), and,
+   * after a failure, again after `retryMs`, doubling up to `maxRetryMs` — the webhook configuration is
+   * often created after the injector starts, and pods wait on it (`failurePolicy: Fail`).
+   */
+  start(o: { intervalMs?: number; retryMs?: number; maxRetryMs?: number } = {}): void {
+    const interval = o.intervalMs ?? 60_000;
+    const first = o.retryMs ?? 1000;
+    const max = o.maxRetryMs ?? 30_000;
+    let retry = first;
+    const tick = async () => {
+      await this.sync();
+      if (this.timer === undefined) return; // stopped
+      const wait = this.failing ? retry : interval;
+      retry = this.failing ? Math.min(retry * 2, max) : first;
+      this.timer = setTimeout(() => void tick(), wait);
+      this.timer.unref();
+    };
+    this.timer = setTimeout(() => void tick(), 0);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 
   /** Patches the webhooks whose caBundle differs; returns how many were patched. Errors are logged, not thrown. */
   async sync(): Promise<number> {
@@ -40,8 +71,10 @@ export class CaBundlePatcher {
         await this.api.patch(this.name, ops);
         this.log.info({ webhookConfiguration: this.name, webhooks: ops.length }, 'caBundle updated');
       }
+      this.failing = false;
       return ops.length;
     } catch (err) {
+      this.failing = true;
       this.log.warn({ webhookConfiguration: this.name, caFile: this.caFile, err: (err as Error).message }, 'could not update the webhook caBundle');
       return 0;
     }
