@@ -230,7 +230,7 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
       // Every callme endpoint (v1 and v2) behind one route, so another endpoint can take over.
       await driver.apply(callmeRouting({ v1: 0, v2: 0, retries: true }));
       await new Promise((r) => setTimeout(r, 2000));
-      const load = fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: ['/callme/ping'], n: 300, concurrency: 4 });
+      const load = fromPod(driver, 'default', caller, { host: 'callme-service', port: 8091, paths: ['/callme/ping'], n: 1000, concurrency: 4 });
       await new Promise((r) => setTimeout(r, 500));
       await driver.killContainer('default', { app: 'callme-service', version: 'v1' }, 'callme-service');
       const s = await load;

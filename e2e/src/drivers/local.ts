@@ -83,7 +83,11 @@ export class LocalDriver implements MeshDriver {
     const pod = this.runtime.pod(namespace, labels);
     const c = pod?.container(container);
     if (!c) throw new Error(`no container ${container} in a pod of ${namespace} with labels ${JSON.stringify(labels)}`);
+    // Returns once the container has died, as `kubectl` does once the kill has taken effect, so a
+    // readiness wait that follows sees the pod without it.
+    const exited = c.waitExit();
     c.signal('SIGKILL');
+    await exited;
   }
 
   async rotateGatewayCert(hosts: string[]): Promise<void> {
