@@ -86,5 +86,29 @@ describe('apps/control-plane/README.md: the control plane and one proxy on your 
       }
       expect(last.out).toContain(want ?? '');
     }
+    // Then a patch that validates but the proxy cannot run: the NACK names the field and the
+    // EnvoyFilters that patched the listeners, and the last good config keeps serving.
+    const cli = `node dist/apps/cli/main.js --control-plane http://127.0.0.1:${free[PORTS.indexOf(15014)]} proxy-status`;
+    writeFileSync(join(samples, 'config', 'nack.yaml'), `apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: fcc, namespace: default}
+spec:
+  priority: 1
+  configPatches:
+    - applyTo: NETWORK_FILTER
+      match: {listener: {name: laptop_${free[PORTS.indexOf(15080)]}, filterChain: {filter: {name: envoy.filters.network.http_connection_manager}}}}
+      patch:
+        operation: MERGE
+        value: {typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, forward_client_cert_details: ALWAYS_FORWARD_ONLY}}
+`);
+    const until = Date.now() + 30_000;
+    let out = '';
+    while (!/NACK of .*forward_client_cert_details.*patched by EnvoyFilter default\/laptop-entry, default\/fcc/.test(out)) {
+      if (Date.now() > until) throw new Error(`no NACK naming the field and the EnvoyFilters:\n${out}`);
+      await new Promise((r) => setTimeout(r, 200));
+      out = (await run(cli, env)).out;
+    }
+    const still = await run(`curl -s -D - -H 'host: callme-service' 127.0.0.1:${free[PORTS.indexOf(15080)]}/callme/ping`, env);
+    expect(still.out).toContain('x-served-by: tsmesh-sidecar');
   }, 120_000);
 });

@@ -9,7 +9,7 @@ export interface ProxyStatusEntry {
   ip?: string;
   connectedAt?: string;
   pushVersion?: string;
-  types: Record<string, { state: string; sent?: string; acked?: string; nack?: { version: string; message: string } }>;
+  types: Record<string, { state: string; sent?: string; acked?: string; nack?: { version: string; message: string; envoyFilters?: string[] } }>;
 }
 
 /** A request to the control plane failed or answered something unexpected. */
@@ -60,7 +60,7 @@ export function formatProxyStatus(entries: ProxyStatusEntry[]): string {
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  const nacks = entries.flatMap((e) => Object.entries(e.types).filter(([, s]) => s.nack && s.state === 'NACKED').map(([t, s]) => `${e.proxy} ${t} NACK of ${s.nack!.version}: ${s.nack!.message}`));
+  const nacks = entries.flatMap((e) => Object.entries(e.types).filter(([, s]) => s.nack && s.state === 'NACKED').map(([t, s]) => `${e.proxy} ${t} NACK of ${s.nack!.version}: ${s.nack!.message}${s.nack!.envoyFilters?.length ? ` (patched by EnvoyFilter ${s.nack!.envoyFilters.join(', ')})` : ''}`));
   return [...lines, ...(nacks.length ? ['', ...nacks] : [])].join('\n') + '\n';
 }
 

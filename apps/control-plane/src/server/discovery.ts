@@ -25,6 +25,9 @@ import { PushQueue, type PushRequest } from './push-queue';
 import { PushRecorder, type PushSteps } from './push-record';
 import { ControlPlaneMetrics } from './metrics';
 
+/** The types EnvoyFilters patch (their NACKs name the EnvoyFilters). */
+const PATCHED_SHORT = new Set(['LDS', 'RDS', 'CDS']);
+
 /** Logger interface (pino-compatible subset). */
 export interface Logger {
   info(obj: object | string, msg?: string): void;
@@ -225,12 +228,17 @@ export class Discovery {
         const state = s.lastNack && s.lastNack.version === s.sentVersion ? 'NACKED' : synced ? 'SYNCED' : s.sentVersion ? 'STALE' : 'NOT SENT';
         types[short] = {
           state, sent: s.sentVersion, acked: s.ackedVersion, sentAt: s.sentAt?.toISOString(), ackedAt: s.ackedAt?.toISOString(),
-          ...(s.lastNack ? { nack: { version: s.lastNack.version, message: s.lastNack.message, at: s.lastNack.at.toISOString() } } : {}),
+          ...(s.lastNack ? { nack: {
+            version: s.lastNack.version, message: s.lastNack.message, at: s.lastNack.at.toISOString(),
+            // a NACK of patched resources names the EnvoyFilters that patched them
+            ...(e?.envoyFilters && PATCHED_SHORT.has(short) ? { envoyFilters: e.envoyFilters.filters } : {}),
+          } } : {}),
         };
       }
       return {
         proxy: n.nodeId, kind: e?.base.kind, namespace: e?.base.namespace, pod: e?.base.podName, ip: e?.base.ip,
         connectedAt: n.connectedAt?.toISOString(), pushVersion: this.push?.version, types,
+        ...(e?.envoyFilters ? { envoyFilters: e.envoyFilters.filters } : {}),
       };
     });
   }
