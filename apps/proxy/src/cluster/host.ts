@@ -1,5 +1,6 @@
 /** One upstream endpoint: address, weight, health, outlier state, active requests and its pool. */
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Pool } from 'undici';
 import { H1Pool, tcpConnector, type H1Connector } from '../http1/client';
 import type { ClusterSpec, HostSpec } from '../config/cluster';
 import { UpstreamTlsFactory, type Connector } from '../security/transport';
@@ -79,7 +80,7 @@ export class Host {
       if (spec.sourceAddress) connect.localAddress = spec.sourceAddress;
     }
     const keepAlive = Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000));
-    this.pool = new Pool(`${tlsFactory ? 'https' : 'http'}://${this.key}`, {
+    this.pool = new (undiciPool())(`${tlsFactory ? 'https' : 'http'}://${this.key}`, {
       connections: Math.max(1, Math.min(spec.limits.maxConnections, http2 ? 16 : 4096)),
       pipelining: http2 ? 100 : 1,
       keepAliveTimeout: keepAlive,
@@ -109,6 +110,15 @@ export class Host {
 
 function setPeer(h: Host, principal: string): void {
   h.peerPrincipal = principal;
+}
+
+const require = createRequire(import.meta.url);
+let PoolClass: typeof Pool | null = null;
+
+/** undici (HTTP/2 upstreams only), loaded with the first HTTP/2 pool: a proxy without one never loads it (~7 MB). */
+function undiciPool(): typeof Pool {
+  PoolClass ??= (require('undici') as { Pool: typeof Pool }).Pool;
+  return PoolClass;
 }
 
 const ids = new WeakMap<object, number>();
