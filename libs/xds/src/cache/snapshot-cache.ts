@@ -109,17 +109,18 @@ export function deltaResponse(snapshot: Snapshot, req: DeltaWatchRequest): Delta
   const all = snapshot.resources(req.typeUrl);
   const resources: EncodedResource[] = [];
   const removed: string[] = [];
-  const consider = new Set<string>(req.subscribed);
-  if (req.wildcard) for (const name of all.keys()) consider.add(name);
-  for (const name of req.known.keys()) consider.add(name);
-  for (const name of consider) {
-    const wanted = req.wildcard || req.subscribed.has(name);
-    const r = all.get(name);
-    if (r && wanted) {
-      if (req.known.get(name) !== r.version) resources.push(r);
-    } else if (req.known.has(name)) {
-      removed.push(name);
+  // One pass over what the snapshot has (wanted and not held at this version), one over what the
+  // client holds (no longer there or no longer wanted), one over names subscribed but missing.
+  if (req.wildcard) {
+    for (const r of all.values()) if (req.known.get(r.name) !== r.version) resources.push(r);
+  } else {
+    for (const name of req.subscribed) {
+      const r = all.get(name);
+      if (r && req.known.get(name) !== r.version) resources.push(r);
     }
+  }
+  for (const name of req.known.keys()) {
+    if (!all.has(name) || (!req.wildcard && !req.subscribed.has(name))) removed.push(name);
   }
   if (resources.length === 0 && removed.length === 0) return null;
   return { typeUrl: req.typeUrl, systemVersion: snapshot.version(req.typeUrl), resources, removed };
@@ -134,10 +135,15 @@ export class SnapshotCache implements ConfigWatcher {
   /** Sets the snapshot of a node after checking its consistency, and answers every watch it concerns. */
   setSnapshot(nodeId: string, snapshot: Snapshot): void {
     snapshot.assertConsistent();
+    const prev = this.snapshots.get(nodeId);
     this.snapshots.set(nodeId, snapshot);
     const set = this.watches.get(nodeId);
     if (set) {
       for (const w of [...set]) {
+        // An open watch found nothing to send in the previous snapshot: a type whose resources and
+        // version are the very same objects needs no second look.
+        const t = w.request.typeUrl;
+        if (prev && prev.resources(t) === snapshot.resources(t) && prev.version(t) === snapshot.version(t)) continue;
         if (this.tryRespond(snapshot, w)) set.delete(w);
       }
     }

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ConfigWatcher, Cancel, DeltaWatchResponse, WatchResponse } from '../cache/snapshot-cache';
 import { adsServiceDefinition, type OutgoingDeltaDiscoveryResponse, type OutgoingDiscoveryResponse } from '../proto/ads-service';
 import { StatusRegistry } from './status';
+import { encodeDeltaResponse, encodeSotwResponse } from './response-encoder';
 import { isResourceTypeUrl, WILDCARD_TYPES } from '../type-urls';
 import type { DeltaDiscoveryRequest__Output, DiscoveryRequest__Output, Node__Output } from '../types';
 
@@ -194,7 +195,14 @@ export class AdsServer {
 
   /** Adds the ADS service to a gRPC server. */
   register(server: grpc.Server): void {
-    server.addService(adsServiceDefinition(), {
+    // Responses are written as buffers encoded here (see response-encoder.ts); anything else goes
+    // through the generated serializer.
+    const def = adsServiceDefinition() as unknown as Record<string, { responseSerialize: (m: unknown) => Buffer }>;
+    for (const k of Object.keys(def)) {
+      const orig = def[k].responseSerialize;
+      def[k] = { ...def[k], responseSerialize: (m: unknown) => (Buffer.isBuffer(m) ? m : orig(m)) };
+    }
+    server.addService(def as unknown as ReturnType<typeof adsServiceDefinition>, {
       StreamAggregatedResources: (call: Call<DiscoveryRequest__Output, OutgoingDiscoveryResponse>) => this.handleSotw(call),
       DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest__Output, OutgoingDeltaDiscoveryResponse>) => this.handleDelta(call),
     });
@@ -447,13 +455,8 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
       st.lastResponseWildcard = wildcard;
       let bytes = 0;
       for (const x of r.resources) bytes += x.any.value.length;
-      this.call.write({
-        version_info: r.version,
-        resources: r.resources.map((x) => x.any),
-        type_url: r.typeUrl,
-        nonce,
-        control_plane: { identifier: this.x.identifier },
-      }, () => {
+      const msg = encodeSotwResponse({ version: r.version, typeUrl: r.typeUrl, nonce, identifier: this.x.identifier, resources: r.resources });
+      (this.call as unknown as { write(b: Buffer, cb: () => void): void }).write(msg, () => {
         done();
         this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.version, nonce, resources: r.resources.length, bytes, removed: 0, sendMs: performance.now() - due, kind: 'sotw' });
       });
@@ -519,7 +522,8 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     const resuming = first && Object.keys(req.initial_resource_versions ?? {}).length > 0;
     let answered = false;
     state.cancel = this.x.cache.createDeltaWatch(
-      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: new Set(st.subscribed), known: new Map(st.known) },
+      // The stream's own sets, read when the watch fires (no copy per request: they change only when a response is written or a request arrives, and a request replaces the watch).
+      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known },
       (r) => {
         answered = true;
         this.send(state, r);
@@ -542,14 +546,8 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
       for (const name of r.removed) st.known.delete(name);
       let bytes = 0;
       for (const x of r.resources) bytes += x.any.value.length;
-      this.call.write({
-        system_version_info: r.systemVersion,
-        resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: x.any })),
-        type_url: r.typeUrl,
-        removed_resources: [...r.removed],
-        nonce,
-        control_plane: { identifier: this.x.identifier },
-      }, () => {
+      const msg = encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce, identifier: this.x.identifier, resources: r.resources, removed: r.removed });
+      (this.call as unknown as { write(b: Buffer, cb: () => void): void }).write(msg, () => {
         done();
         this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.systemVersion, nonce, resources: r.resources.length, bytes, removed: r.removed.length, sendMs: performance.now() - due, kind: 'delta' });
       });
