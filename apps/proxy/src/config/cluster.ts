@@ -129,11 +129,16 @@ function compileOutlier(o: Dec, field: string): OutlierConfig {
   };
 }
 
+/** Highest endpoint priority accepted (Istio's locality failover uses a handful). */
+const MAX_PRIORITY = 128;
+
 /** Decoded `LocalityLbEndpoints` list → endpoints by priority. */
 export function compileEndpoints(localities: Dec[], version: string, field: string): EndpointSet {
   const byPrio: HostSpec[][] = [];
   localities.forEach((l, li) => {
     const p = l.priority ?? 0;
+    // priorities index a dense list: an absurd one would allocate billions of slots
+    if (!Number.isInteger(p) || p < 0 || p > MAX_PRIORITY) reject(`${field}[${li}].priority`, `${p} is out of range (0-${MAX_PRIORITY})`);
     (byPrio[p] ??= []);
     (l.lb_endpoints as Dec[]).forEach((e, ei) => {
       const f = `${field}[${li}].lb_endpoints[${ei}]`;
