@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtensionTypeUrl, pack, cluster, clusterLoadAssignment, type HttpFilter } from '@tsmesh/xds';
+import { ExtensionTypeUrl, pack, cluster, clusterLoadAssignment, listener, httpConnectionManagerMessage, type HttpFilter } from '@tsmesh/xds';
 import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, request, until, type Upstream } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import type { RequestFacts } from '../src/telemetry/recorder';
@@ -45,7 +45,14 @@ describe('response flags', () => {
       { c: cluster({ name: 'empty' }), e: clusterLoadAssignment('empty', []) },
     ];
     const v = cp.push({
-      listeners: [httpListener('http', '80', [faultFilter])],
+      listeners: [
+        httpListener('http', '80', [faultFilter]),
+        // a connection manager with a short stream_idle_timeout (the codec enforces it)
+        listener({
+          name: 'idle', address: '127.0.0.1', port: 0,
+          filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: pack(ExtensionTypeUrl.HttpConnectionManager, { ...httpConnectionManagerMessage({ statPrefix: 'idle', rdsName: '80' }), stream_idle_timeout: { seconds: 0, nanos: 200_000_000 } }) }] }],
+        }),
+      ],
       routes: [routes('80', [
         route({ match: { prefix: '/ok' }, cluster: 'good' }),
         route({ match: { prefix: '/dead' }, cluster: 'dead' }),
@@ -95,6 +102,11 @@ describe('response flags', () => {
     await until(() => proxy.ctx.clusters.get('cb')!.rqActive === 1, 2000, 'first in flight');
     expect(await flagsOf(port, '/cb/2')).toEqual({ status: 503, flags: 'UO' });
     expect((await first).status).toBe(200);
+  });
+
+  it('SI when the stream idle timeout ends a request (408)', async () => {
+    const idlePort = proxy.listeners.boundPort('idle')!;
+    expect(await flagsOf(idlePort, '/hang')).toEqual({ status: 408, flags: 'SI' });
   });
 
   it('DC when the client goes away before the response', async () => {

@@ -6,7 +6,7 @@
  * once per connection manager; the request path makes no closure, Set, Error or timer per
  * request on its common path (deadlines go to the coarse list in deadlines.ts).
  */
-import type { H1Request, H1Response } from '../http1/server';
+import { Timeout, type H1Request, type H1Response } from '../http1/server';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -141,10 +141,18 @@ export class Exchange implements RequestView, Timed {
   /** The downstream response closed (completed, or the client went away). */
   onResponseClose(): void {
     if (!this.done) {
-      // client went away before the response completed
       this.attempt?.cancel();
-      this.flags |= RF.DownstreamConnectionTermination;
-      this.finish(499);
+      const t = this.http2 ? Timeout.None : (this.res as H1Response).timedOut;
+      if (t === Timeout.StreamIdle) {
+        // the codec's stream_idle_timeout (408)
+        this.flags |= RF.StreamIdleTimeout;
+        this.finish(408);
+      } else if (t !== Timeout.None) this.finish(408);
+      else {
+        // client went away before the response completed
+        this.flags |= RF.DownstreamConnectionTermination;
+        this.finish(499);
+      }
     }
     const t = this.telemetry;
     if (t !== null && !t.recorded) t.filter.complete(t);

@@ -86,6 +86,9 @@ export class H1Request extends Readable {
 
 const enum Framing { None, Length, Chunked, Close }
 
+/** The codec's timeouts. */
+export const enum Timeout { None, Headers, Request, StreamIdle }
+
 /** What follows a response's life: its close (done or client gone) and socket drains. */
 export interface ResponseOwner {
   onResponseClose(): void;
@@ -101,6 +104,8 @@ export class H1Response extends EventEmitter {
   finished = false;
   /** Keep the connection after this response (false: `Connection: close`). */
   shouldKeepAlive: boolean;
+  /** Which of the codec's timeouts ended this response (0: none). */
+  timedOut: Timeout = Timeout.None;
   /** Told when the response closes and when the socket drains (the request path's state object). */
   owner: ResponseOwner | null = null;
   private headers: Headers = {};
@@ -467,20 +472,21 @@ export class H1ServerConnection implements ParserEvents {
     const inFlight = this.req !== null;
     if (!inFlight) {
       if (this.parser.inMessage) {
-        if (o.headersTimeoutMs > 0 && now - this.headStartedAt >= o.headersTimeoutMs) return this.timeout(408);
+        if (o.headersTimeoutMs > 0 && now - this.headStartedAt >= o.headersTimeoutMs) return this.timeout(408, Timeout.Headers);
       } else if (o.idleTimeoutMs > 0 && now - this.lastActivity >= o.idleTimeoutMs) {
         this.socket.end();
         return;
       }
     } else {
-      if (o.requestTimeoutMs > 0 && now - this.requestStartedAt >= o.requestTimeoutMs) return this.timeout(408);
-      if (o.streamIdleTimeoutMs > 0 && now - this.lastActivity >= o.streamIdleTimeoutMs) return this.timeout(408);
+      if (o.requestTimeoutMs > 0 && now - this.requestStartedAt >= o.requestTimeoutMs) return this.timeout(408, Timeout.Request);
+      if (o.streamIdleTimeoutMs > 0 && now - this.lastActivity >= o.streamIdleTimeoutMs) return this.timeout(408, Timeout.StreamIdle);
     }
     this.timer!.refresh();
   }
 
-  private timeout(status: number): void {
+  private timeout(status: number, kind: Timeout): void {
     this.closing = true;
+    if (this.res !== null) this.res.timedOut = kind;
     if (this.res !== null && this.res.headersSent) {
       this.socket.destroy();
       return;
