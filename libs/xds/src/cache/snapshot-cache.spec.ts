@@ -115,3 +115,20 @@ describe('SnapshotCache', () => {
     expect(cache.getSnapshot('n')).toBe(good);
   });
 });
+
+describe('deltaResponse with the map the client holds', () => {
+  it('owes nothing while the snapshot holds the very map the last response came from, and diffs against any other', () => {
+    const s1 = snap('1', ['a', 'b']);
+    const req = { nodeId: 'n', typeUrl: TypeUrl.Cluster, wildcard: true, subscribed: new Set<string>(), known: new Map<string, string>() };
+    const first = deltaResponse(s1, req)!;
+    expect(first.resources.map((r) => r.name)).toEqual(['a', 'b']);
+    expect(first.from).toBe(s1.resources(TypeUrl.Cluster));
+    // `known` left empty on purpose: `held` alone says the client holds s1's map.
+    expect(deltaResponse(s1, { ...req, held: first.from })).toBeNull();
+    const s2 = snap('2', ['a', 'c']);
+    const known = new Map(first.resources.map((r) => [r.name, r.version]));
+    const next = deltaResponse(s2, { ...req, known, held: first.from })!;
+    expect(next.resources.map((r) => r.name)).toEqual(['c']);
+    expect(next.removed).toEqual(['b']);
+  });
+});

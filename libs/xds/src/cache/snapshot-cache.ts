@@ -42,6 +42,12 @@ export interface DeltaWatchRequest {
   readonly subscribed: ReadonlySet<string>;
   /** Resource name → version the client has. */
   readonly known: ReadonlyMap<string, string>;
+  /**
+   * The snapshot resources the client is known to hold exactly (for its subscription), when the
+   * stream knows: the map its last response was computed from. A snapshot still holding that very
+   * map owes the client nothing, and no diff is computed.
+   */
+  readonly held?: ReadonlyMap<string, EncodedResource>;
 }
 
 /** A Delta xDS response: changed or new resources, and names removed. */
@@ -50,6 +56,8 @@ export interface DeltaWatchResponse {
   readonly systemVersion: string;
   readonly resources: readonly EncodedResource[];
   readonly removed: readonly string[];
+  /** The snapshot's resources of the type this response brings the client to. */
+  readonly from?: ReadonlyMap<string, EncodedResource>;
 }
 
 /** Cancels a watch; safe to call twice. */
@@ -107,6 +115,7 @@ export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscri
 /** Computes the Delta response due for a request against a snapshot, or null when nothing changed. */
 export function deltaResponse(snapshot: Snapshot, req: DeltaWatchRequest): DeltaWatchResponse | null {
   const all = snapshot.resources(req.typeUrl);
+  if (req.held === all) return null;
   const resources: EncodedResource[] = [];
   const removed: string[] = [];
   // One pass over what the snapshot has (wanted and not held at this version), one over what the
@@ -123,7 +132,7 @@ export function deltaResponse(snapshot: Snapshot, req: DeltaWatchRequest): Delta
     if (!all.has(name) || (!req.wildcard && !req.subscribed.has(name))) removed.push(name);
   }
   if (resources.length === 0 && removed.length === 0) return null;
-  return { typeUrl: req.typeUrl, systemVersion: snapshot.version(req.typeUrl), resources, removed };
+  return { typeUrl: req.typeUrl, systemVersion: snapshot.version(req.typeUrl), resources, removed, from: all };
 }
 
 /** Snapshot cache keyed by node id, with watches answered when a snapshot is set. */

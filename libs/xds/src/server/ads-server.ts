@@ -161,6 +161,8 @@ interface DeltaTypeState {
   subscribed: Set<string>;
   wildcard: boolean;
   known: Map<string, string>;
+  /** The snapshot map `known` equals (for the current subscription), set when a response from it is written. */
+  held?: ReadonlyMap<string, unknown>;
   cancel?: Cancel;
   started: boolean;
 }
@@ -506,6 +508,8 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
       // LDS and CDS with nothing named on the first request subscribe to everything.
       if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
     }
+    // A subscription change leaves the client holding less than (or other than) the snapshot.
+    if (req.resource_names_subscribe.length || req.resource_names_unsubscribe.length || first) st.held = undefined;
     for (const n of req.resource_names_subscribe) {
       if (n === '*') st.wildcard = true;
       else st.subscribed.add(n);
@@ -523,7 +527,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     let answered = false;
     state.cancel = this.x.cache.createDeltaWatch(
       // The stream's own sets, read when the watch fires (no copy per request: they change only when a response is written or a request arrives, and a request replaces the watch).
-      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known },
+      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known, held: st.held as never },
       (r) => {
         answered = true;
         this.send(state, r);
@@ -544,6 +548,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
       st.sentSystemVersion = r.systemVersion;
       for (const res of r.resources) st.known.set(res.name, res.version);
       for (const name of r.removed) st.known.delete(name);
+      st.held = r.from;
       let bytes = 0;
       for (const x of r.resources) bytes += x.any.value.length;
       const msg = encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce, identifier: this.x.identifier, resources: r.resources, removed: r.removed });
