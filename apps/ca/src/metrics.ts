@@ -3,6 +3,8 @@
  * `tsmesh_ca_*` for refusals by reason and the signing latency histogram.
  */
 
+import { Registry, registerProcessMetrics } from '@tsmesh/telemetry/metrics';
+
 /** Upper bounds (seconds) of the signing latency histogram. */
 export const SIGNING_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -20,6 +22,11 @@ export class CaMetrics {
   /** Expiry (Unix seconds) of the root and of the signing certificate. */
   rootExpiry = 0;
   chainExpiry = 0;
+  private readonly process = new Registry();
+
+  constructor() {
+    registerProcessMetrics(this.process);
+  }
 
   /** Records one signature's duration in seconds. */
   observeSigning(seconds: number): void {
@@ -60,6 +67,6 @@ export class CaMetrics {
     SIGNING_BUCKETS.forEach((le, i) => out.push(`tsmesh_ca_signing_duration_seconds_bucket{le="${le}"} ${this.buckets[i]}`));
     out.push(`tsmesh_ca_signing_duration_seconds_bucket{le="+Inf"} ${this.sigCount}`);
     out.push(`tsmesh_ca_signing_duration_seconds_sum ${this.sigSum}`, `tsmesh_ca_signing_duration_seconds_count ${this.sigCount}`);
-    return out.join('\n') + '\n';
+    return out.join('\n') + '\n' + this.process.expose();
   }
 }

@@ -121,6 +121,8 @@ describe('CreateCertificate over gRPC/TLS (local runtime, JWT)', () => {
     expect(text).toMatch(/^citadel_server_success_cert_issuance_count \d+$/m);
     expect(text).toMatch(/^tsmesh_ca_signing_duration_seconds_count [1-9]\d*$/m);
     expect(text).toContain('# TYPE tsmesh_ca_signing_duration_seconds histogram');
+    expect(text).toMatch(/^process_resident_memory_bytes [1-9]\d*$/m);
+    expect(text).toMatch(/^process_start_time_seconds [1-9]/m);
   });
 });
 

@@ -70,6 +70,14 @@ describe('control plane serving over ADS', () => {
     const metrics = (await get('/metrics')).text;
     expect(metrics).toMatch(/pilot_xds_pushes\{type="rds"\} [1-9]/);
     await waitFor(async () => /pilot_proxy_convergence_time_count [1-9]/.test((await get('/metrics')).text), 2000, 'convergence observed');
+    // Istio's Control Plane dashboard series: config events by kind and event, the VirtualService count,
+    // the pushed config size per type, and process metrics.
+    const after = (await get('/metrics')).text;
+    expect(after).toMatch(/pilot_k8s_cfg_events\{type="VirtualService",event="update"\} [1-9]/);
+    expect(after).toMatch(/^pilot_virt_services 1$/m);
+    expect(after).toMatch(/pilot_xds_config_size_bytes_bucket\{type="rds",le="10000"\} [1-9]/);
+    expect(after).toMatch(/^process_resident_memory_bytes [1-9]\d*$/m);
+    expect(after).toMatch(/^process_cpu_seconds_total \d/m);
   });
 
   it('reports an invalid file by file, line, resource, field and reason, ignores it, and keeps serving the rest', async () => {

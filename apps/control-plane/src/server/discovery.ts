@@ -133,7 +133,9 @@ export class Discovery {
       admissionWaitMs: opts.admissionWaitMs,
       hooks: {
         onSent: (id, sent) => {
-          this.metrics.sentBytes.inc({ type: TYPE_SHORT_NAME[sent.typeUrl as ResourceTypeUrl]?.toLowerCase() ?? sent.typeUrl }, sent.bytes);
+          const type = TYPE_SHORT_NAME[sent.typeUrl as ResourceTypeUrl]?.toLowerCase() ?? sent.typeUrl;
+          this.metrics.sentBytes.inc({ type }, sent.bytes);
+          this.metrics.configSize.observe(sent.bytes, { type });
           const e = this.proxies.get(id);
           if (e?.push !== undefined) this.pushes.sent(e.push, id, sent);
         },
@@ -382,6 +384,14 @@ export class Discovery {
     this.generation = new PushGeneration(this.push, this.xdsCache, this.opts.patches ?? []);
     const t3 = performance.now();
     this.metrics.services.set(this.push.registry.services.length);
+    this.metrics.virtualServices.set(v.serve.filter((r) => r.kind === 'VirtualService').length);
+    for (const key of trigger) {
+      const slash = key.indexOf('/');
+      if (slash <= 0) continue;
+      const event = !before.has(key) ? 'add' : this.byKey.has(key) ? 'update' : 'delete';
+      if (event === 'add' && !this.byKey.has(key)) continue;
+      this.metrics.cfgEvents.inc({ type: key.slice(0, slash), event });
+    }
     this.metrics.fullPushTime.observe((t3 - t0) / 1000);
     this.log.info({ version: this.push.version, resources: v.serve.length, rejected: v.rejected.size, trigger: trigger.slice(0, 5) }, 'push context built');
     return { push: this.push, before, steps: { validateMs: t1 - t0, pushContextMs: t2 - t1, invalidateMs: t3 - t2, evicted } };

@@ -1,4 +1,5 @@
 /** A small Prometheus registry (text exposition format 0.0.4) with Istio's control-plane metric names. */
+import { Registry, registerProcessMetrics } from '@tsmesh/telemetry/metrics';
 
 type Labels = Record<string, string>;
 
@@ -92,6 +93,9 @@ export const CONVERGENCE_BUCKETS = [0.1, 0.5, 1, 3, 5, 10, 20, 30];
 /** Buckets for per-push timings (seconds). */
 export const PUSH_TIME_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 5, 10];
 
+/** Istio's buckets for pilot_xds_config_size_bytes (bytes). */
+export const CONFIG_SIZE_BUCKETS = [1, 10000, 1000000, 4000000, 10000000, 40000000];
+
 /** The control plane's metrics. */
 export class ControlPlaneMetrics {
   /** Pushes sent, by type (`cds`, `eds`, `lds`, `rds`, `sds`). */
@@ -118,9 +122,21 @@ export class ControlPlaneMetrics {
   readonly sentBytes = new Counter('tsmesh_xds_sent_bytes', 'Bytes of xDS resources written to proxies, by type.');
   /** Streams told to back off by the admission rate limit. */
   readonly rateLimited = new Counter('pilot_xds_rate_limited', 'Streams refused by the new-stream rate limit (told to back off).');
+  /** Size of each xDS response written to a proxy, by type. */
+  readonly configSize = new Histogram('pilot_xds_config_size_bytes', 'Distribution of configuration sizes pushed to clients.', CONFIG_SIZE_BUCKETS);
+  /** Config changes seen, by kind (`type`) and `event` (`add`, `update`, `delete`). */
+  readonly cfgEvents = new Counter('pilot_k8s_cfg_events', 'Events from the config sources, by type and event.');
+  /** VirtualServices in the current push context. */
+  readonly virtualServices = new Gauge('pilot_virt_services', 'Total virtual services known to pilot.');
+  /** Process metrics (resident memory, CPU seconds, start time). */
+  private readonly process = new Registry();
+
+  constructor() {
+    registerProcessMetrics(this.process);
+  }
 
   text(): string {
-    return `${[this.pushes, this.triggers, this.pushTime, this.convergence, this.connected, this.nacks, this.rejectedConfigs, this.rejectedByHandling, this.validationFailures, this.services, this.fullPushTime, this.queueTime, this.queueSize, this.sentBytes, this.rateLimited]
-      .map((m) => m.text()).join('\n')}\n`;
+    return `${[this.pushes, this.triggers, this.pushTime, this.convergence, this.connected, this.nacks, this.rejectedConfigs, this.rejectedByHandling, this.validationFailures, this.services, this.fullPushTime, this.queueTime, this.queueSize, this.sentBytes, this.rateLimited, this.configSize, this.cfgEvents, this.virtualServices]
+      .map((m) => m.text()).join('\n')}\n${this.process.expose()}`;
   }
 }

@@ -5,6 +5,7 @@ import { diffToPatch, type JsonPatchOp } from '../inject/patch';
 import { decideInjection } from '../inject/policy';
 import { injectPod } from '../inject/template';
 import { podWorkload } from '../inject/workload';
+import type { InjectorMetrics } from './metrics';
 
 /** The `response` of an `admission.k8s.io/v1` AdmissionReview. */
 export interface AdmissionResponse {
@@ -35,6 +36,8 @@ export interface ReviewDeps {
   namespaceLabels?: NamespaceLabels;
   /** Called once per review with the outcome, for logging. */
   onDecision?: (info: { uid: string; namespace: string; pod: string; inject: boolean; reason: string; patchOps?: number }) => void;
+  /** Counts each review's outcome by Istio's `sidecar_injection_*` names. */
+  metrics?: InjectorMetrics;
 }
 
 /** The result of handling one review: the AdmissionReview to send back and the JSON Patch (if any). */
@@ -91,6 +94,7 @@ export async function handleReview(body: unknown, deps: ReviewDeps): Promise<Rev
     request = parseReview(body);
   } catch (err) {
     const uid = (body as { request?: { uid?: unknown } } | null)?.request?.uid;
+    deps.metrics?.record('failure', 'decode');
     return { review: errorReview(typeof uid === 'string' ? uid : '', 400, (err as Error).message) };
   }
   const { uid } = request;
@@ -99,6 +103,7 @@ export async function handleReview(body: unknown, deps: ReviewDeps): Promise<Rev
   }
   const pod = request.object;
   if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) {
+    deps.metrics?.record('failure', 'decode');
     return { review: errorReview(uid, 400, 'malformed AdmissionReview: request.object must be a Pod object', 'BadRequest', request.apiVersion) };
   }
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
@@ -110,11 +115,13 @@ export async function handleReview(body: unknown, deps: ReviewDeps): Promise<Rev
     const decision = decideInjection(pod, namespace, nsLabels);
     if (!decision.inject) {
       deps.onDecision?.({ uid, namespace, pod: podName, inject: false, reason: decision.reason });
+      deps.metrics?.record('skip');
       return { review: wrap({ uid, allowed: true }, request.apiVersion) };
     }
     const injected = injectPod(pod, { namespace, workload: podWorkload(pod.metadata ?? {}, namespace), resource }, deps.config);
     const patch = diffToPatch(pod, injected);
     deps.onDecision?.({ uid, namespace, pod: podName, inject: true, reason: decision.reason, patchOps: patch.length });
+    deps.metrics?.record('success');
     return {
       review: wrap({ uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }, request.apiVersion),
       patch,
@@ -122,6 +129,7 @@ export async function handleReview(body: unknown, deps: ReviewDeps): Promise<Rev
   } catch (err) {
     const message = err instanceof InjectorError ? err.message : `${resource}: injection failed: ${(err as Error).message}`;
     deps.onDecision?.({ uid, namespace, pod: podName, inject: false, reason: message });
+    deps.metrics?.record('failure', 'inject');
     const known = err instanceof InjectorError;
     return { review: errorReview(uid, known ? 400 : 500, message, known ? 'Invalid' : 'InternalError', request.apiVersion) };
   }

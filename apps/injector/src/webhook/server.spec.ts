@@ -92,6 +92,44 @@ describe('webhook server (HTTPS)', () => {
     expect((await post(server.port, first.cert, '/inject', fixture)).status).toBe(200);
   });
 
+  it('counts each review by outcome in sidecar_injection_* metrics at GET /metrics', async () => {
+    const scrape = async () => {
+      const text = await new Promise<string>((resolvePromise, reject) => {
+        request({ host: '127.0.0.1', port: server.port, path: '/metrics', ca: first.cert, agent: false }, (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (data += c));
+          res.on('end', () => resolvePromise(data));
+        }).on('error', reject).end();
+      });
+      const value = (series: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        if (line === undefined) throw new Error(`no series ${series} in:\n${text}`);
+        return Number(line.slice(series.length + 1));
+      };
+      return {
+        text,
+        requests: value('sidecar_injection_requests_total'),
+        success: value('sidecar_injection_success_total'),
+        skip: value('sidecar_injection_skip_total'),
+        inject: value('sidecar_injection_failure_total{type="inject"}'),
+        decode: value('sidecar_injection_failure_total{type="decode"}'),
+      };
+    };
+    const review = (f: string) => readFileSync(resolve(import.meta.dirname, `../../testdata/admission-review/${f}`), 'utf8');
+    const before = await scrape();
+    expect((await post(server.port, first.cert, '/inject', fixture)).status).toBe(200);
+    expect((await post(server.port, first.cert, '/inject', review('deployment-pod.annotation-inject-false.json'))).status).toBe(200);
+    expect(JSON.parse((await post(server.port, first.cert, '/inject', review('deployment-pod.bad-traffic-annotation.json'))).body).response.allowed).toBe(false);
+    expect((await post(server.port, first.cert, '/inject', '{"kind": ')).status).toBe(400);
+    const after = await scrape();
+    expect({
+      requests: after.requests - before.requests, success: after.success - before.success, skip: after.skip - before.skip,
+      inject: after.inject - before.inject, decode: after.decode - before.decode,
+    }).toEqual({ requests: 4, success: 1, skip: 1, inject: 1, decode: 1 });
+    expect(after.text).toMatch(/^process_resident_memory_bytes [1-9]\d*$/m);
+  });
+
   it('reloads a rotated certificate, and keeps the old one when the new files are bad', async () => {
     expect((await post(server.port, first.cert, '/inject', fixture)).peerCn).toBe('first');
     // A half-written rotation: the new certificate with the old key. Kept out.

@@ -3,25 +3,39 @@ import { createServer, type Server } from 'node:https';
 import type { Logger } from 'pino';
 import { CertificateWatcher, loadKeyPair } from './certs';
 import { errorReview, handleReview, type ReviewDeps } from './review';
+import { InjectorMetrics } from './metrics';
 
-/** The webhook's HTTP routes: `POST /inject` (and `/inject/…`, as Istio serves), `GET /healthz`, `GET /ready`. */
+/**
+ * The webhook's HTTP routes: `POST /inject` (and `/inject/…`, as Istio serves), `GET /healthz`,
+ * `GET /ready`, `GET /metrics` (Prometheus text: `sidecar_injection_*` and process metrics).
+ */
 export function createWebhookApp(deps: ReviewDeps, log: Logger, maxBodyBytes = 10 * 1024 * 1024): Express {
   const app = express();
   app.disable('x-powered-by');
+  const metrics = deps.metrics ?? new InjectorMetrics();
+  deps = { ...deps, metrics };
   app.get(['/healthz', '/ready'], (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.expose());
   });
   app.post(['/inject', '/inject/*rest'], express.text({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
     const contentType = req.get('content-type') ?? '';
     if (!/^application\/json\b/i.test(contentType)) {
+      metrics.record('failure', 'decode');
       return void res.status(415).json(errorReview('', 415, `malformed AdmissionReview: content-type must be application/json, got "${contentType}"`, 'UnsupportedMediaType'));
     }
     const text = typeof req.body === 'string' ? req.body : '';
-    if (text.trim() === '') return void res.status(400).json(errorReview('', 400, 'malformed AdmissionReview: empty body'));
+    if (text.trim() === '') {
+      metrics.record('failure', 'decode');
+      return void res.status(400).json(errorReview('', 400, 'malformed AdmissionReview: empty body'));
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch (err) {
+      metrics.record('failure', 'decode');
       return void res.status(400).json(errorReview('', 400, `malformed AdmissionReview: invalid JSON: ${(err as Error).message}`));
     }
     const { review } = await handleReview(body, deps);
