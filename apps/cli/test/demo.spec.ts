@@ -53,7 +53,9 @@ describe('demo summary', () => {
     rootCaFile: '/tmp/run/demo/root-cert.pem',
   };
   it('lists the URLs and the commands to try', () => {
-    expect(urlLines(e).map(([k]) => k)).toEqual(['gateway HTTP', 'gateway HTTPS', 'todolist page', 'caller → callme', 'gateway metrics', 'sidecar metrics', 'proxy status']);
+    expect(urlLines(e).map(([k]) => k)).toEqual(['gateway HTTP', 'gateway HTTPS', 'todolist page', 'caller → callme', 'gateway metrics', 'sidecar metrics', 'proxy status', 'prometheus']);
+    expect(urlLines({ ...e, prometheus: 'http://127.0.0.1:9090' }).at(-1)![1]).toMatch(/^http:\/\/127\.0\.0\.1:9090\/graph\?g0\.expr=sum\(rate\(istio_requests_total/);
+    expect(urlLines({ ...e, prometheusMissing: '/usr/bin/prometheus not found' }).at(-1)![1]).toBe('not running: /usr/bin/prometheus not found');
     const cmds = tryCommands(e, { cli: 'node dist/apps/cli/main.js', applyHint: 'cp x.yaml /tmp/run/apply/', controlPlaneDefault: true });
     expect(cmds[0]).toBe("alias tsmesh='node dist/apps/cli/main.js'");
     expect(cmds.join('\n')).toContain("curl -s -o /dev/null -D - http://127.0.0.1:8080/ | grep -i '^x-version'");

@@ -226,6 +226,7 @@ export class KindMesh implements DemoMesh {
       sidecarMetrics: await this.forward('default', side, 15020),
       sidecarPod: `default/${side}`,
       rootCaFile,
+      prometheusMissing: 'the kind path does not deploy Prometheus yet',
     };
     return this.eps;
   }

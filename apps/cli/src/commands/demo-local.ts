@@ -5,6 +5,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { LocalRuntime, type PodInfo } from '@tsmesh/local-runtime';
 import type { DemoEndpoints, DemoMesh, MeshSnapshot, ProgressSink } from './demo-mesh';
+import { prometheusUnavailable, startPrometheus, type RunningPrometheus } from './prometheus';
 
 /** Apps the local runtime runs from `dist/apps/<app>/main.js`. */
 export const DEMO_APPS = ['proxy', 'control-plane', 'ca', 'injector', 'todolist', 'caller', 'callme'];
@@ -60,6 +61,15 @@ export async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** A loopback port nothing listens on now. */
+export async function freeLoopbackPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((res) => s.close(res));
+  return port;
+}
+
 function cmd(bin: string, args: string[]): string {
   try {
     return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -76,6 +86,7 @@ export class LocalMesh implements DemoMesh {
   private readonly forwards: Forward[] = [];
   private pids: number[] = [];
   private eps?: DemoEndpoints;
+  private prom?: RunningPrometheus;
 
   constructor(
     private readonly root: string,
@@ -196,7 +207,34 @@ export class LocalMesh implements DemoMesh {
       sidecarPod: `${side.namespace}/${side.name}`,
       rootCaFile,
     };
+    await this.startPrometheus(rt);
     return this.eps;
+  }
+
+  /** Starts Debian's Prometheus over the runtime's pods when it is installed; the demo runs without it otherwise. */
+  private async startPrometheus(rt: LocalRuntime): Promise<void> {
+    const eps = this.eps!;
+    const missing = prometheusUnavailable();
+    if (missing) {
+      eps.prometheusMissing = `${missing}; the demo runs without it`;
+      return;
+    }
+    try {
+      const port = (await portFree(9090)) ? 9090 : await freeLoopbackPort();
+      this.prom = await startPrometheus({
+        dir: join(rt.runDir, 'prometheus'),
+        port,
+        pods: () => rt.pods().map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, labels: p.labels, annotations: (p.object.metadata?.annotations ?? {}) as Record<string, string> })),
+      });
+      eps.prometheus = this.prom.url;
+    } catch (err) {
+      eps.prometheusMissing = `${(err as Error).message}; the demo runs without it`;
+    }
+  }
+
+  /** The demo's Prometheus, when it runs. */
+  get prometheus(): RunningPrometheus | undefined {
+    return this.prom;
   }
 
   async apply(yaml: string): Promise<string[]> {
@@ -233,6 +271,8 @@ export class LocalMesh implements DemoMesh {
 
   async down(): Promise<string[]> {
     for (const f of this.forwards.splice(0)) f.close();
+    await this.prom?.stop();
+    this.prom = undefined;
     // Stopped while starting: let the start finish, then stop what it made.
     if (!this.rt && this.starting) await this.starting.catch(() => undefined);
     const rt = this.rt;

@@ -38,6 +38,9 @@ export interface DemoEndpoints {
   sidecarPod: string;
   /** The mesh root certificate (PEM file) clients verify the gateway with. */
   rootCaFile: string;
+  /** The demo's Prometheus (URL), or why it is not running (`prometheusMissing`). */
+  prometheus?: string;
+  prometheusMissing?: string;
 }
 
 /** A mesh the demo can bring up, show and tear down. */
@@ -166,5 +169,6 @@ export function urlLines(e: DemoEndpoints): [string, string][] {
     ['gateway metrics', `${e.gatewayMetrics}/stats/prometheus`],
     ['sidecar metrics', `${e.sidecarMetrics}/stats/prometheus   (${e.sidecarPod})`],
     ['proxy status', `${e.controlPlane}/debug/syncz   (tsmesh proxy-status)`],
+    ['prometheus', e.prometheus ? `${e.prometheus}/graph?g0.expr=${encodeURIComponent('sum(rate(istio_requests_total{reporter="destination"}[1m])) by (destination_workload)')}` : `not running: ${e.prometheusMissing ?? 'not started'}`],
   ];
 }
