@@ -27,6 +27,8 @@ export interface PodHost {
   probePeriodScale: number;
   /** Called when the pod's Ready condition changes. */
   onReadyChange: (pod: LocalPod) => void;
+  /** Called once when a pod whose restartPolicy is Never or OnFailure reaches Succeeded or Failed (its sidecars already stopped). */
+  onComplete?: (pod: LocalPod) => void;
   log: (msg: string) => void;
 }
 
@@ -39,6 +41,9 @@ interface Running {
   ready: boolean;
   started: boolean;
   sidecar: boolean;
+  /** Exited for good (no restart will follow under the pod's restartPolicy). */
+  done?: boolean;
+  exitCode?: number | null;
 }
 
 /** A pod running on this machine. */
@@ -47,6 +52,7 @@ export class LocalPod {
   ready = false;
   private readonly running = new Map<string, Running>();
   private stopped = false;
+  private completing = false;
   /** Why the pod is not running, if it failed to start. */
   error: string | undefined;
 
@@ -142,7 +148,7 @@ export class LocalPod {
       if (proc.lastExitCode === 0) return;
       this.host.log(`pod ${this.key}: init container ${c.name} exited ${proc.lastExitCode}`);
       if (policy === 'Never') {
-        this.phase = 'Failed';
+        void this.complete('Failed');
         throw new Error(`pod ${this.key}: init container ${c.name} failed with exit ${proc.lastExitCode}`);
       }
       await new Promise((r) => setTimeout(r, Math.min(this.host.backoff.maxMs, this.host.backoff.initialMs * 2 ** attempt)));
@@ -198,11 +204,51 @@ export class LocalPod {
       r.startup?.stop();
       r.ready = false;
       r.started = false;
-      if (!this.stopped) this.host.log(`pod ${this.key}: container ${c.name} exited ${code}${proc.restartPolicy === 'Never' ? '' : '; restarting with backoff'}`);
+      const final = !sidecar && (proc.restartPolicy === 'Never' || (proc.restartPolicy === 'OnFailure' && code === 0));
+      if (!this.stopped) this.host.log(`pod ${this.key}: container ${c.name} exited ${code}${final ? '' : '; restarting with backoff'}`);
+      if (final) {
+        r.done = true;
+        r.exitCode = code;
+      }
       this.updateReady();
+      if (final) this.checkCompletion();
     });
     await proc.start();
     return r;
+  }
+
+  /**
+   * With restartPolicy Never or OnFailure, the pod completes once every app container has exited
+   * for good: native sidecars are then stopped (in reverse start order, as the kubelet does since
+   * Kubernetes 1.29), and the phase is Succeeded when every app container exited 0, else Failed.
+   */
+  private checkCompletion(): void {
+    if (this.stopped || this.completing || (this.object.spec.restartPolicy ?? 'Always') === 'Always') return;
+    const apps = this.object.spec.containers.map((c) => this.running.get(c.name));
+    if (!apps.every((r) => r?.done)) return;
+    void this.complete(apps.every((r) => r!.exitCode === 0) ? 'Succeeded' : 'Failed');
+  }
+
+  private async complete(phase: 'Succeeded' | 'Failed'): Promise<void> {
+    if (this.completing) return;
+    this.completing = true;
+    this.markTerminating();
+    const grace = (this.object.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const sidecars = [...this.running.values()].filter((r) => r.sidecar).reverse();
+    for (const r of sidecars) {
+      r.readiness?.stop();
+      r.liveness?.stop();
+      r.startup?.stop();
+      await r.proc.stop(grace);
+    }
+    this.phase = phase;
+    this.host.log(`pod ${this.key} ${phase}`);
+    this.host.onComplete?.(this);
+  }
+
+  /** True once the pod reached Succeeded or Failed by itself (not by being deleted). */
+  get completed(): boolean {
+    return this.completing && (this.phase === 'Succeeded' || this.phase === 'Failed');
   }
 
   /** A native sidecar counts as started once its startup probe passes and, without one, once its readiness probe does. */
@@ -250,7 +296,7 @@ export class LocalPod {
     }
     await Promise.all(all.filter((r) => !r.sidecar).map((r) => r.proc.stop(grace)));
     for (const r of all.filter((x) => x.sidecar).reverse()) await r.proc.stop(grace);
-    this.phase = 'Succeeded';
+    if (!this.completing) this.phase = 'Succeeded';
   }
 }
 

@@ -18,6 +18,7 @@ import type { Backoff } from './container';
 import { hostsFile, nsswitchConf, resolvConf, type DnsService } from './dns';
 import { endpointSlicesFor } from './endpoints';
 import { IMAGES, type ImageEntry } from './images';
+import { JobController, validateJob } from './jobs';
 import {
   admitName, dataOf, defaultPodSpec, isClusterScoped, keyOf, loadManifests, parseManifests, podsForDeployment, podTemplateHash,
   type KubeObject, type PodObject, type ServiceObject,
@@ -75,6 +76,16 @@ export interface PodInfo {
   /** The pod object as admitted (after the webhooks' patches). */
   object: PodObject;
 }
+
+/** An object {@link LocalRuntime.apply} did not run, and why (the other objects were applied). */
+export interface Refusal {
+  kind: string;
+  key: string;
+  reason: string;
+}
+
+/** Workload kinds stored but not run. */
+const NOT_RUN = new Set(['StatefulSet', 'DaemonSet', 'ReplicaSet', 'CronJob', 'ReplicationController']);
 
 /** Result of {@link LocalRuntime.exec}. */
 export interface ExecResult {
@@ -137,6 +148,7 @@ export class LocalRuntime {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Readiness changes still being turned into EndpointSlices and VIP rules. */
   private readonly readyHandlers = new Set<Promise<void>>();
+  private readonly jobs: JobController;
 
   private constructor(readonly runDir: string, private readonly opts: LocalRuntimeOptions) {
     this.names = new RunNames(newRunId());
@@ -145,6 +157,15 @@ export class LocalRuntime {
     this.workspaceRoot = opts.workspaceRoot ?? findWorkspaceRoot();
     this.images = opts.images ?? IMAGES;
     this.logFile = join(runDir, 'runtime.log');
+    this.jobs = new JobController({
+      createPod: (pod, owner) => this.createPod(pod, owner).then((p) => (p ? { key: p.key } : undefined)),
+      deletePod: (key) => this.deletePod(key),
+      writeStatus: async (job) => {
+        if (this.store('Job').get(keyOf(job))?.metadata.uid === job.metadata.uid) this.store('Job').set(keyOf(job), job);
+      },
+      retryDelayMs: (n) => Math.min(this.opts.backoff?.maxMs ?? 30_000, (this.opts.backoff?.initialMs ?? 1000) * 2 ** Math.max(0, n - 1)),
+      log: (l) => this.log(l),
+    });
   }
 
   /** Creates the network, keys and PKI, applies `manifests`; on failure tears down what it made. */
@@ -234,17 +255,30 @@ export class LocalRuntime {
   /**
    * Creates or updates objects (YAML text, objects, or files/directories via {@link loadManifests}).
    * Namespaces, ServiceAccounts and Secrets first, then Services, then workloads, as `kubectl apply` ordering does for a whole tree.
+   * An object the runtime cannot run (an unsupported kind or field, a pod refused by admission) is
+   * logged with its kind, name and reason and returned; the others are applied.
    */
-  async apply(input: string | KubeObject | KubeObject[]): Promise<void> {
+  async apply(input: string | KubeObject | KubeObject[]): Promise<Refusal[]> {
     const objs = typeof input === 'string' ? parseManifests(input) : Array.isArray(input) ? input : [input];
     const rank = (k: string) => (['Namespace', 'CustomResourceDefinition'].includes(k) ? 0 : ['ServiceAccount', 'Secret', 'ConfigMap'].includes(k) ? 1 : k === 'Service' ? 2 : ['Deployment', 'Pod', 'MutatingWebhookConfiguration'].includes(k) ? 4 : 3);
     const sorted = objs.map((o, i) => ({ o, i })).sort((a, b) => rank(a.o.kind) - rank(b.o.kind) || a.i - b.i).map((x) => x.o);
-    for (const o of sorted) await this.applyOne(structuredClone(o));
+    const refused: Refusal[] = [];
+    for (const o of sorted) {
+      try {
+        await this.applyOne(structuredClone(o));
+      } catch (err) {
+        const key = o.metadata?.name ? `${isClusterScoped(o.kind) ? '' : `${o.metadata.namespace ?? 'default'}/`}${o.metadata.name}` : '(unnamed)';
+        const reason = (err as Error).message;
+        refused.push({ kind: o.kind, key, reason });
+        this.log(`refused ${o.kind} ${key}: ${reason}`);
+      }
+    }
+    return refused;
   }
 
   /** Applies manifest files or directories. */
-  async applyFiles(paths: string[]): Promise<void> {
-    await this.apply(loadManifests(paths));
+  async applyFiles(paths: string[]): Promise<Refusal[]> {
+    return this.apply(loadManifests(paths));
   }
 
   private async applyOne(o: KubeObject): Promise<void> {
@@ -259,6 +293,8 @@ export class LocalRuntime {
       return;
     }
     const key = keyOf(o);
+    const invalid = o.kind === 'Job' ? validateJob(o) : undefined;
+    if (invalid) throw new Error(invalid);
     const prev = this.store(o.kind).get(key);
     o.metadata.uid = prev?.metadata.uid ?? o.metadata.uid ?? randomUUID();
     if (o.kind === 'Service') this.assignVip(o as ServiceObject);
@@ -282,14 +318,11 @@ export class LocalRuntime {
       case 'Deployment':
         await this.reconcileDeployment(o);
         break;
-      case 'StatefulSet':
-      case 'DaemonSet':
-      case 'ReplicaSet':
       case 'Job':
-      case 'CronJob':
-        this.log(`${o.kind} ${key} stored but not run: the local runtime runs Deployments and Pods`);
+        await this.jobs.reconcile(o);
         break;
       default:
+        if (NOT_RUN.has(o.kind)) throw new Error(`${o.kind} ${key} is stored but not run: the local runtime runs Deployments, Jobs and Pods`);
         break;
     }
   }
@@ -321,6 +354,7 @@ export class LocalRuntime {
       this.store(o.kind).delete(k);
       if (this.wantsConfigFile(stored)) await this.removeConfig(stored);
       if (o.kind === 'Deployment') await this.scaleDown(k, 0);
+      if (o.kind === 'Job') await this.jobs.remove(k);
       if (o.kind === 'Service') {
         const vip = this.vips.get(k);
         if (vip) this.net.vips.release(vip);
@@ -580,6 +614,7 @@ export class LocalRuntime {
         this.readyHandlers.add(h);
         void h.finally(() => this.readyHandlers.delete(h));
       },
+      onComplete: (p) => void this.podCompleted(p, owner),
       log: (m) => this.log(m),
     }, NODE_NAME, this.net.gateway);
     this.podsByKey.set(key, lp);
@@ -628,6 +663,13 @@ export class LocalRuntime {
       ],
     };
     await this.writeConfig(o);
+  }
+
+  /** A pod reached Succeeded or Failed: its sandbox is torn down (nothing keeps running), then its owner hears of it. */
+  private async podCompleted(p: LocalPod, owner: string): Promise<void> {
+    const phase = p.phase as 'Succeeded' | 'Failed';
+    await this.deletePod(p.key).catch((err: Error) => this.log(`pod ${p.key}: teardown: ${err.message}`));
+    if (owner.startsWith('Job/')) await this.jobs.podFinished(owner, p.key, phase).catch((err: Error) => this.log(err.message));
   }
 
   private async podReadyChanged(p: LocalPod): Promise<void> {
@@ -775,6 +817,7 @@ export class LocalRuntime {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.jobs.stop();
     for (const s of this.pending.values()) s.cancelled = true;
     for (const t of this.timers) clearInterval(t);
     // Pods being admitted or set up finish (or give up) first, so none escapes the teardown.
