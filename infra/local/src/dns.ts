@@ -17,11 +17,33 @@ export function serviceNames(s: DnsService, fromNamespace: string): string[] {
   return names;
 }
 
-/** A pod's /etc/hosts: localhost, the pod's own name, every Service. */
-export function hostsFile(pod: { name: string; namespace: string; ip: string }, services: DnsService[]): string {
+/** A headless Service's endpoints as DNS sees them (from its EndpointSlices). */
+export interface HeadlessService {
+  name: string;
+  namespace: string;
+  endpoints: { ip: string; hostname?: string }[];
+}
+
+/**
+ * Records of a headless Service (clusterIP None) seen from `fromNamespace`: the Service's names
+ * for every endpoint IP, and `<hostname>.<svc>.<ns>.svc.cluster.local` (and shorter forms) for each
+ * endpoint with a hostname — the per-pod names of a StatefulSet's pods.
+ */
+export function headlessRecords(h: HeadlessService, fromNamespace: string): { ip: string; names: string[] }[] {
+  const svcNames = serviceNames({ ...h, vip: '' }, fromNamespace);
+  return [...h.endpoints]
+    .sort((a, b) => a.ip.localeCompare(b.ip))
+    .map((e) => ({ ip: e.ip, names: [...(e.hostname ? svcNames.map((n) => `${e.hostname}.${n}`) : []), ...svcNames] }));
+}
+
+/** A pod's /etc/hosts: localhost, the pod's own name, every Service (headless ones by their endpoints and per-pod names). */
+export function hostsFile(pod: { name: string; namespace: string; ip: string }, services: DnsService[], headless: HeadlessService[] = []): string {
   const lines = ['# Kubernetes-managed hosts file (tsmesh local runtime).', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${pod.ip}\t${pod.name}`];
   const sorted = [...services].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   for (const s of sorted) lines.push(`${s.vip}\t${serviceNames(s, pod.namespace).join(' ')}`);
+  for (const h of [...headless].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
+    for (const r of headlessRecords(h, pod.namespace)) lines.push(`${r.ip}\t${r.names.join(' ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -49,6 +49,8 @@ export function endpointSlicesFor(svc: ServiceObject, pods: EndpointPod[]): Kube
       .sort((a, b) => a.ip.localeCompare(b.ip))
       .map((p) => ({
         addresses: [p.ip],
+        // The pod's DNS label, when it names this Service as its subdomain (StatefulSet pods do).
+        ...(p.object.spec.hostname && p.object.spec.subdomain === svc.metadata.name ? { hostname: p.object.spec.hostname } : {}),
         conditions: { ready: true, serving: true, terminating: false },
         targetRef: { kind: 'Pod', namespace: ns, name: p.object.metadata.name, uid: p.object.metadata.uid },
       })),

@@ -84,6 +84,9 @@ export interface PodSpec {
   securityContext?: { runAsUser?: number; runAsGroup?: number; fsGroup?: number };
   terminationGracePeriodSeconds?: number;
   hostNetwork?: boolean;
+  /** The pod's DNS hostname; with `subdomain`, `<hostname>.<subdomain>.<ns>.svc.cluster.local` through a headless Service of that name. */
+  hostname?: string;
+  subdomain?: string;
   [field: string]: unknown;
 }
 
@@ -131,7 +134,7 @@ export interface ServicePort {
 /** A Service object. */
 export interface ServiceObject extends KubeObject {
   kind: 'Service';
-  spec: { selector?: Record<string, string>; ports?: ServicePort[]; type?: string; clusterIP?: string; clusterIPs?: string[] };
+  spec: { selector?: Record<string, string>; ports?: ServicePort[]; type?: string; clusterIP?: string; clusterIPs?: string[]; publishNotReadyAddresses?: boolean };
 }
 
 /** `namespace/name` of an object (cluster-scoped objects have no namespace). */

@@ -15,10 +15,11 @@ import { stringify } from 'yaml';
 import { admitPod, AdmissionError } from './admission';
 import { cleanup } from './cleanup';
 import type { Backoff } from './container';
-import { hostsFile, nsswitchConf, resolvConf, type DnsService } from './dns';
+import { hostsFile, nsswitchConf, resolvConf, type DnsService, type HeadlessService } from './dns';
 import { endpointSlicesFor } from './endpoints';
 import { IMAGES, type ImageEntry } from './images';
 import { JobController, validateJob } from './jobs';
+import { StatefulSetController, validateStatefulSet } from './statefulsets';
 import {
   admitName, dataOf, defaultPodSpec, isClusterScoped, keyOf, loadManifests, parseManifests, podsForDeployment, podTemplateHash,
   type KubeObject, type PodObject, type ServiceObject,
@@ -85,7 +86,7 @@ export interface Refusal {
 }
 
 /** Workload kinds stored but not run. */
-const NOT_RUN = new Set(['StatefulSet', 'DaemonSet', 'ReplicaSet', 'CronJob', 'ReplicationController']);
+const NOT_RUN = new Set(['DaemonSet', 'ReplicaSet', 'CronJob', 'ReplicationController']);
 
 /** Result of {@link LocalRuntime.exec}. */
 export interface ExecResult {
@@ -149,6 +150,9 @@ export class LocalRuntime {
   /** Readiness changes still being turned into EndpointSlices and VIP rules. */
   private readonly readyHandlers = new Set<Promise<void>>();
   private readonly jobs: JobController;
+  private readonly sets: StatefulSetController;
+  /** Headless Services' endpoints, for DNS. */
+  private headless: HeadlessService[] = [];
 
   private constructor(readonly runDir: string, private readonly opts: LocalRuntimeOptions) {
     this.names = new RunNames(newRunId());
@@ -166,6 +170,16 @@ export class LocalRuntime {
       retryDelayMs: (n) => Math.min(this.opts.backoff?.maxMs ?? 30_000, (this.opts.backoff?.initialMs ?? 1000) * 2 ** Math.max(0, n - 1)),
       log: (l) => this.log(l),
     });
+    this.sets = new StatefulSetController({
+      podsOf: (owner) => [...this.podsByKey.values()].filter((p) => this.ownerOf(p) === owner).map((p) => ({ name: p.name, ready: p.ready, revision: p.object.metadata.labels?.['controller-revision-hash'] })),
+      createPod: (pod, owner) => this.createPod(pod, owner),
+      deletePod: (key) => this.deletePod(key),
+      log: (l) => this.log(l),
+    });
+  }
+
+  private ownerOf(p: LocalPod): string | undefined {
+    return (p as LocalPod & { owner?: string }).owner;
   }
 
   /** Creates the network, keys and PKI, applies `manifests`; on failure tears down what it made. */
@@ -293,7 +307,7 @@ export class LocalRuntime {
       return;
     }
     const key = keyOf(o);
-    const invalid = o.kind === 'Job' ? validateJob(o) : undefined;
+    const invalid = o.kind === 'Job' ? validateJob(o) : o.kind === 'StatefulSet' ? validateStatefulSet(o) : undefined;
     if (invalid) throw new Error(invalid);
     const prev = this.store(o.kind).get(key);
     o.metadata.uid = prev?.metadata.uid ?? o.metadata.uid ?? randomUUID();
@@ -320,6 +334,9 @@ export class LocalRuntime {
         break;
       case 'Job':
         await this.jobs.reconcile(o);
+        break;
+      case 'StatefulSet':
+        await this.sets.apply(o);
         break;
       default:
         if (NOT_RUN.has(o.kind)) throw new Error(`${o.kind} ${key} is stored but not run: the local runtime runs Deployments, Jobs and Pods`);
@@ -355,6 +372,7 @@ export class LocalRuntime {
       if (this.wantsConfigFile(stored)) await this.removeConfig(stored);
       if (o.kind === 'Deployment') await this.scaleDown(k, 0);
       if (o.kind === 'Job') await this.jobs.remove(k);
+      if (o.kind === 'StatefulSet') await this.sets.remove(k);
       if (o.kind === 'Service') {
         const vip = this.vips.get(k);
         if (vip) this.net.vips.release(vip);
@@ -373,6 +391,11 @@ export class LocalRuntime {
 
   private assignVip(s: ServiceObject): void {
     const key = keyOf(s);
+    if (s.spec.clusterIP === 'None') {
+      // Headless: no VIP; DNS answers with the endpoints themselves.
+      s.spec.clusterIPs = ['None'];
+      return;
+    }
     let vip = this.vips.get(key);
     if (!vip) {
       vip = this.net.vips.allocate();
@@ -396,7 +419,7 @@ export class LocalRuntime {
 
   private async syncHosts(): Promise<void> {
     const services = this.dnsServices();
-    for (const p of this.podsByKey.values()) await this.net.updateHosts(p.net, hostsFile({ name: p.name, namespace: p.namespace, ip: p.ip }, services));
+    for (const p of this.podsByKey.values()) await this.net.updateHosts(p.net, hostsFile({ name: p.name, namespace: p.namespace, ip: p.ip }, services, this.headless));
   }
 
   /** Recomputes EndpointSlices and VIP rules from the pods' readiness; serialised. */
@@ -411,11 +434,17 @@ export class LocalRuntime {
     const pods = [...this.podsByKey.values()].map((p) => ({ object: p.object, ip: p.ip, ready: p.ready }));
     const rules: ServiceRule[] = [];
     const slicesNow = new Map<string, KubeObject>();
+    const headless: HeadlessService[] = [];
     for (const svcObj of this.list('Service')) {
       const svc = svcObj as ServiceObject;
       if (!svc.spec.selector) continue;
       const slices = endpointSlicesFor(svc, pods);
       for (const s of slices) slicesNow.set(keyOf(s), s);
+      if (svc.spec.clusterIP === 'None') {
+        const endpoints = slices.flatMap((s) => (s.endpoints as { addresses: string[]; hostname?: string }[]).map((e) => ({ ip: e.addresses[0], hostname: e.hostname })));
+        headless.push({ name: svc.metadata.name ?? '', namespace: svc.metadata.namespace ?? 'default', endpoints });
+        continue;
+      }
       for (const sp of svc.spec.ports ?? []) {
         const endpoints: { ip: string; port: number }[] = [];
         for (const s of slices) {
@@ -427,6 +456,10 @@ export class LocalRuntime {
       }
     }
     await this.net.syncServices(rules);
+    if (JSON.stringify(headless) !== JSON.stringify(this.headless)) {
+      this.headless = headless;
+      await this.syncHosts();
+    }
     const old = this.store('EndpointSlice');
     for (const [k, s] of old) {
       if (!slicesNow.has(k) && s.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] === 'endpointslice-controller.k8s.io') {
@@ -586,7 +619,7 @@ export class LocalRuntime {
     const key = `${ns}/${name}`;
     if (this.stopped) throw new Error(`pod ${key}: the runtime is stopping`);
     const net = await this.net.addPod(ns, name, { hosts: '', resolvConf: resolvConf(ns), nsswitch: nsswitchConf(readFileIfExists('/etc/nsswitch.conf')) });
-    await this.net.updateHosts(net, hostsFile({ name, namespace: ns, ip: net.ip }, this.dnsServices()));
+    await this.net.updateHosts(net, hostsFile({ name, namespace: ns, ip: net.ip }, this.dnsServices(), this.headless));
     pod.spec.nodeName = NODE_NAME;
     pod.status = { phase: 'Pending', hostIP: this.net.gateway, podIP: net.ip, podIPs: [{ ip: net.ip }] };
     const dir = await podDir(this.runDir, ns, name);
@@ -675,6 +708,8 @@ export class LocalRuntime {
   private async podReadyChanged(p: LocalPod): Promise<void> {
     this.log(`pod ${p.key} ${p.ready ? 'ready' : 'not ready'}`);
     await Promise.all([this.writePodConfig(p).catch(() => undefined), this.syncServices().catch(() => undefined)]);
+    const owner = this.ownerOf(p);
+    if (owner?.startsWith('StatefulSet/')) void this.sets.sync(owner.slice('StatefulSet/'.length));
   }
 
   /** Deletes a pod (`namespace/name`): endpoints first, then graceful termination, then its network. */
@@ -703,6 +738,8 @@ export class LocalRuntime {
       const dep = this.get('Deployment', owner.slice('Deployment/'.length));
       if (dep) await this.reconcileDeployment(dep);
     }
+    // A StatefulSet re-creates it under the same name (not awaited: the controller may be the one deleting).
+    if (owner?.startsWith('StatefulSet/') && !this.stopped) void this.sets.sync(owner.slice('StatefulSet/'.length));
   }
 
   private async refreshVolumes(o: KubeObject): Promise<void> {
@@ -818,6 +855,7 @@ export class LocalRuntime {
     if (this.stopped) return;
     this.stopped = true;
     this.jobs.stop();
+    this.sets.stop();
     for (const s of this.pending.values()) s.cancelled = true;
     for (const t of this.timers) clearInterval(t);
     // Pods being admitted or set up finish (or give up) first, so none escapes the teardown.
