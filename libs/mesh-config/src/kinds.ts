@@ -4,7 +4,10 @@
 export type Kind =
   | 'VirtualService' | 'DestinationRule' | 'Gateway' | 'ServiceEntry' | 'Sidecar' | 'EnvoyFilter'
   | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication'
-  | 'Service' | 'EndpointSlice' | 'Pod' | 'Namespace' | 'Secret' | 'ServiceAccount' | 'Ingress';
+  | 'Service' | 'EndpointSlice' | 'Pod' | 'Namespace' | 'Secret' | 'ServiceAccount' | 'Ingress'
+  // Kubernetes Gateway API (gateway.networking.k8s.io). Its Gateway is `KubernetesGateway` here, as
+  // the name `Gateway` is Istio's; messages and files still say `Gateway`.
+  | 'GatewayClass' | 'KubernetesGateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant';
 
 /** How one kind is served by the Kubernetes API. */
 export interface KindInfo {
@@ -16,9 +19,16 @@ export interface KindInfo {
   namespaced: boolean;
   /** Istio config (validated by tsmesh) rather than a core Kubernetes object. */
   istio: boolean;
+  /** Kubernetes Gateway API config (validated against its published schema). */
+  gatewayApi?: boolean;
+  /** The `kind` the API server serves, when it differs from tsmesh's name (KubernetesGateway → Gateway). */
+  apiKind?: string;
 }
 
 const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+
+/** The Kubernetes Gateway API group. */
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 
 /** Kind table. */
 export const KINDS: Readonly<Record<Kind, KindInfo>> = {
@@ -38,7 +48,23 @@ export const KINDS: Readonly<Record<Kind, KindInfo>> = {
   Secret: { kind: 'Secret', group: '', versions: ['v1'], plural: 'secrets', namespaced: true, istio: false },
   ServiceAccount: { kind: 'ServiceAccount', group: '', versions: ['v1'], plural: 'serviceaccounts', namespaced: true, istio: false },
   Ingress: { kind: 'Ingress', group: 'networking.k8s.io', versions: ['v1'], plural: 'ingresses', namespaced: true, istio: false },
+  GatewayClass: { kind: 'GatewayClass', group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], plural: 'gatewayclasses', namespaced: false, istio: false, gatewayApi: true },
+  KubernetesGateway: { kind: 'KubernetesGateway', apiKind: 'Gateway', group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], plural: 'gateways', namespaced: true, istio: false, gatewayApi: true },
+  HTTPRoute: { kind: 'HTTPRoute', group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], plural: 'httproutes', namespaced: true, istio: false, gatewayApi: true },
+  GRPCRoute: { kind: 'GRPCRoute', group: GATEWAY_API_GROUP, versions: ['v1'], plural: 'grpcroutes', namespaced: true, istio: false, gatewayApi: true },
+  // Served at v1beta1 by every standard-channel release (v1 only by the newest).
+  ReferenceGrant: { kind: 'ReferenceGrant', group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], plural: 'referencegrants', namespaced: true, istio: false, gatewayApi: true },
 };
+
+/** tsmesh's kind for an object's `group` and served `kind` (Gateway of gateway.networking.k8s.io → KubernetesGateway). */
+export function kindFor(group: string, apiKind: string): string {
+  return apiKind === 'Gateway' && group === GATEWAY_API_GROUP ? 'KubernetesGateway' : apiKind;
+}
+
+/** The `kind` the API server serves for one of tsmesh's kinds. */
+export function apiKindOf(kind: Kind): string {
+  return KINDS[kind].apiKind ?? kind;
+}
 
 /** All kinds, Istio config first. */
 export const ALL_KINDS: readonly Kind[] = Object.keys(KINDS) as Kind[];

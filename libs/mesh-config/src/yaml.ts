@@ -1,7 +1,7 @@
 /** Multi-document YAML parsing with the line of every document and field. */
 import { isIP } from 'node:net';
 import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, type Node } from 'yaml';
-import { isKnownKind, KINDS, splitApiVersion } from './kinds';
+import { isKnownKind, kindFor, KINDS, splitApiVersion } from './kinds';
 import type { ConfigIssue } from './issues';
 import { makeResource, type ConfigResource, type SourceRef } from './resource';
 
@@ -45,20 +45,21 @@ export function envelopeToResource(obj: unknown, source: SourceRef, out: ParseRe
     return undefined;
   }
   const o = obj as Record<string, unknown>;
-  const kind = o.kind;
-  if (typeof kind !== 'string' || !kind) {
+  const apiKind = o.kind;
+  if (typeof apiKind !== 'string' || !apiKind) {
     issue('document', 'kind', 'DOC_NO_KIND', 'kind is missing');
     return undefined;
   }
   if (typeof o.apiVersion !== 'string' || !o.apiVersion) {
-    issue(kind, 'apiVersion', 'DOC_NO_API_VERSION', 'apiVersion is missing');
+    issue(apiKind, 'apiVersion', 'DOC_NO_API_VERSION', 'apiVersion is missing');
     return undefined;
   }
-  if (!isKnownKind(kind)) {
+  const kind = kindFor(splitApiVersion(o.apiVersion).group, apiKind);
+  if (!isKnownKind(kind) || (KINDS[kind].apiKind ?? kind) !== apiKind) {
     const m = (o.metadata ?? {}) as { name?: unknown; namespace?: unknown };
     const name = typeof m.name === 'string' ? m.name : '';
-    out.ignored.push(`${kind} ${name}`.trim());
-    (out.unread ??= []).push({ apiVersion: o.apiVersion, kind, name, namespace: typeof m.namespace === 'string' ? m.namespace : defaultNamespace, object: o, source, lines });
+    out.ignored.push(`${apiKind} ${name}`.trim());
+    (out.unread ??= []).push({ apiVersion: o.apiVersion, kind: apiKind, name, namespace: typeof m.namespace === 'string' ? m.namespace : defaultNamespace, object: o, source, lines });
     return undefined;
   }
   const info = KINDS[kind];
@@ -67,7 +68,7 @@ export function envelopeToResource(obj: unknown, source: SourceRef, out: ParseRe
   const name = typeof meta?.name === 'string' ? meta.name : '';
   const label = name ? `${kind} ${(meta?.namespace as string) || (info.namespaced ? defaultNamespace : '')}${info.namespaced ? '/' : ''}${name}` : kind;
   if (group !== info.group) {
-    issue(label, 'apiVersion', 'DOC_WRONG_GROUP', `${kind} belongs to API group "${info.group || 'core'}", not "${group || 'core'}"`);
+    issue(label, 'apiVersion', 'DOC_WRONG_GROUP', `${apiKind} belongs to API group "${info.group || 'core'}", not "${group || 'core'}"`);
     return undefined;
   }
   if (!info.versions.includes(version)) {

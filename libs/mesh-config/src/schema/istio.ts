@@ -23,7 +23,8 @@ const TREE = FIELDS as unknown as { package: string; nodes: FieldNode[]; roots: 
 /** The package (and so the Istio CRD release) the schema comes from. */
 export const ISTIO_SCHEMA_SOURCE = TREE.package;
 
-interface ModelClass { prototype: { validate(): void } }
+/** A `@kubernetes-models` class: its prototype's `validate` checks `this` against the published JSON Schema. */
+export interface ModelClass { prototype: { validate(): void } }
 
 const VALIDATORS: Readonly<Record<string, ModelClass>> = {
   'networking.istio.io/v1/VirtualService': VSv1, 'networking.istio.io/v1/DestinationRule': DRv1, 'networking.istio.io/v1/Gateway': GWv1,
@@ -149,6 +150,11 @@ export function checkIstioSchema(obj: { apiVersion?: string; kind?: string }, ou
   const root = TREE.roots[key];
   if (!model || root === undefined) return;
   unknownFields(obj.kind!, TREE.nodes[root], obj, '', '', out);
+  modelProblems(model, obj, out);
+}
+
+/** Runs a `@kubernetes-models` validator on `obj` and reports its findings as schema problems. */
+export function modelProblems(model: ModelClass, obj: object, out: SchemaProblem[]): void {
   try {
     model.prototype.validate.call(obj);
   } catch (err) {

@@ -99,7 +99,7 @@ const sidecarListener = obj({ port: serverPort, bind: str(), captureMode: enumOf
 const spec = (s: Schema, required = true) => obj({ ...envelope, spec: s }, { required: required ? ['spec'] : [] });
 
 /** Schema per kind, for the whole object. */
-export const SCHEMAS: Readonly<Record<Kind, Schema>> = {
+export const SCHEMAS: Readonly<Partial<Record<Kind, Schema>>> = {
   VirtualService: spec(obj({
     hosts: strings, gateways: strings, exportTo: strings,
     http: list(httpRoute),

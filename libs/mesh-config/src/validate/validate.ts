@@ -7,6 +7,7 @@ import { KINDS } from '../kinds';
 import { check, type SchemaProblem } from '../schema/dsl';
 import { SCHEMAS } from '../schema/schemas';
 import { checkIstioSchema, hasIstioSchema } from '../schema/istio';
+import { checkGatewayApiSchema } from '../schema/gateway-api';
 import { checkIstioRules } from './crd-rules';
 import { re2Error } from '../regex';
 import { issueAt, type ConfigResource } from '../resource';
@@ -56,8 +57,12 @@ export function validateSchema(r: ConfigResource): ConfigIssue[] {
     const schema: SchemaProblem[] = [];
     checkIstioSchema(target, schema);
     problems.push(...schema.filter((p) => !ruled.has(p.path)), ...rules);
+  } else if (KINDS[r.kind].gatewayApi) {
+    checkGatewayApiSchema(r.object as { apiVersion: string; kind: string }, problems);
   } else {
-    check(SCHEMAS[r.kind], r.object, '', problems);
+    const schema = SCHEMAS[r.kind];
+    if (schema) check(schema, r.object, '', problems);
+    else problems.push({ path: '', code: 'SCHEMA_MISSING', reason: `no schema for ${r.kind}` });
   }
   const issues = problems.map((p) => issueAt(r, p.path, p.code, p.reason)).sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   schemaCache.set(o, issues);
