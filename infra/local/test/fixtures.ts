@@ -20,6 +20,7 @@ process.on('SIGTERM', () => { console.log('stop ' + Date.now()); process.exit(0)
 /** Image table for tests. */
 export const TEST_IMAGES: Record<string, ImageEntry> = {
   'test/echo': { entrypoint: ['node', '-e', HTTP_ECHO] },
+  'test/done': { entrypoint: ['node', '-e', 'setTimeout(() => process.exit(0), 400)'] },
   'test/exit': { entrypoint: ['node', '-e', 'setTimeout(() => process.exit(3), 300)'] },
   'test/sleep': { entrypoint: ['node', '-e', 'setInterval(() => {}, 1000); process.on("SIGTERM", () => process.exit(0))'] },
 };

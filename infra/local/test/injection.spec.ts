@@ -53,6 +53,40 @@ describe.skipIf(!injectorBuilt)('admission through the real injector webhook', (
     expect(readFileSync(appLog, 'utf8')).toContain('uid=1000');
   });
 
+  it('completes a Job whose pod the injector gave a native istio-proxy sidecar, leaving nothing running', async () => {
+    await rt.apply(`
+apiVersion: batch/v1
+kind: Job
+metadata: { name: migrate, namespace: meshed }
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{ name: main, image: test/done:latest }]
+`);
+    const seen = new Map<string, { netns: string; pids: number[]; init: string[] }>();
+    const deadline = Date.now() + 30_000;
+    let status: { succeeded?: number; conditions?: { type: string }[] } | undefined;
+    while (Date.now() < deadline) {
+      for (const p of rt.pods().filter((x) => x.labels['job-name'] === 'migrate')) {
+        const pids = p.containers.filter((c) => c.name === 'istio-proxy').map((c) => c.pid).filter((x): x is number => !!x);
+        seen.set(p.name, { netns: p.netns, pids: [...new Set([...(seen.get(p.name)?.pids ?? []), ...pids])], init: p.object.spec.initContainers?.map((c) => `${c.name}:${c.restartPolicy ?? ''}`) ?? [] });
+      }
+      status = rt.get('Job', 'meshed/migrate')?.status as typeof status;
+      if (status?.conditions?.some((c) => c.type === 'Complete' || c.type === 'Failed')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status?.conditions?.map((c) => c.type)).toContain('Complete');
+    expect(status?.succeeded).toBe(1);
+    const [pod] = [...seen.values()];
+    expect(pod.init).toEqual(['istio-init:', 'istio-proxy:Always']);
+    expect(pod.pids.length).toBe(1);
+    expect(() => process.kill(pod.pids[0], 0)).toThrow();
+    expect(existsSync(`/etc/netns/${pod.netns}`)).toBe(false);
+    expect(rt.pods().filter((x) => x.labels['job-name'] === 'migrate')).toEqual([]);
+  }, 45_000);
+
   it('leaves pods in namespaces without the label alone', async () => {
     await rt.apply(echoApp({ name: 'plain', namespace: 'plain' }));
     await rt.waitReady({ timeoutMs: 20_000 });
