@@ -42,6 +42,10 @@ describe('protocols', () => {
   let grpcServer: grpc.Server;
   let ws: { port: number; server: http.Server };
   let echo: net.Server;
+  // HTTP/2 upstream that answers only once MUX streams are open at the same time
+  const MUX = 32;
+  let mux: http2.Http2Server;
+  const muxState = { sessions: 0, open: 0, maxOpen: 0, waiting: [] as http2.ServerHttp2Stream[] };
 
   beforeAll(async () => {
     cp = new ControlPlane();
@@ -75,6 +79,27 @@ describe('protocols', () => {
     echo = net.createServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     const echoPort = (echo.address() as net.AddressInfo).port;
+    mux = http2.createServer();
+    mux.on('session', () => muxState.sessions++);
+    mux.on('stream', (st) => {
+      muxState.open++;
+      muxState.maxOpen = Math.max(muxState.maxOpen, muxState.open);
+      st.once('close', () => muxState.open--);
+      st.once('data', () => {
+        // the first message arrived while the client still holds its request open
+        muxState.waiting.push(st);
+        if (muxState.waiting.length < MUX) return;
+        for (const w of muxState.waiting.splice(0)) {
+          w.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          w.write(Buffer.from([0, 0, 0, 0, 2, 0x6f, 0x6b]));
+        }
+      });
+      st.on('wantTrailers', () => st.sendTrailers({ 'grpc-status': '0' }));
+      st.resume();
+      st.once('end', () => st.end());
+    });
+    await new Promise<void>((r) => mux.listen(0, '127.0.0.1', r));
+    const cm = edsCluster('mux', [(mux.address() as net.AddressInfo).port], { http2: true });
     const ch1 = edsCluster('h1', [h1.port]);
     const cg = edsCluster('grpc', [gport], { http2: true });
     const cw = edsCluster('ws', [ws.port]);
@@ -86,11 +111,12 @@ describe('protocols', () => {
       ],
       routes: [routes('80', [
         route({ match: { prefix: '/test.Echo/', grpc: {} }, cluster: 'grpc' }),
+        route({ match: { prefix: '/mux.Hold/' }, cluster: 'mux' }),
         route({ match: { prefix: '/ws' }, cluster: 'ws' }),
         route({ match: { prefix: '/' }, cluster: 'h1' }),
       ])],
-      clusters: [ch1.c, cg.c, cw.c, ce.c],
-      endpoints: [ch1.e, cg.e, cw.e, ce.e],
+      clusters: [ch1.c, cg.c, cw.c, ce.c, cm.c],
+      endpoints: [ch1.e, cg.e, cw.e, ce.e, cm.e],
     });
     proxy = await startProxy(cp);
     await applied(proxy, v);
@@ -106,6 +132,7 @@ describe('protocols', () => {
     ws?.server.closeAllConnections();
     ws?.server.close();
     echo?.close();
+    mux?.close();
   });
 
   it('streams chunked responses and request bodies, handles 100-continue and keep-alive', async () => {
@@ -159,6 +186,34 @@ describe('protocols', () => {
       client.close();
     }
   });
+
+  it('multiplexes concurrent HTTP/2 streams on one upstream session, each forwarded before its request body ends', async () => {
+    // Streams queued behind each other or request bodies held until they end leave the upstream
+    // waiting for MUX open streams (no call gets its response: the test times out); streams
+    // spread over several upstream sessions fail the session count.
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const msg = Buffer.from([0, 0, 0, 0, 2, 0x68, 0x69]);
+    try {
+      const calls = Array.from({ length: MUX }, () => new Promise<{ status: number; grpc: string; body: number }>((resolve, reject) => {
+        const st = session.request({ ':method': 'POST', ':path': '/mux.Hold/Call', 'content-type': 'application/grpc', te: 'trailers' });
+        let status = 0;
+        let grpcStatus = '';
+        let body = 0;
+        st.on('response', (h) => { status = Number(h[':status']); st.end(); });
+        st.on('trailers', (t) => (grpcStatus = String(t['grpc-status'])));
+        st.on('data', (d: Buffer) => (body += d.length));
+        st.on('end', () => resolve({ status, grpc: grpcStatus, body }));
+        st.on('error', reject);
+        st.write(msg);
+      }));
+      const res = await Promise.all(calls);
+      expect(res).toEqual(Array.from({ length: MUX }, () => ({ status: 200, grpc: '0', body: 7 })));
+      expect(muxState.maxOpen).toBe(MUX);
+      expect(muxState.sessions).toBe(1);
+    } finally {
+      session.close();
+    }
+  }, 15_000);
 
   it('bridges HTTP/2 clients to HTTP/1.1 upstreams', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
