@@ -285,4 +285,45 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
       expect(ok, last).toBe(true);
     });
   });
+
+  describe("Istio dashboards' queries against Prometheus", () => {
+    it('request rate, success rate, P99 by workload, pilot_xds, injections and every component up come back non-empty', async (ctx) => {
+      const prom = driver.prometheus ? await driver.prometheus() : `the ${driver.name} driver has no Prometheus`;
+      if (typeof prom === 'string') return ctx.skip(prom);
+      // Traffic while Prometheus scrapes: gateway → todolist, gateway → caller → callme.
+      const load = Promise.all([steady(`${driver.gatewayHttp()}/`, 20, 6000), steady(`${driver.gatewayHttp()}/caller/ping`, 10, 6000)]);
+      type Vector = Awaited<ReturnType<typeof prom.query>>;
+      // Waits until the result is non-empty (and `ok`, when given): targets are picked up within seconds.
+      const vector = async (promql: string, ok: (v: Vector) => boolean = () => true) => {
+        let last: Vector = [];
+        await eventually(async () => (last = await prom.query(promql)).length > 0 && ok(last), 30_000, 1000);
+        return last;
+      };
+      const rate = await vector('sum(rate(istio_requests_total{reporter="destination"}[1m])) by (destination_workload)', (v) => v.some((r) => r.metric.destination_workload?.startsWith('todolist')));
+      await load;
+      const workloads = rate.map((r) => r.metric.destination_workload);
+      expect(workloads.some((w) => w.startsWith('todolist')), JSON.stringify(workloads)).toBe(true);
+      expect(Number(rate.find((r) => r.metric.destination_workload.startsWith('todolist'))!.value[1])).toBeGreaterThan(0);
+      const caller = await vector('sum(rate(istio_requests_total{reporter="source",source_workload=~"caller.*"}[1m])) by (destination_service_name)', (v) => v.some((r) => r.metric.destination_service_name === 'callme-service'));
+      expect(caller.map((r) => r.metric.destination_service_name)).toContain('callme-service');
+      const success = await vector('sum(rate(istio_requests_total{reporter="destination",response_code!~"5.*"}[1m])) by (destination_service) / sum(rate(istio_requests_total{reporter="destination"}[1m])) by (destination_service)');
+      expect(success.length).toBeGreaterThan(0);
+      const p99 = await vector('histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[1m])) by (le, destination_workload))');
+      expect(p99.some((r) => Number.isFinite(Number(r.value[1])))).toBe(true);
+      const mtls = await vector('sum(istio_requests_total{reporter="destination",connection_security_policy="mutual_tls"}) by (destination_workload)');
+      expect(mtls.length).toBeGreaterThan(0);
+      const xds = await vector('sum(pilot_xds{app="istiod"})');
+      expect(Number(xds[0].value[1])).toBeGreaterThan(0);
+      await vector('sum(rate(pilot_xds_pushes[5m]))');
+      await vector('histogram_quantile(0.99, sum(rate(pilot_proxy_convergence_time_bucket[5m])) by (le))');
+      const injected = await vector('sum(sidecar_injection_success_total{job="istio-sidecar-injector"})');
+      expect(Number(injected[0].value[1])).toBeGreaterThan(0);
+      const up = await vector('up', (v) => new Set(v.map((u) => u.metric.job)).size >= 4 && v.every((u) => u.value[1] === '1'));
+      const byJob = new Map<string, number>();
+      for (const u of up) byJob.set(u.metric.job, (byJob.get(u.metric.job) ?? 0) + Number(u.value[1]));
+      expect(Object.fromEntries([...byJob].filter(([, n]) => n === 0))).toEqual({});
+      expect([...byJob.keys()].sort()).toEqual(['istio-ca', 'istio-sidecar-injector', 'kubernetes-pods', 'prometheus']);
+      expect(await prom.query('process_resident_memory_bytes{job="istio-ca"}')).not.toEqual([]);
+    });
+  });
 });

@@ -1,12 +1,14 @@
 /** The local driver: the mesh on this machine's local runtime (`@tsmesh/local-runtime`), as root. */
 import { join } from 'node:path';
-import { LocalRuntime } from '@tsmesh/local-runtime';
+import { LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type RunningPrometheus } from '@tsmesh/local-runtime';
+import { createServer } from 'node:net';
 import type { ExecOutput, MeshDriver } from './types';
 
 /** Runs the mesh on the local runtime: pods in network namespaces, the real injector, sidecars, gateway. */
 export class LocalDriver implements MeshDriver {
   readonly name = 'local' as const;
   private rt?: LocalRuntime;
+  private prom?: Promise<RunningPrometheus | string>;
 
   constructor(private readonly root: string, private readonly log: (line: string) => void = () => {}) {}
 
@@ -36,7 +38,25 @@ export class LocalDriver implements MeshDriver {
     await this.runtime.waitReady({ timeoutMs });
   }
 
+  /** Debian's Prometheus over the runtime's pods (1 s scrapes), started on first use. */
+  prometheus(): Promise<RunningPrometheus | string> {
+    this.prom ??= (async () => {
+      const missing = prometheusUnavailable();
+      if (missing) return missing;
+      const s = createServer();
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      const port = (s.address() as { port: number }).port;
+      await new Promise((r) => s.close(r));
+      const rt = this.runtime;
+      return startPrometheus({ dir: join(rt.runDir, 'prometheus'), port, pods: () => scrapePodsOf(rt), scrapeIntervalSeconds: 1, refreshMs: 1000 });
+    })();
+    return this.prom;
+  }
+
   async down(): Promise<void> {
+    const p = await this.prom?.catch(() => undefined);
+    if (p && typeof p !== 'string') await p.stop();
+    this.prom = undefined;
     await this.rt?.stop();
     this.rt = undefined;
   }

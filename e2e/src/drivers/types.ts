@@ -1,4 +1,5 @@
 /** What a scenario needs from a cluster: written once, run on the local runtime or on kind. */
+import type { RunningPrometheus } from '@tsmesh/local-runtime';
 
 /** Output of a command run inside a pod's network. */
 export interface ExecOutput {
@@ -40,4 +41,9 @@ export interface MeshDriver {
   rotateGatewayCert(hosts: string[]): Promise<void>;
   /** Counts packets crossing the pod network whose payload contains `pattern` (plaintext on the wire). */
   watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }>;
+  /**
+   * Starts (once) a Prometheus scraping the mesh with Istio's job names; resolves with it, or with
+   * why it cannot run here. Drivers without one leave it out.
+   */
+  prometheus?(): Promise<RunningPrometheus | string>;
 }

@@ -12,3 +12,4 @@ export { admitPod, matchingWebhooks, callWebhook, AdmissionError, type MutatingW
 export { MeshPki, secret } from './pki';
 export { LocalPod } from './pod';
 export * from './kube';
+export { startPrometheus, prometheusUnavailable, scrapeTargets, scrapePodsOf, prometheusConfig, PROMETHEUS_BINARY, JOBS as PROMETHEUS_JOBS, type RunningPrometheus, type PrometheusOptions, type ScrapePod, type TargetGroup } from './prometheus';

@@ -3,9 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { LocalRuntime, type PodInfo } from '@tsmesh/local-runtime';
+import { LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type PodInfo, type RunningPrometheus } from '@tsmesh/local-runtime';
 import type { DemoEndpoints, DemoMesh, MeshSnapshot, ProgressSink } from './demo-mesh';
-import { prometheusUnavailable, startPrometheus, type RunningPrometheus } from './prometheus';
 
 /** Apps the local runtime runs from `dist/apps/<app>/main.js`. */
 export const DEMO_APPS = ['proxy', 'control-plane', 'ca', 'injector', 'todolist', 'caller', 'callme'];
@@ -224,7 +223,7 @@ export class LocalMesh implements DemoMesh {
       this.prom = await startPrometheus({
         dir: join(rt.runDir, 'prometheus'),
         port,
-        pods: () => rt.pods().map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, labels: p.labels, annotations: (p.object.metadata?.annotations ?? {}) as Record<string, string> })),
+        pods: () => scrapePodsOf(rt),
       });
       eps.prometheus = this.prom.url;
     } catch (err) {

@@ -7,7 +7,7 @@
  *                           the merged metrics on 15020 `/stats/prometheus`; istiod: 15014)
  *   istiod                  control-plane pods (`app: istiod`) without the annotation, 15014 `/metrics`
  *   istio-ca                CA pods (`app: istio-ca`), 15014 `/metrics`
- *   istio-sidecar-injector  injector pods (`app: istio-sidecar-injector`), HTTPS 15017 `/metrics`
+ *   istio-sidecar-injector  injector pods (`app: sidecar-injector`), HTTPS 15017 `/metrics`
  *   prometheus              itself
  *
  * Targets come from the pods the runtime reports, written as file-based service discovery (the
@@ -19,6 +19,8 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 
+import type { PodInfo } from './runtime';
+
 /** Where Debian installs Prometheus. */
 export const PROMETHEUS_BINARY = '/usr/bin/prometheus';
 
@@ -29,6 +31,11 @@ export interface ScrapePod {
   ip: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+}
+
+/** The runtime's pods as scrape candidates (labels and annotations as admitted). */
+export function scrapePodsOf(rt: { pods(): PodInfo[] }): ScrapePod[] {
+  return rt.pods().map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, labels: p.labels, annotations: (p.object.metadata?.annotations ?? {}) as Record<string, string> }));
 }
 
 /** One file-SD group. */
@@ -64,7 +71,7 @@ export function scrapeTargets(pods: readonly ScrapePod[]): Record<Job, TargetGro
     const app = p.labels.app;
     if (app === 'istiod') out.istiod.push({ targets: [`${p.ip}:15014`], labels });
     else if (app === 'istio-ca') out['istio-ca'].push({ targets: [`${p.ip}:15014`], labels });
-    else if (app === 'istio-sidecar-injector') out['istio-sidecar-injector'].push({ targets: [`${p.ip}:15017`], labels });
+    else if (app === 'sidecar-injector' || app === 'istio-sidecar-injector') out['istio-sidecar-injector'].push({ targets: [`${p.ip}:15017`], labels });
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry, registerIstioMetrics, requestLabelValues } from '@tsmesh/telemetry/metrics';
-import { prometheusUnavailable, scrapeTargets, startPrometheus, type RunningPrometheus, type ScrapePod } from '../src/commands/prometheus';
+import { prometheusUnavailable, scrapeTargets, startPrometheus, type RunningPrometheus, type ScrapePod } from '../src/prometheus';
 
 const pod = (name: string, labels: Record<string, string>, annotations: Record<string, string> = {}, ip = '10.0.0.1'): ScrapePod => ({ namespace: 'default', name, ip, labels, annotations });
 
@@ -20,7 +20,7 @@ describe('scrape targets by Istio job', () => {
       pod('todolist-v1-0', { app: 'todolist', 'service.istio.io/canonical-name': 'todolist' }, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15020', 'prometheus.io/path': '/stats/prometheus' }),
       pod('istiod-0', { app: 'istiod' }, {}, '10.0.0.2'),
       pod('ca-0', { app: 'istio-ca' }, {}, '10.0.0.3'),
-      pod('inj-0', { app: 'istio-sidecar-injector' }, {}, '10.0.0.4'),
+      pod('inj-0', { app: 'sidecar-injector' }, {}, '10.0.0.4'),
       pod('bad-port', { app: 'x' }, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': 'http' }),
       pod('plain', { app: 'y' }),
     ]);
