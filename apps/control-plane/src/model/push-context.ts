@@ -9,6 +9,7 @@ import {
 } from '@tsmesh/mesh-config';
 import { buildRegistry, type Registry, type ServiceModel } from '../registry/registry';
 import { convertIngress } from './ingress';
+import { convertGatewayApi } from './gateway-api';
 import type { MeshConfig } from './mesh-config';
 
 /** A config resource with its typed spec. */
@@ -95,10 +96,14 @@ export class PushContext {
     // Ingresses are converted against the registry (when there are any).
     const ingressSame = same('Ingress') && (!kindList('Ingress').length || same(...registryKinds));
     const ingresses = ingressSame ? [] : kindList('Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
+    const gatewayApiKinds = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute'];
+    const gatewayApiSame = same(...gatewayApiKinds);
+    const gatewayApi = ingressSame && gatewayApiSame && same('VirtualService', 'Gateway') ? { gateways: [], virtualServices: [] } : convertGatewayApi(kindList, domain);
     const synthetic = (name: string, namespace: string, spec: unknown, resource: ConfigResource) => ({ name, namespace, spec, creation: Number.MAX_SAFE_INTEGER, resource });
-    this.virtualServices = ingressSame && same('VirtualService') ? prev!.virtualServices : [
+    this.virtualServices = ingressSame && gatewayApiSame && same('VirtualService') ? prev!.virtualServices : [
       ...of<VirtualServiceSpec>('VirtualService'),
       ...ingresses.flatMap(({ r, c }) => c!.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, r) as Config<VirtualServiceSpec>)),
+      ...gatewayApi.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, v.resource) as Config<VirtualServiceSpec>),
     ].map((c) => ({
       ...c,
       hosts: (c.spec.hosts ?? []).map((h) => resolveHost(h, c.namespace, domain)),
@@ -116,7 +121,11 @@ export class PushContext {
         this.drByHost.set(h, list);
       }
     }
-    this.gateways = ingressSame && same('Gateway') ? prev!.gateways : [...of<GatewaySpec>('Gateway'), ...ingresses.map(({ r, c }) => synthetic(c!.gateway.name, c!.gateway.namespace, c!.gateway.spec, r) as Config<GatewaySpec>)];
+    this.gateways = ingressSame && gatewayApiSame && same('Gateway') ? prev!.gateways : [
+      ...of<GatewaySpec>('Gateway'),
+      ...ingresses.map(({ r, c }) => synthetic(c!.gateway.name, c!.gateway.namespace, c!.gateway.spec, r) as Config<GatewaySpec>),
+      ...gatewayApi.gateways.map((g) => synthetic(g.name, g.namespace, g.spec, g.resource) as Config<GatewaySpec>),
+    ];
     this.sidecars = same('Sidecar') ? prev!.sidecars : of<SidecarSpec>('Sidecar');
     this.peerAuthentications = same('PeerAuthentication') ? prev!.peerAuthentications : of<PeerAuthenticationSpec>('PeerAuthentication');
     this.authorizationPolicies = same('AuthorizationPolicy') ? prev!.authorizationPolicies : of<AuthorizationPolicySpec>('AuthorizationPolicy');
