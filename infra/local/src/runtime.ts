@@ -18,6 +18,7 @@ import type { Backoff } from './container';
 import { hostsFile, nsswitchConf, resolvConf, type DnsService, type HeadlessService } from './dns';
 import { endpointSlicesFor } from './endpoints';
 import { IMAGES, type ImageEntry } from './images';
+import { CronJobController, validateCronJob } from './cronjobs';
 import { JobController, validateJob } from './jobs';
 import { StatefulSetController, validateStatefulSet } from './statefulsets';
 import {
@@ -86,7 +87,7 @@ export interface Refusal {
 }
 
 /** Workload kinds stored but not run. */
-const NOT_RUN = new Set(['DaemonSet', 'ReplicaSet', 'CronJob', 'ReplicationController']);
+const NOT_RUN = new Set(['DaemonSet', 'ReplicaSet', 'ReplicationController']);
 
 /** Result of {@link LocalRuntime.exec}. */
 export interface ExecResult {
@@ -151,6 +152,7 @@ export class LocalRuntime {
   private readonly readyHandlers = new Set<Promise<void>>();
   private readonly jobs: JobController;
   private readonly sets: StatefulSetController;
+  private readonly cron: CronJobController;
   /** Headless Services' endpoints, for DNS. */
   private headless: HeadlessService[] = [];
 
@@ -166,8 +168,26 @@ export class LocalRuntime {
       deletePod: (key) => this.deletePod(key),
       writeStatus: async (job) => {
         if (this.store('Job').get(keyOf(job))?.metadata.uid === job.metadata.uid) this.store('Job').set(keyOf(job), job);
+        const cronOwner = job.metadata.ownerReferences?.find((r) => r.kind === 'CronJob');
+        const done = ((job.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? []).some((c) => c.type === 'Complete' || c.type === 'Failed');
+        if (cronOwner && done) void this.cron.prune(`${job.metadata.namespace}/${cronOwner.name}`).catch((err: Error) => this.log(err.message));
       },
       retryDelayMs: (n) => Math.min(this.opts.backoff?.maxMs ?? 30_000, (this.opts.backoff?.initialMs ?? 1000) * 2 ** Math.max(0, n - 1)),
+      log: (l) => this.log(l),
+    });
+    this.cron = new CronJobController({
+      applyJob: (job) => this.applyOne(job),
+      deleteJob: (key) => this.delete('Job', key),
+      jobsOf: (cronKey) => {
+        const [ns, name] = cronKey.split('/');
+        return this.list('Job')
+          .filter((j) => j.metadata.namespace === ns && j.metadata.ownerReferences?.some((r) => r.kind === 'CronJob' && r.name === name))
+          .map((j) => {
+            const conds = (j.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? [];
+            const finished = conds.some((c) => c.type === 'Complete') ? ('Complete' as const) : conds.some((c) => c.type === 'Failed') ? ('Failed' as const) : undefined;
+            return { key: keyOf(j), created: j.metadata.annotations?.['batch.kubernetes.io/cronjob-scheduled-timestamp'] ?? '', finished };
+          });
+      },
       log: (l) => this.log(l),
     });
     this.sets = new StatefulSetController({
@@ -307,7 +327,7 @@ export class LocalRuntime {
       return;
     }
     const key = keyOf(o);
-    const invalid = o.kind === 'Job' ? validateJob(o) : o.kind === 'StatefulSet' ? validateStatefulSet(o) : undefined;
+    const invalid = o.kind === 'Job' ? validateJob(o) : o.kind === 'StatefulSet' ? validateStatefulSet(o) : o.kind === 'CronJob' ? validateCronJob(o) : undefined;
     if (invalid) throw new Error(invalid);
     const prev = this.store(o.kind).get(key);
     o.metadata.uid = prev?.metadata.uid ?? o.metadata.uid ?? randomUUID();
@@ -337,6 +357,9 @@ export class LocalRuntime {
         break;
       case 'StatefulSet':
         await this.sets.apply(o);
+        break;
+      case 'CronJob':
+        await this.cron.apply(o);
         break;
       default:
         if (NOT_RUN.has(o.kind)) throw new Error(`${o.kind} ${key} is stored but not run: the local runtime runs Deployments, Jobs and Pods`);
@@ -373,6 +396,11 @@ export class LocalRuntime {
       if (o.kind === 'Deployment') await this.scaleDown(k, 0);
       if (o.kind === 'Job') await this.jobs.remove(k);
       if (o.kind === 'StatefulSet') await this.sets.remove(k);
+      if (o.kind === 'CronJob') {
+        this.cron.remove(k);
+        // Its Jobs are garbage-collected with it.
+        for (const j of this.list('Job').filter((x) => x.metadata.namespace === o.metadata.namespace && x.metadata.ownerReferences?.some((r) => r.kind === 'CronJob' && r.name === o.metadata.name))) await this.delete('Job', keyOf(j));
+      }
       if (o.kind === 'Service') {
         const vip = this.vips.get(k);
         if (vip) this.net.vips.release(vip);
@@ -769,6 +797,11 @@ export class LocalRuntime {
     }
   }
 
+  /** Creates a CronJob's Job now (`kubectl create job --from=cronjob/<name>`); its `namespace/name`, or undefined when concurrencyPolicy Forbid skipped it. */
+  createJobFromCronJob(key: string): Promise<string | undefined> {
+    return this.cron.trigger(key);
+  }
+
   // ---- queries ------------------------------------------------------------------------------
 
   /** Running pods. */
@@ -856,6 +889,7 @@ export class LocalRuntime {
     this.stopped = true;
     this.jobs.stop();
     this.sets.stop();
+    this.cron.stop();
     for (const s of this.pending.values()) s.cancelled = true;
     for (const t of this.timers) clearInterval(t);
     // Pods being admitted or set up finish (or give up) first, so none escapes the teardown.

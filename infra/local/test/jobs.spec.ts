@@ -83,6 +83,36 @@ describe('LocalRuntime Jobs with a native sidecar', () => {
     expect(rt.pods().filter((x) => x.labels['job-name'] === 'broken')).toEqual([]);
   }, 45_000);
 
+  it('runs a CronJob\'s Job (as kubectl create job --from=cronjob) to completion and keeps only successfulJobsHistoryLimit', async () => {
+    await rt.apply(`
+apiVersion: batch/v1
+kind: CronJob
+metadata: { name: nightly, namespace: jobs }
+spec:
+  schedule: "0 3 * * *"
+  successfulJobsHistoryLimit: 1
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          initContainers: [{ name: istio-proxy, image: test/sleep:latest, restartPolicy: Always }]
+          containers: [{ name: main, image: test/done:latest }]
+`);
+    const first = (await rt.createJobFromCronJob('jobs/nightly'))!;
+    expect(first).toMatch(/^jobs\/nightly-manual-/);
+    expect(rt.get('Job', first)?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'CronJob', name: 'nightly' });
+    expect((await waitJob(rt, first, 'Complete')).succeeded).toBe(1);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = (await rt.createJobFromCronJob('jobs/nightly'))!;
+    expect(second).not.toBe(first);
+    await waitJob(rt, second, 'Complete');
+    // The older finished Job is pruned past the history limit.
+    for (let i = 0; i < 50 && rt.get('Job', first); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(rt.get('Job', first)).toBeUndefined();
+    expect(rt.get('Job', second)).toBeDefined();
+  }, 45_000);
+
   it('refuses what it cannot run, naming the kind, object and field, and applies the rest', async () => {
     const refused = await rt.apply(`
 apiVersion: apps/v1
@@ -99,8 +129,14 @@ apiVersion: v1
 kind: ConfigMap
 metadata: { name: settings, namespace: jobs }
 data: { a: b }
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: { name: typo, namespace: jobs }
+spec: { schedule: "61 * * * *", jobTemplate: { spec: { template: { spec: { restartPolicy: Never, containers: [{ name: a, image: test/done }] } } } } }
 `);
-    expect(refused.map((r) => `${r.kind} ${r.key}`)).toEqual(['DaemonSet jobs/agent', 'Job jobs/forever']);
+    expect(refused.map((r) => `${r.kind} ${r.key}`)).toEqual(['DaemonSet jobs/agent', 'Job jobs/forever', 'CronJob jobs/typo']);
+    expect(refused[2].reason).toMatch(/CronJob jobs\/typo: spec\.schedule "61 \* \* \* \*" is not a valid cron schedule/);
     expect(refused[0].reason).toMatch(/DaemonSet jobs\/agent is stored but not run/);
     expect(refused[1].reason).toMatch(/Job jobs\/forever: spec\.template\.spec\.restartPolicy must be Never or OnFailure \(got Always\)/);
     expect(rt.get('ConfigMap', 'jobs/settings')).toBeDefined();
