@@ -8,6 +8,7 @@ import {
 } from './commands/proxy-status';
 import { parseDurationMs } from '@tsmesh/mesh-config';
 import { kubeInject } from './commands/kube-inject';
+import { renderProxyConfig } from './commands/proxy-config';
 import { addDemoOptions, type DemoOptions } from './commands/demo';
 
 /** Builds the program; `out` and `err` are where it writes (tests capture them). */
@@ -103,7 +104,8 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     .description('the Envoy resources the control plane serves one proxy (listeners, routes, clusters, endpoints, secrets, all)')
     .argument('<kind>', 'listeners | routes | clusters | endpoints | secrets | all')
     .argument('<proxy>', 'node id, or pod.namespace')
-    .action(async (kind: string, proxy: string) => {
+    .option('-o, --output <format>', 'short (istioctl\'s table for cluster, listener, route, endpoint), json or yaml', 'short')
+    .action(async (kind: string, proxy: string, o: { output: string }) => {
       let id = proxy;
       if (!proxy.includes('~')) {
         const entries = await getJson<ProxyStatusEntry[]>(program.opts().controlPlane, '/debug/syncz');
@@ -112,7 +114,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
         id = hit.proxy;
       }
       const dump = await getJson<ConfigDump>(program.opts().controlPlane, `/debug/config_dump?proxyID=${encodeURIComponent(id)}`);
-      io.out(JSON.stringify(selectKind(dump, kind), null, 2) + '\n');
+      io.out(renderProxyConfig(kind, selectKind(dump, kind), o.output));
     });
 
   addDemoOptions(
