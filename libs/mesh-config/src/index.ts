@@ -19,4 +19,5 @@ export { checkIstioSchema, hasIstioSchema, ISTIO_SCHEMA_KINDS, ISTIO_SCHEMA_SOUR
 export { checkGatewayApiSchema, checkGatewayApiRules, GATEWAY_API_SCHEMA_KINDS } from './schema/gateway-api';
 export * from './analysis/messages';
 export * from './analysis/analyze';
+export * from './analysis/gateway-api-status';
 export { checkEnvoyFilter, ENVOY_FILTER_OPERATIONS, type EnvoyFilterValueChecker } from './validate/envoyfilter';

@@ -15,6 +15,7 @@ import type {
 } from '../types/istio';
 import type { KubeObject } from '../types/meta';
 import { MESSAGES, type Level, type MessageType } from './messages';
+import { gatewayApiStatus, type Condition } from './gateway-api-status';
 
 /** One analysis message, shaped as istioctl prints it. */
 export interface AnalysisMessage {
@@ -282,6 +283,23 @@ const claimRoutingWithoutAuthn: Analyzer = (ctx) => {
   }
 };
 
+/** Every unsatisfied Gateway API condition, as the status tsmesh's controller gives it. */
+const gatewayApiConditions: Analyzer = (ctx) => {
+  const status = gatewayApiStatus(ctx.resources);
+  const byKey = new Map(ctx.resources.map((r) => [r.key, r]));
+  const unmet = (c: Condition) => (c.type === 'Conflicted' ? c.status === 'True' : c.status === 'False');
+  for (const [key, s] of status) {
+    const r = byKey.get(key)!;
+    for (const c of s.conditions ?? []) if (unmet(c)) ctx.report(MESSAGES.GatewayApiCondition, r, `${c.type}=${c.status} ${c.reason}: ${c.message}`);
+    s.listeners?.forEach((l, i) => {
+      for (const c of l.conditions) if (unmet(c) && c.type !== 'Programmed') ctx.report(MESSAGES.GatewayApiCondition, r, `listener ${l.name}: ${c.type}=${c.status} ${c.reason}: ${c.message}`, `spec.listeners[${i}]`);
+    });
+    s.parents?.forEach((p, i) => {
+      for (const c of p.conditions) if (unmet(c)) ctx.report(MESSAGES.GatewayApiCondition, r, `parent ${p.parentRef.kind ?? 'Gateway'} ${p.parentRef.namespace}/${p.parentRef.name}: ${c.type}=${c.status} ${c.reason}: ${c.message}`, `spec.parentRefs[${i}]`);
+    });
+  }
+};
+
 /** The analyzers, run in this order. Add one here to extend `analyze`. */
 export const ANALYZERS: ReadonlyArray<{ name: string; needs?: 'pods'; run: Analyzer }> = [
   { name: 'gateway.SelectorAnalyzer', needs: 'pods', run: gatewaySelectors },
@@ -293,6 +311,7 @@ export const ANALYZERS: ReadonlyArray<{ name: string; needs?: 'pods'; run: Analy
   { name: 'destinationrule.SubsetWorkloadAnalyzer', needs: 'pods', run: subsetsWithoutPods },
   { name: 'destinationrule.CaCertificateAnalyzer', run: tlsWithoutCa },
   { name: 'virtualservice.JWTClaimRouteAnalyzer', run: claimRoutingWithoutAuthn },
+  { name: 'gatewayapi.StatusAnalyzer', run: gatewayApiConditions },
 ];
 
 /**

@@ -37,6 +37,8 @@ export const MESSAGES = {
   ConflictingServiceEntryProtocol: t('TSM0101', 'ConflictingServiceEntryProtocol', 'Warning'),
   /** An EnvoyFilter patch tsmesh cannot apply or its proxy cannot run (refused, never silently ignored). */
   EnvoyFilterUnsupported: t('TSM0102', 'EnvoyFilterUnsupported', 'Error'),
+  /** A Gateway API status condition that is not satisfied (reason as Gateway API names it). */
+  GatewayApiCondition: t('TSM0103', 'GatewayApiCondition', 'Error'),
   /** A resource of a kind tsmesh does not read: listed, never silently skipped. */
   NotAnalysed: t('TSM0001', 'NotAnalysed', 'Info'),
   /** A check that needs resources the input does not have (Pods, Namespaces) was not made. */

@@ -1,0 +1,120 @@
+/**
+ * The status tsmesh's Gateway API controller (`istio.io/gateway-controller`) gives each resource, as
+ * Gateway API defines it: GatewayClass `Accepted`; Gateway `Accepted` / `Programmed` and per
+ * listener `Accepted` / `ResolvedRefs` / `Conflicted` with `attachedRoutes`; HTTPRoute `parents[]`
+ * with `Accepted` / `ResolvedRefs`, each with Gateway API's reason names.
+ */
+import type { ConfigResource } from '../resource';
+import { GATEWAY_API_GROUP } from '../kinds';
+import type { GatewayClassObject, HTTPRouteObject, KubernetesGatewayObject, ReferenceGrantObject } from '../types/gateway-api';
+
+/** One status condition. */
+export interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string }
+/** A listener's status. */
+export interface ListenerStatus { name: string; attachedRoutes: number; conditions: Condition[] }
+/** A route's status for one parent. */
+export interface RouteParentStatus { parentRef: { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number }; controllerName: string; conditions: Condition[] }
+/** Status by resource key (`Kind/namespace/name`). */
+export type GatewayApiStatus = Map<string, { conditions?: Condition[]; listeners?: ListenerStatus[]; parents?: RouteParentStatus[] }>;
+
+export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
+const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite']);
+const ok = (type: string, reason: string, message = ''): Condition => ({ type, status: 'True', reason, message });
+const bad = (type: string, reason: string, message: string): Condition => ({ type, status: 'False', reason, message });
+
+function hostsIntersect(listener: string | undefined, route: string): boolean {
+  if (!listener || listener === route) return true;
+  const within = (wild: string, h: string) => wild.startsWith('*.') && h.endsWith(wild.slice(1));
+  return within(listener, route) || within(route, listener);
+}
+
+/** Computes the status of every Gateway API resource of class `istio` in `resources`. */
+export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayApiStatus {
+  const out: GatewayApiStatus = new Map();
+  const of = (k: string) => resources.filter((r) => r.kind === k);
+  const has = (kind: string, ns: string, name: string) => resources.some((r) => r.kind === kind && r.namespace === ns && r.name === name);
+  const granted = (fromKind: string, fromNs: string, toKind: string, toNs: string, toName: string) => fromNs === toNs || of('ReferenceGrant').some((g) => {
+    const s = (g.object as ReferenceGrantObject).spec;
+    return g.namespace === toNs && !!s && s.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === fromKind && f.namespace === fromNs)
+      && s.to.some((t) => (t.group ?? '') === '' && t.kind === toKind && (!t.name || t.name === toName));
+  });
+  const classes = new Set(['istio']);
+  for (const c of of('GatewayClass')) {
+    if ((c.object as GatewayClassObject).spec?.controllerName !== GATEWAY_CONTROLLER) continue;
+    classes.add(c.name);
+    out.set(c.key, { conditions: [ok('Accepted', 'Accepted', 'Handled by tsmesh')] });
+  }
+  const gateways = new Map<string, { r: ConfigResource; gw: KubernetesGatewayObject; listeners: ListenerStatus[] }>();
+  for (const r of of('KubernetesGateway')) {
+    const gw = r.object as KubernetesGatewayObject;
+    if (!classes.has(gw.spec.gatewayClassName)) continue;
+    const seen = new Map<string, string>();
+    const listeners: ListenerStatus[] = gw.spec.listeners.map((l) => {
+      const conditions: Condition[] = [];
+      if (l.protocol !== 'HTTP' && l.protocol !== 'HTTPS') conditions.push(bad('Accepted', 'UnsupportedProtocol', `protocol ${l.protocol} is not supported`));
+      else conditions.push(ok('Accepted', 'Accepted'));
+      const key = `${l.port}|${l.hostname ?? ''}`;
+      const other = seen.get(key);
+      if (other) conditions.push({ type: 'Conflicted', status: 'True', reason: 'HostnameConflict', message: `listener ${other} has the same port ${l.port} and hostname` });
+      else { seen.set(key, l.name); conditions.push({ type: 'Conflicted', status: 'False', reason: 'NoConflicts', message: '' }); }
+      const ref = l.tls?.certificateRefs?.[0];
+      if (l.protocol === 'HTTPS' && ref) {
+        const ns = ref.namespace ?? r.namespace;
+        if ((ref.kind ?? 'Secret') !== 'Secret' || (ref.group ?? '') !== '') conditions.push(bad('ResolvedRefs', 'InvalidCertificateRef', `certificateRef ${ref.kind} is not a Secret`));
+        else if (ns !== r.namespace) conditions.push(bad('ResolvedRefs', 'RefNotPermitted', `Secret ${ns}/${ref.name} is in another namespace; tsmesh reads only the Gateway's namespace`));
+        else if (!has('Secret', ns, ref.name)) conditions.push(bad('ResolvedRefs', 'InvalidCertificateRef', `Secret ${ns}/${ref.name} not found`));
+        else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
+      } else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
+      return { name: l.name, attachedRoutes: 0, conditions };
+    });
+    gateways.set(`${r.namespace}/${r.name}`, { r, gw, listeners });
+  }
+  for (const r of of('HTTPRoute')) {
+    const route = r.object as HTTPRouteObject;
+    const parents: RouteParentStatus[] = [];
+    const resolved = (() => {
+      for (const rule of route.spec.rules ?? []) {
+        for (const f of rule.filters ?? []) if (!SUPPORTED_FILTERS.has(f.type)) return bad('ResolvedRefs', 'UnsupportedValue', `filter ${f.type} is not supported`);
+        for (const b of rule.backendRefs ?? []) {
+          const ns = b.namespace ?? r.namespace;
+          if ((b.kind ?? 'Service') !== 'Service' || (b.group ?? '') !== '') return bad('ResolvedRefs', 'InvalidKind', `backendRef ${b.group ?? ''}/${b.kind} ${b.name} is not a Service`);
+          if (!granted('HTTPRoute', r.namespace, 'Service', ns, b.name)) return bad('ResolvedRefs', 'RefNotPermitted', `Service ${ns}/${b.name} is in another namespace and no ReferenceGrant there permits it`);
+          if (!has('Service', ns, b.name)) return bad('ResolvedRefs', 'BackendNotFound', `Service ${ns}/${b.name} not found`);
+        }
+      }
+      return ok('ResolvedRefs', 'ResolvedRefs');
+    })();
+    for (const p of route.spec.parentRefs ?? []) {
+      const ns = p.namespace ?? r.namespace;
+      const ref = { ...p, namespace: ns };
+      let accepted: Condition;
+      if (p.kind === 'Service' && (p.group ?? '') === '') {
+        accepted = ns !== r.namespace ? bad('Accepted', 'UnsupportedValue', 'a route for a Service in another namespace is not supported')
+          : has('Service', ns, p.name) ? ok('Accepted', 'Accepted') : bad('Accepted', 'NoMatchingParent', `Service ${ns}/${p.name} not found`);
+      } else {
+        const g = gateways.get(`${ns}/${p.name}`);
+        if (!g) {
+          parents.push({ parentRef: ref, controllerName: GATEWAY_CONTROLLER, conditions: [bad('Accepted', 'NoMatchingParent', `Gateway ${ns}/${p.name} not found`), resolved] });
+          continue;
+        }
+        const named = g.gw.spec.listeners.map((l, i) => ({ l, s: g.listeners[i] })).filter(({ l }) => (!p.sectionName || l.name === p.sectionName) && (!p.port || l.port === p.port));
+        const allowed = named.filter(({ l }) => { const from = l.allowedRoutes?.namespaces?.from ?? 'Same'; return from === 'All' || (from === 'Same' && ns === r.namespace); });
+        const hostOk = allowed.filter(({ l }) => !route.spec.hostnames?.length || route.spec.hostnames.some((h) => hostsIntersect(l.hostname, h)));
+        if (!named.length) accepted = bad('Accepted', 'NoMatchingParent', `Gateway ${ns}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? ` on port ${p.port}` : ''}`);
+        else if (!allowed.length) accepted = bad('Accepted', 'NotAllowedByListeners', `no listener of Gateway ${ns}/${p.name} allows routes from namespace ${r.namespace}`);
+        else if (!hostOk.length) accepted = bad('Accepted', 'NoMatchingListenerHostname', `no listener hostname of Gateway ${ns}/${p.name} intersects ${route.spec.hostnames!.join(', ')}`);
+        else { accepted = ok('Accepted', 'Accepted'); for (const { s } of hostOk) s.attachedRoutes++; }
+      }
+      parents.push({ parentRef: ref, controllerName: GATEWAY_CONTROLLER, conditions: [accepted, resolved] });
+    }
+    out.set(r.key, { parents });
+  }
+  for (const [, g] of gateways) {
+    const programmed = g.listeners.some((l) => l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True')));
+    out.set(g.r.key, {
+      conditions: [ok('Accepted', 'Accepted'), programmed ? ok('Programmed', 'Programmed') : bad('Programmed', 'Invalid', 'no listener can be programmed')],
+      listeners: g.listeners.map((l) => ({ ...l, conditions: [...l.conditions, l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True')) ? ok('Programmed', 'Programmed') : bad('Programmed', 'Invalid', 'listener not programmed')] })),
+    });
+  }
+  return out;
+}
