@@ -95,10 +95,12 @@ export class PushContext {
     this.registry = same(...registryKinds) ? prev!.registry : buildRegistry(registryKinds.flatMap(kindList), domain);
     // Ingresses are converted against the registry (when there are any).
     const ingressSame = same('Ingress') && (!kindList('Ingress').length || same(...registryKinds));
-    const ingresses = ingressSame ? [] : kindList('Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
-    const gatewayApiKinds = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute'];
-    const gatewayApiSame = same(...gatewayApiKinds);
-    const gatewayApi = ingressSame && gatewayApiSame && same('VirtualService', 'Gateway') ? { gateways: [], virtualServices: [] } : convertGatewayApi(kindList, domain);
+    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'ReferenceGrant');
+    // Ingresses and Gateway API resources are converted whenever the VirtualService or Gateway index
+    // is rebuilt (an index rebuilt without them would drop them).
+    const reuse = ingressSame && gatewayApiSame && same('VirtualService', 'Gateway');
+    const ingresses = reuse ? [] : kindList('Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
+    const gatewayApi = reuse ? { gateways: [], virtualServices: [] } : convertGatewayApi(kindList, domain);
     const synthetic = (name: string, namespace: string, spec: unknown, resource: ConfigResource) => ({ name, namespace, spec, creation: Number.MAX_SAFE_INTEGER, resource });
     this.virtualServices = ingressSame && gatewayApiSame && same('VirtualService') ? prev!.virtualServices : [
       ...of<VirtualServiceSpec>('VirtualService'),
