@@ -361,15 +361,7 @@ export class H1ServerConnection implements ParserEvents {
       return;
     }
     if (this.req !== null && !this.req.complete) this.req.destroy(Object.assign(new Error('malformed request body'), { code: 'HPE_INVALID' }));
-    const res = this.res;
-    if (res !== null) {
-      // the response was not started: answer the error instead (the handler's late writes are dropped)
-      res.finished = true;
-      res.writableEnded = true;
-      res.headersSent = true;
-      res.statusCode = status;
-      closed(res);
-    }
+    this.answerInstead(status);
     this.socket.end(ERRORS[status] ?? ERRORS[400]);
     this.socket.removeListener('data', this.onDataBound);
   }
@@ -484,6 +476,17 @@ export class H1ServerConnection implements ParserEvents {
     this.timer!.refresh();
   }
 
+  /** The response was not started: the connection answers `status` instead (the handler's late writes are dropped). */
+  private answerInstead(status: number): void {
+    const res = this.res;
+    if (res === null) return;
+    res.finished = true;
+    res.writableEnded = true;
+    res.headersSent = true;
+    res.statusCode = status;
+    closed(res);
+  }
+
   private timeout(status: number, kind: Timeout): void {
     this.closing = true;
     if (this.res !== null) this.res.timedOut = kind;
@@ -491,14 +494,7 @@ export class H1ServerConnection implements ParserEvents {
       this.socket.destroy();
       return;
     }
-    const res = this.res;
-    if (res !== null) {
-      res.finished = true;
-      res.writableEnded = true;
-      res.headersSent = true;
-      res.statusCode = status;
-      closed(res);
-    }
+    this.answerInstead(status);
     this.parser.close();
     this.socket.end(ERRORS[status]);
     this.socket.destroySoon?.();
