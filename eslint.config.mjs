@@ -44,8 +44,13 @@ export default [
     },
   },
   {
-    // Per-project vitest configs share the root vitest.shared.ts.
-    files: ['**/vitest.config.ts'],
+    // The dashboard's front end runs in a browser.
+    files: ['apps/dashboard/src/**/*.ts'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', HTMLElement: 'readonly', HTMLAnchorElement: 'readonly' } },
+  },
+  {
+    // Per-project vitest (and the dashboard's vite) configs share the root vitest.shared.ts.
+    files: ['**/vitest.config.ts', '**/vite.config.ts'],
     rules: { 'tsmesh/module-boundaries': 'off' },
   },
 ];

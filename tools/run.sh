@@ -26,7 +26,7 @@ case "$cmd" in
       echo "  run it as root (sudo npm run demo), or: npm run demo -- --kind (kind and Docker), npm run demo -- --xds (no root)" >&2
       exit 1
     fi
-    apps=(proxy control-plane ca injector todolist caller callme local-runtime cli)
+    apps=(proxy control-plane ca injector todolist caller callme local-runtime cli dashboard)
     log="$(mktemp /tmp/tsmesh-demo-build.XXXXXX.log)"
     echo "tsmesh demo: building the apps (${apps[*]}); log in $log" >&2
     if ! nx run-many -t build -p "${apps[@]}" --outputStyle=static >"$log" 2>&1; then

@@ -10,6 +10,7 @@ import { parseDurationMs } from '@tsmesh/mesh-config';
 import { kubeInject } from './commands/kube-inject';
 import { renderProxyConfig } from './commands/proxy-config';
 import { addDemoOptions, type DemoOptions } from './commands/demo';
+import { addDashboardCommand } from './commands/dashboard';
 
 /** Builds the program; `out` and `err` are where it writes (tests capture them). */
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void; exit: (code: number) => void }): Command {
@@ -116,6 +117,8 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       const dump = await getJson<ConfigDump>(program.opts().controlPlane, `/debug/config_dump?proxyID=${encodeURIComponent(id)}`);
       io.out(renderProxyConfig(kind, selectKind(dump, kind), o.output));
     });
+
+  addDashboardCommand(program, io);
 
   addDemoOptions(
     program

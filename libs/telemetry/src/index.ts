@@ -2,3 +2,5 @@
 export * from './metrics';
 export * from './istio';
 export * from './tracing';
+export * from './exposition';
+export * from './mesh-view';

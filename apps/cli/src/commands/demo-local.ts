@@ -224,6 +224,8 @@ export class LocalMesh implements DemoMesh {
         dir: join(rt.runDir, 'prometheus'),
         port,
         pods: () => scrapePodsOf(rt),
+        // 2 s scrapes: the dashboard's 15 s rate window follows the canary within seconds
+        scrapeIntervalSeconds: 2,
       });
       eps.prometheus = this.prom.url;
     } catch (err) {

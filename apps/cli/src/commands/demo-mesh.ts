@@ -41,6 +41,9 @@ export interface DemoEndpoints {
   /** The demo's Prometheus (URL), or why it is not running (`prometheusMissing`). */
   prometheus?: string;
   prometheusMissing?: string;
+  /** The web dashboard (`tsmesh dashboard`, started by the demo), or why it is not running. */
+  dashboard?: string;
+  dashboardMissing?: string;
 }
 
 /** A mesh the demo can bring up, show and tear down. */
@@ -169,6 +172,7 @@ export function urlLines(e: DemoEndpoints): [string, string][] {
     ['gateway metrics', `${e.gatewayMetrics}/stats/prometheus`],
     ['sidecar metrics', `${e.sidecarMetrics}/stats/prometheus   (${e.sidecarPod})`],
     ['proxy status', `${e.controlPlane}/debug/syncz   (tsmesh proxy-status)`],
+    ['dashboard', e.dashboard ? `${e.dashboard}/   (service graph, splits, proxies, config issues, traces)` : `not running: ${e.dashboardMissing ?? 'not started'}`],
     ['prometheus', e.prometheus ? `${e.prometheus}/graph?g0.expr=${encodeURIComponent('sum(rate(istio_requests_total{reporter="destination"}[1m])) by (destination_workload)')}` : `not running: ${e.prometheusMissing ?? 'not started'}`],
   ];
 }

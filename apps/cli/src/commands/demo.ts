@@ -189,6 +189,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     return o.check && o.kind ? 0 : 1;
   }
 
+  let dashboard: { url: string; close(): Promise<void> } | undefined;
   // Teardown on Ctrl-C / SIGTERM, at any point, exactly once.
   let tearingDown: Promise<number> | undefined;
   let stopWatching = () => {};
@@ -201,6 +202,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       const pods = (await mesh.snapshot().catch(() => undefined))?.pods.length ?? 0;
       screen.line(bold(`Tearing down (${why}): ${mesh.name === 'local' ? `${pods ? `${pods} pods (apps before their sidecars), then ` : ''}the network` : `the kind cluster`}…`));
       let left: string[];
+      await dashboard?.close().catch(() => undefined);
       try {
         left = await mesh.down();
       } catch (err) {
@@ -275,7 +277,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     if (last) screen.line(green(`  ✓ ${statusLine(last)}`));
 
     const e = await mesh.endpoints();
+    dashboard = await startDemoDashboard(e);
     await tour(e, o, screen, fail);
+    if (o.check && dashboard) await checkDashboard(dashboard.url, screen, fail);
     if (tearingDown) return await tearingDown;
 
     if (o.check) {
@@ -421,6 +425,32 @@ async function moveTo5050(mesh: DemoMesh, e: DemoEndpoints, root: string, o: Dem
   const v2 = share(t, 'v2');
   if (t.failures) fail(`${t.failures} of ${n} requests failed after the move to 50/50`);
   if (n >= 50 && (v2 < 30 || v2 > 70)) fail(`after the move to 50/50 v2's share is ${v2.toFixed(0)} %`);
+}
+
+/** Starts the web dashboard (`tsmesh dashboard`) over the demo's control plane and Prometheus, on 127.0.0.1:20001 (another port when taken). */
+async function startDemoDashboard(e: DemoEndpoints): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  try {
+    const { startDashboard } = await import('../dashboard/server');
+    const { portFree } = await import('./demo-local');
+    const d = await startDashboard({ port: (await portFree(20001)) ? 20001 : 0, controlPlane: e.controlPlane, prometheus: e.prometheus });
+    e.dashboard = d.url;
+    return d;
+  } catch (err) {
+    e.dashboardMissing = (err as Error).message;
+    return undefined;
+  }
+}
+
+/** --check: the dashboard's API answers with a graph holding the gateway → todolist calls. */
+async function checkDashboard(url: string, screen: Screen, fail: (what: string) => void): Promise<void> {
+  try {
+    const r = await fetch(`${url}/api/overview`, { signal: AbortSignal.timeout(10_000) });
+    const o = (await r.json()) as { graph?: { source: string; nodes: unknown[]; edges: { target: string }[] }; error?: string };
+    if (!r.ok || !o.graph) return fail(`the dashboard's API answered HTTP ${r.status}: ${o.error ?? ''}`);
+    screen.line(`  dashboard ${url}/: ${o.graph.nodes.length} workloads, ${o.graph.edges.length} calls (from ${o.graph.source === 'prometheus' ? 'Prometheus' : "the proxies' own metrics"})`);
+  } catch (err) {
+    fail(`the dashboard at ${url} did not answer: ${(err as Error).message}`);
+  }
 }
 
 function printSummary(e: DemoEndpoints, mesh: DemoMesh, root: string, screen: Screen): void {
