@@ -115,7 +115,8 @@ describe('response flags', () => {
     req.on('error', () => undefined);
     req.end();
     await new Promise((r) => setTimeout(r, 100));
-    req.destroy();
+    // a reset: a half-close (FIN) after a complete request is a client still waiting (RFC 9112)
+    req.socket!.resetAndDestroy();
     await until(() => facts.length > n, 2000, 'hang recorded');
     expect(facts[facts.length - 1]).toMatchObject({ responseCode: 0, responseFlags: 'DC' });
   });

@@ -91,6 +91,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     const ex = this.ex;
     const grpc = headers['grpc-status'];
     const grpcStatus = typeof grpc === 'string' ? Number(grpc) : -1;
+    if (grpcStatus >= 0) ex.grpcStatus = grpcStatus;
     this.cluster.report(this.host, statusCode >= 500 ? (statusCode >= 502 && statusCode <= 504 ? Outcome.GatewayFailure : Outcome.Http5xx) : Outcome.Success);
     if (this.owner.retryOnStatus(ex, statusCode, grpcStatus)) {
       this.release();
@@ -127,6 +128,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     }
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
     ex.writeHead(statusCode, out, false);
+    ex.flushAfterRead();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -136,6 +138,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       controller.pause();
       this.ex.onDrain(this);
     }
+  }
+
+  /** Counts a streamed request body (HTTP/2 downstreams; HTTP/1.1 requests count what they receive). */
+  onRequestData(n: number): void {
+    this.ex.h2RequestBytes += n;
   }
 
   /** The downstream took the buffered response bytes. */

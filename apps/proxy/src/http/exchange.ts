@@ -49,6 +49,13 @@ function onH2Close(this: object): void {
   h2Owners.get(this)?.onResponseClose();
 }
 
+/** Sends a response head still held once the upstream read that carried it has been handled. */
+function flushHeld(ex: Exchange): void {
+  if (ex.done || !ex.holdingHead()) return;
+  ex.flushHead();
+  if (!ex.http2) (ex.res as H1Response).flushHeaders();
+}
+
 /** A downstream request being proxied. */
 export class Exchange implements RequestView, Timed {
   readonly method: string;
@@ -104,6 +111,12 @@ export class Exchange implements RequestView, Timed {
   responseMutations: (readonly HeaderMutation[])[] | null = null;
   /** Envoy response flags (RF bits). */
   flags = 0;
+  /** Bytes of a streamed HTTP/2 request body sent upstream (HTTP/1.1 requests count their own, buffered bodies are their length). */
+  h2RequestBytes = 0;
+  /** Response body bytes written to the downstream (`istio_response_bytes`, `bytes_sent`). */
+  responseBytes = 0;
+  /** The response's `grpc-status` (from its headers, a trailers-only response, its trailers or a local reply); -1: none. */
+  grpcStatus = -1;
   private pendingStatus = 0;
   private pendingHeaders: Headers | null = null;
   /** The attempt waiting for the downstream to drain (HTTP/1.1 responses call it directly). */
@@ -336,6 +349,39 @@ export class Exchange implements RequestView, Timed {
     this.pendingHeaders = headers;
   }
 
+  /** Request body bytes received from the downstream so far (`istio_request_bytes`, `bytes_received`). */
+  requestBodyBytes(): number {
+    if (!this.http2) return (this.req as H1Request).bodyBytes;
+    return Buffer.isBuffer(this.body) ? this.body.length : this.h2RequestBytes;
+  }
+
+  /** True while a response head waits for its first body byte. */
+  holdingHead(): boolean {
+    return this.pendingHeaders !== null;
+  }
+
+  /**
+   * A held head goes out once the upstream read that carried it has been handled: with body bytes
+   * in the same read, head and body leave in one write; an upstream that sends its head and then
+   * waits (server-sent events, long polls, metadata before messages) does not hold the client.
+   */
+  flushAfterRead(): void {
+    if (this.pendingHeaders !== null) process.nextTick(flushHeld, this);
+  }
+
+  /** Ends a locally generated response with `body` (counted as sent). */
+  endWith(body: Buffer | undefined): void {
+    if (body !== undefined) this.responseBytes += body.length;
+    (this.res as H1Response).end(body);
+  }
+
+  /** Records a `grpc-status` header or trailer value. */
+  noteGrpcStatus(v: string | string[] | undefined): void {
+    if (v === undefined) return;
+    const n = Number(Array.isArray(v) ? v[0] : v);
+    if (Number.isInteger(n) && n >= 0) this.grpcStatus = n;
+  }
+
   /** Flushes a held response head. */
   flushHead(): void {
     const headers = this.pendingHeaders;
@@ -355,6 +401,7 @@ export class Exchange implements RequestView, Timed {
   /** Response body chunk. Returns false on backpressure. */
   write(chunk: Buffer): boolean {
     if (this.pendingHeaders !== null) this.flushHead();
+    this.responseBytes += chunk.length;
     return (this.res as H1Response).write(chunk);
   }
 
@@ -374,7 +421,10 @@ export class Exchange implements RequestView, Timed {
     if (trailers !== null) {
       let any = false;
       for (const _ in trailers) { any = true; break; }
-      if (any) this.res.addTrailers(trailers as never);
+      if (any) {
+        this.noteGrpcStatus(trailers['grpc-status']);
+        this.res.addTrailers(trailers as never);
+      }
     }
     this.res.end();
     this.finish(this.status);

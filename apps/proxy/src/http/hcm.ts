@@ -91,6 +91,9 @@ export class HttpConnectionManager implements H1Owner {
     if (this.spec.codec === 'AUTO' && first !== null) h2 = first.length >= 3 && first.subarray(0, Math.min(first.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(first.length, H2_PREFACE.length)));
     if (h2) {
       this.stats.downstream_cx_http2_total++;
+      // HTTP/2 ends with GOAWAY, not half-close: the socket ends with the client's side
+      socket.allowHalfOpen = false;
+      if (socket.readableEnded && socket.writable) socket.end();
       this.http2Server().emit('connection', socket);
     } else {
       this.stats.downstream_cx_http1_total++;

@@ -1,5 +1,4 @@
 /** Local replies (Envoy's: no route, no healthy upstream, timeouts, overflow), gRPC-aware. */
-import type { H1Response } from '../http1/server';
 import type { Exchange } from './exchange';
 
 /** gRPC status for an HTTP status of a local reply (Envoy's mapping). */
@@ -27,6 +26,7 @@ export function localReply(ex: Exchange, status: number, body: string, extra: Re
     headers['content-type'] = 'application/grpc';
     headers['grpc-status'] = String(grpcStatus >= 0 ? grpcStatus : grpcStatusFor(status));
     headers['grpc-message'] = encodeURIComponent(body);
+    ex.grpcStatus = Number(headers['grpc-status']);
     ex.writeHead(200, headers, true);
     ex.finish(200);
     return;
@@ -36,6 +36,6 @@ export function localReply(ex: Exchange, status: number, body: string, extra: Re
   headers['content-length'] = String(buf.length);
   ex.writeHead(status, headers, false);
   ex.flushHead();
-  (res as H1Response).end(ex.method === 'HEAD' ? undefined : buf);
+  ex.endWith(ex.method === 'HEAD' ? undefined : buf);
   ex.finish(status);
 }

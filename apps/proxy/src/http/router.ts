@@ -1,5 +1,4 @@
 /** The router (Envoy's `envoy.filters.http.router`): redirect, direct response, or forward to a cluster. */
-import type { H1Response } from '../http1/server';
 import { ActionKind, type RedirectConfig } from '../config/route';
 import type { Exchange } from './exchange';
 import type { HttpHandler } from './filters';
@@ -38,7 +37,7 @@ export class Router implements HttpHandler {
         } else headers['content-length'] = '0';
         ex.writeHead(route.directStatus, headers, false);
         ex.flushHead();
-        (ex.res as H1Response).end(body ?? undefined);
+        ex.endWith(ex.method === 'HEAD' ? undefined : body ?? undefined);
         ex.finish(route.directStatus);
         return;
       }

@@ -169,6 +169,7 @@ class UpgradeForward implements H1UpgradeHandler {
     const out = responseHeaders(ex, headers);
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
     ex.writeHead(status, out, false);
+    ex.flushAfterRead();
   }
 
   onData(chunk: Buffer): void {

@@ -32,6 +32,8 @@ export interface H1Handler {
   onResponseData?(controller: H1Controller, chunk: Buffer): void;
   onResponseEnd?(controller: H1Controller, trailers: Record<string, string | string[]>): void;
   onResponseError?(controller: H1Controller | null, err: Error): void;
+  /** `n` bytes of a streamed request body were written upstream. */
+  onRequestData?(n: number): void;
 }
 
 export interface H1DispatchOptions {
@@ -321,6 +323,7 @@ export class H1ClientConnection implements ParserEvents {
 
   private bodyData(c: Buffer): void {
     const s = this.socket;
+    this.x?.handler.onRequestData?.(c.length);
     let ok: boolean;
     if (this.bodyChunked) {
       if (c.length === 0) return;

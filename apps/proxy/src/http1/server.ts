@@ -59,6 +59,8 @@ export class H1Request extends Readable {
   readonly httpVersionMinor: number;
   readonly httpVersion: string;
   complete = false;
+  /** Body bytes received so far (after de-chunking). */
+  bodyBytes = 0;
   /** @internal the body is paused because the reader is not keeping up */
   starved = false;
 
@@ -171,6 +173,15 @@ export class H1Response extends EventEmitter {
     conn.write(writeHeadInto(st, this.statusMessage || STATUS_TEXT[st] || 'Unknown', h));
   }
 
+  /** Sends the head now (chunked framing unless it has a Content-Length): for a body that comes later. */
+  flushHeaders(): void {
+    if (this.headersSent || this.writableEnded) return;
+    const sock = this.conn.socket;
+    sock.cork();
+    process.nextTick(uncork, sock);
+    this.sendHead(-1);
+  }
+
   addTrailers(t: Headers): void {
     this.trailers = t;
   }
@@ -273,6 +284,8 @@ export class H1ServerConnection implements ParserEvents {
     this.lastActivity = now;
     this.headStartedAt = now;
     this.arm();
+    // the client's side ended before the connection got here (half-open listener sockets)
+    if (socket.readableEnded) process.nextTick(endedEarly, this);
   }
 
   /** True when no request is in flight. */
@@ -287,7 +300,8 @@ export class H1ServerConnection implements ParserEvents {
     if (this.parser.upgraded && this.req !== null && !this.destroyed) this.upgrade();
   }
 
-  private onEnd(): void {
+  /** @internal */
+  onEnd(): void {
     // half-close: a request in flight is still answered; nothing more will be parsed
     this.closing = true;
     if (this.req === null) this.socket.end();
@@ -335,6 +349,7 @@ export class H1ServerConnection implements ParserEvents {
 
   onBody(chunk: Buffer): void {
     const req = this.req!;
+    req.bodyBytes += chunk.length;
     // copy-free: the slice belongs to the socket's chunk, which is never reused
     if (!req.push(chunk)) {
       req.starved = true;
@@ -502,3 +517,7 @@ export class H1ServerConnection implements ParserEvents {
 }
 
 function noop(): void {}
+
+function endedEarly(c: H1ServerConnection): void {
+  c.onEnd();
+}

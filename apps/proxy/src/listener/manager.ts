@@ -122,7 +122,9 @@ export class ListenerManager {
 
   private bind(s: ListenerSpec): Promise<Bound> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ noDelay: true });
+      // half-open: a client that ends its side after a complete request still gets the answer
+      // (RFC 9112 §9.6); the codec (HTTP/1.1) or the TCP proxy decide when to end ours
+      const server = net.createServer({ noDelay: true, allowHalfOpen: true });
       const b: Bound = { server, address: s.address, port: s.port, name: s.name };
       server.on('connection', (sock) => this.onConnection(b, sock));
       server.once('error', (err) => reject(new Error(`listener "${s.name}": cannot bind ${s.address}:${s.port}: ${(err as Error).message}`)));
@@ -233,6 +235,8 @@ export class ListenerManager {
   }
 
   private deliver(chain: ChainSpec, s: net.Socket, conn: ConnInfo, first: Buffer | null): void {
+    // only the HTTP/1.1 codec and the TCP proxy handle a half-closed client themselves
+    if (!chain.http && !chain.tcp) s.allowHalfOpen = false;
     for (const f of chain.networkFilters) {
       if (!f.accept(s, conn)) {
         s.destroy();

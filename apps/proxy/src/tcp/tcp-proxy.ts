@@ -96,6 +96,8 @@ export function tcpProxy(socket: net.Socket, first: Buffer | null, spec: TcpProx
     clearTimeout(connectTimer);
     if (ctx.telemetry) tcpMetrics = tcpOpened(ctx.telemetry.recorder, spec.statPrefix, conn, socket, up, cluster.spec.name);
     if (first && first.length) up.write(first);
+    // a client that half-closed before the upstream connected: pass its end on
+    if (socket.readableEnded) up.end();
     socket.pipe(up);
     up.pipe(socket);
     if (spec.idleTimeoutMs > 0) {

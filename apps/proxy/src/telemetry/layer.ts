@@ -59,11 +59,6 @@ function hostOfCluster(name: string): string {
   return parts.length === 4 ? parts[3] : '';
 }
 
-function headerNumber(v: string | string[] | number | undefined): number {
-  const n = Number(Array.isArray(v) ? v[0] : v);
-  return Number.isFinite(n) && n > 0 ? n : 0;
-}
-
 function one(v: string | string[] | undefined): string | null {
   if (v === undefined) return null;
   return Array.isArray(v) ? v.join(',') : v;
@@ -115,10 +110,11 @@ export class TelemetryFilter implements HttpHandler {
     const clusterName = ex.cluster?.spec.name ?? '';
     const destinationService = this.side === 'outbound' ? hostOfCluster(clusterName) : '';
     const mtls = this.side === 'inbound' ? st.peerPrincipal !== '' || peerIdentityOf(requestSocket(ex)) !== null : st.peerPrincipal !== '';
-    const grpcStatus = ex.isGrpc ? String(ex.res.getHeader('grpc-status') ?? '') : '';
+    const grpcStatus = ex.isGrpc && ex.grpcStatus >= 0 ? String(ex.grpcStatus) : '';
     const flags = formatResponseFlags(ex.flags | (status === 0 ? RF.DownstreamConnectionTermination : 0));
-    const requestBytes = headerNumber(ex.headers['content-length']);
-    const responseBytes = headerNumber(ex.res.getHeader('content-length') as string | undefined);
+    // body bytes as they went through (chunked, no content-length, HTTP/2 alike), not content-length
+    const requestBytes = ex.requestBodyBytes();
+    const responseBytes = ex.responseBytes;
     this.deps.recorder.request({
       side: this.side, peer: st.peer, peerPrincipal: st.peerPrincipal, destinationService: destinationService || this.inboundService(ex),
       protocol: ex.isGrpc ? 'grpc' : 'http', responseCode: status, grpcStatus, responseFlags: flags, mtls, durationMs, requestBytes, responseBytes,
