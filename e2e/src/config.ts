@@ -1,4 +1,7 @@
 /** Istio config the scenarios apply, as plain YAML (what a user would `kubectl apply`). */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments, stringify } from 'yaml';
 
 /** The todolist VirtualService on the gateway with the given v1/v2 weights (caller routes kept). */
 export function todolistCanary(v1: number, v2: number): string {
@@ -152,4 +155,23 @@ spec:
   action: ${action}
   rules:
 ${rules}`;
+}
+
+/**
+ * The callme v2 Deployment exactly as infra/k8s ships it, with its container's `VERSION` set to
+ * `version` (a new pod template, so a rollout) and the RollingUpdate strategy `maxSurge` /
+ * `maxUnavailable`.
+ */
+export function callmeV2Rollout(version: string, maxSurge: number | string = 1, maxUnavailable: number | string = 0): string {
+  const file = fileURLToPath(new URL('../../infra/k8s/base/samples/callme.yaml', import.meta.url));
+  const dep = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown> })
+    .find((o) => o.kind === 'Deployment' && o.metadata?.name === 'callme-service-v2');
+  if (!dep?.spec) throw new Error(`${file}: no Deployment callme-service-v2`);
+  dep.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } };
+  const containers = (dep.spec.template as { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } }).spec.containers;
+  const env = containers.find((c) => c.name === 'callme-service')?.env;
+  const v = env?.find((e) => e.name === 'VERSION');
+  if (!v) throw new Error(`${file}: callme-service-v2 has no VERSION env`);
+  v.value = version;
+  return stringify(dep);
 }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driverFromEnv } from '../src/drivers/index';
 import { burst, closeLoad, share, steady } from '../src/load';
-import { callmeAuthz, callmeOutlierDetection, callmeRouting, gatewayAuthz, peerAuthentication, todolistCanary } from '../src/config';
+import { callmeAuthz, callmeOutlierDetection, callmeRouting, callmeV2Rollout, gatewayAuthz, peerAuthentication, todolistCanary } from '../src/config';
 import { eventually, fromPod, tlsProbe } from '../src/mesh-client';
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 
@@ -283,6 +283,93 @@ describe.skipIf(skipReason !== null)(`mesh on the ${driver.name} driver`, () => 
         return a[0].status === 200 && b[0].status === 403;
       }, 30_000, 500);
       expect(ok, last).toBe(true);
+    });
+  });
+
+  describe('StatefulSet behind a headless Service', () => {
+    const caller = { app: 'caller-service' };
+    const sts = `
+apiVersion: v1
+kind: Service
+metadata: { name: callme-db, namespace: default, labels: { app: callme-db } }
+spec:
+  clusterIP: None
+  selector: { app: callme-db }
+  ports: [{ name: http, port: 8091, targetPort: 8091 }]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: callme-db, namespace: default }
+spec:
+  serviceName: callme-db
+  replicas: 2
+  selector: { matchLabels: { app: callme-db } }
+  template:
+    metadata: { labels: { app: callme-db } }
+    spec:
+      serviceAccountName: callme-service
+      containers:
+        - name: callme-service
+          image: tsmesh/callme:latest
+          env:
+            - name: VERSION
+              valueFrom: { fieldRef: { fieldPath: metadata.name } }
+            - { name: PORT, value: "8091" }
+          ports: [{ name: http, containerPort: 8091 }]
+          readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 2 }
+`;
+
+    it('reaches each pod by its per-pod DNS name through the sidecars with mTLS (STRICT)', async () => {
+      await driver.apply(peerAuthentication('STRICT'));
+      await driver.apply(sts);
+      await driver.waitReady(120_000);
+      try {
+      for (const pod of ['callme-db-0', 'callme-db-1']) {
+        const host = `${pod}.callme-db.default.svc.cluster.local`;
+        const ok = await eventually(async () => {
+          const s = await fromPod(driver, 'default', caller, { host, port: 8091, paths: ['/callme/ping'], n: 5 });
+          return s.every((x) => x.status === 200 && x.body === `callme-service:${pod}`);
+        }, 60_000, 1000);
+        expect(ok, host).toBe(true);
+      }
+      // The server side saw caller's SPIFFE ID: the request went sidecar to sidecar over mTLS.
+      const ip = driver.podIP('default', { app: 'callme-db', 'statefulset.kubernetes.io/pod-name': 'callme-db-1' });
+      const seen = await eventually(async () => {
+        const text = await fetch(`http://${ip}:15090/stats/prometheus`).then((r) => r.text()).catch(() => '');
+        return /istio_requests_total\{[^}]*reporter="destination"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/caller-service"/.test(text);
+      }, 10_000);
+      expect(seen).toBe(true);
+      } finally {
+        await driver.apply(peerAuthentication('PERMISSIVE'));
+      }
+    });
+  });
+
+  describe('rolling update under load', () => {
+    it('rolls callme v2 to a new template under 100 rps through the gateway and both sidecars with no failed request', async () => {
+      // Every callme request to v2, so the rollout replaces the pods serving the load.
+      await driver.apply(callmeRouting({ v1: 0, v2: 100 }));
+      const url = `${driver.gatewayHttp()}/caller/ping`;
+      const routed = await eventually(async () => (await burst(20, 5, url)).every((s) => s.status === 200 && /callme-service:v2$/.test(s.body.trim())), 30_000, 500);
+      expect(routed).toBe(true);
+      const load = steady(url, 100, 25_000);
+      await new Promise((r) => setTimeout(r, 2000));
+      const started = Date.now();
+      // maxSurge 1, maxUnavailable 0: the new pod must be Ready before the old one leaves its
+      // endpoints, and the old one leaves its endpoints before it is sent SIGTERM.
+      await driver.apply(callmeV2Rollout('v2.1'));
+      await driver.rolloutStatus('default', 'callme-service-v2', 60_000);
+      const done = Date.now();
+      const samples = await load;
+      const failed = samples.filter((s) => s.status !== 200);
+      expect(failed.length, failed.slice(0, 5).map((s) => `${s.status} ${s.error ?? s.body.slice(0, 120)}`).join('; ')).toBe(0);
+      expect(samples.length).toBe(2500);
+      expect(done, 'the rollout completed while the load ran').toBeLessThan(started + 20_000);
+      // The old template served before the rollout, only the new one once it was complete.
+      expect(samples.filter((s) => s.at < started).every((s) => /callme-service:v2$/.test(s.body.trim()))).toBe(true);
+      const after = samples.filter((s) => s.at > done + 3000);
+      expect(after.length).toBeGreaterThan(100);
+      expect(after.filter((s) => !/callme-service:v2\.1$/.test(s.body.trim())).map((s) => s.body.slice(0, 80)).slice(0, 3)).toEqual([]);
     });
   });
 

@@ -237,6 +237,10 @@ export class KindDriver implements MeshDriver {
     }
   }
 
+  async rolloutStatus(namespace: string, name: string, timeoutMs: number): Promise<void> {
+    await this.kubectl(['rollout', 'status', `deployment/${name}`, '-n', namespace, `--timeout=${Math.ceil(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+  }
+
   /** `kubectl port-forward` of istiod's monitoring port (15014) to a loopback port. */
   private async startControlPlaneForward(): Promise<void> {
     const child = spawn('kubectl', ['--context', this.context, 'port-forward', '-n', 'istio-system', 'svc/istiod', ':15014', '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -38,6 +38,10 @@ export class LocalDriver implements MeshDriver {
     await this.runtime.waitReady({ timeoutMs });
   }
 
+  async rolloutStatus(namespace: string, name: string, timeoutMs: number): Promise<void> {
+    await this.runtime.waitRollout(`${namespace}/${name}`, { timeoutMs });
+  }
+
   /** Debian's Prometheus over the runtime's pods (1 s scrapes), started on first use. */
   prometheus(): Promise<RunningPrometheus | string> {
     this.prom ??= (async () => {

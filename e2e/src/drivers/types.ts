@@ -17,6 +17,8 @@ export interface MeshDriver {
   up(): Promise<void>;
   /** Waits until every pod is ready again (after a kill, a restart). */
   waitReady(timeoutMs: number): Promise<void>;
+  /** Waits until a Deployment's rollout is complete (`kubectl rollout status deployment/<name>`). */
+  rolloutStatus(namespace: string, name: string, timeoutMs: number): Promise<void>;
   /** Tears everything down. */
   down(): Promise<void>;
   /** Applies Kubernetes/Istio YAML (one or more documents). */

@@ -19,10 +19,11 @@ import { hostsFile, nsswitchConf, resolvConf, type DnsService, type HeadlessServ
 import { endpointSlicesFor } from './endpoints';
 import { IMAGES, type ImageEntry } from './images';
 import { CronJobController, validateCronJob } from './cronjobs';
+import { DeploymentController, rolloutComplete, validateDeployment } from './deployments';
 import { JobController, validateJob } from './jobs';
 import { StatefulSetController, validateStatefulSet } from './statefulsets';
 import {
-  admitName, dataOf, defaultPodSpec, isClusterScoped, keyOf, loadManifests, parseManifests, podsForDeployment, podTemplateHash,
+  admitName, dataOf, defaultPodSpec, isClusterScoped, keyOf, loadManifests, parseManifests,
   type KubeObject, type PodObject, type ServiceObject,
 } from './kube';
 import { RunNames, newRunId } from './names';
@@ -137,7 +138,10 @@ export class LocalRuntime {
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private readonly podsByKey = new Map<string, LocalPod>();
   private readonly pending = new Map<string, { owner: string; cancelled: boolean }>();
-  private readonly owners = new Map<string, Set<string>>();
+  /** The owner of each pod (`ReplicaSet/<ns>/<name>`, `Job/…`, `StatefulSet/…`, or `Pod`). */
+  private readonly podOwners = new Map<string, string>();
+  /** Pods being deleted: no longer counted by their controllers. */
+  private readonly terminating = new Set<string>();
   private readonly vips = new Map<string, string>();
   private readonly forwarders = new Map<number, { server: Server; port: number; sockets: Set<Socket> }>();
   private stopped = false;
@@ -153,6 +157,7 @@ export class LocalRuntime {
   private readonly jobs: JobController;
   private readonly sets: StatefulSetController;
   private readonly cron: CronJobController;
+  private readonly deployments: DeploymentController;
   /** Headless Services' endpoints, for DNS. */
   private headless: HeadlessService[] = [];
 
@@ -190,6 +195,17 @@ export class LocalRuntime {
       },
       log: (l) => this.log(l),
     });
+    this.deployments = new DeploymentController({
+      podsOf: (owner) => [
+        ...[...this.podsByKey.values()].filter((p) => this.ownerOf(p) === owner && !this.terminating.has(p.key)).map((p) => ({ key: p.key, ready: p.ready, pending: false })),
+        ...[...this.pending].filter(([, st]) => st.owner === owner && !st.cancelled).map(([k]) => ({ key: k, ready: false, pending: true })),
+      ],
+      createPod: (pod, owner) => this.createPod(pod, owner),
+      deletePod: (key) => this.deletePod(key),
+      write: (o) => this.store(o.kind).set(keyOf(o), o),
+      remove: (kind, key) => void this.store(kind).delete(key),
+      log: (l) => this.log(l),
+    });
     this.sets = new StatefulSetController({
       podsOf: (owner) => [...this.podsByKey.values()].filter((p) => this.ownerOf(p) === owner).map((p) => ({ name: p.name, ready: p.ready, revision: p.object.metadata.labels?.['controller-revision-hash'] })),
       createPod: (pod, owner) => this.createPod(pod, owner),
@@ -199,7 +215,7 @@ export class LocalRuntime {
   }
 
   private ownerOf(p: LocalPod): string | undefined {
-    return (p as LocalPod & { owner?: string }).owner;
+    return this.podOwners.get(p.key);
   }
 
   /** Creates the network, keys and PKI, applies `manifests`; on failure tears down what it made. */
@@ -327,7 +343,7 @@ export class LocalRuntime {
       return;
     }
     const key = keyOf(o);
-    const invalid = o.kind === 'Job' ? validateJob(o) : o.kind === 'StatefulSet' ? validateStatefulSet(o) : o.kind === 'CronJob' ? validateCronJob(o) : undefined;
+    const invalid = o.kind === 'Job' ? validateJob(o) : o.kind === 'StatefulSet' ? validateStatefulSet(o) : o.kind === 'CronJob' ? validateCronJob(o) : o.kind === 'Deployment' ? validateDeployment(o) : undefined;
     if (invalid) throw new Error(invalid);
     const prev = this.store(o.kind).get(key);
     o.metadata.uid = prev?.metadata.uid ?? o.metadata.uid ?? randomUUID();
@@ -350,7 +366,7 @@ export class LocalRuntime {
         if (o.kind === 'Secret' && o.metadata.name === 'istio-sidecar-injector-certs') for (const w of this.list('MutatingWebhookConfiguration')) this.fillCaBundle(w);
         break;
       case 'Deployment':
-        await this.reconcileDeployment(o);
+        await this.deployments.apply(o);
         break;
       case 'Job':
         await this.jobs.reconcile(o);
@@ -393,7 +409,7 @@ export class LocalRuntime {
       if (!stored) continue;
       this.store(o.kind).delete(k);
       if (this.wantsConfigFile(stored)) await this.removeConfig(stored);
-      if (o.kind === 'Deployment') await this.scaleDown(k, 0);
+      if (o.kind === 'Deployment') await this.deployments.remove(k);
       if (o.kind === 'Job') await this.jobs.remove(k);
       if (o.kind === 'StatefulSet') await this.sets.remove(k);
       if (o.kind === 'CronJob') {
@@ -557,56 +573,29 @@ export class LocalRuntime {
 
   // ---- workloads ----------------------------------------------------------------------------
 
-  private async reconcileDeployment(dep: KubeObject): Promise<void> {
-    const key = `Deployment/${keyOf(dep)}`;
-    const template = (dep.spec as { template: unknown }).template;
-    const hash = podTemplateHash(template);
-    const owned = this.owners.get(key) ?? new Set<string>();
-    this.owners.set(key, owned);
-    // A new template replaces every pod (Recreate); the same template only scales.
-    for (const pk of [...owned]) {
-      const p = this.podsByKey.get(pk);
-      const pend = this.pending.get(pk);
-      const h = p?.object.metadata.labels?.['pod-template-hash'] ?? (pend ? pk.split('|')[1] : undefined);
-      if (h !== undefined && h !== hash) await this.deletePod(pk);
-    }
-    const want = (dep.spec as { replicas?: number }).replicas ?? 1;
-    await this.scaleDown(key.slice('Deployment/'.length), want);
-    const have = this.owners.get(key)!.size;
-    const pods = podsForDeployment(dep);
-    for (let i = have; i < want; i++) void this.createPod(pods[i % pods.length], key).catch((err: Error) => this.log(`pod of ${key}: ${err.message}`));
-  }
-
-  private async scaleDown(depKey: string, want: number): Promise<void> {
-    const owned = this.owners.get(`Deployment/${depKey}`);
-    if (!owned) return;
-    const list = [...owned];
-    while (list.length > want) await this.deletePod(list.pop()!);
-  }
-
   /**
    * Creates a pod as the API server and kubelet would: name and uid, admission webhooks (retried
    * with backoff while the webhook is unreachable, as the ReplicaSet controller retries), network,
    * volumes, containers. Resolves once admitted and started (not necessarily ready).
    */
   createPod(input: PodObject, owner = 'Pod'): Promise<LocalPod | undefined> {
-    const p = this.doCreatePod(input, owner);
+    // Registered at once, so a controller counting its pods sees this one before it is admitted.
+    const pendingKey = `pending:${++this.pendingSeq}`;
+    const state = { owner, cancelled: false };
+    this.pending.set(pendingKey, state);
+    const p = this.doCreatePod(input, owner, pendingKey, state).finally(() => this.pending.delete(pendingKey));
     this.inflight.add(p);
     const forget = () => this.inflight.delete(p);
     p.then(forget, forget);
     return p;
   }
 
-  private async doCreatePod(input: PodObject, owner: string): Promise<LocalPod | undefined> {
+  private async doCreatePod(input: PodObject, owner: string, pendingKey: string, state: { owner: string; cancelled: boolean }): Promise<LocalPod | undefined> {
     if (this.stopped) return undefined;
     const pod = structuredClone(input);
     pod.metadata.namespace ??= 'default';
     defaultPodSpec(pod.spec);
     await this.ensureNamespace(pod.metadata.namespace);
-    const pendingKey = `pending:${++this.pendingSeq}|${pod.metadata.labels?.['pod-template-hash'] ?? ''}`;
-    const state = { owner, cancelled: false };
-    this.pending.set(pendingKey, state);
-    this.ownerSet(owner)?.add(pendingKey);
     try {
       admitName(pod);
       const nsLabels = this.get('Namespace', pod.metadata.namespace)?.metadata.labels ?? { 'kubernetes.io/metadata.name': pod.metadata.namespace };
@@ -627,21 +616,13 @@ export class LocalRuntime {
         }
       }
       if (state.cancelled || this.stopped) return undefined;
-      return await this.runPod(admitted, owner);
+      return await this.runPod(admitted, owner, pendingKey);
     } finally {
       this.pending.delete(pendingKey);
-      this.ownerSet(owner)?.delete(pendingKey);
     }
   }
 
-  private ownerSet(owner: string): Set<string> | undefined {
-    if (owner === 'Pod') return undefined;
-    let s = this.owners.get(owner);
-    if (!s) this.owners.set(owner, (s = new Set()));
-    return s;
-  }
-
-  private async runPod(pod: PodObject, owner: string): Promise<LocalPod> {
+  private async runPod(pod: PodObject, owner: string, pendingKey: string): Promise<LocalPod> {
     const ns = pod.metadata.namespace!;
     const name = pod.metadata.name!;
     const key = `${ns}/${name}`;
@@ -679,9 +660,9 @@ export class LocalRuntime {
       log: (m) => this.log(m),
     }, NODE_NAME, this.net.gateway);
     this.podsByKey.set(key, lp);
-    this.ownerSet(owner)?.add(key);
+    this.podOwners.set(key, owner);
+    this.pending.delete(pendingKey);
     this.scheduleTokenRefresh(lp, dir);
-    (lp as LocalPod & { owner?: string }).owner = owner;
     await this.writePodConfig(lp);
     await this.syncHosts();
     this.log(`pod ${key} ${net.ip} starting`);
@@ -738,6 +719,8 @@ export class LocalRuntime {
     await Promise.all([this.writePodConfig(p).catch(() => undefined), this.syncServices().catch(() => undefined)]);
     const owner = this.ownerOf(p);
     if (owner?.startsWith('StatefulSet/')) void this.sets.sync(owner.slice('StatefulSet/'.length));
+    const dep = this.deployments.deploymentOf(owner);
+    if (dep) void this.deployments.sync(dep);
   }
 
   /** Deletes a pod (`namespace/name`): endpoints first, then graceful termination, then its network. */
@@ -748,8 +731,9 @@ export class LocalRuntime {
       return;
     }
     const p = this.podsByKey.get(key);
-    if (!p) return;
-    for (const s of this.owners.values()) s.delete(key);
+    if (!p || this.terminating.has(key)) return;
+    this.terminating.add(key);
+    p.object.metadata.deletionTimestamp = new Date().toISOString();
     const cap = this.opts.maxGraceMs ?? 10_000;
     p.object.spec.terminationGracePeriodSeconds = Math.min(p.object.spec.terminationGracePeriodSeconds ?? 30, cap / 1000);
     // Endpoints first: the pod leaves its EndpointSlices and VIP rules before its containers get SIGTERM.
@@ -757,15 +741,15 @@ export class LocalRuntime {
     await Promise.allSettled([...this.readyHandlers]);
     await p.stop();
     this.podsByKey.delete(key);
+    this.terminating.delete(key);
+    const owner = this.podOwners.get(key);
+    this.podOwners.delete(key);
     await this.syncServices().catch(() => undefined);
     await rm(this.configPath(p.object), { force: true });
     await this.net.removePod(p.net.netns);
-    // A Deployment replaces a deleted pod.
-    const owner = (p as LocalPod & { owner?: string }).owner;
-    if (owner?.startsWith('Deployment/') && !this.stopped) {
-      const dep = this.get('Deployment', owner.slice('Deployment/'.length));
-      if (dep) await this.reconcileDeployment(dep);
-    }
+    // A ReplicaSet replaces a deleted pod (not awaited: the controller may be the one deleting).
+    const dep = this.deployments.deploymentOf(owner);
+    if (dep && !this.stopped) void this.deployments.sync(dep);
     // A StatefulSet re-creates it under the same name (not awaited: the controller may be the one deleting).
     if (owner?.startsWith('StatefulSet/') && !this.stopped) void this.sets.sync(owner.slice('StatefulSet/'.length));
   }
@@ -814,7 +798,7 @@ export class LocalRuntime {
       phase: p.phase,
       ready: p.ready,
       labels: p.object.metadata.labels ?? {},
-      owner: (p as LocalPod & { owner?: string }).owner,
+      owner: this.ownerOf(p),
       containers: p.containerStatuses(),
       object: p.object,
     }));
@@ -823,7 +807,24 @@ export class LocalRuntime {
   /** A running pod by `namespace/name`, or the first whose labels include `selector` in `namespace`. */
   pod(namespace: string, nameOrSelector: string | Record<string, string>): LocalPod | undefined {
     if (typeof nameOrSelector === 'string') return this.podsByKey.get(`${namespace}/${nameOrSelector}`);
-    return [...this.podsByKey.values()].find((p) => p.namespace === namespace && Object.entries(nameOrSelector).every(([k, v]) => p.object.metadata.labels?.[k] === v));
+    const matching = [...this.podsByKey.values()].filter((p) => p.namespace === namespace && Object.entries(nameOrSelector).every(([k, v]) => p.object.metadata.labels?.[k] === v));
+    // A terminating pod is picked only when nothing else matches (as `kubectl exec deploy/…` skips it).
+    return matching.find((p) => !this.terminating.has(p.key) && p.ready) ?? matching.find((p) => !this.terminating.has(p.key)) ?? matching[0];
+  }
+
+  /**
+   * Waits until a Deployment's rollout is complete, as `kubectl rollout status` does: every replica
+   * of the current template created and Ready, no pod of an older one left. Throws with the status after `timeoutMs`.
+   */
+  async waitRollout(key: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    for (;;) {
+      const dep = this.get('Deployment', key);
+      if (!dep) throw new Error(`Deployment ${key} not found`);
+      if (rolloutComplete(dep)) return;
+      if (Date.now() > deadline) throw new Error(`Deployment ${key}: rollout not complete after ${opts.timeoutMs ?? 120_000} ms: ${JSON.stringify(dep.status ?? {})}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /** Waits until every pod (and every pod still being admitted) is Ready; throws with the stragglers after `timeoutMs`. */
@@ -888,6 +889,7 @@ export class LocalRuntime {
     if (this.stopped) return;
     this.stopped = true;
     this.jobs.stop();
+    this.deployments.stop();
     this.sets.stop();
     this.cron.stop();
     for (const s of this.pending.values()) s.cancelled = true;

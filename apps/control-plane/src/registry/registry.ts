@@ -124,7 +124,9 @@ export function buildRegistry(resources: readonly ConfigResource[], domain = 'cl
         })),
         selector: svc.spec?.selector,
         source: 'kubernetes',
-        resolution: svc.spec?.type === 'ExternalName' ? 'DNS' : 'EDS',
+        // A headless Service (clusterIP None) has no VIP: as in Istio, its clients' sidecars send a
+        // connection to the pod IP the name resolved to (ORIGINAL_DST), so per-pod names work.
+        resolution: svc.spec?.type === 'ExternalName' ? 'DNS' : cip === 'None' ? 'PASSTHROUGH' : 'EDS',
         external: false,
         exportTo: svc.metadata?.annotations?.['networking.istio.io/exportTo']?.split(',').map((s) => s.trim()),
       };

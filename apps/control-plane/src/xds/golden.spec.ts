@@ -49,6 +49,7 @@ const CASES: { file: string; proxy: string; node: { id: string; metadata?: unkno
   { file: 'egress-https-serviceentry.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'delegate-virtualservice.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'jwt-claim-routing.yaml', proxy: 'gateway', node: GATEWAY },
+  { file: 'headless-statefulset.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
 ];
 
 describe('translation golden files', () => {

@@ -340,6 +340,9 @@ export function serviceDomains(svc: ServiceModel, port: number, namespace: strin
     names.push(`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`);
     if (svc.namespace === namespace) names.push(svc.name);
   }
+  // A headless Kubernetes Service also answers for its pods' names (`<pod>.<svc>.<ns>.svc.cluster.local`,
+  // StatefulSets), as Istio adds `*.<name>` for every name of a Passthrough service.
+  if (svc.source === 'kubernetes' && svc.resolution === 'PASSTHROUGH') names.push(...names.map((n) => `*.${n}`));
   if (svc.vip) names.push(svc.vip);
   return names.flatMap((n) => [n, `${n}:${port}`]);
 }
