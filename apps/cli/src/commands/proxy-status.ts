@@ -1,4 +1,7 @@
 /** `tsmesh proxy-status` and `tsmesh proxy-config`: what the control plane knows of each proxy. */
+import type { PushRecord, PushTarget } from '@tsmesh/xds';
+
+export type { PushTarget } from '@tsmesh/xds';
 
 /** One proxy as the control plane's `/debug/syncz` reports it. */
 export interface ProxyStatusEntry {
@@ -99,32 +102,8 @@ export interface ProxyDetail extends ProxyStatusEntry {
   pushes: { push: number; version: string; at: string; trigger: string[]; target: PushTarget }[];
 }
 
-/** One proxy a push reached. */
-export interface PushTarget {
-  proxy: string;
-  why: string;
-  types: string[];
-  merged?: number[];
-  sent: Record<string, { version: string; resources: number; removed?: number; bytes: number; sendMs: number }>;
-  acked: Record<string, number>;
-}
-
-/** One push as `/debug/push_status` reports it. */
-export interface PushRecordView {
-  push: number;
-  version: string;
-  at: string;
-  trigger: string[];
-  events: number;
-  proxies: number;
-  pushed: number;
-  unchanged: number;
-  failed: { proxy: string; error: string }[];
-  durationMs: number;
-  bytes: number;
-  steps: Record<string, number | string | undefined>;
-  targets: PushTarget[];
-}
+/** One push as `/debug/push_status` reports it (the contract is declared in @tsmesh/xds). */
+export type PushRecordView = PushRecord;
 
 /** Milliseconds as a short age (`850ms`, `12s`, `3m4s`, `2h5m`). */
 export function formatAge(ms: number): string {
@@ -161,7 +140,7 @@ export function formatPushes(pushes: PushRecordView[], maxTargets = 5): string {
   const lines: string[] = [];
   for (const p of pushes) {
     const st = p.steps;
-    const ms = (k: string) => (typeof st[k] === 'number' ? `${st[k]}ms` : '-');
+    const ms = (k: keyof PushRecord['steps']) => (typeof st[k] === 'number' ? `${st[k]}ms` : '-');
     lines.push(`push #${p.push} ${p.version} at ${p.at}: ${p.trigger.length ? p.trigger.join(', ') : '(no trigger)'}${p.events > 1 ? ` (${p.events} events merged)` : ''}`);
     lines.push(`  reached ${p.pushed} of ${p.proxies} proxies (${p.unchanged} unchanged${p.failed.length ? `, ${p.failed.length} failed` : ''}), ${p.bytes} bytes`);
     lines.push(`  steps: debounce ${ms('debounceMs')}, validate ${ms('validateMs')}, push context ${ms('pushContextMs')}, cache eviction ${ms('invalidateMs')} (${st.evicted ?? 0} entries), generate ${ms('generateMs')}, snapshots ${ms('snapshotMs')}, all generated after ${p.durationMs}ms, all sent after ${ms('sendMs')}, converged after ${ms('convergedMs')}`);

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   checkEnvoyFilterValue,
-  AdsServer, SnapshotCache, snapshotFromEncoded, TYPE_SHORT_NAME, type Node__Output, type ResourceTypeUrl, type Snapshot,
+  AdsServer, SnapshotCache, SnapshotPool, TYPE_SHORT_NAME, type Node__Output, type ResourceTypeUrl, type Snapshot,
 } from '@tsmesh/xds';
 import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } from '@tsmesh/mesh-config';
 import type { ConfigStore } from '../config/store';
@@ -93,6 +93,8 @@ const noop: Logger = { info() {}, warn() {}, error() {} };
 /** The control plane core. */
 export class Discovery {
   readonly cache = new SnapshotCache();
+  /** One snapshot per distinct generated content, shared by every proxy holding it; unchanged types keep their lists across pushes. */
+  readonly snapshots = new SnapshotPool();
   readonly ads: AdsServer;
   readonly metrics: ControlPlaneMetrics;
   private readonly log: Logger;
@@ -422,6 +424,7 @@ export class Discovery {
   private queueIdle(): void {
     this.metrics.queueSize.set(0);
     this.xdsCache.sweep();
+    this.snapshots.sweep();
     for (const [k, v] of this.resourceSince) if (v.g < this.counter - 1) this.resourceSince.delete(k);
     this.noted = new WeakSet();
     const r = this.pushes.finishGeneration(this.counter);
@@ -459,13 +462,15 @@ export class Discovery {
     // Types that did not change are held through this push once the proxy holds their version.
     for (const t of Object.keys(g.versions) as ResourceTypeUrl[]) if (!changed.includes(t) && this.ads.status.get(id)?.types.get(t)?.ackedVersion === g.versions[t]) e.ackedThrough.set(t, n);
     if (!changed.length) {
+      // Keep the proxy's lists in the pool for the next push (their maps stay the same objects).
+      try { this.snapshots.snapshot(g.versions, g.resources); } catch { /* reported when it changes */ }
       if (e.pending === undefined) e.push = n;
       this.pushes.generated(n, generateMs, false);
       return false;
     }
     const t1 = performance.now();
     try {
-      this.cache.setSnapshot(id, snapshotFromEncoded(g.versions, g.resources));
+      this.cache.setSnapshot(id, this.snapshots.snapshot(g.versions, g.resources));
     } catch (err) {
       this.log.error({ proxy: id, err: (err as Error).message }, 'snapshot is inconsistent; proxy keeps its last config');
       this.pushes.failed(n, id, (err as Error).message);

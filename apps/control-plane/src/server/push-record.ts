@@ -4,65 +4,10 @@
  * each ACKed, and how long each step took (debounce, validation, push context, cache eviction,
  * generation, snapshots, sending, convergence). Served as `/debug/push_status`.
  */
-import type { SentResponse } from '@tsmesh/xds';
+import type { PushRecord, PushSteps, PushTarget, SentResponse } from '@tsmesh/xds';
 import { TYPE_SHORT_NAME, type ResourceTypeUrl } from '@tsmesh/xds';
 
-/** Time of the steps that run once per push. */
-export interface PushSteps {
-  validateMs: number;
-  pushContextMs: number;
-  invalidateMs: number;
-  /** Cache entries evicted by the change (`all` when it could not be narrowed). */
-  evicted: number | 'all';
-}
-
-/** One proxy a push reached. */
-export interface PushTarget {
-  proxy: string;
-  /** Why this proxy was chosen: the changed config its config is built from. */
-  why: string;
-  /** Types whose content changed for it. */
-  types: string[];
-  /** Pushes merged into this one while the proxy waited in the queue. */
-  merged?: number[];
-  /** Per type: resources, bytes, version and the time from due to written. */
-  sent: Record<string, { version: string; resources: number; removed: number; bytes: number; sendMs: number; at: string }>;
-  /** Types the proxy ACKed, with the time since the first change (ms). */
-  acked: Record<string, number>;
-}
-
-/** One push. */
-export interface PushRecord {
-  push: number;
-  version: string;
-  at: string;
-  trigger: string[];
-  /** Config events merged by the debouncer into this push. */
-  events: number;
-  /** Connected proxies when it started. */
-  proxies: number;
-  /** Proxies whose snapshot changed. */
-  pushed: number;
-  /** Proxies generated whose config did not change (not pushed). */
-  unchanged: number;
-  failed: { proxy: string; error: string }[];
-  /** From the push starting to the last queued proxy generated (ms). */
-  durationMs: number;
-  steps: PushSteps & {
-    /** From the first change to the push starting. */
-    debounceMs: number;
-    /** Generation summed over proxies. */
-    generateMs: number;
-    /** Snapshot building and consistency checks summed over proxies. */
-    snapshotMs: number;
-    /** From the push starting to the last response of it written. */
-    sendMs?: number;
-    /** From the first change to the last ACK of it. */
-    convergedMs?: number;
-  };
-  bytes: number;
-  targets: PushTarget[];
-}
+export type { PushRecord, PushSteps, PushTarget } from '@tsmesh/xds';
 
 interface Live {
   record: PushRecord;

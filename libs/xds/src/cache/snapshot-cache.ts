@@ -32,6 +32,17 @@ export interface WatchResponse {
   readonly typeUrl: string;
   readonly version: string;
   readonly resources: readonly EncodedResource[];
+  /**
+   * The same object for every response equal to this one (same version and resources, whatever
+   * the stream), so a transport can encode it once and write the same bytes on each stream.
+   */
+  readonly shared?: object;
+}
+
+/** What a Delta client holds of one type: resource name → version (a `Map` will do). */
+export interface KnownVersions {
+  get(name: string): string | undefined;
+  keys(): Iterable<string>;
 }
 
 /** What a Delta xDS stream has and wants for one type. */
@@ -41,7 +52,7 @@ export interface DeltaWatchRequest {
   readonly wildcard: boolean;
   readonly subscribed: ReadonlySet<string>;
   /** Resource name → version the client has. */
-  readonly known: ReadonlyMap<string, string>;
+  readonly known: KnownVersions;
   /**
    * The snapshot resources the client is known to hold exactly (for its subscription), when the
    * stream knows: the map its last response was computed from. A snapshot still holding that very
@@ -58,6 +69,12 @@ export interface DeltaWatchResponse {
   readonly removed: readonly string[];
   /** The snapshot's resources of the type this response brings the client to. */
   readonly from?: ReadonlyMap<string, EncodedResource>;
+  /**
+   * The same object for every response equal to this one (same system version, resources and
+   * removed names: streams that held the same snapshot map and move to the same one), so a
+   * transport can encode it once and write the same bytes on each stream.
+   */
+  readonly shared?: object;
 }
 
 /** Cancels a watch; safe to call twice. */
@@ -69,6 +86,12 @@ export interface ConfigWatcher {
   createDeltaWatch(request: DeltaWatchRequest, emit: (r: DeltaWatchResponse) => void): Cancel;
   /** The version of a type in a node's current snapshot, when the watcher has one (for status). */
   versionOf?(nodeId: string, typeUrl: string): string | undefined;
+  /**
+   * The watcher's own copy of a resource name a request carries (the name string of the
+   * resource in the node's snapshot), so thousands of streams subscribing to one name hold one
+   * string rather than one decoded copy each. Returns `name` when it knows none.
+   */
+  canonicalName?(nodeId: string, typeUrl: string, name: string): string;
 }
 
 interface SotwWatch {
@@ -90,6 +113,76 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return true;
 }
 
+type ResourceMap = ReadonlyMap<string, EncodedResource>;
+
+/** The map a Delta client holds before its first response when it resumes with nothing: it holds exactly no resource. */
+export const HOLDS_NOTHING: ResourceMap = new Map();
+
+/** Resources of `to` not held at their version in `from`, and names of `from` gone from `to`. */
+interface MapDiff {
+  readonly changed: readonly EncodedResource[];
+  readonly removed: readonly string[];
+  /** Shared-response tokens by system version (one per version the diff was sent at). */
+  readonly tokens: Map<string, object>;
+}
+
+const diffs = new WeakMap<ResourceMap, WeakMap<ResourceMap, MapDiff>>();
+
+/** The diff between two snapshot maps, computed once for every stream moving from one to the other. */
+function mapDiff(from: ResourceMap, to: ResourceMap): MapDiff {
+  let inner = diffs.get(from);
+  if (!inner) diffs.set(from, (inner = new WeakMap()));
+  let d = inner.get(to);
+  if (!d) {
+    const changed: EncodedResource[] = [];
+    const removed: string[] = [];
+    for (const r of to.values()) if (from.get(r.name)?.version !== r.version) changed.push(r);
+    for (const name of from.keys()) if (!to.has(name)) removed.push(name);
+    inner.set(to, (d = { changed, removed, tokens: new Map() }));
+  }
+  return d;
+}
+
+/**
+ * The Delta response for a client known to hold exactly `held` (restricted to its subscription
+ * when not wildcard): the diff of the two snapshot maps, shared by every stream making the same
+ * move, filtered by the subscription only when it leaves something out.
+ */
+function heldDelta(snapshot: Snapshot, req: DeltaWatchRequest, held: ResourceMap, all: ResourceMap): DeltaWatchResponse | null {
+  const d = mapDiff(held, all);
+  let resources = d.changed;
+  let removed = d.removed;
+  if (!req.wildcard) {
+    // The client holds `held` ∩ subscribed: it is owed the subscribed part of the diff.
+    if (resources.some((r) => !req.subscribed.has(r.name))) resources = resources.filter((r) => req.subscribed.has(r.name));
+    if (removed.some((n) => !req.subscribed.has(n))) removed = removed.filter((n) => req.subscribed.has(n));
+  }
+  if (resources.length === 0 && removed.length === 0) return null;
+  const systemVersion = snapshot.version(req.typeUrl);
+  let shared: object | undefined;
+  if (resources === d.changed && removed === d.removed) {
+    shared = d.tokens.get(systemVersion);
+    if (!shared) d.tokens.set(systemVersion, (shared = {}));
+  }
+  return { typeUrl: req.typeUrl, systemVersion, resources, removed, from: all, shared };
+}
+
+const wildcards = new WeakMap<ResourceMap, Map<string, WatchResponse>>();
+
+/** A wildcard SotW response: every resource of the map, one response object per (map, version, type). */
+function sotwWildcard(all: ResourceMap, typeUrl: string, version: string): WatchResponse {
+  let byVersion = wildcards.get(all);
+  if (!byVersion) wildcards.set(all, (byVersion = new Map()));
+  const k = `${typeUrl}\0${version}`;
+  let r = byVersion.get(k);
+  if (!r) {
+    const token = {};
+    r = { typeUrl, version, resources: [...all.values()], shared: token };
+    byVersion.set(k, r);
+  }
+  return r;
+}
+
 /** Computes the SotW response due for a request against a snapshot, or null when none is due. */
 export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscription): WatchResponse | null {
   const version = snapshot.version(req.typeUrl);
@@ -100,10 +193,9 @@ export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscri
   if (!req.wildcard && req.resourceNames.size === 0 && (sub.lastResponseNames === undefined || sub.lastResponseNames.size === 0)) return null;
   if (!namesChanged && (version === req.versionInfo || version === sub.nackedVersion)) return null;
   const all = snapshot.resources(req.typeUrl);
+  if (req.wildcard) return sotwWildcard(all, req.typeUrl, version);
   const resources: EncodedResource[] = [];
-  if (req.wildcard) {
-    for (const r of all.values()) resources.push(r);
-  } else {
+  {
     for (const name of req.resourceNames) {
       const r = all.get(name);
       if (r) resources.push(r);
@@ -116,6 +208,7 @@ export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscri
 export function deltaResponse(snapshot: Snapshot, req: DeltaWatchRequest): DeltaWatchResponse | null {
   const all = snapshot.resources(req.typeUrl);
   if (req.held === all) return null;
+  if (req.held) return heldDelta(snapshot, req, req.held, all);
   const resources: EncodedResource[] = [];
   const removed: string[] = [];
   // One pass over what the snapshot has (wanted and not held at this version), one over what the
@@ -162,6 +255,10 @@ export class SnapshotCache implements ConfigWatcher {
   /** The snapshot of a node, if any. */
   versionOf(nodeId: string, typeUrl: string): string | undefined {
     return this.snapshots.get(nodeId)?.version(typeUrl);
+  }
+
+  canonicalName(nodeId: string, typeUrl: string, name: string): string {
+    return this.snapshots.get(nodeId)?.resources(typeUrl).get(name)?.name ?? name;
   }
 
   getSnapshot(nodeId: string): Snapshot | undefined {

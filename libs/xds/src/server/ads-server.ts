@@ -4,7 +4,8 @@
  * nothing of how resources are made: it asks a {@link ConfigWatcher} for them.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { ConfigWatcher, Cancel, DeltaWatchResponse, WatchResponse } from '../cache/snapshot-cache';
+import { HOLDS_NOTHING, type ConfigWatcher, type Cancel, type DeltaWatchResponse, type WatchResponse } from '../cache/snapshot-cache';
+import { HeldVersions } from './held-versions';
 import { adsServiceDefinition, type OutgoingDeltaDiscoveryResponse, type OutgoingDiscoveryResponse } from '../proto/ads-service';
 import { StatusRegistry } from './status';
 import { encodeDeltaResponse, encodeSotwResponse } from './response-encoder';
@@ -160,11 +161,19 @@ interface DeltaTypeState {
   sentSystemVersion?: string;
   subscribed: Set<string>;
   wildcard: boolean;
-  known: Map<string, string>;
-  /** The snapshot map `known` equals (for the current subscription), set when a response from it is written. */
-  held?: ReadonlyMap<string, unknown>;
+  /** What the client holds: a view of the snapshot map its last response came from while it holds exactly that. */
+  known: HeldVersions;
+  /** Bumped by every subscription change: a response computed before one is applied name by name, not held as its map. */
+  epoch: number;
   cancel?: Cancel;
   started: boolean;
+}
+
+/** A response encoded once and written on every stream it is due on (same bytes, same nonce). */
+interface SharedEncoding {
+  nonce: string;
+  message: Buffer;
+  bytes: number;
 }
 
 /** Aggregated Discovery Service over gRPC. */
@@ -178,6 +187,8 @@ export class AdsServer {
   private readonly sends: SendScheduler;
   private readonly admission: Admission;
   private readonly admissionWaitMs: number;
+  private readonly shared = new WeakMap<object, SharedEncoding>();
+  private sharedCounter = 0;
 
   constructor(opts: AdsServerOptions) {
     this.cache = opts.cache;
@@ -247,9 +258,31 @@ export class AdsServer {
     new DeltaStream(this, call).start();
   }
 
+  /**
+   * The encoding of a response due on many streams (`shared` token from the cache): encoded on
+   * first use and written as the same buffer on each stream. Its nonce ("s…", apart from the
+   * per-stream ones) is unique on every stream it is written to: a stream gets a given shared
+   * response at most once in a row, and Envoy treats nonces as opaque.
+   */
+  private sharedEncoding(token: object, encode: (nonce: string) => Buffer, resources: readonly { any: { value: Uint8Array } }[]): SharedEncoding {
+    let e = this.shared.get(token);
+    if (!e) {
+      this.sharedCounter += 1;
+      const nonce = `s${this.sharedCounter.toString(36)}`;
+      let bytes = 0;
+      for (const x of resources) bytes += x.any.value.length;
+      e = { nonce, message: encode(nonce), bytes };
+      this.shared.set(token, e);
+    }
+    return e;
+  }
+
   /** @internal */
   _internals() {
-    return { cache: this.cache, hooks: this.hooks, status: this.status, identifier: this.identifier, streams: this.streams, sends: this.sends, admission: this.admission, admissionWaitMs: this.admissionWaitMs };
+    return {
+      cache: this.cache, hooks: this.hooks, status: this.status, identifier: this.identifier, streams: this.streams, sends: this.sends, admission: this.admission, admissionWaitMs: this.admissionWaitMs,
+      sharedEncoding: this.sharedEncoding.bind(this),
+    };
   }
 }
 
@@ -424,19 +457,21 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
         this.x.hooks.onAck?.(nodeId, typeUrl, req.version_info);
       }
     }
-    const names = new Set(req.resource_names);
+    // One set per request, never mutated after: the state, the watch and the response share it.
+    const names = new Set<string>();
+    for (const n of req.resource_names) names.add(this.x.cache.canonicalName?.(nodeId, typeUrl, n) ?? n);
     st.wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(typeUrl));
     st.names = names;
     if (st.nonce === undefined && st.lastResponseNames === undefined && req.version_info) {
       // A client resuming on a new stream already holds these names at this version: answer only
       // when the snapshot has moved on, and record that it holds it (status SYNCED, not unknown).
-      st.lastResponseNames = new Set(names);
+      st.lastResponseNames = names;
       st.lastResponseWildcard = st.wildcard;
       this.x.status.resumed(nodeId, typeUrl, req.version_info);
     }
     st.cancel?.();
     const state = st;
-    const requestNames = new Set(names);
+    const requestNames = names;
     const wildcard = st.wildcard;
     state.cancel = this.x.cache.createWatch(
       { nodeId, typeUrl, resourceNames: requestNames, wildcard, versionInfo: req.version_info },
@@ -450,14 +485,21 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
     st.cancel = undefined;
     // Serialized only when the stream gets a send slot; a newer response for the type replaces this one.
     this.enqueue(r.typeUrl, (done, due) => {
-      const nonce = this.nextNonce();
+      let nonce: string;
+      let msg: Buffer;
+      let bytes = 0;
+      const encode = (n: string) => encodeSotwResponse({ version: r.version, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources });
+      if (r.shared) {
+        ({ nonce, message: msg, bytes } = this.x.sharedEncoding(r.shared, encode, r.resources));
+      } else {
+        nonce = this.nextNonce();
+        for (const x of r.resources) bytes += x.any.value.length;
+        msg = encode(nonce);
+      }
       st.nonce = nonce;
       st.sentVersion = r.version;
       st.lastResponseNames = names;
       st.lastResponseWildcard = wildcard;
-      let bytes = 0;
-      for (const x of r.resources) bytes += x.any.value.length;
-      const msg = encodeSotwResponse({ version: r.version, typeUrl: r.typeUrl, nonce, identifier: this.x.identifier, resources: r.resources });
       (this.call as unknown as { write(b: Buffer, cb: () => void): void }).write(msg, () => {
         done();
         this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.version, nonce, resources: r.resources.length, bytes, removed: 0, sendMs: performance.now() - due, kind: 'sotw' });
@@ -486,7 +528,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     }
     let st = this.types.get(typeUrl);
     if (!st) {
-      st = { subscribed: new Set(), wildcard: false, known: new Map(), started: false };
+      st = { subscribed: new Set(), wildcard: false, known: new HeldVersions(), epoch: 0, started: false };
       this.types.set(typeUrl, st);
     }
     if (req.response_nonce && st.nonce !== undefined && req.response_nonce !== st.nonce) {
@@ -502,17 +544,22 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
       }
     }
     const first = !st.started;
+    const canonical = (n: string) => this.x.cache.canonicalName?.(nodeId, typeUrl, n) ?? n;
+    // A subscription change leaves the client holding less than (or other than) a snapshot map.
+    if (req.resource_names_subscribe.length || req.resource_names_unsubscribe.length || first) {
+      st.known.own();
+      st.epoch += 1;
+    }
+    const initial = Object.entries(req.initial_resource_versions ?? {});
     if (!st.started) {
       st.started = true;
-      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.known.set(name, version);
+      for (const [name, version] of initial) st.known.set(canonical(name), version);
       // LDS and CDS with nothing named on the first request subscribe to everything.
       if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
     }
-    // A subscription change leaves the client holding less than (or other than) the snapshot.
-    if (req.resource_names_subscribe.length || req.resource_names_unsubscribe.length || first) st.held = undefined;
     for (const n of req.resource_names_subscribe) {
       if (n === '*') st.wildcard = true;
-      else st.subscribed.add(n);
+      else st.subscribed.add(canonical(n));
     }
     for (const n of req.resource_names_unsubscribe) {
       if (n === '*') st.wildcard = false;
@@ -521,13 +568,16 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
         st.known.delete(n);
       }
     }
+    // A new client holding nothing holds exactly the empty map: its first response is the one
+    // every new stream of the same snapshot gets.
+    if (first && initial.length === 0) st.known.hold(HOLDS_NOTHING, st.wildcard ? undefined : st.subscribed);
     st.cancel?.();
     const state = st;
-    const resuming = first && Object.keys(req.initial_resource_versions ?? {}).length > 0;
+    const resuming = first && initial.length > 0;
     let answered = false;
     state.cancel = this.x.cache.createDeltaWatch(
       // The stream's own sets, read when the watch fires (no copy per request: they change only when a response is written or a request arrives, and a request replaces the watch).
-      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known, held: st.held as never },
+      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known, held: st.known.held },
       (r) => {
         answered = true;
         this.send(state, r);
@@ -542,16 +592,28 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
   private send(st: DeltaTypeState, r: DeltaWatchResponse): void {
     if (this.closed) return;
     st.cancel = undefined;
+    const epoch = st.epoch;
     this.enqueue(r.typeUrl, (done, due) => {
-      const nonce = this.nextNonce();
+      let nonce: string;
+      let msg: Buffer;
+      let bytes = 0;
+      const encode = (n: string) => encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources, removed: r.removed });
+      if (r.shared) {
+        ({ nonce, message: msg, bytes } = this.x.sharedEncoding(r.shared, encode, r.resources));
+      } else {
+        nonce = this.nextNonce();
+        for (const x of r.resources) bytes += x.any.value.length;
+        msg = encode(nonce);
+      }
       st.nonce = nonce;
       st.sentSystemVersion = r.systemVersion;
-      for (const res of r.resources) st.known.set(res.name, res.version);
-      for (const name of r.removed) st.known.delete(name);
-      st.held = r.from;
-      let bytes = 0;
-      for (const x of r.resources) bytes += x.any.value.length;
-      const msg = encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce, identifier: this.x.identifier, resources: r.resources, removed: r.removed });
+      if (r.from && epoch === st.epoch) {
+        // The client now holds exactly the snapshot map (for its subscription): keep a reference, not a copy.
+        st.known.hold(r.from, st.wildcard ? undefined : st.subscribed);
+      } else {
+        for (const res of r.resources) st.known.set(res.name, res.version);
+        for (const name of r.removed) st.known.delete(name);
+      }
       (this.call as unknown as { write(b: Buffer, cb: () => void): void }).write(msg, () => {
         done();
         this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.systemVersion, nonce, resources: r.resources.length, bytes, removed: r.removed.length, sendMs: performance.now() - due, kind: 'delta' });
