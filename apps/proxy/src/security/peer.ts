@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
-import { isSpiffeId } from '@tsmesh/certs';
+import { isSpiffeId } from '@tsmesh/certs/spiffe';
 import { PeerCertificateError } from './errors';
 import { parseSubjectAltName, type San } from './san';
 

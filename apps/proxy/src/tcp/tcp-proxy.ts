@@ -7,7 +7,7 @@ import type { ConnInfo, ProxyContext } from '../context';
 import { hash32 } from '../cluster/lb';
 import type { TcpChildren, TelemetryRecorder } from '../telemetry/recorder';
 import { peerIdentityOf } from '../security/peer';
-import { peerSpiffeId } from '@tsmesh/certs';
+import { peerSpiffeId } from '@tsmesh/certs/spiffe';
 
 /** Records an opened TCP connection with Istio's labels (inbound: the client's identity; outbound: the upstream's). */
 function tcpOpened(r: TelemetryRecorder, statPrefix: string, conn: ConnInfo, down: net.Socket, up: net.Socket, clusterName: string): TcpChildren {
