@@ -3,6 +3,7 @@ import { DECODE_OPTIONS, decodeMessage, encodeTrusted, enumZeroValues, messageCo
 import { adsCodec } from './ads-service';
 import { envoyRoot, reflectionLoaded } from './registry';
 import { staticMessage } from './static';
+import generated from './generated/envoy.js';
 import { ExtensionTypeUrl, TypeUrl } from '../type-urls';
 
 // Runs in its own process (one fork per spec file): the first test sees a fresh module state.
@@ -23,6 +24,19 @@ describe('generated Envoy message code', () => {
     expect(inner.rds.route_config_name).toBe('r80');
     expect(inner.codec_type).toBe('AUTO'); // enum default, as a name
     expect(reflectionLoaded()).toBe(false);
+  });
+
+  it('defines each namespace and message on first access, not at import', () => {
+    const own = (at: unknown, name: string) => Object.getOwnPropertyDescriptor(at, name)!;
+    // nothing here has touched the header_mutation types yet: a getter, no class
+    const ns = (generated as Record<string, Record<string, Record<string, Record<string, Record<string, Record<string, unknown>>>>>>).envoy.extensions.filters.http;
+    expect(typeof own(ns, 'header_mutation').get).toBe('function');
+    const perRoute = staticMessage('envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute');
+    expect(typeof perRoute?.decode).toBe('function');
+    // the getter replaced itself with the value
+    expect(own(ns, 'header_mutation').get).toBeUndefined();
+    expect(own(own(ns, 'header_mutation').value.v3, 'HeaderMutationPerRoute').value).toBe(perRoute);
+    expect(Object.keys(ns)).toContain('header_mutation');
   });
 
   it('gives the zero value of singular enum fields', () => {
