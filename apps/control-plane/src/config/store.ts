@@ -26,7 +26,8 @@ export function changedKeys(before: readonly ConfigResource[], after: readonly C
   const out = new Set<string>();
   for (const [k, r] of a) {
     const o = b.get(k);
-    if (!o || JSON.stringify(o.object) !== JSON.stringify(r.object)) out.add(k);
+    // A file that was not re-read keeps its resource objects: only re-read ones are compared by content.
+    if (!o || (o !== r && JSON.stringify(o.object) !== JSON.stringify(r.object))) out.add(k);
   }
   for (const k of b.keys()) if (!a.has(k)) out.add(k);
   return out;

@@ -10,15 +10,17 @@
  * the selecting EnvoyFilters (`envoyFilterKey`), which are an input like the proxy's namespace and labels.
  */
 import { TypeUrl, encodeResource, type EncodedResource, type ResourceMessages, type ResourceTypeUrl } from '@tsmesh/xds';
-import { isHttpProtocol } from '@tsmesh/mesh-config';
-import type { PushContext } from '../model/push-context';
+import { isHttpProtocol, resolveHost } from '@tsmesh/mesh-config';
+import type { PushContext, VirtualServiceConfig } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import { outboundPorts } from './listeners';
 import { registryOnly, visibleServices } from './scope';
 import { gatewayCredentialNames, gatewayListeners, gatewayRoutes, gatewayServers } from './gateway';
 import { grpcListenersAndRoutes } from './grpc';
 import { numTrustedProxies } from '../model/mesh-config';
-import { contentVersion, joined, PartKey, PushGeneration, type ScopeKey } from './gen/context';
+import { contentVersion, destinationsOf, joined, PartKey, PushGeneration, type ScopeKey } from './gen/context';
+import { GatewayKey } from './gen/keys';
+import { delegatesOf } from './routes';
 import { encodedInboundClusters, encodedSpecialClusters, outboundClusterSet } from './gen/cds';
 import { sidecarInbound, sidecarOutboundListeners } from './gen/lds';
 import { sidecarRouteTable } from './gen/rds';
@@ -104,15 +106,40 @@ function generateRouter(g: PushGeneration, proxy: Proxy): Generated {
   const make = () => {
     const servers = gatewayServers(g.push, proxy);
     const { clusters, endpoints } = outboundClusterSet(g, proxy, g.push.servicesFor(proxy.namespace), false);
+    const inputs = gatewayInputs(g, proxy, servers);
     return finish(g, proxy, key.id(), {
       [TypeUrl.Cluster]: [...clusters, ...encodedSpecialClusters(g)],
       [TypeUrl.ClusterLoadAssignment]: endpoints,
-      [TypeUrl.Listener]: enc(TypeUrl.Listener, gatewayListeners(g.push, proxy, servers)),
-      [TypeUrl.RouteConfiguration]: enc(TypeUrl.RouteConfiguration, gatewayRoutes(g.push, proxy, servers)),
+      [TypeUrl.Listener]: g.cache.lookup(inputs('lds'), () => enc(TypeUrl.Listener, gatewayListeners(g.push, proxy, servers))),
+      [TypeUrl.RouteConfiguration]: g.cache.lookup(inputs('rds'), () => enc(TypeUrl.RouteConfiguration, gatewayRoutes(g.push, proxy, servers))),
       [TypeUrl.Secret]: gatewayCredentials(g, proxy.namespace, gatewayCredentialNames(servers)),
     });
   };
   return g.patches.length ? make() : g.shared(key, make);
+}
+
+/** The cache key of a gateway group's listeners or route tables: every input they are built from (see {@link GatewayKey}). */
+function gatewayInputs(g: PushGeneration, proxy: Proxy, servers: ReturnType<typeof gatewayServers>): (part: 'lds' | 'rds') => GatewayKey {
+  const push = g.push;
+  const vss: VirtualServiceConfig[] = [];
+  for (const ref of new Set(servers.map((s) => s.ref))) {
+    for (const vs of push.virtualServicesFor(ref)) {
+      for (const v of [vs, ...delegatesOf(push, vs)]) if (!vss.includes(v)) vss.push(v);
+    }
+  }
+  const ras = push.policiesFor(push.requestAuthentications, proxy.namespace, proxy.labels);
+  const policies = [...push.policiesFor(push.authorizationPolicies, proxy.namespace, proxy.labels), ...ras];
+  const jwksHosts = ras.flatMap((r) => (r.spec.jwtRules ?? []).flatMap((j) => {
+    try {
+      return j.jwksUri ? [resolveHost(new URL(j.jwksUri).hostname, 'default', push.options.domain)] : [];
+    } catch {
+      return [];
+    }
+  }));
+  const hosts = [...new Set([...vss.flatMap((v) => destinationsOf(v, push.options.domain)), ...jwksHosts])].sort();
+  const labels = JSON.stringify(Object.entries(proxy.labels).sort());
+  const hops = numTrustedProxies(push, proxy);
+  return (part) => new GatewayKey(part, proxy.namespace, labels, hops, servers, vss, policies, hosts, push.options.domain, push.options.trustDomain);
 }
 
 /** Proxyless gRPC: API listeners, routes, clusters and endpoints that @grpc/grpc-js-xds accepts. */

@@ -66,14 +66,33 @@ const STEPS: { name: string; apply(d: Map<string, string>): void }[] = [
   { name: 'Service port', apply: (d) => edit(d, 'Service/default/callme-service', 'port: 8091, targetPort', 'port: 8092, targetPort') },
 ];
 
+/** Changes of what a gateway's listeners and route tables are built from (cached across pushes by GatewayKey). */
+const GATEWAY_STEPS: typeof STEPS = [
+  { name: 'gateway VirtualService route', apply: (d) => edit(d, 'VirtualService/default/todolist', '- destination: {host: todolist}', '- destination: {host: callme-service}') },
+  { name: 'gateway server port', apply: (d) => edit(d, 'Gateway/default/todolist-gateway', '{number: 80, name: http, protocol: HTTP}', '{number: 8081, name: http, protocol: HTTP}') },
+  { name: 'VirtualService bound to the gateway added', apply: (d) => { d.set('VirtualService/default/extra', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: extra, namespace: default}\nspec:\n  hosts: [extra.example.com]\n  gateways: [todolist-gateway]\n  http: [{route: [{destination: {host: todolist}}]}]\n'); } },
+  { name: 'gateway policy rule', apply: (d) => edit(d, 'AuthorizationPolicy/istio-system/deny-version', '[/api/version]', '[/api/other]') },
+  { name: 'gateway policy deleted', apply: (d) => d.delete('AuthorizationPolicy/istio-system/audit-todos') },
+  { name: 'gateway trusted issuer', apply: (d) => edit(d, 'RequestAuthentication/istio-system/gateway-jwt', 'issuer: https://issuer.example.com', 'issuer: https://other.example.com') },
+  { name: 'routed Service port', apply: (d) => edit(d, 'Service/default/callme-service', 'port: 8091, targetPort', 'port: 8093, targetPort') },
+  { name: 'gateway VirtualService deleted', apply: (d) => d.delete('VirtualService/default/extra') },
+];
+
 describe('XdsCache invalidation', () => {
   it('serves exactly what a fresh generation gives after every change of a sequence', () => {
-    const docs = docsOf('base.yaml', 'callme-split-fault.yaml', 'delegate-virtualservice.yaml');
+    sequence(docsOf('base.yaml', 'callme-split-fault.yaml', 'delegate-virtualservice.yaml'), STEPS);
+  });
+
+  it('serves a gateway exactly what a fresh generation gives after every change of its inputs', () => {
+    sequence(docsOf('base.yaml', 'gateway-authz.yaml'), GATEWAY_STEPS, (stats) => expect(stats.Gateway?.hits ?? 0).toBeGreaterThan(0));
+  });
+
+  function sequence(docs: Map<string, string>, steps: typeof STEPS, check?: (stats: ReturnType<XdsCache['statistics']>) => void) {
     const cache = new XdsCache();
     let before = new Map<string, ConfigResource>();
     let prevDocs = new Map<string, string>();
     let previous: PushContext | undefined;
-    for (const step of [{ name: 'initial', apply() {} }, ...STEPS]) {
+    for (const step of [{ name: 'initial', apply() {} }, { name: 'unchanged', apply() {} }, ...steps]) {
       step.apply(docs);
       const resources = resourcesOf(docs);
       const after = new Map(resources.map((r) => [r.key, r]));
@@ -97,7 +116,8 @@ describe('XdsCache invalidation', () => {
       prevDocs = new Map(docs);
       previous = push;
     }
-  });
+    check?.(cache.statistics());
+  }
 
   it('an endpoint-only change re-encodes no route, listener or cluster of unrelated services, and changes only EDS for the client', () => {
     const docs = docsOf('base.yaml', 'callme-split-fault.yaml', 'delegate-virtualservice.yaml');

@@ -34,7 +34,7 @@ export interface CacheKey {
 }
 
 /** Families of cached entries. */
-export type CacheFamily = 'Cluster' | 'ClusterLoadAssignment' | 'VirtualHost' | 'RouteFragment' | 'Listener' | 'Secret';
+export type CacheFamily = 'Cluster' | 'ClusterLoadAssignment' | 'VirtualHost' | 'RouteFragment' | 'Listener' | 'Secret' | 'Gateway';
 
 const ref = (c: Config<unknown> | undefined): string => (c ? c.resource.key : '');
 const j = (parts: readonly unknown[]): string => JSON.stringify(parts);
@@ -213,5 +213,38 @@ export class CredentialKey implements CacheKey {
   }
   dependencies(): Dependency[] {
     return [`Secret/${this.namespace}/${this.name}`, `Secret/${this.namespace}/${this.name}-cacert`];
+  }
+}
+
+/**
+ * A gateway group's listeners (`lds`) or route tables (`rds`), kept across pushes: the group
+ * (namespace, labels, trusted-proxy count), every Gateway server bound to it (its Gateway, index,
+ * bind port, protocol, TLS mode), the VirtualServices bound to those servers and their delegates,
+ * and the policies selecting the gateway (by identity; content by dependency), the hosts routed
+ * to and the JWKS hosts (registry services).
+ */
+export class GatewayKey implements CacheKey {
+  readonly family = 'Gateway' as const;
+  constructor(
+    readonly part: 'lds' | 'rds',
+    readonly namespace: string,
+    readonly labels: string,
+    readonly numTrustedProxies: number,
+    readonly servers: readonly { gateway: Config<unknown>; index: number; bindPort: number; protocol: string; tlsMode?: string }[],
+    readonly virtualServices: readonly Config<unknown>[],
+    readonly policies: readonly Config<unknown>[],
+    readonly hosts: readonly string[],
+    readonly domain: string,
+    readonly trustDomain: string,
+  ) {}
+
+  id(): string {
+    return j(['gw', this.part, this.namespace, this.labels, this.numTrustedProxies, this.servers.map((s) => [ref(s.gateway), s.index, s.bindPort, s.protocol, s.tlsMode ?? '']),
+      this.virtualServices.map(ref), this.policies.map(ref), this.domain, this.trustDomain]);
+  }
+
+  dependencies(): Dependency[] {
+    const configs = new Set<Dependency>([...this.servers.map((s) => configDep(s.gateway)), ...this.virtualServices.map(configDep), ...this.policies.map(configDep)]);
+    return [...configs, ...this.hosts.map(serviceDep)];
   }
 }
