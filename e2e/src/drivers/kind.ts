@@ -133,7 +133,8 @@ export class KindDriver implements MeshDriver {
   private readonly kind: KindCli;
   private readonly context: string;
   private readonly ports = { http: Number(process.env.E2E_KIND_HTTP_PORT ?? 18080), https: Number(process.env.E2E_KIND_HTTPS_PORT ?? 18443) };
-  private forwarder?: ChildProcess;
+  private readonly forwarders: ChildProcess[] = [];
+  private readonly serviceForwards = new Map<string, Promise<number>>();
   private controlPlanePort = 0;
   private podRoute = false;
   private readonly wires: string[] = [];
@@ -243,11 +244,16 @@ export class KindDriver implements MeshDriver {
 
   /** `kubectl port-forward` of istiod's monitoring port (15014) to a loopback port. */
   private async startControlPlaneForward(): Promise<void> {
-    const child = spawn('kubectl', ['--context', this.context, 'port-forward', '-n', 'istio-system', 'svc/istiod', ':15014', '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.forwarder = child;
-    this.controlPlanePort = await new Promise<number>((done, fail) => {
+    this.controlPlanePort = await this.portForward('istio-system', 'istiod', 15014);
+  }
+
+  /** `kubectl port-forward svc/<name> :<port>` kept running until down(); the loopback port. */
+  private async portForward(namespace: string, name: string, port: number): Promise<number> {
+    const child = spawn('kubectl', ['--context', this.context, 'port-forward', '-n', namespace, `svc/${name}`, `:${port}`, '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.forwarders.push(child);
+    return new Promise<number>((done, fail) => {
       let out = '';
-      const timer = setTimeout(() => fail(new Error(`kubectl port-forward svc/istiod: no port after 30 s: ${out}`)), 30_000);
+      const timer = setTimeout(() => fail(new Error(`kubectl port-forward svc/${name}: no port after 30 s: ${out}`)), 30_000);
       child.stdout.on('data', (d) => {
         out += d;
         const m = /127\.0\.0\.1:(\d+) ->/.exec(out);
@@ -256,8 +262,19 @@ export class KindDriver implements MeshDriver {
           done(Number(m[1]));
         }
       });
-      child.on('exit', (code) => fail(new Error(`kubectl port-forward svc/istiod exited ${code}: ${out}`)));
+      child.on('exit', (code) => fail(new Error(`kubectl port-forward svc/${name} exited ${code}: ${out}`)));
     });
+  }
+
+  async serviceAddress(namespace: string, name: string, port: number): Promise<{ host: string; port: number }> {
+    const key = `${namespace}/${name}:${port}`;
+    let p = this.serviceForwards.get(key);
+    if (!p) this.serviceForwards.set(key, (p = this.portForward(namespace, name, port)));
+    return { host: '127.0.0.1', port: await p };
+  }
+
+  async delete(yaml: string): Promise<void> {
+    await this.kubectl(['delete', '--ignore-not-found', '-f', '-'], { input: yaml });
   }
 
   /** Pod IPs from this machine: a route to the pod network via the kind node (Linux, root); else podIP says why not. */
@@ -270,7 +287,8 @@ export class KindDriver implements MeshDriver {
   }
 
   async down(): Promise<void> {
-    this.forwarder?.kill();
+    for (const f of this.forwarders.splice(0)) f.kill();
+    this.serviceForwards.clear();
     for (const rule of this.wires.splice(0)) await this.nodeIptables(['-D', 'FORWARD', ...rule.split('\0')]).catch(() => undefined);
     if (this.podRoute) await cli('ip', ['route', 'del', '10.244.0.0/16']).catch(() => undefined);
     if (process.env.E2E_KEEP_CLUSTER !== '1') await this.kind.delete();
@@ -355,6 +373,11 @@ export class KindDriver implements MeshDriver {
 
   /** Issues `istio-system/tsmesh-gateway-cert` for `hosts` from the mesh CA's root (istio-ca-secret), applied as a kubernetes.io/tls Secret. */
   async rotateGatewayCert(hosts: string[]): Promise<void> {
+    await this.issueTlsSecret('istio-system', 'tsmesh-gateway-cert', hosts);
+  }
+
+  /** Issues a kubernetes.io/tls Secret `namespace/name` for `hosts` from the mesh CA's root (istio-ca-secret). */
+  async issueTlsSecret(namespace: string, name: string, hosts: string[]): Promise<void> {
     const secret = await this.waitSecret('istio-system', 'istio-ca-secret', 180_000);
     const caCert = Buffer.from(secret['ca-cert.pem'], 'base64').toString();
     const caKey = Buffer.from(secret['ca-key.pem'], 'base64').toString();
@@ -362,7 +385,7 @@ export class KindDriver implements MeshDriver {
     const cert = await createWorkloadCert(issuer, { dnsNames: hosts });
     const obj = {
       apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
-      metadata: { name: 'tsmesh-gateway-cert', namespace: 'istio-system' },
+      metadata: { name, namespace },
       stringData: { 'tls.crt': cert.chainPem, 'tls.key': cert.keyPem, 'ca.crt': caCert },
     };
     await this.serverSideApply([obj]);

@@ -115,9 +115,23 @@ export class LocalDriver implements MeshDriver {
   }
 
   async rotateGatewayCert(hosts: string[]): Promise<void> {
+    await this.issueTlsSecret('istio-system', 'tsmesh-gateway-cert', hosts);
+  }
+
+  async issueTlsSecret(namespace: string, name: string, hosts: string[]): Promise<void> {
     const pki = this.runtime.pki;
     if (!pki) throw new Error('the runtime made no mesh PKI');
-    await this.runtime.apply(await pki.tlsSecret('istio-system', 'tsmesh-gateway-cert', hosts));
+    await this.runtime.apply(await pki.tlsSecret(namespace, name, hosts));
+  }
+
+  async delete(yaml: string): Promise<void> {
+    await this.runtime.delete(yaml);
+  }
+
+  async serviceAddress(namespace: string, name: string, port: number): Promise<{ host: string; port: number }> {
+    const vip = this.runtime.serviceIP(namespace, name);
+    if (!vip) throw new Error(`Service ${namespace}/${name} has no VIP (not applied?)`);
+    return { host: vip, port };
   }
 
   watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {

@@ -23,6 +23,12 @@ export interface MeshDriver {
   down(): Promise<void>;
   /** Applies Kubernetes/Istio YAML (one or more documents). */
   apply(yaml: string): Promise<void>;
+  /** Deletes the objects of Kubernetes/Istio YAML (missing ones are ignored). */
+  delete(yaml: string): Promise<void>;
+  /** Where a Service's port is reachable from this machine (the VIP on the local driver, a port-forward on kind). */
+  serviceAddress(namespace: string, name: string, port: number): Promise<{ host: string; port: number }>;
+  /** Issues (or re-issues) a kubernetes.io/tls Secret `namespace/name` for `hosts`, signed by the mesh root. */
+  issueTlsSecret(namespace: string, name: string, hosts: string[]): Promise<void>;
   /** Base URL of the ingress gateway's HTTP port on this machine. */
   gatewayHttp(): string;
   /** Host and port of the ingress gateway's HTTPS port on this machine. */

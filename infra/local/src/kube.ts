@@ -143,7 +143,7 @@ export function keyOf(o: KubeObject): string {
 }
 
 /** Kinds that live in no namespace. */
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'IngressClass', 'Node', 'PersistentVolume', 'StorageClass', 'PriorityClass']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'IngressClass', 'GatewayClass', 'Node', 'PersistentVolume', 'StorageClass', 'PriorityClass']);
 
 /** Whether `kind` is cluster-scoped. */
 export function isClusterScoped(kind: string): boolean {

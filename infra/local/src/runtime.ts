@@ -21,6 +21,7 @@ import { IMAGES, type ImageEntry } from './images';
 import { CronJobController, validateCronJob } from './cronjobs';
 import { DeploymentController, rolloutComplete, validateDeployment } from './deployments';
 import { JobController, validateJob } from './jobs';
+import { GatewayDeployer, isGatewayApi, storeKind } from './gateway-deployer';
 import { StatefulSetController, validateStatefulSet } from './statefulsets';
 import {
   admitName, dataOf, defaultPodSpec, isClusterScoped, keyOf, loadManifests, parseManifests,
@@ -123,7 +124,7 @@ function readFileIfExists(path: string): string {
 
 /** Kinds written to the control plane's file store. */
 const CONFIG_KINDS = new Set(['Service', 'EndpointSlice', 'Pod', 'Namespace', 'Secret', 'ServiceAccount', 'ConfigMap', 'Ingress', 'IngressClass']);
-const CONFIG_GROUPS = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/'];
+const CONFIG_GROUPS = ['networking.istio.io/', 'security.istio.io/', 'telemetry.istio.io/', 'gateway.networking.k8s.io/'];
 
 /** The local runtime. Create with {@link LocalRuntime.start}; always {@link LocalRuntime.stop}. */
 export class LocalRuntime {
@@ -158,6 +159,7 @@ export class LocalRuntime {
   private readonly sets: StatefulSetController;
   private readonly cron: CronJobController;
   private readonly deployments: DeploymentController;
+  private readonly gatewayDeployer: GatewayDeployer;
   /** Headless Services' endpoints, for DNS. */
   private headless: HeadlessService[] = [];
 
@@ -204,6 +206,12 @@ export class LocalRuntime {
       deletePod: (key) => this.deletePod(key),
       write: (o) => this.store(o.kind).set(keyOf(o), o),
       remove: (kind, key) => void this.store(kind).delete(key),
+      log: (l) => this.log(l),
+    });
+    this.gatewayDeployer = new GatewayDeployer({
+      apply: (objs) => this.apply(objs),
+      delete: (kind, key) => this.delete(kind, key),
+      list: (kind) => this.list(kind),
       log: (l) => this.log(l),
     });
     this.sets = new StatefulSetController({
@@ -282,7 +290,7 @@ export class LocalRuntime {
 
   private configPath(o: KubeObject): string {
     const ns = o.metadata.namespace ?? '_cluster';
-    return join(this.configDir, o.kind.toLowerCase(), `${ns}.${o.metadata.name}.yaml`);
+    return join(this.configDir, storeKind(o).toLowerCase(), `${ns}.${o.metadata.name}.yaml`);
   }
 
   private wantsConfigFile(o: KubeObject): boolean {
@@ -345,11 +353,13 @@ export class LocalRuntime {
     const key = keyOf(o);
     const invalid = o.kind === 'Job' ? validateJob(o) : o.kind === 'StatefulSet' ? validateStatefulSet(o) : o.kind === 'CronJob' ? validateCronJob(o) : o.kind === 'Deployment' ? validateDeployment(o) : undefined;
     if (invalid) throw new Error(invalid);
-    const prev = this.store(o.kind).get(key);
+    const prev = this.store(storeKind(o)).get(key);
     o.metadata.uid = prev?.metadata.uid ?? o.metadata.uid ?? randomUUID();
+    // Gateway API orders routes by age (oldest first), as the API server's creationTimestamp gives it.
+    if (o.apiVersion.startsWith('gateway.networking.k8s.io/')) o.metadata.creationTimestamp ??= prev?.metadata.creationTimestamp ?? new Date().toISOString();
     if (o.kind === 'Service') this.assignVip(o as ServiceObject);
     if (o.kind === 'MutatingWebhookConfiguration') this.fillCaBundle(o);
-    this.store(o.kind).set(key, o);
+    this.store(storeKind(o)).set(key, o);
     if (this.wantsConfigFile(o)) await this.writeConfig(o);
     switch (o.kind) {
       case 'Namespace':
@@ -378,6 +388,11 @@ export class LocalRuntime {
         await this.cron.apply(o);
         break;
       default:
+        if (isGatewayApi(o)) {
+          if (o.kind === 'Gateway') await this.gatewayDeployer.reconcile(o);
+          else await this.gatewayDeployer.reconcileClass(o.metadata.name ?? '');
+          break;
+        }
         if (NOT_RUN.has(o.kind)) throw new Error(`${o.kind} ${key} is stored but not run: the local runtime runs Deployments, Jobs and Pods`);
         break;
     }
@@ -405,10 +420,12 @@ export class LocalRuntime {
         await this.deletePod(k);
         continue;
       }
-      const stored = this.store(o.kind).get(k);
+      const sk = key !== undefined ? (input as string) : storeKind(o);
+      const stored = this.store(sk).get(k);
       if (!stored) continue;
-      this.store(o.kind).delete(k);
+      this.store(sk).delete(k);
       if (this.wantsConfigFile(stored)) await this.removeConfig(stored);
+      if (sk !== o.kind || isGatewayApi(stored)) await this.gatewayDeployer.remove(stored);
       if (o.kind === 'Deployment') await this.deployments.remove(k);
       if (o.kind === 'Job') await this.jobs.remove(k);
       if (o.kind === 'StatefulSet') await this.sets.remove(k);

@@ -20,4 +20,5 @@ export { checkGatewayApiSchema, checkGatewayApiRules, GATEWAY_API_SCHEMA_KINDS }
 export * from './analysis/messages';
 export * from './analysis/analyze';
 export * from './analysis/gateway-api-status';
+export * from './gateway-api/deployment';
 export { checkEnvoyFilter, ENVOY_FILTER_OPERATIONS, type EnvoyFilterValueChecker } from './validate/envoyfilter';

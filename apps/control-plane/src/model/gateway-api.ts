@@ -10,7 +10,7 @@ import type {
   ConfigResource, GatewaySpec, HTTPMatchRequest, HTTPRoute as IstioHTTPRoute, HTTPRouteFilterApi, HTTPRouteMatchApi, HTTPRouteObject,
   KubernetesGatewayObject, GatewayClassObject, ReferenceGrantObject, StringMatch, VirtualServiceSpec,
 } from '@tsmesh/mesh-config';
-import { GATEWAY_API_GROUP } from '@tsmesh/mesh-config';
+import { addressedService, GATEWAY_API_GROUP, GATEWAY_NAME_LABEL } from '@tsmesh/mesh-config';
 
 /** Controller name of Istio's (and tsmesh's) GatewayClass. */
 export const ISTIO_GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
@@ -134,6 +134,19 @@ function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants
   return out.sort((a, b) => compare(a.p, b.p)).map((x) => x.r);
 }
 
+/**
+ * The workloads a Gateway runs on: the pods of the Service its `spec.addresses` names (manual
+ * deployment, as the seeds' `istio: ingressgateway`), or — with no addresses — the pods deployed
+ * for it (label `gateway.networking.k8s.io/gateway-name: <name>`, automated deployment). A Gateway
+ * whose addresses name no Service with a selector runs nowhere (its status says why).
+ */
+function gatewaySelector(r: ConfigResource, gw: KubernetesGatewayObject, byKind: (kind: string) => readonly ConfigResource[], domain: string): Record<string, string> | undefined {
+  if (!gw.spec.addresses?.length) return { [GATEWAY_NAME_LABEL]: r.name };
+  const svc = addressedService(gw, r.namespace, byKind, domain);
+  const sel = (svc?.object as { spec?: { selector?: Record<string, string> } } | undefined)?.spec?.selector;
+  return sel && Object.keys(sel).length ? sel : undefined;
+}
+
 /** Converts the accepted Gateway API resources of one config set. */
 export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResource[], domain: string): ConvertedGatewayApi {
   const out: ConvertedGatewayApi = { gateways: [], virtualServices: [] };
@@ -154,8 +167,10 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
       ...(l.protocol === 'HTTPS' ? { tls: { mode: 'SIMPLE' as const, credentialName: l.tls!.certificateRefs![0].name } } : {}),
     }));
     if (!servers.length) continue;
+    const selector = gatewaySelector(r, gw, byKind, domain);
+    if (!selector) continue;
     listeners.set(`${r.namespace}/${r.name}`, { ns: r.namespace, listeners: usable });
-    out.gateways.push({ name: generatedGatewayName(r.name), namespace: r.namespace, spec: { selector: { istio: 'ingressgateway' }, servers }, resource: r });
+    out.gateways.push({ name: generatedGatewayName(r.name), namespace: r.namespace, spec: { selector, servers }, resource: r });
   }
   // Oldest route first: Istio orders VirtualServices for one route table by creation.
   const routes = [...byKind('HTTPRoute')].sort((a, b) => age(a) - age(b) || a.key.localeCompare(b.key));

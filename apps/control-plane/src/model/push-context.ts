@@ -95,7 +95,9 @@ export class PushContext {
     this.registry = same(...registryKinds) ? prev!.registry : buildRegistry(registryKinds.flatMap(kindList), domain);
     // Ingresses are converted against the registry (when there are any).
     const ingressSame = same('Ingress') && (!kindList('Ingress').length || same(...registryKinds));
-    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'ReferenceGrant');
+    // Gateways bound by `spec.addresses` to a Service depend on Services too.
+    const addressed = kindList('KubernetesGateway').some((r) => ((r.object as { spec?: { addresses?: unknown[] } }).spec?.addresses?.length ?? 0) > 0);
+    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'ReferenceGrant') && (!addressed || same('Service'));
     // Ingresses and Gateway API resources are converted whenever the VirtualService or Gateway index
     // is rebuilt (an index rebuilt without them would drop them).
     const reuse = ingressSame && gatewayApiSame && same('VirtualService', 'Gateway');

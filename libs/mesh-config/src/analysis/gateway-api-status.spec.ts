@@ -16,6 +16,11 @@ metadata: {name: web, namespace: apps}
 spec: {ports: [{port: 80}]}
 ---
 apiVersion: v1
+kind: Service
+metadata: {name: gw-istio, namespace: infra}
+spec: {clusterIP: 10.96.0.40, ports: [{port: 80}]}
+---
+apiVersion: v1
 kind: Secret
 metadata: {name: cert, namespace: infra}
 type: kubernetes.io/tls
@@ -87,6 +92,7 @@ describe('Gateway API status', () => {
     expect(s.get('GatewayClass//istio')!.conditions).toEqual([{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Handled by tsmesh' }]);
     const gw = s.get('KubernetesGateway/infra/gw')!;
     expect(gw.conditions!.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=True/Accepted', 'Programmed=True/Programmed']);
+    expect(gw.addresses).toEqual([{ type: 'IPAddress', value: '10.96.0.40' }]);
     const cond = (name: string, type: string) => { const c = gw.listeners!.find((l) => l.name === name)!.conditions.find((x) => x.type === type)!; return `${c.status}/${c.reason}`; };
     expect(cond('dup', 'Conflicted')).toBe('True/HostnameConflict');
     expect(cond('https', 'ResolvedRefs')).toBe('True/ResolvedRefs');
@@ -103,6 +109,44 @@ describe('Gateway API status', () => {
     expect(parent('infra/refs', 1)).toBe('Accepted=False/NoMatchingParent ResolvedRefs=False/RefNotPermitted');
     expect(parent('missing-backend')).toBe('Accepted=True/Accepted ResolvedRefs=False/BackendNotFound');
     expect(parent('mirror')).toBe('Accepted=True/Accepted ResolvedRefs=False/UnsupportedValue');
+  });
+
+  it('Programmed: the address of the deployed Service, of the Service spec.addresses names, or why there is none', () => {
+    const more = parseConfigYaml(`${YAML}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: manual, namespace: infra}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: edge.istio-system.svc.cluster.local}]
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: nowhere, namespace: infra}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: absent.istio-system.svc.cluster.local}]
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: pending, namespace: infra}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: edge, namespace: istio-system}
+spec: {clusterIP: 10.96.0.7, selector: {istio: ingressgateway}, ports: [{port: 80}]}
+`, 'gw.yaml');
+    const s = gatewayApiStatus(more.resources);
+    const programmed = (name: string) => { const g = s.get(`KubernetesGateway/infra/${name}`)!; const c = g.conditions!.find((x) => x.type === 'Programmed')!; return `${c.status}/${c.reason} ${JSON.stringify(g.addresses)}`; };
+    expect(programmed('manual')).toBe('True/Programmed [{"type":"IPAddress","value":"10.96.0.7"}]');
+    expect(programmed('nowhere')).toBe('False/AddressNotUsable []');
+    expect(programmed('pending')).toBe('False/AddressNotAssigned []');
   });
 
   it('tsmesh analyze shows every unsatisfied condition with its reason', () => {

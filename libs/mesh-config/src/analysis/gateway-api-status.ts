@@ -7,6 +7,7 @@
 import type { ConfigResource } from '../resource';
 import { GATEWAY_API_GROUP } from '../kinds';
 import type { GatewayClassObject, HTTPRouteObject, KubernetesGatewayObject, ReferenceGrantObject } from '../types/gateway-api';
+import { gatewayService } from '../gateway-api/deployment';
 
 /** One status condition. */
 export interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string }
@@ -15,7 +16,7 @@ export interface ListenerStatus { name: string; attachedRoutes: number; conditio
 /** A route's status for one parent. */
 export interface RouteParentStatus { parentRef: { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number }; controllerName: string; conditions: Condition[] }
 /** Status by resource key (`Kind/namespace/name`). */
-export type GatewayApiStatus = Map<string, { conditions?: Condition[]; listeners?: ListenerStatus[]; parents?: RouteParentStatus[] }>;
+export type GatewayApiStatus = Map<string, { conditions?: Condition[]; addresses?: { type: 'IPAddress' | 'Hostname'; value: string }[]; listeners?: ListenerStatus[]; parents?: RouteParentStatus[] }>;
 
 export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
 const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite']);
@@ -110,10 +111,20 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
     out.set(r.key, { parents });
   }
   for (const [, g] of gateways) {
-    const programmed = g.listeners.some((l) => l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True')));
+    const listenerOk = (l: ListenerStatus) => l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True'));
+    // The address is the cluster IP of the Service in front of the Gateway's workloads: the one its
+    // spec.addresses names (manual deployment), or the one deployed for it (automated).
+    const svc = gatewayService(g.gw, g.r.namespace, of);
+    const ip = (svc?.object as { spec?: { clusterIP?: string } } | undefined)?.spec?.clusterIP;
+    const addresses = ip && ip !== 'None' ? [{ type: 'IPAddress' as const, value: ip }] : [];
+    const programmed = !g.listeners.some(listenerOk) ? bad('Programmed', 'Invalid', 'no listener can be programmed')
+      : g.gw.spec.addresses?.length && !svc ? bad('Programmed', 'AddressNotUsable', `no Service has the address ${g.gw.spec.addresses.map((a) => a.value).join(', ')}`)
+        : !addresses.length ? bad('Programmed', 'AddressNotAssigned', g.gw.spec.addresses?.length ? `Service ${svc!.namespace}/${svc!.name} has no cluster IP` : `the deployment's Service ${g.r.namespace}/${g.r.name}-istio has no address yet`)
+          : ok('Programmed', 'Programmed', `address ${addresses[0].value}`);
     out.set(g.r.key, {
-      conditions: [ok('Accepted', 'Accepted'), programmed ? ok('Programmed', 'Programmed') : bad('Programmed', 'Invalid', 'no listener can be programmed')],
-      listeners: g.listeners.map((l) => ({ ...l, conditions: [...l.conditions, l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True')) ? ok('Programmed', 'Programmed') : bad('Programmed', 'Invalid', 'listener not programmed')] })),
+      conditions: [ok('Accepted', 'Accepted'), programmed],
+      addresses,
+      listeners: g.listeners.map((l) => ({ ...l, conditions: [...l.conditions, listenerOk(l) ? ok('Programmed', 'Programmed') : bad('Programmed', 'Invalid', 'listener not programmed')] })),
     });
   }
   return out;
