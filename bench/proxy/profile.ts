@@ -37,7 +37,7 @@ cache.setSnapshot('sidecar~127.0.0.1~prof.default~default.svc.cluster.local', Sn
 }));
 const dir = mkdtempSync(join(tmpdir(), 'tsmesh-prof-'));
 const p = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, resolve(root, 'dist/apps/proxy/main.js'), 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`,
-  '--admin-port', '0', '--status-port', '0', '--prometheus-port', '0', '--log-level', 'warn', '--drain-duration', '100ms'], { env: { ...process.env, POD_NAME: 'prof', POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' }, stdio: 'inherit' });
+  '--admin-port', '0', '--status-port', '0', '--prometheus-port', '0', '--log-level', 'warn', '--drain-duration', '100ms', '--access-log', 'off'], { env: { ...process.env, POD_NAME: 'prof', POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' }, stdio: 'inherit' });
 await new Promise((r) => setTimeout(r, 1500));
 const res = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: seconds });
 console.log(`rps ${res.requests.average}, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, errors ${res.errors + res.non2xx}`);

@@ -12,7 +12,7 @@
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
-import { requestHead } from './wire';
+import { COALESCE_MAX, headWithBody, requestHead, requestHeadText } from './wire';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -299,26 +299,31 @@ export class H1ClientConnection implements ParserEvents {
     const h = o.headers;
     const body = o.body ?? null;
     const s = this.socket;
-    s.cork();
+    // a head with no body or a small buffered one: one buffer, one write (no cork / writev)
     if (body === null) {
       if (h['content-length'] === undefined && (o.method === 'POST' || o.method === 'PUT' || o.method === 'PATCH')) h['content-length'] = '0';
-      s.write(requestHead(o.method, o.path, h));
+      s.write(requestHeadText(o.method, o.path, h), 'latin1');
       this.requestDone = true;
     } else if (Buffer.isBuffer(body)) {
       h['content-length'] = String(body.length);
-      s.write(requestHead(o.method, o.path, h));
-      if (body.length) s.write(body);
+      if (body.length === 0) s.write(requestHeadText(o.method, o.path, h), 'latin1');
+      else if (body.length <= COALESCE_MAX) s.write(headWithBody(requestHeadText(o.method, o.path, h), '', body, null));
+      else {
+        s.cork();
+        s.write(requestHead(o.method, o.path, h));
+        s.write(body);
+        s.uncork();
+      }
       this.requestDone = true;
     } else {
       this.bodyChunked = h['content-length'] === undefined;
       if (this.bodyChunked) h['transfer-encoding'] = 'chunked';
-      s.write(requestHead(o.method, o.path, h));
+      s.write(requestHeadText(o.method, o.path, h), 'latin1');
       this.body = body;
       body.on('data', this.onBodyData);
       body.once('end', this.onBodyEnd);
       body.once('error', this.onBodyError);
     }
-    s.uncork();
   }
 
   private bodyData(c: Buffer): void {

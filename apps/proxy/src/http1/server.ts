@@ -11,7 +11,7 @@ import type net from 'node:net';
 import { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { Http1Parser, REQUEST, type ParserEvents } from './parser';
-import { fieldLines, writeHeadInto, STATUS_TEXT } from './wire';
+import { COALESCE_MAX, fieldLines, headWithBody, responseHeadText, STATUS_TEXT } from './wire';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -146,8 +146,13 @@ export class H1Response extends EventEmitter {
     return this;
   }
 
-  /** Serialises the head; `bodyLength` ≥ 0 when the whole body is known (end with data). */
+  /** Serialises the head and sends it; `bodyLength` ≥ 0 when the whole body is known (end with data). */
   private sendHead(bodyLength: number): void {
+    this.conn.writeText(this.headText(bodyLength));
+  }
+
+  /** Decides the framing and the connection headers and returns the head, marking it sent. */
+  private headText(bodyLength: number): string {
     this.headersSent = true;
     const st = this.statusCode;
     const h = this.headers;
@@ -170,7 +175,29 @@ export class H1Response extends EventEmitter {
       this.shouldKeepAlive = false;
     } else if (this.req.httpVersionMinor === 0) h.connection = 'keep-alive';
     else if (h.connection === 'close') this.shouldKeepAlive = false;
-    conn.write(writeHeadInto(st, this.statusMessage || STATUS_TEXT[st] || 'Unknown', h));
+    return responseHeadText(st, this.statusMessage || STATUS_TEXT[st] || 'Unknown', h);
+  }
+
+  /**
+   * The head and the first body bytes in one buffer and one socket write, when the bytes are few
+   * and the framing lets them follow the head directly (the common proxied response: head and
+   * body in one upstream read). False when the caller must write them separately.
+   */
+  private sendHeadWith(b: Buffer, bodyLength: number): boolean {
+    if (b.length === 0 || b.length > COALESCE_MAX) return false;
+    const head = this.headText(bodyLength);
+    this.conn.touch();
+    switch (this.framing) {
+      case Framing.Chunked:
+        this.conn.writeBuffer(headWithBody(head, `${b.length.toString(16)}\r\n`, b, CRLF));
+        break;
+      case Framing.None:
+        this.conn.writeText(head);
+        break;
+      default:
+        this.conn.writeBuffer(headWithBody(head, '', b, null));
+    }
+    return true;
   }
 
   /** Sends the head now (chunked framing unless it has a Content-Length): for a body that comes later. */
@@ -191,6 +218,7 @@ export class H1Response extends EventEmitter {
     if (this.writableEnded) return false;
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) {
+      if (this.sendHeadWith(b, -1)) return !this.conn.socket.writableNeedDrain;
       // head, first bytes and (often, in the same tick) the end go out in one write
       const sock = this.conn.socket;
       sock.cork();
@@ -210,12 +238,20 @@ export class H1Response extends EventEmitter {
   end(chunk?: Buffer | string): this {
     if (this.writableEnded) return this;
     const b = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const s = this.conn.socket;
-    s.cork();
-    if (!this.headersSent) this.sendHead(b === null ? 0 : b.length);
-    if (b !== null && b.length) this.write(b);
-    if (this.framing === Framing.Chunked) this.conn.writeLastChunk(this.trailers);
-    s.uncork();
+    if (!this.headersSent && this.trailers === null && (b === null || b.length === 0)) {
+      // a bodiless answer (local replies, redirects): the head alone, one write
+      this.sendHead(0);
+      if (this.framing === Framing.Chunked) this.conn.writeLastChunk(null);
+    } else if (!this.headersSent && b !== null && this.trailers === null && this.sendHeadWith(b, b.length)) {
+      // a whole small body: framed by Content-Length, in the head's buffer
+    } else {
+      const s = this.conn.socket;
+      s.cork();
+      if (!this.headersSent) this.sendHead(b === null ? 0 : b.length);
+      if (b !== null && b.length) this.write(b);
+      if (this.framing === Framing.Chunked) this.conn.writeLastChunk(this.trailers);
+      s.uncork();
+    }
     this.writableEnded = true;
     this.finished = true;
     this.conn.responseDone(this);
@@ -403,6 +439,16 @@ export class H1ServerConnection implements ParserEvents {
   write(b: Buffer): boolean {
     if (this.destroyed) return false;
     return this.socket.write(b);
+  }
+
+  /** @internal one prepared buffer (head, or head and body) */
+  writeBuffer(b: Buffer): void {
+    if (!this.destroyed) this.socket.write(b);
+  }
+
+  /** @internal a head alone, written as Latin-1 (no intermediate Buffer) */
+  writeText(t: string): void {
+    if (!this.destroyed) this.socket.write(t, 'latin1');
   }
 
   writeChunk(b: Buffer): boolean {

@@ -50,12 +50,45 @@ export function fieldLines(h: Headers): string {
   return s;
 }
 
+/** A response head as a string of Latin-1 characters (one byte each on the wire). */
+export function responseHeadText(status: number, reason: string, h: Headers): string {
+  return `HTTP/1.1 ${status} ${validValue(reason) ? reason : ''}\r\n${fieldLines(h)}\r\n`;
+}
+
 /** A response head as a Latin-1 Buffer. */
 export function writeHeadInto(status: number, reason: string, h: Headers): Buffer {
-  return Buffer.from(`HTTP/1.1 ${status} ${validValue(reason) ? reason : ''}\r\n${fieldLines(h)}\r\n`, 'latin1');
+  return Buffer.from(responseHeadText(status, reason, h), 'latin1');
+}
+
+/** A request head as a string of Latin-1 characters. */
+export function requestHeadText(method: string, path: string, h: Headers): string {
+  return `${method} ${path} HTTP/1.1\r\n${fieldLines(h)}\r\n`;
 }
 
 /** A request head as a Latin-1 Buffer. */
 export function requestHead(method: string, path: string, h: Headers): Buffer {
-  return Buffer.from(`${method} ${path} HTTP/1.1\r\n${fieldLines(h)}\r\n`, 'latin1');
+  return Buffer.from(requestHeadText(method, path, h), 'latin1');
+}
+
+/**
+ * Bodies up to this size leave in the same buffer as their head: one copy of a few KiB costs
+ * less than the socket's cork / writev path (an array of chunks and a request object per write,
+ * and a `process.nextTick` to uncork), and the kernel sees one send either way.
+ */
+export const COALESCE_MAX = 16 * 1024;
+
+/**
+ * One buffer holding `head` (Latin-1 text), then `prefix` (Latin-1 text, e.g. a chunk-size line),
+ * then `body`, then `suffix`: what one `socket.write` sends as head and first body bytes together.
+ * Small buffers come from Node's shared allocation pool (`Buffer.allocUnsafe`).
+ */
+export function headWithBody(head: string, prefix: string, body: Buffer, suffix: Buffer | null): Buffer {
+  const hl = head.length;
+  const pl = prefix.length;
+  const out = Buffer.allocUnsafe(hl + pl + body.length + (suffix === null ? 0 : suffix.length));
+  out.write(head, 0, 'latin1');
+  if (pl !== 0) out.write(prefix, hl, 'latin1');
+  body.copy(out, hl + pl);
+  if (suffix !== null) suffix.copy(out, hl + pl + body.length);
+  return out;
 }
