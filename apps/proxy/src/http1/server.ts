@@ -268,6 +268,16 @@ export class H1Response extends EventEmitter {
   }
 }
 
+/**
+ * Ends a request body that will not complete: with an error for a reader that listens for one
+ * (the upstream request streaming it), quietly otherwise (a body nobody reads yet, or one being
+ * buffered for retries: its exchange ends with the connection), so no unheard 'error' escapes.
+ */
+function abortBody(req: H1Request, message: string, code: string): void {
+  if (req.listenerCount('error') > 0) req.destroy(Object.assign(new Error(message), { code }));
+  else req.destroy();
+}
+
 function uncork(s: net.Socket): void {
   s.uncork();
 }
@@ -343,7 +353,7 @@ export class H1ServerConnection implements ParserEvents {
     if (this.req === null) this.socket.end();
     else if (!this.req.complete) {
       // the body never completed
-      this.req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      abortBody(this.req, 'aborted', 'ECONNRESET');
     }
   }
 
@@ -411,7 +421,7 @@ export class H1ServerConnection implements ParserEvents {
       this.socket.destroy();
       return;
     }
-    if (this.req !== null && !this.req.complete) this.req.destroy(Object.assign(new Error('malformed request body'), { code: 'HPE_INVALID' }));
+    if (this.req !== null && !this.req.complete) abortBody(this.req, 'malformed request body', 'HPE_INVALID');
     this.answerInstead(status);
     this.socket.end(ERRORS[status] ?? ERRORS[400]);
     this.socket.removeListener('data', this.onDataBound);
