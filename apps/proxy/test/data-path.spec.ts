@@ -51,6 +51,7 @@ describe('data path', () => {
   let outPort = 0;
   const ups: Upstream[] = [];
   let grpcServer: grpc.Server;
+  let h2slow: http2.Http2Server;
   const facts: RequestFacts[] = [];
   const CHUNKS = ['first-', 'second-chunk-', 'third'];
   const RESPONSE = 'x'.repeat(5000);
@@ -75,6 +76,17 @@ describe('data path', () => {
       });
     });
     ups.push(slow, echo);
+    // an HTTP/2 upstream: head now, body 1.5 s later
+    h2slow = http2.createServer();
+    h2slow.on('stream', (st) => {
+      st.on('error', () => undefined);
+      st.resume();
+      st.respond({ ':status': 200, 'content-type': 'text/event-stream' });
+      const t = setTimeout(() => { if (!st.destroyed) st.end('data: late\n\n'); }, 1500);
+      st.once('close', () => clearTimeout(t));
+    });
+    await new Promise<void>((r) => h2slow.listen(0, '127.0.0.1', r));
+    const cH2slow = edsCluster('h2slow', [(h2slow.address() as net.AddressInfo).port], { http2: true });
     grpcServer = new grpc.Server();
     grpcServer.addService(echoService, {
       Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.concat([Buffer.from('echo:'), call.request])),
@@ -92,13 +104,15 @@ describe('data path', () => {
       listeners: [
         httpListener('http', routes('80', [
           route({ match: { prefix: '/slow' }, cluster: 'slow' }),
+          route({ match: { prefix: '/h2slow' }, cluster: 'h2slow' }),
+          route({ match: { prefix: '/test.Echo/' }, cluster: 'grpc' }),
           route({ match: { prefix: '/' }, cluster: 'echo' }),
         ])),
         httpListener('outbound_0.0.0.0_9080', routes('out', [route({ match: { prefix: '/' }, cluster: 'hop' })])),
         inbound,
       ],
-      clusters: [cSlow.c, cEcho.c, cGrpc.c, cHop.c],
-      endpoints: [cSlow.e, cEcho.e, cGrpc.e, cHop.e],
+      clusters: [cSlow.c, cEcho.c, cGrpc.c, cHop.c, cH2slow.c],
+      endpoints: [cSlow.e, cEcho.e, cGrpc.e, cHop.e, cH2slow.e],
     });
     proxy = await startProxy(cp);
     const rec = proxy.telemetry.deps.recorder;
@@ -117,12 +131,13 @@ describe('data path', () => {
     await cp?.close();
     await Promise.all(ups.map((u) => u.close()));
     grpcServer?.forceShutdown();
+    h2slow?.close();
   });
 
-  it('a response head sent before a late body reaches the client at once (HTTP/1.1 and HTTP/2)', async () => {
+  it.each(['/slow', '/h2slow'])('a response head sent before a late body reaches the client at once (HTTP/1.1 and HTTP/2 clients, upstream %s)', async (path) => {
     const t0 = performance.now();
     const times = await new Promise<{ head: number; body: number; text: string }>((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/slow', agent: false }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
         const head = performance.now() - t0;
         let text = '';
         res.on('data', (c) => (text += c));
@@ -137,7 +152,7 @@ describe('data path', () => {
     const s = http2.connect(`http://127.0.0.1:${port}`);
     const t1 = performance.now();
     const h2 = await new Promise<{ head: number; body: number; status: number }>((resolve, reject) => {
-      const st = s.request({ ':path': '/slow' });
+      const st = s.request({ ':path': path });
       let head = 0;
       let status = 0;
       st.on('response', (h) => {
@@ -226,5 +241,83 @@ describe('data path', () => {
     expect(nfFacts.map((f) => [f.side, f.responseCode, f.grpcStatus]).sort()).toEqual([['inbound', 200, '5'], ['outbound', 200, '5']]);
     client.close();
     expect(proxy.telemetry.expose()).toMatch(/istio_requests_total\{[^}]*grpc_response_status="5"/);
+  });
+
+  it('HTTP/2 clients closing their sessions mid-stream leave no unhandled error behind', async () => {
+    const seen: unknown[] = [];
+    const onErr = (e: unknown) => seen.push(e);
+    process.on('unhandledRejection', onErr);
+    process.on('uncaughtException', onErr);
+    try {
+      for (const how of ['close', 'destroy', 'goaway'] as const) {
+        const s = http2.connect(`http://127.0.0.1:${port}`);
+        s.on('error', () => undefined);
+        const heads: Promise<void>[] = [];
+        for (let i = 0; i < 4; i++) {
+          const st = s.request({ ':path': ['/bytes', '/slow', '/h2slow', '/test.Echo/Echo'][i], ':method': 'POST', 'content-type': i === 3 ? 'application/grpc' : 'text/plain' });
+          st.on('error', () => undefined);
+          st.write('partial body');
+          // the slow upstreams answer their heads at once; the others wait for the body that never ends
+          if (i === 1 || i === 2) heads.push(new Promise((r) => st.once('response', () => r())));
+        }
+        await Promise.all(heads);
+        if (how === 'close') s.close();
+        else if (how === 'goaway') s.goaway(http2.constants.NGHTTP2_CANCEL);
+        else s.destroy();
+        s.destroy();
+      }
+      // the proxy finishes its side: the exchanges end, their upstream requests are cancelled
+      await until(() => proxy.ctx.activeRequests === 0, 5000, 'exchanges finished');
+      await new Promise((r) => setTimeout(r, 1700));
+    } finally {
+      process.off('unhandledRejection', onErr);
+      process.off('uncaughtException', onErr);
+    }
+    expect(seen).toEqual([]);
+    // and the proxy still serves HTTP/2
+    const s = http2.connect(`http://127.0.0.1:${port}`);
+    const status = await new Promise<number>((resolve, reject) => {
+      const st = s.request({ ':path': '/bytes', ':method': 'POST' });
+      st.on('response', (h) => resolve(Number(h[':status'])));
+      st.on('error', reject);
+      st.end('x');
+    });
+    s.close();
+    expect(status).toBe(200);
+  });
+
+  it('draining while HTTP/2 clients close their sessions mid-stream (ERR_HTTP2_INVALID_SESSION) throws nothing', async () => {
+    const seen: unknown[] = [];
+    const onErr = (e: unknown) => seen.push(e);
+    process.on('unhandledRejection', onErr);
+    process.on('uncaughtException', onErr);
+    try {
+      const clients: http2.ClientHttp2Session[] = [];
+      const heads: Promise<void>[] = [];
+      for (let i = 0; i < 3; i++) {
+        const s = http2.connect(`http://127.0.0.1:${port}`);
+        s.on('error', () => undefined);
+        clients.push(s);
+        const st = s.request({ ':path': '/h2slow' });
+        st.on('error', () => undefined);
+        heads.push(new Promise((r) => st.once('response', () => r())));
+      }
+      await Promise.all(heads);
+      // the proxy's sessions for those clients; one is gone mid-stream the way a client's
+      // connection going away leaves it: destroyed, its 'close' event not yet emitted
+      const hcms = [...(proxy.listeners as unknown as { hcmByChain: Map<unknown, { sessions: Set<http2.Http2Session> }> }).hcmByChain.values()];
+      const sessions = hcms.flatMap((h) => [...h.sessions]);
+      expect(sessions.length).toBeGreaterThanOrEqual(3);
+      sessions[0].destroy();
+      expect(() => proxy.listeners.drainTick()).not.toThrow();
+      const drained = proxy.drain();
+      for (const c of clients) c.destroy();
+      await drained;
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      process.off('unhandledRejection', onErr);
+      process.off('uncaughtException', onErr);
+    }
+    expect(seen).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
+import * as grpc from '@grpc/grpc-js';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { SpanKind } from '@opentelemetry/api';
 import {
@@ -39,6 +40,18 @@ let outTcpPort = 0;
 let echo: net.Server;
 let echoPort = 0;
 const tunnels = new Set<net.Socket>();
+let grpcServer: grpc.Server;
+let grpcPort = 0;
+let inGrpcPort = 0;
+let outGrpcPort = 0;
+let cancelled = 0;
+const id = (b: Buffer) => b;
+const svc: grpc.ServiceDefinition = {
+  Echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+  Find: { path: '/test.Echo/Find', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+  Hang: { path: '/test.Echo/Hang', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+  Chat: { path: '/test.Echo/Chat', requestStream: true, responseStream: true, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+};
 
 async function meshProxy(sa: string, app: string): Promise<Proxy> {
   const tokenFile = join(ca.dir, `${sa}.jwt`);
@@ -67,6 +80,8 @@ function push(sans: string[]): string {
   const inboundTls = { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['h2', 'http/1.1'] }), true)) };
   const out: Cluster = { ...cluster({ name: 'outbound|8091||callme.shop.svc.cluster.local' }), transport_socket: istioMutual(sans) };
   const outTcp: Cluster = { ...cluster({ name: 'outbound|9000||db.shop.svc.cluster.local' }), transport_socket: istioMutual(sans) };
+  // gRPC: HTTP/2 on both hops, over the same mTLS
+  const outGrpc: Cluster = { ...cluster({ name: 'outbound|9090||grpc.shop.svc.cluster.local', http2: true }), transport_socket: istioMutual(sans) };
   const tcpRbac = { name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: 'tcp.inbound_9000', rules: { action: 'ALLOW', policies: { callers: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
   return cp.push({
     listeners: [
@@ -77,15 +92,20 @@ function push(sans: string[]): string {
       }),
       listener({ name: 'out_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [tcpProxy('outbound|9000||db.shop.svc.cluster.local', outTcp.name!)] }] }),
       listener({ name: 'in_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9000_mtls', transport_socket: inboundTls, filters: [tcpRbac as never, tcpProxy('inbound_0.0.0.0_9000', 'inbound|9000||')] }] }),
+      listener({ name: 'out_grpc', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_9090', rdsName: '9090' })] }] }),
+      listener({ name: 'in_grpc', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9090_mtls', transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_9090', rdsName: 'inbound|9090', httpFilters: [rbac] })] }] }),
     ],
     routes: [
       routes('8091', [route({ name: 'default', match: { prefix: '/' }, cluster: out.name! })]),
       routes('inbound|8091', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|8091||' })]),
+      routes('9090', [route({ name: 'default', match: { prefix: '/' }, cluster: outGrpc.name! })]),
+      routes('inbound|9090', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|9090||' })]),
     ],
-    clusters: [out, cluster({ name: 'inbound|8091||' }), outTcp, cluster({ name: 'inbound|9000||' })],
+    clusters: [out, cluster({ name: 'inbound|8091||' }), outTcp, cluster({ name: 'inbound|9000||' }), outGrpc, cluster({ name: 'inbound|9090||', http2: true })],
     endpoints: [
       clusterLoadAssignment(out.name!, inPort ? [{ address: '127.0.0.1', port: inPort }] : []), clusterLoadAssignment('inbound|8091||', [{ address: '127.0.0.1', port: app.port }]),
       clusterLoadAssignment(outTcp.name!, inTcpPort ? [{ address: '127.0.0.1', port: inTcpPort }] : []), clusterLoadAssignment('inbound|9000||', [{ address: '127.0.0.1', port: echoPort }]),
+      clusterLoadAssignment(outGrpc.name!, inGrpcPort ? [{ address: '127.0.0.1', port: inGrpcPort }] : []), clusterLoadAssignment('inbound|9090||', [{ address: '127.0.0.1', port: grpcPort }]),
     ],
   });
 }
@@ -106,6 +126,21 @@ beforeAll(async () => {
   echo = net.createServer((c) => c.on('data', (d) => c.write(d)));
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   echoPort = (echo.address() as net.AddressInfo).port;
+  grpcServer = new grpc.Server();
+  grpcServer.addService(svc, {
+    Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const md = new grpc.Metadata();
+      md.set('x-trailer', 'yes');
+      cb(null, Buffer.concat([Buffer.from('echo:'), call.request]), md);
+    },
+    Find: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'nope' }),
+    Hang: (call: grpc.ServerUnaryCall<Buffer, Buffer>) => call.on('cancelled', () => cancelled++),
+    Chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', (m: Buffer) => call.write(Buffer.concat([Buffer.from('re:'), m])));
+      call.on('end', () => call.end());
+    },
+  });
+  grpcPort = await new Promise<number>((r, j) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
   cp = new ControlPlane();
   await cp.start();
   push([CALLME]);
@@ -115,6 +150,8 @@ beforeAll(async () => {
   outPort = client.listeners.boundPort('out_8091')!;
   inTcpPort = server.listeners.boundPort('in_tcp')!;
   outTcpPort = client.listeners.boundPort('out_tcp')!;
+  inGrpcPort = server.listeners.boundPort('in_grpc')!;
+  outGrpcPort = client.listeners.boundPort('out_grpc')!;
   push([CALLME]);
   await until(async () => (await request(outPort, '/warm').catch(() => ({ status: 0 }))).status === 200, 20_000, 'mTLS route');
   exporter.reset();
@@ -127,6 +164,7 @@ afterAll(async () => {
   for (const t of tunnels) t.destroy();
   await app?.close();
   echo?.close();
+  grpcServer?.forceShutdown();
   await ca?.stop();
 });
 
@@ -229,5 +267,40 @@ describe('two proxies with CA-issued certificates', () => {
     expect(server.telemetry.deps.recorder.metrics.registry.expose()).toMatch(/istio_tcp_received_bytes_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/caller"[^}]*connection_security_policy="mutual_tls"\} \d+/);
     await until(() => /istio_tcp_sent_bytes_total\{reporter="source"/.test(client.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'client tcp metrics');
     expect(client.telemetry.deps.recorder.metrics.registry.expose()).toMatch(/istio_tcp_connections_opened_total\{reporter="source",[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/callme"[^}]*destination_service="db\.shop\.svc\.cluster\.local"/);
+  });
+
+  it('gRPC over HTTP/2 on both hops and mTLS: trailers, trailers-only status, deadlines and bidi streaming', async () => {
+    const Client = grpc.makeGenericClientConstructor(svc, 'Echo');
+    const c = new Client(`127.0.0.1:${outGrpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => grpc.ClientDuplexStream<Buffer, Buffer>>;
+    const unary = (m: string, deadline?: number) => new Promise<{ err: grpc.ServiceError | null; res?: Buffer; trailers?: grpc.Metadata }>((resolve) => {
+      let trailers: grpc.Metadata | undefined;
+      const call = c[m](Buffer.from('hi'), new grpc.Metadata(), deadline ? { deadline: Date.now() + deadline } : {}, (err: grpc.ServiceError | null, res?: Buffer) => setImmediate(() => resolve({ err, res, trailers })));
+      (call as unknown as NodeJS.EventEmitter).on('status', (st: grpc.StatusObject) => (trailers = st.metadata));
+    });
+    const ok = await unary('Echo');
+    expect(ok.err).toBeNull();
+    expect(ok.res?.toString()).toBe('echo:hi');
+    expect(ok.trailers?.get('x-trailer')).toEqual(['yes']);
+    const nf = await unary('Find');
+    expect(nf.err?.code).toBe(grpc.status.NOT_FOUND);
+    expect(nf.err?.details).toBe('nope');
+    const t0 = Date.now();
+    const hung = await unary('Hang', 300);
+    expect(hung.err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // the cancellation crossed both proxies to the server
+    await until(() => cancelled > 0, 5000, 'server saw the cancel');
+    const chat = c.Chat();
+    const got: string[] = [];
+    chat.on('data', (m: Buffer) => got.push(m.toString()));
+    const ended = new Promise((r) => chat.on('end', r));
+    chat.on('error', () => undefined);
+    for (const m of ['a', 'b', 'c']) chat.write(Buffer.from(m));
+    chat.end();
+    await ended;
+    expect(got).toEqual(['re:a', 're:b', 're:c']);
+    c.close();
+    await until(() => /istio_requests_total\{reporter="destination"[^}]*request_protocol="grpc"[^}]*grpc_response_status="5"/.test(server.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'gRPC metrics');
+    expect(client.telemetry.deps.recorder.metrics.registry.expose()).toMatch(/istio_requests_total\{reporter="source"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/callme"[^}]*request_protocol="grpc"[^}]*grpc_response_status="0"/);
   });
 });

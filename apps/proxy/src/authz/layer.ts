@@ -18,10 +18,10 @@ import type { LocalRateLimit } from './rate-limit';
 import { authorize, type RbacEngine } from './rbac';
 
 
-/** The socket a request arrived on (HTTP/2 requests through their session). */
+/** What carries the connection's facts (peer identity): the socket, or an HTTP/2 request's session. */
 export function requestSocket(ex: Exchange): unknown {
   const req = ex.req as Http2ServerRequest;
-  return ex.http2 ? req.stream?.session?.socket : req.socket;
+  return ex.http2 ? req.stream?.session : req.socket;
 }
 
 /** How the original client address is found (Envoy `use_remote_address`, `xff_num_trusted_hops`). */

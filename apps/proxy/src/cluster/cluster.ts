@@ -4,8 +4,8 @@
  * outlier detection.
  */
 import { lookup } from 'node:dns/promises';
-import type { Pool } from 'undici';
 import type { H1Pool } from '../http1/client';
+import type { H2Pool } from '../http2/client';
 import type { ClusterSpec, EndpointSet } from '../config/cluster';
 import { Host } from './host';
 import { ClusterStats } from './stats';
@@ -185,8 +185,8 @@ export class UpstreamCluster {
     }
   }
 
-  /** The undici pool for a host. */
-  dispatcher(h: Host, http2: boolean): Pool | H1Pool {
+  /** The pool for a host (HTTP/1.1 or HTTP/2). */
+  dispatcher(h: Host, http2: boolean): H1Pool | H2Pool {
     return h.dispatcher(this.spec, http2);
   }
 

@@ -1,11 +1,11 @@
 /**
  * The endpoint level of the request path: one attempt on one host — its pool (the proxy's
- * HTTP/1.1 codec, or undici for HTTP/2), the transport under it, and the response coming back.
+ * HTTP/1.1 codec, or `node:http2` sessions), the transport under it, and the response coming back.
  * An attempt is a dispatch handler object (methods, no closures); it tells the route level what
  * happened ({@link AttemptOwner}) and the cluster what the host did (outlier detection).
  */
-import type { Dispatcher, Pool } from 'undici';
-import { H1Pool, type H1DispatchOptions, type H1Handler } from '../http1/client';
+import type { H1Controller, H1DispatchOptions, H1Handler, H1Pool } from '../http1/client';
+import type { H2Pool } from '../http2/client';
 import { RESPONSE_HOP_BY_HOP, type Exchange } from '../http/exchange';
 import { RF } from '../http/response-flags';
 import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
@@ -13,7 +13,7 @@ import { Outcome, type UpstreamCluster } from './cluster';
 import type { Host } from './host';
 
 /** Why an attempt ended without a usable response. */
-export type FailureKind = 'connect' | 'reset' | 'timeout' | 'refused' | 'protocol';
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'refused' | 'protocol' | 'overflow';
 
 /** The route level, as attempts see it. */
 export interface AttemptOwner {
@@ -28,21 +28,21 @@ export interface AttemptOwner {
 const CANCELLED = new Error('cancelled');
 const RETRYING = new Error('retrying');
 const FAILED: Record<FailureKind, Error> = {
-  connect: new Error('connect'), reset: new Error('reset'), timeout: new Error('timeout'), refused: new Error('refused'), protocol: new Error('protocol'),
+  connect: new Error('connect'), reset: new Error('reset'), timeout: new Error('timeout'), refused: new Error('refused'), protocol: new Error('protocol'), overflow: new Error('overflow'),
 };
 
 function classify(err: Error & { code?: string }): FailureKind {
   const c = err.code ?? '';
   if (c === 'ECONNREFUSED' || c === 'EHOSTUNREACH' || c === 'ENETUNREACH' || c === 'UND_ERR_CONNECT_TIMEOUT' || c === 'EADDRNOTAVAIL' || c === 'ENOTFOUND') return 'connect';
   if (c === 'ERR_HTTP2_STREAM_ERROR' && /REFUSED_STREAM/.test(err.message)) return 'refused';
-  if (c === 'HPE_INVALID') return 'protocol';
+  if (c === 'HPE_INVALID' || c === 'ERR_HTTP2_INVALID_HEADER_VALUE' || c === 'ERR_HTTP2_INVALID_CONNECTION_HEADERS' || c === 'ERR_INVALID_HTTP_TOKEN' || c === 'ERR_INVALID_CHAR' || c === 'ERR_HTTP2_HEADER_SINGLE_VALUE' || c === 'ERR_HTTP2_ERROR') return 'protocol';
+  if (c === 'PROXY_OVERFLOW') return 'overflow';
   return 'reset';
 }
 
-/** Sends on the proxy's HTTP/1.1 pool or an undici (HTTP/2) pool; both call the handler the same way. */
-export function dispatchTo(d: Pool | H1Pool, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-  if (d instanceof H1Pool) d.dispatch(opts as unknown as H1DispatchOptions, handler as unknown as H1Handler);
-  else d.dispatch(opts, handler);
+/** Sends on the proxy's HTTP/1.1 pool or an HTTP/2 pool; both call the handler the same way. */
+export function dispatchTo(d: H1Pool | H2Pool, opts: H1DispatchOptions, handler: H1Handler): void {
+  d.dispatch(opts, handler);
 }
 
 /** Starts an attempt of `ex` on `host`. */
@@ -56,11 +56,11 @@ export function startAttempt(ex: Exchange, owner: AttemptOwner, cluster: Upstrea
     attempt.deadlineAt = performance.now() + perTryMs;
     ex.rearm();
   }
-  const opts: Dispatcher.DispatchOptions = {
+  const opts: H1DispatchOptions = {
     path: ex.upstreamPath,
-    method: ex.method as Dispatcher.HttpMethod,
-    headers: ex.upstreamHeaders as Record<string, string>,
-    body: ex.body as never,
+    method: ex.method,
+    headers: ex.upstreamHeaders!,
+    body: ex.body as H1DispatchOptions['body'],
   };
   try {
     dispatchTo(cluster.dispatcher(host, http2), opts, attempt);
@@ -70,8 +70,8 @@ export function startAttempt(ex: Exchange, owner: AttemptOwner, cluster: Upstrea
 }
 
 /** One upstream attempt: a dispatch handler. */
-export class UpstreamAttempt implements Dispatcher.DispatchHandler {
-  controller: Dispatcher.DispatchController | null = null;
+export class UpstreamAttempt implements H1Handler {
+  controller: H1Controller | null = null;
   /** Per-try deadline (performance.now() ms), 0: none. */
   deadlineAt = 0;
   /** The attempt no longer owns the exchange (cancelled, retried, or finished). */
@@ -81,12 +81,12 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   constructor(readonly ex: Exchange, private readonly owner: AttemptOwner, readonly cluster: UpstreamCluster, readonly host: Host) {}
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: H1Controller): void {
     this.controller = controller;
     if (this.finished) controller.abort(CANCELLED);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(controller: H1Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (this.finished || statusCode < 200) return;
     const ex = this.ex;
     const grpc = headers['grpc-status'];
@@ -131,7 +131,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     ex.flushAfterRead();
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: H1Controller, chunk: Buffer): void {
     if (this.finished || !this.started) return;
     if (!this.ex.write(chunk) && !this.paused) {
       this.paused = true;
@@ -151,7 +151,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.controller?.resume();
   }
 
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[]>): void {
+  onResponseEnd(_controller: H1Controller, trailers: Record<string, string | string[]>): void {
     if (this.finished) return;
     this.release();
     if (!this.started) return;
@@ -161,7 +161,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.ex.end(any ? trailers : null);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+  onResponseError(_controller: H1Controller | null, err: Error): void {
     if (this.finished) return;
     this.fail(classify(err as Error & { code?: string }));
   }
@@ -172,9 +172,12 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.release();
     const ex = this.ex;
     const c = this.cluster;
-    if (kind === 'connect') c.stats.upstream_cx_connect_fail++;
-    else c.stats.upstream_rq_rx_reset++;
-    c.report(this.host, Outcome.LocalFailure);
+    if (kind === 'overflow') c.stats.upstream_rq_pending_overflow++;
+    else {
+      if (kind === 'connect') c.stats.upstream_cx_connect_fail++;
+      else c.stats.upstream_rq_rx_reset++;
+      c.report(this.host, Outcome.LocalFailure);
+    }
     if (this.controller && !this.controller.aborted) this.controller.abort(FAILED[kind]);
     if (this.started) {
       // response already streaming: reset downstream
@@ -203,10 +206,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
 }
 
 /** Null sink for mirrored requests. */
-export class MirrorSink implements Dispatcher.DispatchHandler {
+export class MirrorSink implements H1Handler {
   constructor(private readonly cluster: UpstreamCluster, private readonly host: Host) {}
   onRequestStart(): void {}
-  onResponseStart(_c: Dispatcher.DispatchController, status: number): void {
+  onResponseStart(_c: H1Controller, status: number): void {
     this.cluster.stats.status(status);
   }
   onResponseData(): void {}

@@ -1,9 +1,8 @@
 /** One upstream endpoint: address, weight, health, outlier state, active requests and its pool. */
-import { createRequire } from 'node:module';
-import type { Pool } from 'undici';
 import { H1Pool, tcpConnector, type H1Connector } from '../http1/client';
+import { H2Pool } from '../http2/client';
 import type { ClusterSpec, HostSpec } from '../config/cluster';
-import { UpstreamTlsFactory, type Connector } from '../security/transport';
+import { UpstreamTlsFactory } from '../security/transport';
 
 /** A host of a cluster. */
 export class Host {
@@ -24,7 +23,7 @@ export class Host {
   rqError = 0;
   /** SPIFFE ID the host presented on the last mTLS connection ('' for plaintext). */
   peerPrincipal = '';
-  private pool: Pool | H1Pool | null = null;
+  private pool: H1Pool | H2Pool | null = null;
   private poolKey = '';
 
   constructor(readonly address: string, readonly port: number, spec: HostSpec | null) {
@@ -40,57 +39,44 @@ export class Host {
     return this.ejectedUntil > now;
   }
 
-  /** The pool for this host under the cluster's current protocol settings: the proxy's own HTTP/1.1 codec, or undici for HTTP/2. */
-  dispatcher(spec: ClusterSpec, http2: boolean): Pool | H1Pool {
+  /** The pool for this host under the cluster's current protocol settings: HTTP/1.1 on the proxy's own codec, or `node:http2` sessions. */
+  dispatcher(spec: ClusterSpec, http2: boolean): H1Pool | H2Pool {
     const transport = spec.transport.forHost ? spec.transport.forHost(this.metadata) : spec.transport;
-    const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${transportId(transport)}`;
+    const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.limits.maxPendingRequests}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${transportId(transport)}`;
     if (this.pool && this.poolKey === key) return this.pool;
     const old = this.pool;
     if (old) old.close().catch(() => {});
     const tlsFactory = transport instanceof UpstreamTlsFactory ? transport : null;
-    if (!http2) {
-      let connect: H1Connector;
-      if (tlsFactory) {
-        const c = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: ['http/1.1'], onPeer: setPeer.bind(null, this) });
-        const target = { hostname: this.address, port: this.port };
-        connect = (cb) => c(target, cb);
-      } else {
-        let extra: Record<string, unknown> | null;
-        try {
-          extra = transport.upstreamConnectOptions();
-        } catch {
-          extra = null;
-        }
-        connect = tcpConnector(this.address, this.port, spec.connectTimeoutMs, spec.sourceAddress ?? null, extra);
+    let connect: H1Connector;
+    if (tlsFactory) {
+      const c = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: [http2 ? 'h2' : 'http/1.1'], onPeer: setPeer.bind(null, this) });
+      const target = { hostname: this.address, port: this.port };
+      connect = (cb) => c(target, cb);
+    } else {
+      let extra: Record<string, unknown> | null;
+      try {
+        extra = transport.upstreamConnectOptions();
+      } catch {
+        extra = null;
       }
-      this.pool = new H1Pool({
+      connect = tcpConnector(this.address, this.port, spec.connectTimeoutMs, spec.sourceAddress ?? null, extra);
+    }
+    const idleTimeoutMs = Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000));
+    this.pool = http2
+      ? new H2Pool({
+        maxConnections: Math.max(1, Math.min(spec.limits.maxConnections, 1024)),
+        maxPendingRequests: spec.limits.maxPendingRequests,
+        maxRequestsPerConnection: spec.maxRequestsPerConnection ?? 0,
+        idleTimeoutMs,
+        scheme: tlsFactory ? 'https' : 'http',
+        connect,
+      }, this.key)
+      : new H1Pool({
         maxConnections: Math.max(1, Math.min(spec.limits.maxConnections, 4096)),
         maxRequestsPerConnection: spec.maxRequestsPerConnection ?? 0,
-        idleTimeoutMs: Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000)),
+        idleTimeoutMs,
         connect,
       });
-      this.poolKey = key;
-      return this.pool;
-    }
-    let connect: Record<string, unknown> | Connector;
-    if (tlsFactory) {
-      connect = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: [http2 ? 'h2' : 'http/1.1'], onPeer: setPeer.bind(null, this) });
-    } else {
-      connect = { timeout: spec.connectTimeoutMs, noDelay: true, ...(transport.upstreamConnectOptions() ?? {}) };
-      if (spec.sourceAddress) connect.localAddress = spec.sourceAddress;
-    }
-    const keepAlive = Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000));
-    this.pool = new (undiciPool())(`${tlsFactory ? 'https' : 'http'}://${this.key}`, {
-      connections: Math.max(1, Math.min(spec.limits.maxConnections, http2 ? 16 : 4096)),
-      pipelining: http2 ? 100 : 1,
-      keepAliveTimeout: keepAlive,
-      keepAliveMaxTimeout: keepAlive,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect,
-      ...(spec.maxRequestsPerConnection ? { maxRequestsPerClient: spec.maxRequestsPerConnection } : {}),
-      ...(http2 ? { allowH2: true, ...(tlsFactory ? {} : { useH2c: true }) } : {}),
-    } as Pool.Options);
     this.poolKey = key;
     return this.pool;
   }
@@ -110,15 +96,6 @@ export class Host {
 
 function setPeer(h: Host, principal: string): void {
   h.peerPrincipal = principal;
-}
-
-const require = createRequire(import.meta.url);
-let PoolClass: typeof Pool | null = null;
-
-/** undici (HTTP/2 upstreams only), loaded with the first HTTP/2 pool: a proxy without one never loads it (~7 MB). */
-function undiciPool(): typeof Pool {
-  PoolClass ??= (require('undici') as { Pool: typeof Pool }).Pool;
-  return PoolClass;
 }
 
 const ids = new WeakMap<object, number>();

@@ -10,7 +10,7 @@ import { reject } from './errors';
 /** Wraps upstream/downstream sockets (TLS, ...). Plaintext when `kind` is 'raw_buffer'. */
 export interface TransportSocketFactory {
   readonly kind: string;
-  /** Options merged into the upstream connect (undici `connect` / `net.connect`); null for plaintext. */
+  /** Options merged into the upstream connect (`net.connect` / `tls.connect`); null for plaintext. */
   upstreamConnectOptions(): Record<string, unknown> | null;
   /** Wraps an accepted downstream socket; returns it unchanged for plaintext. */
   wrapDownstream?(socket: net.Socket): net.Socket;

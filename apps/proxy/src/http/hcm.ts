@@ -9,6 +9,7 @@ import type net from 'node:net';
 import type { HcmSpec } from '../config/listener';
 import type { RouteTable } from '../config/route';
 import { kConnInfo, type ConnInfo, type ProxyContext } from '../context';
+import { kPeerIdentity } from '../security/peer';
 import type { HttpStats } from '../stats';
 import { Exchange, type DownstreamRequest, type DownstreamResponse, type UpgradeRequest } from './exchange';
 import { faultLayer, stack, type HttpHandler, type Layer } from './filters';
@@ -71,9 +72,17 @@ export class HttpConnectionManager implements H1Owner {
     // Node's automatic 405, so they are authorized, counted and logged like any request
     s.on('connect', this.onRequest.bind(this));
     s.on('session', (session: http2.Http2Session) => {
+      // the connection's facts (original destination, verified peer) go on the session: a TLS
+      // connection reaches it wrapped in a stream of Node's, which does not carry them
+      const from = this.h2Accepting as unknown as Record<symbol, unknown> | null;
+      if (from !== null) {
+        const to = session as unknown as Record<symbol, unknown>;
+        to[kConnInfo] = from[kConnInfo];
+        to[kPeerIdentity] = from[kPeerIdentity];
+      }
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
-      if (this.ctx.draining) session.goaway();
+      if (this.ctx.draining) goaway(session);
     });
     this.h2 = s;
     return s;
@@ -81,6 +90,8 @@ export class HttpConnectionManager implements H1Owner {
 
   /** Open downstream connections on this connection manager. */
   openConnections = 0;
+  /** The connection being handed to the HTTP/2 server (its 'session' event fires synchronously). */
+  private h2Accepting: net.Socket | null = null;
 
   /** Hands an accepted connection to the codec; `first` is the data already read from it (unshifted). */
   accept(socket: net.Socket, first: Buffer | null): void {
@@ -94,7 +105,13 @@ export class HttpConnectionManager implements H1Owner {
       // HTTP/2 ends with GOAWAY, not half-close: the socket ends with the client's side
       socket.allowHalfOpen = false;
       if (socket.readableEnded && socket.writable) socket.end();
-      this.http2Server().emit('connection', socket);
+      const server = this.http2Server();
+      this.h2Accepting = socket;
+      try {
+        server.emit('connection', socket);
+      } finally {
+        this.h2Accepting = null;
+      }
     } else {
       this.stats.downstream_cx_http1_total++;
       socket.setNoDelay(true);
@@ -217,13 +234,27 @@ export class HttpConnectionManager implements H1Owner {
 
   drain(): void {
     for (const c of this.h1Conns) if (c.idle) c.closeWhenIdle();
-    for (const s of this.sessions) s.goaway();
+    for (const s of this.sessions) goaway(s);
   }
 
   /** Closes all connections now. */
   close(): void {
     for (const c of this.h1Conns) c.socket.destroy();
     for (const s of this.sessions) s.destroy();
+  }
+}
+
+/**
+ * GOAWAY to a session that can still take it: a session whose client went away mid-stream is
+ * destroyed before its 'close' event (and its removal from the set), and `goaway()` on it throws
+ * ERR_HTTP2_INVALID_SESSION.
+ */
+function goaway(s: http2.Http2Session): void {
+  if (s.destroyed || s.closed) return;
+  try {
+    s.goaway();
+  } catch {
+    // the session went away in between: nothing to tell it
   }
 }
 
@@ -235,7 +266,7 @@ export function connInfoOf(req: DownstreamRequest): ConnInfo {
   const direct = s[kConnInfo];
   if (direct) return direct;
   const sess = (req as http2.Http2ServerRequest).stream?.session as unknown as { [kConnInfo]?: ConnInfo; socket?: { [kConnInfo]?: ConnInfo } } | undefined;
-  return sess?.socket?.[kConnInfo] ?? NO_CONN;
+  return sess?.[kConnInfo] ?? sess?.socket?.[kConnInfo] ?? NO_CONN;
 }
 
 /**

@@ -9,7 +9,6 @@ import type { RouteActionConfig } from '../config/route';
 import type { UpstreamCluster } from '../cluster/cluster';
 import type { ClusterLevel } from '../cluster/level';
 import { dispatchTo, MirrorSink, type AttemptOwner, type FailureKind } from '../cluster/endpoint';
-import type { Dispatcher } from 'undici';
 import type { Exchange } from './exchange';
 import { localReply } from './local-reply';
 import { RF } from './response-flags';
@@ -126,6 +125,12 @@ export class RouteLevel implements AttemptOwner {
   }
 
   attemptFailed(ex: Exchange, kind: FailureKind): void {
+    if (kind === 'overflow') {
+      // Envoy's max_pending_requests: too many requests wait for a stream
+      ex.flags |= RF.UpstreamOverflow;
+      localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
+      return;
+    }
     if (ex.retry !== null && ex.retry.retriableFailure(kind === 'protocol' ? 'reset' : kind) && this.canRetry(ex)) {
       this.scheduleRetry(ex);
       return;
@@ -191,7 +196,7 @@ function mirror(ex: Exchange): void {
     c.stats.upstream_rq_mirrored++;
     c.stats.upstream_rq_total++;
     try {
-      dispatchTo(c.dispatcher(host, c.spec.protocol === 'http2'), { path: ex.upstreamPath, method: ex.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body: ex.body as Buffer | null }, new MirrorSink(c, host));
+      dispatchTo(c.dispatcher(host, c.spec.protocol === 'http2'), { path: ex.upstreamPath, method: ex.method, headers, body: ex.body as Buffer | null }, new MirrorSink(c, host));
     } catch {
       host.activeRequests--;
     }

@@ -2,8 +2,8 @@
  * The upstream side of the HTTP/1.1 codec: a connection pool per cluster × endpoint × transport
  * ({@link H1Pool}) and its connections ({@link H1ClientConnection}). A request is written with
  * Content-Length or chunked framing (a streamed body with backpressure), the response is parsed
- * with {@link Http1Parser} and delivered to a handler with the same methods as an undici
- * dispatch handler (so attempts do not care which codec carries them). A connection goes back to
+ * with {@link Http1Parser} and delivered to a handler ({@link H1Handler}, shared with the HTTP/2 pool) so attempts do not
+ * care which codec carries them. A connection goes back to
  * the pool only after a complete response to a completely sent request, unless the response said
  * `Connection: close` or the connection reached its request limit; idle connections close after
  * the pool's idle timeout. A reused connection that fails before any response byte is retried
@@ -16,7 +16,7 @@ import { COALESCE_MAX, headWithBody, requestHead, requestHeadText } from './wire
 
 type Headers = Record<string, string | string[] | undefined>;
 
-/** The controller handed to handlers (undici's DispatchController shape). */
+/** The controller handed to handlers (pause, resume, abort one response). */
 export interface H1Controller {
   readonly aborted: boolean;
   readonly paused: boolean;
@@ -25,7 +25,7 @@ export interface H1Controller {
   abort(reason: Error): void;
 }
 
-/** Receives one response (undici's DispatchHandler shape). */
+/** Receives one response (the HTTP/1.1 and HTTP/2 pools call it the same way). */
 export interface H1Handler {
   onRequestStart?(controller: H1Controller, context: unknown): void;
   onResponseStart?(controller: H1Controller, statusCode: number, headers: Headers, statusMessage?: string): void;
@@ -140,7 +140,7 @@ export class H1Pool {
     return { connected: this.connected, pending: this.queue.length };
   }
 
-  /** Sends a request (undici `Dispatcher.dispatch` semantics). */
+  /** Sends a request; the handler hears about its response. */
   dispatch(opts: H1DispatchOptions, handler: H1Handler): boolean {
     const x = new Exchange1(this, opts, handler);
     handler.onRequestStart?.(x, null);

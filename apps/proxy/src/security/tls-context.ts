@@ -197,7 +197,7 @@ export class UpstreamTls {
   }
 
   /**
-   * Options for `tls.connect` (or undici's `connect`): the current secure context, SNI, ALPN
+   * Options for `tls.connect` (the upstream pools' connectors): the current secure context, SNI, ALPN
    * (the context's list, e.g. Istio's `istio-peer-exchange`/`istio`, then `appProtocols` such as
    * `h2` or `http/1.1`), chain verification against the trust bundle and the SAN check against the
    * identities the control plane lists. Throws SecretNotReadyError while secrets are missing.

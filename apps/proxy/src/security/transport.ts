@@ -14,7 +14,7 @@ import { describePeer, kPeerIdentity, peerIdentityOf, type PeerIdentity } from '
 import type { SecretStore } from './secrets';
 import { DownstreamTls, UpstreamTls } from './tls-context';
 
-/** undici's connector signature. */
+/** Opens a TLS connection to a host: the connected, verified socket or an error. */
 export type Connector = (opts: { hostname: string; host?: string; port: string | number; servername?: string; localAddress?: string | null; httpSocket?: net.Socket }, cb: (err: Error | null, socket: net.Socket | null) => void) => void;
 
 /** A TLS factory for a cluster. */
@@ -28,7 +28,7 @@ export class UpstreamTlsFactory implements TransportSocketFactory {
   }
 
   /**
-   * A connector for undici pools: TLS to the endpoint with the current certificate (so a rotated
+   * A connector for the upstream pools: TLS to the endpoint with the current certificate (so a rotated
    * one is used by the next connection), `appProtocols` after the context's ALPN.
    */
   connector(o: { timeoutMs: number; localAddress?: string; appProtocols: readonly string[]; onPeer?: (principal: string) => void }): Connector {
