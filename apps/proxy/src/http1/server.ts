@@ -203,9 +203,7 @@ export class H1Response extends EventEmitter {
   /** Sends the head now (chunked framing unless it has a Content-Length): for a body that comes later. */
   flushHeaders(): void {
     if (this.headersSent || this.writableEnded) return;
-    const sock = this.conn.socket;
-    sock.cork();
-    process.nextTick(uncork, sock);
+    this.conn.touch();
     this.sendHead(-1);
   }
 
