@@ -236,6 +236,11 @@ describe('ADS protocol edges over a raw stream', () => {
     expect(t.sentVersion).toBe('7');
     await new Promise((r) => setTimeout(r, 100));
     expect(got).toEqual([]);
+    // Holding the snapshot's own map, the client is still owed exactly what a later snapshot changes.
+    cache.setSnapshot('resume', snap('8', ['a', 'c']));
+    await waitFor(() => got.length === 1, 'delta after the resume');
+    expect(got[0].resources.map((r) => r.name)).toEqual(['c']);
+    expect(got[0].removed_resources).toEqual(['b']);
   });
 });
 

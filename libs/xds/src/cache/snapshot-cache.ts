@@ -92,6 +92,8 @@ export interface ConfigWatcher {
    * string rather than one decoded copy each. Returns `name` when it knows none.
    */
   canonicalName?(nodeId: string, typeUrl: string, name: string): string;
+  /** The resources of a type in a node's current snapshot, when the watcher has one (a resuming client may hold exactly them). */
+  resourcesOf?(nodeId: string, typeUrl: string): ReadonlyMap<string, EncodedResource> | undefined;
 }
 
 interface SotwWatch {
@@ -255,6 +257,10 @@ export class SnapshotCache implements ConfigWatcher {
   /** The snapshot of a node, if any. */
   versionOf(nodeId: string, typeUrl: string): string | undefined {
     return this.snapshots.get(nodeId)?.version(typeUrl);
+  }
+
+  resourcesOf(nodeId: string, typeUrl: string): ReadonlyMap<string, EncodedResource> | undefined {
+    return this.snapshots.get(nodeId)?.resources(typeUrl);
   }
 
   canonicalName(nodeId: string, typeUrl: string, name: string): string {

@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HOLDS_NOTHING, type ConfigWatcher, type Cancel, type DeltaWatchResponse, type WatchResponse } from '../cache/snapshot-cache';
 import { HeldVersions } from './held-versions';
+import { NameSets } from './name-sets';
 import { adsServiceDefinition, type OutgoingDeltaDiscoveryResponse, type OutgoingDiscoveryResponse } from '../proto/ads-service';
 import { StatusRegistry } from './status';
 import { encodeDeltaResponse, encodeSotwResponse } from './response-encoder';
@@ -149,7 +150,7 @@ interface SotwTypeState {
   nonce?: string;
   sentVersion?: string;
   nackedVersion?: string;
-  names: Set<string>;
+  names: ReadonlySet<string>;
   wildcard: boolean;
   lastResponseNames?: ReadonlySet<string>;
   lastResponseWildcard?: boolean;
@@ -159,7 +160,8 @@ interface SotwTypeState {
 interface DeltaTypeState {
   nonce?: string;
   sentSystemVersion?: string;
-  subscribed: Set<string>;
+  /** Subscribed names: an interned set shared with every stream subscribing to the same names (copied on change). */
+  subscribed: ReadonlySet<string>;
   wildcard: boolean;
   /** What the client holds: a view of the snapshot map its last response came from while it holds exactly that. */
   known: HeldVersions;
@@ -188,6 +190,7 @@ export class AdsServer {
   private readonly admission: Admission;
   private readonly admissionWaitMs: number;
   private readonly shared = new WeakMap<object, SharedEncoding>();
+  private readonly nameSets = new NameSets();
   private sharedCounter = 0;
 
   constructor(opts: AdsServerOptions) {
@@ -281,7 +284,7 @@ export class AdsServer {
   _internals() {
     return {
       cache: this.cache, hooks: this.hooks, status: this.status, identifier: this.identifier, streams: this.streams, sends: this.sends, admission: this.admission, admissionWaitMs: this.admissionWaitMs,
-      sharedEncoding: this.sharedEncoding.bind(this),
+      sharedEncoding: this.sharedEncoding.bind(this), nameSets: this.nameSets,
     };
   }
 }
@@ -458,9 +461,11 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
       }
     }
     // One set per request, never mutated after: the state, the watch and the response share it.
-    const names = new Set<string>();
-    for (const n of req.resource_names) names.add(this.x.cache.canonicalName?.(nodeId, typeUrl, n) ?? n);
-    st.wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(typeUrl));
+    const fresh = new Set<string>();
+    for (const n of req.resource_names) fresh.add(this.x.cache.canonicalName?.(nodeId, typeUrl, n) ?? n);
+    const wildcardAsked = fresh.delete('*');
+    const names = this.x.nameSets.intern(fresh);
+    st.wildcard = wildcardAsked || (names.size === 0 && WILDCARD_TYPES.has(typeUrl));
     st.names = names;
     if (st.nonce === undefined && st.lastResponseNames === undefined && req.version_info) {
       // A client resuming on a new stream already holds these names at this version: answer only
@@ -557,20 +562,31 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
       // LDS and CDS with nothing named on the first request subscribe to everything.
       if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
     }
-    for (const n of req.resource_names_subscribe) {
-      if (n === '*') st.wildcard = true;
-      else st.subscribed.add(canonical(n));
-    }
-    for (const n of req.resource_names_unsubscribe) {
-      if (n === '*') st.wildcard = false;
-      else {
-        st.subscribed.delete(n);
-        st.known.delete(n);
+    if (req.resource_names_subscribe.length || req.resource_names_unsubscribe.length) {
+      const next = new Set(st.subscribed);
+      for (const n of req.resource_names_subscribe) {
+        if (n === '*') st.wildcard = true;
+        else next.add(canonical(n));
       }
+      for (const n of req.resource_names_unsubscribe) {
+        if (n === '*') st.wildcard = false;
+        else {
+          next.delete(n);
+          st.known.delete(n);
+        }
+      }
+      st.subscribed = this.x.nameSets.intern(next);
     }
     // A new client holding nothing holds exactly the empty map: its first response is the one
     // every new stream of the same snapshot gets.
     if (first && initial.length === 0) st.known.hold(HOLDS_NOTHING, st.wildcard ? undefined : st.subscribed);
+    // A client resuming with exactly what the node's snapshot has (a control-plane restart under
+    // unchanged config) holds that very map: no copy is kept and nothing is diffed or sent.
+    if (first && initial.length) {
+      const map = this.x.cache.resourcesOf?.(nodeId, typeUrl);
+      const filter = st.wildcard ? undefined : st.subscribed;
+      if (map && st.known.equals(map, filter)) st.known.hold(map, filter);
+    }
     st.cancel?.();
     const state = st;
     const resuming = first && initial.length > 0;

@@ -41,3 +41,35 @@ describe('HeldVersions', () => {
     expect([...h.keys()]).toEqual(['a', 'b']);
   });
 });
+
+describe('NameSets', () => {
+  it('makes equal subscriptions one object whatever the order, and keeps different ones apart', async () => {
+    const { NameSets } = await import('./name-sets');
+    const sets = new NameSets();
+    const a = sets.intern(new Set(['x', 'y', 'z']));
+    const b = sets.intern(new Set(['z', 'x', 'y']));
+    const c = sets.intern(new Set(['x', 'y', 'w']));
+    expect(b).toBe(a);
+    expect(c).not.toBe(a);
+    expect([...c].sort()).toEqual(['w', 'x', 'y']);
+    expect(sets.size).toBe(2);
+  });
+});
+
+describe('HeldVersions.equals', () => {
+  it('recognises a client holding exactly a snapshot map (for its subscription), and nothing less or more', () => {
+    const m = map(['a', 'b']);
+    const exact = new HeldVersions();
+    for (const [n, r] of m) exact.set(n, r.version);
+    expect(exact.equals(m)).toBe(true);
+    const stale = new HeldVersions();
+    stale.set('a', m.get('a')!.version);
+    stale.set('b', 'old');
+    expect(stale.equals(m)).toBe(false);
+    const fewer = new HeldVersions();
+    fewer.set('a', m.get('a')!.version);
+    expect(fewer.equals(m)).toBe(false);
+    expect(fewer.equals(m, new Set(['a', 'zz']))).toBe(true);
+    expect(fewer.equals(m, new Set(['a', 'b']))).toBe(false);
+  });
+});

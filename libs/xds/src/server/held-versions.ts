@@ -62,6 +62,19 @@ export class HeldVersions implements KnownVersions {
     this.mine = new Map();
   }
 
+  /** Whether the client holds exactly `map` (restricted to `filter` when given): every name at its version, nothing else. */
+  equals(map: ResourceMap, filter?: ReadonlySet<string>): boolean {
+    let n = 0;
+    for (const name of this.keys()) {
+      if ((filter && !filter.has(name)) || map.get(name)?.version !== this.get(name)) return false;
+      n += 1;
+    }
+    if (!filter) return n === map.size;
+    let want = 0;
+    for (const name of filter) if (map.has(name)) want += 1;
+    return n === want;
+  }
+
   /** Turns the view into a map of its own (before the subscription it reads changes). */
   own(): void {
     if (!this.base) return;
