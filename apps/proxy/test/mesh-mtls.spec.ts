@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { SpanKind } from '@opentelemetry/api';
 import {
-  cluster, clusterLoadAssignment, downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, listener, pack, route, sdsCommonTlsContext, tcpProxy, upstreamTlsContext,
+  cluster, clusterLoadAssignment, downstreamTlsContext, ExtensionTypeUrl, httpConnectionManager, httpConnectionManagerMessage, listener, pack, route, sdsCommonTlsContext, tcpProxy, upstreamTlsContext,
   type Cluster, type HttpFilter,
 } from '@tsmesh/xds';
 import { Proxy } from '../src/agent/proxy';
@@ -70,6 +70,13 @@ async function meshProxy(sa: string, app: string): Promise<Proxy> {
   return p;
 }
 
+/** An outbound listener whose connection manager terminates CONNECT (`connect_config`) into `clusterName`. */
+function connectListener(clusterName: string) {
+  const hcm = httpConnectionManagerMessage({ statPrefix: 'outbound_0.0.0.0_9443', routeConfig: routes('connect', [{ name: 'tunnel', match: { connect_matcher: {} }, route: { cluster: clusterName, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }]) });
+  hcm.upgrade_configs = [{ upgrade_type: 'CONNECT' }];
+  return listener({ name: 'out_connect', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: pack(ExtensionTypeUrl.HttpConnectionManager, hcm) }] }] });
+}
+
 function istioMutual(sans: string[]) {
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, upstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['istio-peer-exchange', 'istio'], spiffeIds: sans }), 'outbound_.8091_._.callme.shop.svc.cluster.local')) };
 }
@@ -92,6 +99,7 @@ function push(sans: string[]): string {
       }),
       listener({ name: 'out_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [tcpProxy('outbound|9000||db.shop.svc.cluster.local', outTcp.name!)] }] }),
       listener({ name: 'in_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9000_mtls', transport_socket: inboundTls, filters: [tcpRbac as never, tcpProxy('inbound_0.0.0.0_9000', 'inbound|9000||')] }] }),
+      connectListener(outTcp.name!),
       listener({ name: 'out_grpc', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_9090', rdsName: '9090' })] }] }),
       listener({ name: 'in_grpc', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9090_mtls', transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_9090', rdsName: 'inbound|9090', httpFilters: [rbac] })] }] }),
     ],
@@ -302,5 +310,26 @@ describe('two proxies with CA-issued certificates', () => {
     c.close();
     await until(() => /istio_requests_total\{reporter="destination"[^}]*request_protocol="grpc"[^}]*grpc_response_status="5"/.test(server.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'gRPC metrics');
     expect(client.telemetry.deps.recorder.metrics.registry.expose()).toMatch(/istio_requests_total\{reporter="source"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/callme"[^}]*request_protocol="grpc"[^}]*grpc_response_status="0"/);
+  });
+
+  it('a CONNECT terminated by the client proxy tunnels over the cluster\'s mTLS to the peer (network RBAC by SPIFFE ID)', async () => {
+    const port = client.listeners.boundPort('out_connect')!;
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('CONNECT db.shop.svc.cluster.local:9000 HTTP/1.1\r\nHost: db.shop.svc.cluster.local:9000\r\n\r\n'));
+      let text = '';
+      s.on('data', (d) => {
+        text += d;
+        if (text === 'HTTP/1.1 200 OK\r\n\r\n') s.write('through the tunnel');
+        if (text.includes('through the tunnel')) {
+          s.destroy();
+          resolve(text);
+        }
+      });
+      s.on('error', () => resolve(text));
+      s.on('close', () => resolve(text));
+      setTimeout(() => { s.destroy(); resolve(text); }, 5000);
+    });
+    expect(got).toBe('HTTP/1.1 200 OK\r\n\r\nthrough the tunnel');
+    await until(() => /istio_tcp_connections_opened_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/caller"/.test(server.telemetry.deps.recorder.metrics.registry.expose()), 5000, 'the peer saw the caller over mTLS');
   });
 });

@@ -73,6 +73,8 @@ export interface HcmSpec {
   faultFilter: FaultConfig | null;
   hasFaultFilter: boolean;
   websocket: boolean;
+  /** `upgrade_configs` CONNECT: CONNECT requests may be tunnelled (a route may override). */
+  connect: boolean;
   normalizePath: boolean;
   mergeSlashes: boolean;
   useRemoteAddress: boolean;
@@ -203,9 +205,14 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
     reject(`${field}.http_filters`, 'must end with the router filter');
   }
   let websocket = false;
+  let connect = false;
   for (const [i, u] of (h.upgrade_configs as Dec[]).entries()) {
-    if ((u.upgrade_type ?? '').toLowerCase() !== 'websocket') reject(`${field}.upgrade_configs[${i}].upgrade_type`, `"${u.upgrade_type}" is not supported`);
-    websocket = u.enabled ? u.enabled.value !== false : true;
+    const type = (u.upgrade_type ?? '').toLowerCase();
+    const on = u.enabled ? u.enabled.value !== false : true;
+    if (type === 'websocket') websocket = on;
+    else if (type === 'connect') connect = on;
+    else reject(`${field}.upgrade_configs[${i}].upgrade_type`, `"${u.upgrade_type}" is not supported (websocket and CONNECT are)`);
+    if (u.filters?.length) reject(`${field}.upgrade_configs[${i}].filters`, 'upgrade-specific filter chains are not supported');
   }
   if (h.path_with_escaped_slashes_action && !['KEEP_UNCHANGED', 'IMPLEMENTATION_SPECIFIC_DEFAULT'].includes(h.path_with_escaped_slashes_action)) {
     reject(`${field}.path_with_escaped_slashes_action`, `${h.path_with_escaped_slashes_action} is not supported`);
@@ -218,6 +225,7 @@ function compileHcm(h: Dec, field: string, version: string): HcmSpec {
     faultFilter,
     hasFaultFilter: hasFault,
     websocket,
+    connect,
     normalizePath: !!h.normalize_path?.value,
     mergeSlashes: !!h.merge_slashes,
     useRemoteAddress: !!h.use_remote_address?.value,

@@ -70,7 +70,8 @@ export function headerMatches(r: RequestView, h: HeaderMatch): boolean {
 const EMPTY_PER_FILTER: ReadonlyMap<string, unknown> = new Map();
 
 /** Kind of path match. */
-export const enum PathKind { Prefix, Exact, Regex, SeparatedPrefix }
+/** Path matchers; `Connect` is Envoy's `connect_matcher` (CONNECT requests only, no path). */
+export const enum PathKind { Prefix, Exact, Regex, SeparatedPrefix, Connect }
 
 /** Envoy's `RedirectAction`, compiled. */
 export class RedirectConfig {
@@ -126,6 +127,10 @@ export class RouteActionConfig {
     readonly websocket: boolean | null,
     /** `max_stream_duration.grpc_timeout_header_max`: -1 ignores grpc-timeout, 0 uses it uncapped. */
     readonly grpcTimeoutHeaderMaxMs: number,
+    /** Per-route CONNECT override (`upgrade_configs` CONNECT): true, false, or null (the connection manager decides). */
+    readonly connect: boolean | null = null,
+    /** `connect_config` present: the proxy terminates CONNECT (answers 200 and tunnels to the cluster's host) instead of forwarding it. */
+    readonly connectTerminate = false,
   ) {}
 
   /** The cluster for this request (weighted pick when several). */
@@ -176,6 +181,7 @@ export class RouteEntry {
       case PathKind.SeparatedPrefix:
         if (!p.startsWith(this.path) || (p.length > this.path.length && p.charCodeAt(this.path.length) !== 47)) return false;
         break;
+      case PathKind.Connect: if (r.method !== 'CONNECT') return false; break;
       default: if (!this.regex!.test(r.path)) return false;
     }
     if (this.grpcOnly) {
@@ -267,7 +273,7 @@ const VH_FIELDS = fields('name', 'domains', 'routes', 'request_headers_to_add', 
   'response_headers_to_remove', 'retry_policy', 'include_request_attempt_count', 'metadata', 'typed_per_filter_config', 'require_tls');
 const ROUTE_FIELDS = fields('name', 'match', 'route', 'redirect', 'direct_response', 'request_headers_to_add', 'request_headers_to_remove',
   'response_headers_to_add', 'response_headers_to_remove', 'metadata', 'decorator', 'typed_per_filter_config', 'action');
-const MATCH_FIELDS = fields('prefix', 'path', 'safe_regex', 'path_separated_prefix', 'case_sensitive', 'headers', 'query_parameters', 'grpc', 'dynamic_metadata');
+const MATCH_FIELDS = fields('prefix', 'path', 'safe_regex', 'path_separated_prefix', 'connect_matcher', 'case_sensitive', 'headers', 'query_parameters', 'grpc', 'dynamic_metadata');
 const ACTION_FIELDS = fields('cluster', 'weighted_clusters', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite',
   'timeout', 'idle_timeout', 'retry_policy', 'request_mirror_policies', 'hash_policy', 'upgrade_configs', 'max_stream_duration',
   'cluster_not_found_response_code', 'priority');
@@ -372,9 +378,20 @@ function compileAction(a: Dec, field: string, vhRetry: RetryConfig | null): Rout
     }
   });
   let websocket: boolean | null = null;
+  let connect: boolean | null = null;
+  let connectTerminate = false;
   for (const [i, u] of (a.upgrade_configs as Dec[] ?? []).entries()) {
-    if ((u.upgrade_type ?? '').toLowerCase() !== 'websocket') reject(`${field}.upgrade_configs[${i}].upgrade_type`, `"${u.upgrade_type}" is not supported`);
-    websocket = u.enabled ? u.enabled.value !== false : true;
+    const type = (u.upgrade_type ?? '').toLowerCase();
+    const on = u.enabled ? u.enabled.value !== false : true;
+    if (type === 'websocket') websocket = on;
+    else if (type === 'connect') {
+      connect = on;
+      if (u.connect_config) {
+        if (u.connect_config.proxy_protocol_config) reject(`${field}.upgrade_configs[${i}].connect_config.proxy_protocol_config`, 'is not supported');
+        if (u.connect_config.allow_post) reject(`${field}.upgrade_configs[${i}].connect_config.allow_post`, 'is not supported');
+        connectTerminate = true;
+      }
+    } else reject(`${field}.upgrade_configs[${i}].upgrade_type`, `"${u.upgrade_type}" is not supported (websocket and CONNECT are)`);
   }
   let grpcMax = -1;
   if (a.max_stream_duration) {
@@ -388,7 +405,7 @@ function compileAction(a: Dec, field: string, vhRetry: RetryConfig | null): Rout
   if (maxStream > 0) timeoutMs = timeoutMs > 0 ? Math.min(timeoutMs, maxStream) : maxStream;
   return new RouteActionConfig(cluster, names, cum, total, reqM, resM, a.prefix_rewrite || null, regexRewrite, regexSub,
     a.host_rewrite_specifier === 'host_rewrite_literal' ? a.host_rewrite_literal : null, !!a.auto_host_rewrite?.value,
-    timeoutMs, durationMs(a.idle_timeout), retry, mirrors, hashes, websocket, grpcMax);
+    timeoutMs, durationMs(a.idle_timeout), retry, mirrors, hashes, websocket, grpcMax, connect, connectTerminate);
 }
 
 function compileRedirect(r: Dec, field: string): RedirectConfig {
@@ -417,6 +434,7 @@ function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): Route
     case 'path': kind = PathKind.Exact; path = m.path; break;
     case 'path_separated_prefix': kind = PathKind.SeparatedPrefix; path = m.path_separated_prefix; break;
     case 'safe_regex': kind = PathKind.Regex; regex = compileRegex(m.safe_regex?.regex ?? '', `${field}.match.safe_regex.regex`, caseSensitive ? '' : 'i'); break;
+    case 'connect_matcher': kind = PathKind.Connect; break;
     default: return reject(`${field}.match.path_specifier`, `"${m.path_specifier ?? ''}" is not supported`);
   }
   if (!caseSensitive) path = path.toLowerCase();

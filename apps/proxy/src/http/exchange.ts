@@ -211,6 +211,8 @@ export class Exchange implements RequestView, Timed {
   appendXff = false;
   /** Set for HTTP/1.1 Upgrade and CONNECT requests: the raw connection, handed over once the head is read. */
   upgrade: UpgradeRequest | null = null;
+  /** The connection manager's `upgrade_configs` enable CONNECT (a route may override). */
+  connectEnabled = false;
 
   /**
    * Each field line of a header as received, for matchers that look at values one by one

@@ -164,6 +164,7 @@ export class HttpConnectionManager implements H1Owner {
     }
     const ex = new Exchange(req, res, conn, this.ctx, this.stats, target);
     ex.upgrade = upgrade;
+    ex.connectEnabled = this.spec.connect;
     ex.stripInternalHeaders = this.spec.useRemoteAddress;
     ex.appendXff = this.spec.useRemoteAddress && !this.spec.skipXffAppend;
     // at the edge a client cannot claim to be internal (require_tls EXTERNAL_ONLY reads it)

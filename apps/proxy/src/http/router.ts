@@ -3,7 +3,7 @@ import { ActionKind, type RedirectConfig } from '../config/route';
 import type { Exchange } from './exchange';
 import type { HttpHandler } from './filters';
 import { localReply } from './local-reply';
-import { forwardUpgrade, isWebSocketUpgrade } from './upgrade';
+import { forwardConnect, forwardUpgrade, isWebSocketUpgrade } from './upgrade';
 import { RF } from './response-flags';
 import type { RouteLevel } from './route-level';
 
@@ -56,9 +56,15 @@ export class Router implements HttpHandler {
           return;
         }
         if (ex.method === 'CONNECT') {
-          // CONNECT is not enabled on any connection manager (only websocket upgrade_configs are accepted)
-          ex.stats.upgrades_refused++;
-          localReply(ex, 403, 'upgrade not allowed', null);
+          // a CONNECT reaches the router only after every filter passed; it becomes a tunnel
+          // only where `upgrade_configs` enable CONNECT (the route's, else the connection manager's)
+          if (!(action.connect ?? ex.connectEnabled)) {
+            ex.stats.upgrades_refused++;
+            localReply(ex, 403, 'upgrade not allowed', null);
+            return;
+          }
+          ex.prepare(action, route, ex.vhost!, ex.table!);
+          forwardConnect(ex, cluster, action);
           return;
         }
         if (ex.upgrade !== null && isWebSocketUpgrade(ex.method, ex.headers)) {

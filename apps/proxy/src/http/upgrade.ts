@@ -9,6 +9,8 @@
  * other answer is parsed as a response) over a socket from the cluster's transport.
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import { H1UpgradeRequest, type H1UpgradeHandler } from '../http1/client';
 import { writeHeadInto } from '../http1/wire';
 import { RF } from './response-flags';
@@ -31,11 +33,11 @@ export function isWebSocketUpgrade(method: string, headers: Headers): boolean {
 }
 
 /** Opens the upstream connection for `host` with the cluster's transport socket (TLS when configured). */
-function connectUpstream(cluster: UpstreamCluster, host: Host, cb: (err: Error | null, socket: net.Socket | null) => void): void {
+function connectUpstream(cluster: UpstreamCluster, host: Host, cb: (err: Error | null, socket: net.Socket | null) => void, appProtocols: readonly string[] = ['http/1.1']): void {
   const spec = cluster.spec;
   const transport = spec.transport.forHost ? spec.transport.forHost(host.metadata) : spec.transport;
   if (transport instanceof UpstreamTlsFactory) {
-    const connector = transport.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: ['http/1.1'], onPeer: (p) => { host.peerPrincipal = p; } });
+    const connector = transport.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols, onPeer: (p) => { host.peerPrincipal = p; } });
     connector({ hostname: host.address, port: host.port }, cb);
     return;
   }
@@ -75,8 +77,127 @@ export function forwardUpgrade(ex: Exchange, cluster: UpstreamCluster, action: R
   cluster.rqActive++;
   host.activeRequests++;
   cluster.stats.upstream_rq_total++;
-  const f = new UpgradeForward(ex, cluster, host, headers);
+  const f = new UpgradeForward(ex, cluster, host, headers, ex.upstreamPath);
   connectUpstream(cluster, host, f.onConnect.bind(f));
+}
+
+/**
+ * Forwards a CONNECT whose filters passed (Envoy's `upgrade_configs` CONNECT). With the route's
+ * `connect_config` the proxy terminates it: it connects to the cluster's host over the cluster's
+ * transport socket (mTLS where configured), answers `200` and splices the two connections.
+ * Without it the CONNECT goes upstream (HTTP/1.1) and only a 2xx answer makes the tunnel; any
+ * other answer is relayed as a response and the connection closed.
+ */
+export function forwardConnect(ex: Exchange, cluster: UpstreamCluster, action: RouteActionConfig): void {
+  ex.cluster = cluster;
+  ex.action = action;
+  if (!action.connectTerminate && ex.upgrade === null) {
+    ex.stats.upgrades_refused++;
+    localReply(ex, 501, 'CONNECT is forwarded upstream only from HTTP/1.1 (terminate it with connect_config)', null);
+    return;
+  }
+  const host = cluster.spec.lb === 'original_dst' ? originalDstHost(ex, cluster) : cluster.pick(ex.hash, 0, null);
+  if (host === null) {
+    cluster.stats.upstream_cx_none_healthy++;
+    ex.flags |= RF.NoHealthyUpstream;
+    localReply(ex, 503, 'no healthy upstream', null);
+    return;
+  }
+  if (cluster.requestOverflow(false)) {
+    cluster.stats.upstream_rq_pending_overflow++;
+    ex.flags |= RF.UpstreamOverflow;
+    localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
+    return;
+  }
+  cluster.rqActive++;
+  host.activeRequests++;
+  cluster.stats.upstream_rq_total++;
+  if (action.connectTerminate) {
+    const t = new ConnectTunnel(ex, cluster, host);
+    // a terminated CONNECT carries opaque bytes: no HTTP protocol is offered over TLS
+    connectUpstream(cluster, host, t.onConnect.bind(t), []);
+    return;
+  }
+  const headers: Headers = { ...ex.upstreamHeaders! };
+  delete headers['x-forwarded-proto'];
+  if (action.autoHostRewrite) headers.host = host.key;
+  const f = new UpgradeForward(ex, cluster, host, headers, String(headers.host ?? ex.authority));
+  connectUpstream(cluster, host, f.onConnect.bind(f));
+}
+
+const CONNECT_ESTABLISHED = Buffer.from('HTTP/1.1 200 OK\r\n\r\n', 'latin1');
+
+/** A terminated CONNECT: the upstream connection, then `200` and a tunnel (HTTP/1.1 connection or HTTP/2 stream). */
+class ConnectTunnel {
+  private released = false;
+
+  constructor(private readonly ex: Exchange, private readonly cluster: UpstreamCluster, private readonly host: Host) {}
+
+  /** The downstream side: the HTTP/1.1 connection, or the HTTP/2 stream. */
+  private down(): Duplex {
+    const ex = this.ex;
+    return ex.upgrade !== null ? ex.upgrade.socket : (ex.req as Http2ServerRequest).stream;
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.cluster.rqActive--;
+    this.host.activeRequests--;
+  }
+
+  onConnect(err: Error | null, socket: net.Socket | null): void {
+    const ex = this.ex;
+    if (err !== null || socket === null) {
+      this.release();
+      if (ex.done) return;
+      this.cluster.stats.upstream_cx_connect_fail++;
+      this.cluster.report(this.host, Outcome.LocalFailure);
+      ex.flags |= RF.UpstreamConnectionFailure;
+      localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', null);
+      return;
+    }
+    const down = this.down();
+    if (ex.done || down.destroyed) {
+      socket.destroy();
+      this.release();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.cluster.report(this.host, Outcome.Success);
+    this.cluster.stats.upstream_cx_total++;
+    if (this.host.peerPrincipal && ex.ctx.telemetry) onUpstreamPeer(ex, this.host.peerPrincipal);
+    ex.headersSent = true;
+    ex.status = 200;
+    if (ex.upgrade !== null) {
+      const up = ex.upgrade;
+      up.tunnelled = true;
+      (ex.res as H1Response).statusCode = 200;
+      up.socket.write(CONNECT_ESTABLISHED);
+      // bytes the client sent right after its CONNECT head are the tunnel's first
+      if (up.head.length) socket.write(up.head);
+    } else {
+      (down as ServerHttp2Stream).respond({ ':status': 200 });
+    }
+    down.pipe(socket);
+    socket.pipe(down);
+    const t = new Tunnel(this, down, socket);
+    down.on('error', t.end);
+    socket.on('error', t.end);
+    down.once('close', t.end);
+    socket.once('close', t.end);
+    down.resume();
+  }
+
+  /** @internal the tunnel closed */
+  tunnelEnded(): void {
+    this.release();
+    const ex = this.ex;
+    ex.finish(200);
+    // the tunnel's end is the end of the exchange for telemetry
+    ex.onResponseClose();
+    if (ex.upgrade !== null) ex.res.emit('close');
+  }
 }
 
 /** One upgrade on its way: the upstream connection, then a tunnel (101) or a relayed response. */
@@ -86,7 +207,7 @@ class UpgradeForward implements H1UpgradeHandler {
   private upSocket: net.Socket | null = null;
   private readonly onDownClose = this.downClosed.bind(this);
 
-  constructor(private readonly ex: Exchange, private readonly cluster: UpstreamCluster, private readonly host: Host, private readonly headers: Headers) {
+  constructor(private readonly ex: Exchange, private readonly cluster: UpstreamCluster, private readonly host: Host, private readonly headers: Headers, private readonly target: string) {
     ex.upgrade!.socket.once('close', this.onDownClose);
   }
 
@@ -116,7 +237,7 @@ class UpgradeForward implements H1UpgradeHandler {
     }
     socket.setNoDelay(true);
     this.upSocket = socket;
-    this.client = new H1UpgradeRequest(socket, ex.method, ex.upstreamPath, this.headers, this);
+    this.client = new H1UpgradeRequest(socket, ex.method, this.target, this.headers, this);
   }
 
   onSwitched(status: number, headers: Headers, reason: string, upSocket: net.Socket, upHead: Buffer): void {
@@ -131,14 +252,16 @@ class UpgradeForward implements H1UpgradeHandler {
     this.cluster.report(this.host, Outcome.Success);
     const out = responseHeaders(ex, headers);
     if (this.host.peerPrincipal && ex.ctx.telemetry) onUpstreamPeer(ex, this.host.peerPrincipal);
-    out.connection = 'Upgrade';
-    out.upgrade = headers.upgrade ?? '';
+    if (ex.method !== 'CONNECT') {
+      out.connection = 'Upgrade';
+      out.upgrade = headers.upgrade ?? '';
+    }
     up.tunnelled = true;
     ex.headersSent = true;
     ex.status = status;
     (ex.res as H1Response).statusCode = status;
     const down = up.socket;
-    down.write(writeHeadInto(status, reason || 'Switching Protocols', out));
+    down.write(writeHeadInto(status, reason || (status === 101 ? 'Switching Protocols' : 'OK'), out));
     if (upHead.length) down.write(upHead);
     if (up.head.length) upSocket.write(up.head);
     down.pipe(upSocket);
@@ -155,7 +278,7 @@ class UpgradeForward implements H1UpgradeHandler {
   tunnelEnded(): void {
     this.release();
     const ex = this.ex;
-    ex.finish(101);
+    ex.finish(ex.status);
     // the tunnel's end is the end of the exchange for telemetry
     ex.onResponseClose();
     ex.res.emit('close');
@@ -208,11 +331,11 @@ class UpgradeForward implements H1UpgradeHandler {
   }
 }
 
-/** A spliced pair of sockets; `end` tears both down once. */
+/** A spliced pair of streams; `end` tears both down once. */
 class Tunnel {
   private done = false;
   readonly end = this.close.bind(this);
-  constructor(private readonly owner: UpgradeForward, private readonly down: net.Socket, private readonly up: net.Socket) {}
+  constructor(private readonly owner: { tunnelEnded(): void }, private readonly down: Duplex, private readonly up: net.Socket) {}
   private close(): void {
     if (this.done) return;
     this.done = true;

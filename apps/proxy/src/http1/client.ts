@@ -530,6 +530,8 @@ export class H1UpgradeRequest implements ParserEvents {
   constructor(readonly socket: net.Socket, method: string, path: string, headers: Headers, private readonly handler: H1UpgradeHandler) {
     this.parser.upgradeExpected = true;
     this.parser.noBodyExpected = method === 'HEAD';
+    // a CONNECT answered 2xx is a tunnel from the end of its head
+    this.parser.connectExpected = method === 'CONNECT';
     socket.on('data', this.onDataBound);
     socket.on('error', this.onSocketError.bind(this));
     socket.on('close', this.onSocketClose.bind(this));
