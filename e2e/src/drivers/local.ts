@@ -1,8 +1,33 @@
 /** The local driver: the mesh on this machine's local runtime (`@tsmesh/local-runtime`), as root. */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type RunningPrometheus } from '@tsmesh/local-runtime';
+import { promisify } from 'node:util';
+import { ImageStore, LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type FromImagesOptions, type RunningPrometheus } from '@tsmesh/local-runtime';
 import { createServer } from 'node:net';
 import type { ExecOutput, MeshDriver } from './types';
+
+/** The seven images of infra/docker. */
+export const APP_IMAGES = ['proxy', 'control-plane', 'ca', 'injector', 'todolist', 'caller', 'callme'];
+
+/**
+ * The tag the local driver builds the images under in image mode: one per checkout
+ * (`e2e-<hash of its path>`), so neither infra's image tests (`latest`) nor another checkout's
+ * run ever rebuild the images a run is using.
+ */
+export function imageTag(root: string): string {
+  return `e2e-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`;
+}
+
+/** Options of the local driver. */
+export interface LocalDriverOptions {
+  /**
+   * Run every container from its image (the runtime's `fromImages`): the seven images are built
+   * first (`infra/docker/build-images.sh --host --tag <imageTag>`) and the manifests' `tsmesh/<app>:latest`
+   * run as those. Default: on when `E2E_LOCAL_IMAGES=1`.
+   */
+  fromImages?: boolean;
+}
 
 /** Runs the mesh on the local runtime: pods in network namespaces, the real injector, sidecars, gateway. */
 export class LocalDriver implements MeshDriver {
@@ -10,12 +35,29 @@ export class LocalDriver implements MeshDriver {
   private rt?: LocalRuntime;
   private prom?: Promise<RunningPrometheus | string>;
 
-  constructor(private readonly root: string, private readonly log: (line: string) => void = () => {}) {}
+  readonly fromImages: boolean;
+
+  constructor(private readonly root: string, private readonly log: (line: string) => void = () => {}, opts: LocalDriverOptions = {}) {
+    this.fromImages = opts.fromImages ?? process.env.E2E_LOCAL_IMAGES === '1';
+  }
 
   async unavailable(): Promise<string | null> {
     if (process.platform !== 'linux') return 'the local runtime needs Linux (network namespaces, iptables)';
     if (process.getuid?.() !== 0) return 'the local runtime needs root (network namespaces, iptables)';
+    if (this.fromImages) {
+      const why = await new ImageStore().unavailable();
+      if (why) return `running the images: ${why}`;
+    }
     return null;
+  }
+
+  /** Builds the images under this checkout's tag; the runtime runs them for the manifests' `:latest`. */
+  private async buildImages(): Promise<FromImagesOptions> {
+    const tag = imageTag(this.root);
+    const t0 = Date.now();
+    await promisify(execFile)('bash', [join(this.root, 'infra/docker/build-images.sh'), '--host', '--tag', tag, ...APP_IMAGES], { cwd: this.root, timeout: 900_000, maxBuffer: 16 << 20 });
+    this.log(`images tsmesh/*:${tag} built or up to date in ${Math.round((Date.now() - t0) / 1000)} s`);
+    return { rewrite: Object.fromEntries(APP_IMAGES.map((a) => [`tsmesh/${a}:latest`, `tsmesh/${a}:${tag}`])) };
   }
 
   /** The runtime, once up. */
@@ -25,7 +67,9 @@ export class LocalDriver implements MeshDriver {
   }
 
   async up(): Promise<void> {
+    const fromImages = this.fromImages ? await this.buildImages() : undefined;
     this.rt = await LocalRuntime.start({
+      fromImages,
       workspaceRoot: this.root,
       manifests: [join(this.root, 'infra/k8s/base')],
       gatewayCertHosts: ['todolist.example.com', 'localhost'],

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, realpathSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { imageLaunchScript, type ImageLaunch } from './image-launch';
 
 /** A bind mount into the container. */
 export interface Mount {
@@ -34,6 +35,8 @@ export interface ContainerLaunch {
   /** Scratch directory for the container's private mounts. */
   scratchDir: string;
   logFile: string;
+  /** Set in image mode: the container runs from its image's file system (image-launch.ts); uid/gid/cwd are then inside the image. */
+  image?: ImageLaunch;
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -84,10 +87,21 @@ export async function spawnContainer(l: ContainerLaunch): Promise<ChildProcess> 
   await mkdir(dirname(l.logFile), { recursive: true });
   const fd = openSync(l.logFile, 'a');
   try {
-    const child = spawn('nsenter', [`--net=/run/netns/${l.netns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', mountScript(l), 'sh', ...l.argv], {
-      env: l.env,
+    const script = l.image
+      ? imageLaunchScript({
+          image: l.image,
+          mounts: l.mounts.map((m) => ({ ...m, isFile: existsSync(m.source) && statSync(m.source).isFile() })),
+          hostsFile: l.hostsFile,
+          resolvConf: l.resolvConf,
+          nsswitchConf: join(dirname(l.hostsFile), 'nsswitch.conf'),
+          scratchDir: l.scratchDir,
+        })
+      : mountScript(l);
+    const child = spawn('nsenter', [`--net=/run/netns/${l.netns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...l.argv], {
+      // The host's PATH for the host tools the script runs; the container's own is restored before it execs.
+      env: l.image ? { ...l.env, PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TSMESH_CONTAINER_PATH: l.env.PATH ?? '' } : l.env,
       stdio: ['ignore', fd, fd],
-      cwd: l.cwd,
+      cwd: l.image ? '/' : l.cwd,
       // Its own process group, as a container is not in the kubelet's: a terminal's Ctrl-C reaches
       // the runtime only, which stops pods in order. --pdeathsig still ends it with the runtime.
       detached: true,

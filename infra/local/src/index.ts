@@ -13,3 +13,6 @@ export { MeshPki, secret } from './pki';
 export { LocalPod } from './pod';
 export * from './kube';
 export { startPrometheus, prometheusUnavailable, scrapeTargets, scrapePodsOf, prometheusConfig, PROMETHEUS_BINARY, JOBS as PROMETHEUS_JOBS, type RunningPrometheus, type PrometheusOptions, type ScrapePod, type TargetGroup } from './prometheus';
+export { ImageStore, checkPullPolicy, defaultPullPolicy, readAccounts, ImagePullError, type ImageConfig, type PreparedImage, type PullPolicy, type ImageStoreOptions } from './image-rootfs';
+export { capabilitySet, resolveUser, imageProcess, imageLaunchScript, ContainerConfigError, DEFAULT_CAPABILITIES, type ImageLaunch, type SecurityContext, type PodSecurityContext } from './image-launch';
+export { ImageRunner, type FromImagesOptions } from './image-runner';

@@ -43,7 +43,11 @@ export interface ContainerSpec {
   livenessProbe?: Probe;
   startupProbe?: Probe;
   restartPolicy?: string;
-  securityContext?: { runAsUser?: number; runAsGroup?: number };
+  imagePullPolicy?: string;
+  securityContext?: {
+    runAsUser?: number; runAsGroup?: number; runAsNonRoot?: boolean; readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean; privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] };
+  };
   volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
   workingDir?: string;
 }
@@ -81,7 +85,7 @@ export interface PodSpec {
   serviceAccount?: string;
   nodeName?: string;
   restartPolicy?: string;
-  securityContext?: { runAsUser?: number; runAsGroup?: number; fsGroup?: number };
+  securityContext?: { runAsUser?: number; runAsGroup?: number; runAsNonRoot?: boolean; fsGroup?: number; supplementalGroups?: number[] };
   terminationGracePeriodSeconds?: number;
   hostNetwork?: boolean;
   /** The pod's DNS hostname; with `subdomain`, `<hostname>.<subdomain>.<ns>.svc.cluster.local` through a headless Service of that name. */

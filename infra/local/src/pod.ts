@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ContainerProcess, logPath, type Backoff, type Mount } from './container';
+import { ContainerProcess, logPath, type Backoff, type ContainerLaunch, type Mount } from './container';
+import type { ImageRunner } from './image-runner';
 import { containerArgv, type ImageContext, type ImageEntry } from './images';
 import { expandVars, resolveEnv, type ContainerSpec, type KeyLookup, type PodFacts, type PodObject } from './kube';
 import type { PodNetwork } from './network';
@@ -22,6 +23,8 @@ export interface PodHost {
   workspaceRoot: string;
   imageContext: ImageContext;
   images: Record<string, ImageEntry>;
+  /** Image mode: containers run from their images' file systems (image-runner.ts) instead of from dist/. */
+  imageRunner?: ImageRunner;
   lookup: KeyLookup;
   backoff: Backoff;
   probePeriodScale: number;
@@ -104,15 +107,23 @@ export class LocalPod {
     this.updateReady();
   }
 
-  private launchFor(c: ContainerSpec): ContainerProcess['launch'] {
-    const env = resolveEnv(c, this.facts(), this.host.lookup);
-    const argv = containerArgv(c, this.host.imageContext, this.host.images).map((a) => expandVars(a, env));
+  /** How container `c` starts: from its image in image mode, else as a process of the workspace's build. */
+  private async launchFor(c: ContainerSpec): Promise<ContainerLaunch> {
+    const base = this.baseLaunch(c);
+    if (this.host.imageRunner) return this.host.imageRunner.launch(c, this.object.spec.securityContext ?? {}, base, `pod ${this.key}: container ${c.name}`);
+    const argv = containerArgv(c, this.host.imageContext, this.host.images).map((a) => expandVars(a, base.env));
     // Images run the workspace's Node.js (the one running the runtime), whatever `node` is first on PATH.
     if (argv[0] === 'node') argv[0] = process.execPath;
     const bundle = argv[0] === process.execPath ? argv.slice(1).find((a) => !a.startsWith('-')) : undefined; // after any V8 flags
     if (bundle?.startsWith('dist/') && !existsSync(join(this.host.workspaceRoot, bundle))) {
       throw new Error(`pod ${this.key}: container ${c.name}: ${bundle} is not built (run: nx run-many -t build)`);
     }
+    return { ...base, argv, env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.name, HOME: '/', ...base.env } };
+  }
+
+  /** What a launch holds whatever runs: netns, resolved env, mounts, the pod's DNS files, UID/GID from the securityContext, log file. */
+  private baseLaunch(c: ContainerSpec): ContainerLaunch {
+    const env = resolveEnv(c, this.facts(), this.host.lookup);
     const sc = { ...(this.object.spec.securityContext ?? {}), ...(c.securityContext ?? {}) };
     const mounts: Mount[] = [];
     for (const m of c.volumeMounts ?? []) {
@@ -124,8 +135,8 @@ export class LocalPod {
     return {
       id: `${this.key}/${c.name}`,
       netns: this.net.netns,
-      argv,
-      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.name, HOME: '/', ...env },
+      argv: [],
+      env: { HOSTNAME: this.name, ...env },
       uid: sc.runAsUser ?? 0,
       gid: sc.runAsGroup ?? sc.runAsUser ?? 0,
       mounts,
@@ -139,7 +150,7 @@ export class LocalPod {
 
   private async runToCompletion(c: ContainerSpec): Promise<void> {
     const policy = this.object.spec.restartPolicy === 'Never' ? 'Never' : 'OnFailure';
-    const proc = new ContainerProcess(this.launchFor(c), 'Never', this.host.backoff);
+    const proc = new ContainerProcess(await this.launchFor(c), 'Never', this.host.backoff);
     for (let attempt = 0; !this.stopped; attempt++) {
       await proc.start();
       this.running.set(c.name, { spec: c, proc, ready: false, started: true, sidecar: false });
@@ -157,7 +168,7 @@ export class LocalPod {
 
   private async startContainer(c: ContainerSpec, sidecar: boolean): Promise<Running> {
     const policy = sidecar ? 'Always' : ((this.object.spec.restartPolicy ?? 'Always') as 'Always' | 'OnFailure' | 'Never');
-    const proc = new ContainerProcess(this.launchFor(c), policy, this.host.backoff);
+    const proc = new ContainerProcess(await this.launchFor(c), policy, this.host.backoff);
     const r: Running = { spec: c, proc, ready: !c.readinessProbe, started: !c.startupProbe, sidecar };
     this.running.set(c.name, r);
     const target = () => ({ podIP: this.net.ip, containers: this.allContainers(), netns: this.net.netns });

@@ -18,6 +18,7 @@ import type { Backoff } from './container';
 import { hostsFile, nsswitchConf, resolvConf, type DnsService, type HeadlessService } from './dns';
 import { endpointSlicesFor } from './endpoints';
 import { IMAGES, type ImageEntry } from './images';
+import { ImageRunner, type FromImagesOptions } from './image-runner';
 import { CronJobController, validateCronJob } from './cronjobs';
 import { DeploymentController, rolloutComplete, validateDeployment } from './deployments';
 import { JobController, validateJob } from './jobs';
@@ -44,6 +45,12 @@ export interface LocalRuntimeOptions {
   workspaceRoot?: string;
   /** Image table override (tests). */
   images?: Record<string, ImageEntry>;
+  /**
+   * Run containers from their images' file systems in the local Docker engine (image-runner.ts)
+   * instead of from the workspace's `dist/`: the images' users, capabilities, read-only root file
+   * systems and pull policies are honoured. Default: on when `TSMESH_LOCAL_IMAGES=1`.
+   */
+  fromImages?: boolean | FromImagesOptions;
   /** Create the mesh PKI: Secret cacerts for the CA, the injector's serving Secret, the gateway's Secret, istio-ca-root-cert ConfigMaps (default true). */
   meshPki?: boolean;
   /** DNS names of the gateway certificate Secret `istio-system/tsmesh-gateway-cert`. */
@@ -149,6 +156,7 @@ export class LocalRuntime {
   private syncChain: Promise<void> = Promise.resolve();
   private readonly workspaceRoot: string;
   private readonly images: Record<string, ImageEntry>;
+  private imageRunner: ImageRunner | undefined;
   private readonly logFile: string;
   private pendingSeq = 0;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -257,6 +265,14 @@ export class LocalRuntime {
     await mkdir(join(this.runDir, 'logs'), { recursive: true, mode: 0o755 });
     this.tokens = await TokenIssuer.create();
     await this.tokens.writeJwks(this.jwksFile);
+    const fromImages = this.opts.fromImages ?? process.env.TSMESH_LOCAL_IMAGES === '1';
+    if (fromImages) {
+      const runner = new ImageRunner(fromImages === true ? {} : fromImages, { jwksFile: this.jwksFile, issuer: this.tokens.issuer, configDir: this.configDir }, this.images);
+      const why = await runner.unavailable();
+      if (why) throw new Error(`fromImages: ${why}`);
+      this.imageRunner = runner;
+      this.log(`containers run from their images (unpacked under ${runner.store.cacheDir})`);
+    }
     this.net = await HostNetwork.create(this.names, { podCidr: this.opts.podCidr });
     this.log(`run ${this.names.id}: bridge ${this.names.bridge} ${this.net.podCidr}, services ${this.net.serviceCidr}, run dir ${this.runDir}`);
     if (this.opts.meshPki !== false) {
@@ -301,7 +317,7 @@ export class LocalRuntime {
   private async writeConfig(o: KubeObject): Promise<void> {
     const path = this.configPath(o);
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-    const tmp = join(dirname(path), `.${o.metadata.name}.${process.pid}.tmp`);
+    const tmp = join(dirname(path), `.${o.metadata.name}.${process.pid}.${randomUUID()}.tmp`);
     await writeFile(tmp, stringify(o, { lineWidth: 0 }), { mode: 0o644 });
     await rename(tmp, path);
   }
@@ -662,6 +678,7 @@ export class LocalRuntime {
       workspaceRoot: this.workspaceRoot,
       imageContext: { jwksFile: this.jwksFile, issuer: this.tokens.issuer, configDir: this.configDir },
       images: this.images,
+      imageRunner: this.imageRunner,
       lookup: (kind, n, nm, k) => {
         const o = this.get(kind, `${n}/${nm}`);
         return o ? dataOf(o)[k]?.toString('utf8') : undefined;
