@@ -40,7 +40,7 @@ fi
 attest=()
 if "$DOCKER" buildx version >/dev/null 2>&1; then attest=(--provenance=false --sbom=false); fi
 
-exec 8>/tmp/tsmesh-images.lock
+exec 8>"${TSMESH_IMAGES_LOCK:-/tmp/tsmesh-images.lock}"
 flock 8
 
 build_args=()

@@ -170,6 +170,26 @@ describe('infra/k8s manifests', () => {
   });
 });
 
+describe('what a plain cluster gets from the manifests alone', () => {
+  it('no pod waits for a Secret or ConfigMap nobody makes: every secret/configMap volume is optional, and the components make their own', () => {
+    objects ??= renderKustomization(base, infra);
+    const made = new Set(objects.filter((o) => o.object.kind === 'Secret' || o.object.kind === 'ConfigMap').map((o) => `${o.object.kind}/${o.object.metadata.namespace}/${o.object.metadata.name}`));
+    for (const d of all('Deployment')) {
+      const ns = d.metadata.namespace ?? 'default';
+      for (const v of d.spec!.template.spec.volumes ?? []) {
+        const ref = v.secret ? `Secret/${ns}/${v.secret.secretName}` : v.configMap ? `ConfigMap/${ns}/${v.configMap.name}` : undefined;
+        if (!ref || made.has(ref)) continue;
+        // istio-ca-root-cert is written into every namespace by the CA (--kubernetes); anything else must be optional.
+        const optional = (v.secret ?? v.configMap).optional === true;
+        expect(optional || ref.endsWith('/istio-ca-root-cert'), `${ns}/${d.metadata.name} volume ${v.name} (${ref}) would keep the pod in ContainerCreating`).toBe(true);
+      }
+    }
+    const args = (name: string) => find('Deployment', name, 'istio-system').spec!.template.spec.containers[0].args as string[];
+    expect(args('istio-sidecar-injector')).toContain('--self-signed-dir'); // its own serving certificate and caBundle
+    expect(args('istio-ca')).toContain('--kubernetes'); // root in istio-ca-secret, istio-ca-root-cert ConfigMaps, TokenReview
+  });
+});
+
 describe('RBAC', () => {
   const grants = (role: Obj) => ((role as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[] }).rules)
     .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}${r.resourceNames ? `@${r.resourceNames.join(',')}` : ''}`))))

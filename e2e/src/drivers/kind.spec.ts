@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { applyPayload, e2eClusterConfig, KindDriver, renderKustomization, versionAtLeast } from './kind';
+import { applyPayload, CAPTURE_CONTAINER, CAPTURE_IMAGE, e2eClusterConfig, KindCli, KindDriver, renderKustomization, versionAtLeast } from './kind';
 
 const root = resolve(import.meta.dirname, '../../..');
 
@@ -92,5 +92,74 @@ describe('prerequisites (stand-in CLIs on PATH)', () => {
     expect(await d.unavailable()).toMatch(/no Docker engine is running/);
     withTools({ kind: 'echo "kind v0.25.0"', kubectl: 'echo "{}"', docker: 'echo 27.0.0' });
     expect(await d.unavailable()).toBeNull();
+  });
+});
+
+/**
+ * A stand-in kubectl and kind (no API server or kind cluster can run here): each logs its argv, one
+ * call per line with arguments joined by U+001F, and kubectl (testdata/stand-in-kubectl.sh) answers the few reads the hooks make
+ * with pod objects shaped as `kubectl get -o json` prints them (two Ready pods, one terminating);
+ * `iptables -L` counts 7 packets for every rule `-I` installed.
+ */
+const STAND_IN_KUBECTL = readFileSync(join(import.meta.dirname, 'testdata/stand-in-kubectl.sh'), 'utf8');
+
+describe('command lines the kind driver builds (stand-in kubectl and kind: no API server or kind cluster here)', () => {
+  const saved = { PATH: process.env.PATH, LOG: process.env.LOG, STATE: process.env.STATE };
+  let dir: string;
+  const calls = () => readFileSync(join(dir, 'log'), 'utf8').split('\n').filter(Boolean);
+  const argvs = () => calls().filter((l) => !l.startsWith('custom ')).map((l) => l.split('\x1f').filter(Boolean));
+  afterEach(() => {
+    Object.assign(process.env, saved);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const setup = () => {
+    dir = mkdtempSync(join(tmpdir(), 'kind-argv-'));
+    for (const [name, body] of Object.entries({ kubectl: STAND_IN_KUBECTL, kind: `#!/bin/bash\nprintf '%s\\x1f' "$@" >> "$LOG"; echo >> "$LOG"\n` })) {
+      writeFileSync(join(dir, name), body);
+      chmodSync(join(dir, name), 0o755);
+    }
+    writeFileSync(join(dir, 'state'), '');
+    process.env.PATH = `${dir}:${saved.PATH}`;
+    process.env.LOG = join(dir, 'log');
+    process.env.STATE = join(dir, 'state');
+  };
+
+  it('every kubectl call names the kubeconfig and the context; watchWire adds a debug container to each Ready pod and counts on eth0', async () => {
+    setup();
+    const d = new KindDriver(root, 'tsmesh-argv', join(dir, 'kc.yaml'));
+    expect(d.kubectlArgv(['get', 'ns'])).toEqual(['--kubeconfig', join(dir, 'kc.yaml'), '--context', 'kind-tsmesh-argv', 'get', 'ns']);
+    expect(d.restarts('default', { app: 'callme-service' }, 'callme')).toBe(2);
+    expect(() => d.podIP('default', { app: 'callme-service' })).toThrow(/route to the kind node/);
+    await d.exec('default', { app: 'callme-service' }, ['node', '-e', '1']);
+    const w = await d.watchWire('GET /callme/ping');
+    expect(await w.packets()).toBe(14); // 7 on each of the two Ready pods; the terminating one is left alone
+    await w.remove();
+    await d.down().catch(() => undefined); // kind delete cluster (stand-in)
+
+    const kubectl = argvs().filter((a) => a[0] === '--kubeconfig' || a[0] === '--context');
+    expect(kubectl.length).toBeGreaterThan(8);
+    for (const a of kubectl) expect(a.slice(0, 4), a.join(' ')).toEqual(['--kubeconfig', join(dir, 'kc.yaml'), '--context', 'kind-tsmesh-argv']);
+    const debug = kubectl.filter((a) => a[4] === 'debug');
+    expect(debug.map((a) => a[7])).toEqual(['callme-a', 'callme-b']);
+    expect(debug[0]).toEqual(expect.arrayContaining([`--image=${CAPTURE_IMAGE}`, '--image-pull-policy=IfNotPresent', '--profile=netadmin', '-c', CAPTURE_CONTAINER, '--attach=false']));
+    expect(calls().filter((l) => l.startsWith('custom '))[0]).toMatch(/"runAsUser":0.*env=true/);
+    const inserted = kubectl.filter((a) => a.includes('iptables') && a.includes('-I'));
+    expect(inserted).toHaveLength(2);
+    expect(inserted[0]).toEqual(expect.arrayContaining(['exec', '-c', CAPTURE_CONTAINER, '-i', 'eth0', '--string', 'GET /callme/ping']));
+    expect(kubectl.filter((a) => a.includes('iptables') && a.includes('-D'))).toHaveLength(2);
+    // down() ends each capture container (ephemeral containers cannot be removed).
+    expect(kubectl.filter((a) => a.includes(CAPTURE_CONTAINER) && a.some((x) => x.includes('process.kill(1')))).toHaveLength(2);
+    expect(argvs()).toContainEqual(['delete', 'cluster', '--name', 'tsmesh-argv', '--kubeconfig', join(dir, 'kc.yaml')]);
+  });
+
+  it('kind create names the kubeconfig too, and nothing when none is set', async () => {
+    setup();
+    await new KindCli('tsmesh-argv', '/tmp/kc').create('/tmp/cluster.yaml');
+    await new KindCli('tsmesh-argv').create('/tmp/cluster.yaml');
+    expect(argvs()).toEqual([
+      ['create', 'cluster', '--name', 'tsmesh-argv', '--kubeconfig', '/tmp/kc', '--config', '/tmp/cluster.yaml', '--wait', '180s'],
+      ['create', 'cluster', '--name', 'tsmesh-argv', '--config', '/tmp/cluster.yaml', '--wait', '180s'],
+    ]);
+    expect(new KindDriver(root, 'c', undefined).kubectlArgv(['x'])).toEqual(['--context', 'kind-c', 'x']);
   });
 });

@@ -2,8 +2,8 @@
  * The kind driver: a kind cluster made through the kind CLI, the images built by
  * infra/docker/build-images.sh and loaded with `kind load docker-image`, infra/k8s applied unchanged
  * with `kubectl apply --server-side` (raw YAML, so no schema field of a CRD is lost), every scenario
- * hook through `kubectl --context kind-<cluster>`. Each prerequisite is checked first; the suite
- * skips naming the one that is missing.
+ * hook through `kubectl [--kubeconfig <E2E_KIND_KUBECONFIG>] --context kind-<cluster>` (wire checks from a
+ * `kubectl debug` container). Each prerequisite is checked first; the suite skips naming the one that is missing.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -21,10 +21,11 @@ export const KIND_MIN_VERSION = '0.25.0';
 const POD_CLIENT = resolve(import.meta.dirname, '../pod-client.mjs');
 
 /** Runs a CLI and resolves with its output; rejects naming the command and its stderr. */
-async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<string> {
+async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<string> {
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
   if (opts.input !== undefined) {
     return new Promise((done, fail) => {
-      const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
@@ -40,7 +41,7 @@ async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?
     });
   }
   try {
-    const { stdout } = await run(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run(cmd, args, { cwd: opts.cwd, env, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
@@ -56,9 +57,22 @@ export function versionAtLeast(have: string, want: string): boolean {
   return true;
 }
 
+/**
+ * The image of the debug container `watchWire` adds to a pod (`kubectl debug`, an ephemeral
+ * container in the pod's network namespace): any image with `iptables` (string match) and `node`
+ * works. Default: the proxy image, which carries iptables for istio-init and is loaded into the
+ * cluster already, so no registry is needed; `E2E_KIND_CAPTURE_IMAGE` names another.
+ */
+export const CAPTURE_IMAGE = process.env.E2E_KIND_CAPTURE_IMAGE ?? 'tsmesh/proxy:latest';
+/** The name of that ephemeral container in each pod. */
+export const CAPTURE_CONTAINER = 'tsmesh-wire';
+
 /** A thin wrapper of the kind CLI. */
 export class KindCli {
-  constructor(readonly clusterName: string) {}
+  constructor(readonly clusterName: string, readonly kubeconfig?: string) {}
+  private get kc(): string[] {
+    return this.kubeconfig ? ['--kubeconfig', this.kubeconfig] : [];
+  }
   async version(): Promise<string> {
     return (await cli('kind', ['version'], { timeoutMs: 10_000 })).trim();
   }
@@ -66,13 +80,13 @@ export class KindCli {
     return (await cli('kind', ['get', 'clusters'])).split('\n').filter(Boolean);
   }
   async create(configFile: string): Promise<void> {
-    await cli('kind', ['create', 'cluster', '--name', this.clusterName, '--config', configFile, '--wait', '180s'], { timeoutMs: 600_000 });
+    await cli('kind', ['create', 'cluster', '--name', this.clusterName, ...this.kc, '--config', configFile, '--wait', '180s'], { timeoutMs: 600_000 });
   }
   async load(image: string): Promise<void> {
     await cli('kind', ['load', 'docker-image', '--name', this.clusterName, image], { timeoutMs: 600_000 });
   }
   async delete(): Promise<void> {
-    await cli('kind', ['delete', 'cluster', '--name', this.clusterName]);
+    await cli('kind', ['delete', 'cluster', '--name', this.clusterName, ...this.kc]);
   }
 }
 
@@ -137,11 +151,21 @@ export class KindDriver implements MeshDriver {
   private readonly serviceForwards = new Map<string, Promise<number>>();
   private controlPlanePort = 0;
   private podRoute = false;
-  private readonly wires: string[] = [];
+  /** Pods (`namespace/name`) that carry the capture container, and the wire rules installed in them. */
+  private readonly captures = new Set<string>();
+  private readonly wires = new Set<{ pods: string[]; rule: string[] }>();
+  /** The kubeconfig every kind and kubectl call names (`E2E_KIND_KUBECONFIG`; default: kind's and kubectl's own, `$KUBECONFIG` or ~/.kube/config). */
+  readonly kubeconfig: string | undefined;
 
-  constructor(private readonly root: string, clusterName = process.env.E2E_KIND_CLUSTER ?? 'tsmesh-e2e') {
-    this.kind = new KindCli(clusterName);
+  constructor(private readonly root: string, clusterName = process.env.E2E_KIND_CLUSTER ?? 'tsmesh-e2e', kubeconfig = process.env.E2E_KIND_KUBECONFIG) {
+    this.kubeconfig = kubeconfig ? resolve(kubeconfig) : undefined;
+    this.kind = new KindCli(clusterName, this.kubeconfig);
     this.context = `kind-${clusterName}`;
+  }
+
+  /** Every kubectl command line starts so: this cluster's context, in the driver's kubeconfig when one is named. */
+  kubectlArgv(args: string[]): string[] {
+    return [...(this.kubeconfig ? ['--kubeconfig', this.kubeconfig] : []), '--context', this.context, ...args];
   }
 
   /** kind (≥ KIND_MIN_VERSION), kubectl and a Docker engine; null when all are there. */
@@ -168,12 +192,12 @@ export class KindDriver implements MeshDriver {
   }
 
   private kubectl(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
-    return cli('kubectl', ['--context', this.context, ...args], opts);
+    return cli('kubectl', this.kubectlArgv(args), opts);
   }
 
   private kubectlSync(args: string[]): string {
     try {
-      return execFileSync('kubectl', ['--context', this.context, ...args], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      return execFileSync('kubectl', this.kubectlArgv(args), { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       throw new Error(`kubectl ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
@@ -249,7 +273,7 @@ export class KindDriver implements MeshDriver {
 
   /** `kubectl port-forward svc/<name> :<port>` kept running until down(); the loopback port. */
   private async portForward(namespace: string, name: string, port: number): Promise<number> {
-    const child = spawn('kubectl', ['--context', this.context, 'port-forward', '-n', namespace, `svc/${name}`, `:${port}`, '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('kubectl', this.kubectlArgv(['port-forward', '-n', namespace, `svc/${name}`, `:${port}`, '--address', '127.0.0.1']), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.forwarders.push(child);
     return new Promise<number>((done, fail) => {
       let out = '';
@@ -280,7 +304,8 @@ export class KindDriver implements MeshDriver {
   /** Pod IPs from this machine: a route to the pod network via the kind node (Linux, root); else podIP says why not. */
   private async routePodNetwork(): Promise<void> {
     if (process.platform !== 'linux' || process.getuid?.() !== 0) return;
-    const node = (await cli('docker', ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', `${this.kind.clusterName}-control-plane`])).trim().split(' ')[0];
+    // The node's InternalIP (the kind node container's address on Docker's network).
+    const node = (await this.kubectl(['get', 'node', `${this.kind.clusterName}-control-plane`, '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'])).trim().split(' ')[0];
     if (!node) return;
     await cli('ip', ['route', 'replace', '10.244.0.0/16', 'via', node]);
     this.podRoute = true;
@@ -289,7 +314,13 @@ export class KindDriver implements MeshDriver {
   async down(): Promise<void> {
     for (const f of this.forwarders.splice(0)) f.kill();
     this.serviceForwards.clear();
-    for (const rule of this.wires.splice(0)) await this.nodeIptables(['-D', 'FORWARD', ...rule.split('\0')]).catch(() => undefined);
+    for (const w of [...this.wires]) await this.removeWire(w).catch(() => undefined);
+    // Ephemeral containers cannot be removed from a pod: end each capture container's process.
+    for (const key of [...this.captures]) {
+      const [ns, name] = key.split('/');
+      await this.kubectl(['exec', '-n', ns, name, '-c', CAPTURE_CONTAINER, '--', 'node', '-e', 'process.kill(1, "SIGKILL")']).catch(() => undefined);
+    }
+    this.captures.clear();
     if (this.podRoute) await cli('ip', ['route', 'del', '10.244.0.0/16']).catch(() => undefined);
     if (process.env.E2E_KEEP_CLUSTER !== '1') await this.kind.delete();
   }
@@ -337,7 +368,7 @@ export class KindDriver implements MeshDriver {
       args = [...argv.slice(0, i), '--input-type=module', '-', ...argv.slice(i + 1)];
     }
     return new Promise((done) => {
-      const child = spawn('kubectl', ['--context', this.context, 'exec', ...(input !== undefined ? ['-i'] : []), '-n', namespace, pod.metadata.name, '-c', container, '--', ...args]);
+      const child = spawn('kubectl', this.kubectlArgv(['exec', ...(input !== undefined ? ['-i'] : []), '-n', namespace, pod.metadata.name, '-c', container, '--', ...args]));
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -365,7 +396,7 @@ export class KindDriver implements MeshDriver {
   async killContainer(namespace: string, labels: Record<string, string>, container: string): Promise<void> {
     const pod = this.pod(namespace, labels);
     const r = await new Promise<number | null>((done) => {
-      const child = spawn('kubectl', ['--context', this.context, 'exec', '-n', namespace, pod.metadata.name, '-c', container, '--', 'node', '-e', 'process.kill(1, "SIGKILL")']);
+      const child = spawn('kubectl', this.kubectlArgv(['exec', '-n', namespace, pod.metadata.name, '-c', container, '--', 'node', '-e', 'process.kill(1, "SIGKILL")']));
       child.on('close', done);
     });
     if (r !== 0 && r !== 137) throw new Error(`killing ${container} in ${namespace}/${pod.metadata.name}: kubectl exec exited ${r}`);
@@ -403,27 +434,80 @@ export class KindDriver implements MeshDriver {
     }
   }
 
-  private nodeIptables(args: string[]): Promise<string> {
-    return cli('docker', ['exec', `${this.kind.clusterName}-control-plane`, 'iptables', ...args]);
+  /** The `kubectl debug` command line that adds the capture container to a pod (root with NET_ADMIN/NET_RAW in the pod's network namespace, idle until ended). */
+  captureDebugArgs(namespace: string, pod: string, customFile: string): string[] {
+    return this.kubectlArgv([
+      'debug', '-n', namespace, pod, `--image=${CAPTURE_IMAGE}`, '--image-pull-policy=IfNotPresent', '--profile=netadmin', `--custom=${customFile}`,
+      '-c', CAPTURE_CONTAINER, '--attach=false', '--quiet', '--', 'node', '-e', 'setInterval(() => {}, 1 << 30)',
+    ]);
   }
 
-  /** Counts packets with `pattern` forwarded between pods on the kind node (an iptables string match in its FORWARD chain). */
+  /** Adds the capture container to `namespace/pod` once, and waits until it runs. */
+  private async ensureCapture(namespace: string, pod: string): Promise<void> {
+    const key = `${namespace}/${pod}`;
+    if (this.captures.has(key)) return;
+    const dir = mkdtempSync(join(tmpdir(), 'tsmesh-debug-'));
+    try {
+      // --profile=netadmin adds the capabilities; the container must also run as root for iptables (the image's USER is 1337).
+      const custom = join(dir, 'capture.json');
+      writeFileSync(custom, JSON.stringify({ securityContext: { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false } }));
+      const argv = this.captureDebugArgs(namespace, pod, custom);
+      await cli('kubectl', argv, { timeoutMs: 60_000, env: { KUBECTL_DEBUG_CUSTOM_PROFILE: 'true' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const p = JSON.parse(this.kubectlSync(['get', 'pod', '-n', namespace, pod, '-o', 'json'])) as { status: { ephemeralContainerStatuses?: { name: string; state?: { running?: unknown; waiting?: { reason?: string; message?: string } } }[] } };
+      const st = p.status.ephemeralContainerStatuses?.find((c) => c.name === CAPTURE_CONTAINER);
+      if (st?.state?.running) break;
+      if (Date.now() > until) throw new Error(`watchWire: the capture container in ${key} is not running after 120 s (${st?.state?.waiting?.reason ?? 'no status'}: ${st?.state?.waiting?.message ?? ''}; image ${CAPTURE_IMAGE})`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    this.captures.add(key);
+  }
+
+  private captureIptables(key: string, args: string[]): Promise<string> {
+    const [ns, name] = key.split('/');
+    return this.kubectl(['exec', '-n', ns, name, '-c', CAPTURE_CONTAINER, '--', 'iptables', ...args], { timeoutMs: 30_000 });
+  }
+
+  private async removeWire(w: { pods: string[]; rule: string[] }): Promise<void> {
+    this.wires.delete(w);
+    for (const key of w.pods) await this.captureIptables(key, ['-D', 'INPUT', ...w.rule]).catch(() => undefined);
+  }
+
+  /**
+   * Counts packets with `pattern` in their payload arriving from the wire (`-i eth0`) at any Ready
+   * pod of namespace `default` (the sample workloads): an iptables string match in each pod's
+   * network namespace, installed from a debug container (`kubectl debug`, image {@link CAPTURE_IMAGE}).
+   * Loopback traffic inside a pod (sidecar ↔ app) is not counted.
+   */
   async watchWire(pattern: string): Promise<{ packets: () => Promise<number>; remove: () => Promise<void> }> {
-    const tag = `tsmesh-wire-${Date.now()}-${this.wires.length}`;
-    const rule = ['-m', 'string', '--string', pattern, '--algo', 'bm', '-m', 'comment', '--comment', tag];
-    await this.nodeIptables(['-I', 'FORWARD', '1', ...rule]);
-    this.wires.push(rule.join('\0'));
+    const list = JSON.parse(this.kubectlSync(['get', 'pod', '-n', 'default', '-o', 'json'])) as { items: PodJson[] };
+    const pods = list.items.filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => `default/${p.metadata.name}`);
+    if (pods.length === 0) throw new Error('watchWire: no Ready pod in namespace default');
+    const tag = `tsmesh-wire-${Date.now()}-${this.wires.size}`;
+    const rule = ['-i', 'eth0', '-m', 'string', '--string', pattern, '--algo', 'bm', '-m', 'comment', '--comment', tag];
+    const w = { pods: [] as string[], rule };
+    this.wires.add(w);
+    for (const key of pods) {
+      await this.ensureCapture(...(key.split('/') as [string, string]));
+      await this.captureIptables(key, ['-I', 'INPUT', '1', ...rule]);
+      w.pods.push(key);
+    }
     return {
       packets: async () => {
-        const out = await this.nodeIptables(['-L', 'FORWARD', '-v', '-x', '-n']);
-        const line = out.split('\n').find((l) => l.includes(tag));
-        if (!line) throw new Error(`watchWire: the rule ${tag} is gone from the kind node's FORWARD chain`);
-        return Number(line.trim().split(/\s+/)[0]);
+        let n = 0;
+        for (const key of w.pods) {
+          const out = await this.captureIptables(key, ['-L', 'INPUT', '-v', '-x', '-n']);
+          const line = out.split('\n').find((l) => l.includes(tag));
+          if (!line) throw new Error(`watchWire: the rule ${tag} is gone from the INPUT chain of pod ${key}`);
+          n += Number(line.trim().split(/\s+/)[0]);
+        }
+        return n;
       },
-      remove: async () => {
-        await this.nodeIptables(['-D', 'FORWARD', ...rule]);
-        this.wires.splice(this.wires.indexOf(rule.join('\0')), 1);
-      },
+      remove: () => this.removeWire(w),
     };
   }
 

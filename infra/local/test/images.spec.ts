@@ -1,5 +1,5 @@
 // Image mode (`fromImages`): pods whose containers run from a real image of the local Docker engine
-// (built here from infra/docker/host-base-image.sh's base, no registry), with the image's USER and
+// (built here on a base from infra/docker/host-base-image.sh, no registry), with the image's USER and
 // WORKDIR, the securityContext's capabilities, readOnlyRootFilesystem and runAsNonRoot, and
 // imagePullPolicy checked as the kubelet does. Skipped, saying why, only where no engine answers
 // (infra/docker/engine.sh starts one as root on Debian).
@@ -32,7 +32,8 @@ http.createServer((req, res) => {
 }).listen(8080, '0.0.0.0');
 `;
 
-const DOCKERFILE = `FROM tsmesh/node-base:host
+const BASE = 'tsmesh-test/node-base:host';
+const DOCKERFILE = `FROM ${BASE}
 WORKDIR /srv
 COPY server.js ./
 ENV FROM_IMAGE=yes
@@ -66,13 +67,15 @@ describe.skipIf(skipReason !== null)('LocalRuntime fromImages (real image, Docke
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsmesh-test-image-'));
     try {
-      const base = spawnSync('flock', ['/tmp/tsmesh-images.lock', 'bash', join(root, 'infra/docker/host-base-image.sh'), 'tsmesh/node-base:host'], { encoding: 'utf8', timeout: 300_000 });
-      if (base.status !== 0) throw new Error(`host-base-image.sh: ${base.stderr}`);
+      // A base of this test's own (imported only when the host's node changed), so it never waits for
+      // the image builds that use tsmesh/node-base:host (infra's image tests run beside this one).
+      const base = spawnSync('bash', [join(root, 'infra/docker/host-base-image.sh'), BASE], { encoding: 'utf8', timeout: 300_000 });
+      if (base.status !== 0) throw new Error(`host-base-image.sh exited ${base.status ?? base.signal}: ${base.stderr}`);
       writeFileSync(join(dir, 'Dockerfile'), DOCKERFILE);
       writeFileSync(join(dir, 'server.js'), SERVER);
       // The classic builder: three plain steps, and no buildx needed.
       const b = spawnSync('docker', ['build', '-q', '-t', tag, dir], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
-      if (b.status !== 0) throw new Error(`docker build: ${b.stderr}`);
+      if (b.status !== 0) throw new Error(`docker build exited ${b.status ?? b.signal}: ${b.stderr}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
