@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createRootCa, exportPrivateKeyPem, parseCertificate } from '@tsmesh/certs';
 import { parse, parseAllDocuments } from 'yaml';
+import { hookTimeoutFor } from '../timeouts';
 import { applyPayload, CAPTURE_CONTAINER, CAPTURE_IMAGE, e2eClusterConfig, KindCli, KindDriver, renderKustomization, versionAtLeast } from './kind';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -53,6 +55,11 @@ describe('the e2e cluster config', () => {
       { containerPort: 30443, hostPort: 18443, listenAddress: '127.0.0.1', protocol: 'TCP' },
     ]);
     expect(cfg.nodes[0].image).toMatch(/^kindest\/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('gives the setup hook 40 minutes on kind (cluster, seven image builds and loads, rollout), 5 on the local driver', () => {
+    expect(hookTimeoutFor('kind')).toBeGreaterThanOrEqual(40 * 60_000);
+    expect(hookTimeoutFor(undefined)).toBe(300_000);
   });
 
   it('compares kind versions', () => {
@@ -104,7 +111,7 @@ describe('prerequisites (stand-in CLIs on PATH)', () => {
 const STAND_IN_KUBECTL = readFileSync(join(import.meta.dirname, 'testdata/stand-in-kubectl.sh'), 'utf8');
 
 describe('command lines the kind driver builds (stand-in kubectl and kind: no API server or kind cluster here)', () => {
-  const saved = { PATH: process.env.PATH, LOG: process.env.LOG, STATE: process.env.STATE };
+  const saved = { PATH: process.env.PATH, LOG: process.env.LOG, STATE: process.env.STATE, SECRET_JSON: process.env.SECRET_JSON };
   let dir: string;
   const calls = () => readFileSync(join(dir, 'log'), 'utf8').split('\n').filter(Boolean);
   const argvs = () => calls().filter((l) => !l.startsWith('custom ')).map((l) => l.split('\x1f').filter(Boolean));
@@ -114,7 +121,14 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
   });
   const setup = () => {
     dir = mkdtempSync(join(tmpdir(), 'kind-argv-'));
-    for (const [name, body] of Object.entries({ kubectl: STAND_IN_KUBECTL, kind: `#!/bin/bash\nprintf '%s\\x1f' "$@" >> "$LOG"; echo >> "$LOG"\n` })) {
+    const logArgv = `printf '%s\\037' "$@" >> "$LOG"; echo >> "$LOG"`;
+    const tools = {
+      kubectl: STAND_IN_KUBECTL,
+      kind: `#!/bin/bash\n${logArgv}\n[ "$1 $2" = "get clusters" ] && echo tsmesh-argv\nexit 0\n`,
+      // build-images.sh, run by the driver as \`bash <script>\`: only logged here.
+      bash: `#!/bin/sh\n${logArgv}\nexit 0\n`,
+    };
+    for (const [name, body] of Object.entries(tools)) {
       writeFileSync(join(dir, name), body);
       chmodSync(join(dir, name), 0o755);
     }
@@ -150,6 +164,40 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
     // down() ends each capture container (ephemeral containers cannot be removed).
     expect(kubectl.filter((a) => a.includes(CAPTURE_CONTAINER) && a.some((x) => x.includes('process.kill(1')))).toHaveLength(2);
     expect(argvs()).toContainEqual(['delete', 'cluster', '--name', 'tsmesh-argv', '--kubeconfig', join(dir, 'kc.yaml')]);
+  });
+
+  it('up() on a reused cluster: build, load, namespaces and CRDs first, Established, the rest retried until served, the gateway Secret from the CA root, restarts, rollout, port-forward', async () => {
+    setup();
+    const ca = await createRootCa({ subject: 'O=cluster.local' });
+    const pem = (x: string) => Buffer.from(x).toString('base64');
+    writeFileSync(join(dir, 'secret.json'), JSON.stringify({ data: { 'ca-cert.pem': pem(ca.rootPem), 'ca-key.pem': pem(await exportPrivateKeyPem(ca.keys.privateKey)) } }));
+    process.env.SECRET_JSON = join(dir, 'secret.json');
+    const d = new KindDriver(root, 'tsmesh-argv', join(dir, 'kc.yaml'));
+    await d.up();
+    expect(d.controlPlane()).toBe('http://127.0.0.1:45678');
+    await d.exec('default', { app: 'callme-service' }, ['node', join(root, 'e2e/src/pod-client.mjs'), '{}']);
+    await d.down();
+    const lines = calls().map((l) => l.split('\x1f').join('␟')); // a visible separator for the patterns
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const order = [
+      at(/build-images\.sh␟--tag␟latest/),
+      at(/^load␟docker-image␟--name␟tsmesh-argv␟tsmesh\/proxy:latest/),
+      at(/^applied CustomResourceDefinition,Namespace,$/),
+      at(/␟wait␟--for=condition=Established␟.*crd\/virtualservices\.networking\.istio\.io/),
+      at(/^applied .*Deployment.*VirtualService/),
+      at(/^applied Secret,$/),
+      at(/␟rollout␟restart␟deployment␟-n␟istio-system/),
+      at(/␟rollout␟status␟deployment␟-n␟default/),
+      at(/␟port-forward␟-n␟istio-system␟svc\/istiod␟:15014/),
+    ];
+    expect(order.every((i) => i >= 0), order.join(' ')).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    // The apply refused while VirtualService was not served yet was sent again.
+    expect(lines.filter((l) => /^applied .*VirtualService/.test(l))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith('create␟cluster'))).toEqual([]); // reused, not created
+    // pod-client.mjs goes on stdin (the images do not carry it): kubectl exec -i … node --input-type=module - {}
+    expect(lines.some((l) => /␟exec␟-i␟-n␟default␟callme-a␟-c␟callme␟--␟node␟--input-type=module␟-␟\{\}/.test(l))).toBe(true);
+    expect(parseCertificate(ca.rootPem, 'root').isCa).toBe(true);
   });
 
   it('kind create names the kubeconfig too, and nothing when none is set', async () => {
