@@ -41,14 +41,16 @@ if [ "${#need_deb[@]}" -gt 0 ]; then
     echo "tsmesh: missing ${need_deb[*]} (install them, or run as root on Debian)" >&2
   fi
 fi
-# Optional: the demo's Prometheus (the demo and its test run without it, and say so).
+# Optional: the demo's Prometheus (the demo and its test run without it, and say so), and
+# Chromium for the dashboard's browser test (e2e) and screenshot (skipped, saying so, without it).
 local want_deb=()
-[ -x /usr/bin/prometheus ] || want_deb+=(prometheus)
-if [ "${#want_deb[@]}" -gt 0 ] && [ "${TSMESH_NO_PROMETHEUS:-}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+[ -x /usr/bin/prometheus ] || [ "${TSMESH_NO_PROMETHEUS:-}" = 1 ] || want_deb+=(prometheus)
+[ -x /usr/bin/chromium ] || [ "${TSMESH_NO_CHROMIUM:-}" = 1 ] || want_deb+=(chromium)
+if [ "${#want_deb[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "tsmesh: installing optional Debian packages: ${want_deb[*]}" >&2
   [ "${#need_deb[@]}" -gt 0 ] || DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want_deb[@]}" >&2 ||
-    echo "tsmesh: could not install ${want_deb[*]}; the demo runs without Prometheus" >&2
+    echo "tsmesh: could not install ${want_deb[*]}; the demo runs without Prometheus, the dashboard's browser test is skipped" >&2
 fi
 
 # npm packages: a clean install on a fresh clone; an in-place install when the lockfile changed.

@@ -9,6 +9,8 @@ import { callmeAuthz, callmeOutlierDetection, callmeRouting, callmeV2Rollout, ga
 import { eventually, fromPod, tlsProbe } from '../src/mesh-client';
 import { gatewayApiSample, gatewayApiSamples, requestsTotal, SAMPLE_GATEWAY } from '../src/gateway-api';
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
+import { join } from 'node:path';
+import { ARTIFACTS, browserUnavailable, launchBrowser, startDashboardProcess } from '../src/dashboard';
 
 const driver = driverFromEnv((line) => process.env.E2E_VERBOSE && console.log(line));
 const skipReason = await driver.unavailable();
@@ -498,6 +500,79 @@ spec:
       expect(Object.fromEntries([...byJob].filter(([, n]) => n === 0))).toEqual({});
       expect([...byJob.keys()].sort()).toEqual(['istio-ca', 'istio-sidecar-injector', 'kubernetes-pods', 'prometheus']);
       expect(await prom.query('process_resident_memory_bytes{job="istio-ca"}')).not.toEqual([]);
+    });
+  });
+
+  describe('the web dashboard in a browser', () => {
+    it('shows todolist v1/v2 and caller → callme with locks, and the 50/50 canary moves the split within 10 s', async (ctx) => {
+      const root = join(import.meta.dirname, '../..');
+      const why = browserUnavailable(root);
+      if (why) return ctx.skip(why);
+      const prom = driver.prometheus ? await driver.prometheus() : undefined;
+      const dash = await startDashboardProcess(root, { controlPlane: driver.controlPlane(), prometheus: typeof prom === 'object' ? prom.url : undefined, windowSeconds: 10 });
+      const browser = await launchBrowser();
+      let stopLoad = false;
+      // gateway → todolist (v1/v2) and gateway → caller → callme, at a few requests a second
+      const loop = async (url: string, rps: number) => {
+        while (!stopLoad) await steady(url, rps, 1000);
+      };
+      const load = Promise.all([loop(`${driver.gatewayHttp()}/`, 30), loop(`${driver.gatewayHttp()}/caller/ping`, 5)]);
+      try {
+        const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(`${dash.url}/`);
+        const edges = () => page.$$eval('[data-testid=edge]', (rows) => rows.map((r) => ({ source: r.getAttribute('data-source'), target: r.getAttribute('data-target'), mtls: r.getAttribute('data-mtls') })));
+        type Edge = Awaited<ReturnType<typeof edges>>[number];
+        const has = (l: Edge[], src: RegExp, dst: RegExp, mtls?: boolean) => l.some((e) => src.test(e.source ?? '') && dst.test(e.target ?? '') && (mtls === undefined || e.mtls === String(mtls)));
+        let seen: Edge[] = [];
+        const drawn = await eventually(async () => {
+          seen = await edges();
+          return has(seen, /ingressgateway/, /\/todolist-v1$/) && has(seen, /ingressgateway/, /\/todolist-v2$/) && has(seen, /\/caller-service$/, /\/callme-service-v\d$/, true);
+        }, 45_000, 1000);
+        expect(drawn, JSON.stringify(seen)).toBe(true);
+        // the canvas holds the same nodes, and a lock sits on every mTLS edge
+        const nodes = await page.evaluate(() => (globalThis as unknown as { tsmeshGraph: { nodes(): { id(): string }[] } }).tsmeshGraph.nodes().map((n) => n.id()));
+        expect(nodes).toEqual(expect.arrayContaining(['default/todolist-v1', 'default/todolist-v2', 'default/caller-service']));
+        const mtlsEdges = await page.evaluate(() => (globalThis as unknown as { tsmeshGraph: { edges(s: string): { length: number } } }).tsmeshGraph.edges('.mtls').length);
+        expect(mtlsEdges).toBeGreaterThan(0);
+        await eventually(async () => (await page.$$('[data-testid=edge-lock]')).length === mtlsEdges, 5000, 250);
+        expect(await page.$$('[data-testid=edge-lock]')).toHaveLength(mtlsEdges);
+        expect(await page.textContent('[data-testid=source]')).toBe(typeof prom === 'object' ? 'from Prometheus' : "from the proxies' own metrics");
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-90-10.png'), fullPage: true });
+
+        type El = { textContent: string | null; getAttribute(n: string): string | null; querySelector(s: string): El | null };
+        const split = async () => page.evaluate(() => {
+          const el = (globalThis as unknown as { document: El }).document.querySelector('[data-testid=split][data-service="todolist.default"]');
+          return {
+            weights: el?.querySelector('[data-testid=weights]')?.textContent ?? '',
+            v2: Number(el?.querySelector('[data-version=v2]')?.getAttribute('data-share') ?? NaN),
+          };
+        });
+        expect((await split()).weights).toMatch(/v1 90 · v2 10/);
+        const t0 = Date.now();
+        await driver.apply(todolistCanary(50, 50));
+        let last = await split();
+        const moved = await eventually(async () => {
+          last = await split();
+          return /v1 50 · v2 50/.test(last.weights) && last.v2 >= 25;
+        }, 10_000 - (Date.now() - t0), 250);
+        expect(moved, `10 s after applying 50/50 the page shows ${JSON.stringify(last)}`).toBe(true);
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-50-50.png'), fullPage: true });
+        // the workload page: its calls and its proxy's listeners, routes and clusters
+        await page.goto(`${dash.url}/#/workload/default/caller-service`);
+        await page.waitForSelector('[data-testid=clusters]', { timeout: 10_000 });
+        expect(await page.textContent('[data-testid=clusters]')).toMatch(/outbound\|8091\|v\d\|callme-service\.default\.svc\.cluster\.local/);
+        expect(await page.textContent('[data-testid=outbound]')).toMatch(/callme-service-v\d/);
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-workload.png'), fullPage: true });
+        expect(errors).toEqual([]);
+      } finally {
+        stopLoad = true;
+        await load;
+        await browser.close();
+        await dash.stop();
+        await driver.apply(todolistCanary(90, 10));
+      }
     });
   });
 });

@@ -98,14 +98,27 @@ function placeLocks(): void {
       wrap.appendChild(el);
       locks.set(id, el);
     }
-    const m = e.renderedMidpoint();
-    el.style.left = `${m.x}px`;
-    el.style.top = `${m.y - 14}px`;
+    // a quarter of the way along the edge, clear of the label at its midpoint
+    const a = e.renderedSourceEndpoint();
+    const b = e.renderedTargetEndpoint();
+    el.style.left = `${a.x + (b.x - a.x) * 0.25}px`;
+    el.style.top = `${a.y + (b.y - a.y) * 0.25}px`;
   });
   for (const [id, el] of locks) if (!seen.has(id)) {
     el.remove();
     locks.delete(id);
   }
+}
+
+/** Callers on the left, the services they call to the right (breadthfirst from the workloads nobody calls, turned sideways). */
+function layout(c: Core): void {
+  const roots = c.nodes().roots();
+  c.layout({
+    name: 'breadthfirst', directed: true, padding: 40, spacingFactor: 1,
+    roots: roots.length ? roots : undefined,
+    transform: (_n: unknown, p: { x: number; y: number }) => ({ x: p.y * 2.2, y: p.x * 0.9 }),
+  } as cytoscape.LayoutOptions).run();
+  c.fit(undefined, 40);
 }
 
 function drawGraph(g: MeshGraph): void {
@@ -123,14 +136,14 @@ function drawGraph(g: MeshGraph): void {
         { selector: 'node', style: { 'background-color': '#3566d6', label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 11, color: '#1d2433', 'text-valign': 'bottom', 'text-margin-y': 4, width: 26, height: 26 } },
         { selector: 'node.system', style: { 'background-color': '#6a4bb8', shape: 'round-rectangle' } },
         { selector: 'node.unknown', style: { 'background-color': '#9aa3b8' } },
-        { selector: 'edge', style: { width: 2, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': '2px', color: '#30384a' } },
+        { selector: 'edge', style: { width: 2, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 10, 'text-wrap': 'wrap', 'text-background-color': '#fff', 'text-background-opacity': 0.9, 'text-background-padding': '2px', 'text-background-shape': 'roundrectangle', color: '#30384a' } },
         { selector: 'edge.mtls', style: { 'line-color': '#1f9d55', 'target-arrow-color': '#1f9d55' } },
         { selector: 'edge.plain', style: { 'line-color': '#9aa3b8', 'target-arrow-color': '#9aa3b8', 'line-style': 'dashed' } },
         { selector: 'edge.idle', style: { opacity: 0.45 } },
         { selector: 'edge.errors', style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545' } },
       ],
-      layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 30 },
     });
+    layout(cy);
     cy.on('render viewport position', placeLocks);
     cy.on('tap', 'node', (ev) => {
       const d = ev.target.data() as { namespace: string; workload: string };
@@ -143,7 +156,7 @@ function drawGraph(g: MeshGraph): void {
   if (ids !== nodeSet) {
     cy.elements().remove();
     cy.add(els);
-    cy.layout({ name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 30 }).run();
+    layout(cy);
     nodeSet = ids;
   } else {
     for (const e of els) cy.getElementById(String(e.data.id)).data(e.data).classes(e.classes ?? '');

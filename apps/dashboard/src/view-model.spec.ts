@@ -25,8 +25,8 @@ describe('view model', () => {
     expect(els.filter((e) => e.group === 'nodes').map((e) => e.data.id)).toEqual(['default/caller', 'default/callme-v1']);
     const edge = els.find((e) => e.group === 'edges')!;
     expect(edge.classes).toBe('mtls live errors');
-    expect(edge.data.label).toBe(edgeLabel(graph.edges[0]));
-    expect(edge.data.label).toBe('2.0 rps · 50 % · P50 3.3 ms · P99 1.5 s');
+    expect(edgeLabel(graph.edges[0])).toBe('2.0 rps · 50 % · P50 3.3 ms · P99 1.5 s');
+    expect(edge.data.label).toBe('2.0 rps · 50 %\nP50 3.3 ms · P99 1.5 s');
   });
 
   it('rounds split bars and keeps configured weights', () => {

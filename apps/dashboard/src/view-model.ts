@@ -28,6 +28,11 @@ export function edgeLabel(e: GraphEdge): string {
   return `${formatRps(e.rps)} rps · ${formatPct(e.successRate)} · P50 ${formatMs(e.p50)} · P99 ${formatMs(e.p99)}`;
 }
 
+/** The label drawn on the canvas: rate and success on one line, latencies on the next. */
+export function canvasLabel(e: GraphEdge): string {
+  return edgeLabel(e).replace(' · P50', '\nP50');
+}
+
 /** Cytoscape element definitions of a graph: nodes by namespace/workload, edges by source, target and service. */
 export function graphElements(g: MeshGraph): { group: 'nodes' | 'edges'; data: Record<string, unknown>; classes?: string }[] {
   const used = new Set(g.edges.flatMap((e) => [e.source, e.target]));
@@ -40,7 +45,7 @@ export function graphElements(g: MeshGraph): { group: 'nodes' | 'edges'; data: R
     }));
   const edges = g.edges.map((e) => ({
     group: 'edges' as const,
-    data: { id: e.id, source: e.source, target: e.target, label: edgeLabel(e), mtls: e.mtls, rps: e.rps, service: e.service },
+    data: { id: e.id, source: e.source, target: e.target, label: canvasLabel(e), mtls: e.mtls, rps: e.rps, service: e.service },
     classes: [e.mtls ? 'mtls' : 'plain', e.rps > 0 ? 'live' : 'idle', e.successRate !== null && e.successRate < 0.99 ? 'errors' : ''].filter(Boolean).join(' '),
   }));
   return [...nodes, ...edges];

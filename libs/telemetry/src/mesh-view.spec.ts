@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { registerIstioMetrics, requestLabelValues, type IstioLabels } from './istio';
 import { ExpositionParseError, parseExposition } from './exposition';
-import { buildGraph, buildSplits, histogramQuantile, ratesBetween, seriesKey, weightsFromRoutes, type CounterSnapshot, type RateSeries } from './mesh-view';
+import { buildGraph, buildSplits, histogramQuantile, ratesBetween, seriesKey, serviceOf, weightsFromRoutes, type CounterSnapshot, type RateSeries } from './mesh-view';
 
 const call = (src: string, dst: string, version: string, extra: IstioLabels = {}): IstioLabels => ({
   reporter: 'destination', source_workload: src, source_workload_namespace: 'default', source_app: src.replace(/-v\d+$/, ''),
@@ -114,5 +114,15 @@ describe('ratesBetween', () => {
     expect(ratesBetween(undefined, b).map((r) => r.rate)).toEqual([0]);
     const reset = snapshot(m.registry.expose().replace(/ 30$/m, ' 4'), 5000);
     expect(ratesBetween(b, reset).map((r) => r.rate)).toEqual([2]);
+  });
+});
+
+describe('serviceOf', () => {
+  it('names the destination service from the most specific label known', () => {
+    const base = { destination_workload_namespace: 'default', destination_app: 'todolist', destination_canonical_service: 'todolist-cs' };
+    expect(serviceOf({ ...base, destination_service_name: 'todolist', destination_service_namespace: 'web' })).toBe('todolist.web');
+    expect(serviceOf({ ...base, destination_service_name: 'unknown', destination_service: 'callme-service.other.svc.cluster.local:8091' })).toBe('callme-service.other');
+    expect(serviceOf({ ...base, destination_service_name: 'unknown', destination_service: '10.96.0.7:8000' })).toBe('todolist-cs.default');
+    expect(serviceOf({ ...base, destination_canonical_service: 'unknown', destination_service: 'unknown' })).toBe('todolist.default');
   });
 });

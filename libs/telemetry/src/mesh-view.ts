@@ -110,6 +110,25 @@ export interface ProxyConfigView {
   clusters: { name: string; type: string; endpoints: number | null }[];
 }
 
+/**
+ * The destination service of a series as `name.namespace`: `destination_service_name` and
+ * `_namespace`, else the host of `destination_service`, else the destination's canonical service
+ * or app (a destination-side proxy that could not tell which service a request addressed reports
+ * `unknown` there).
+ */
+export function serviceOf(l: Record<string, string>): string {
+  const known = (v: string | undefined) => (v && v !== 'unknown' ? v : undefined);
+  const ns = known(l.destination_service_namespace) ?? known(l.destination_workload_namespace) ?? 'unknown';
+  const name = known(l.destination_service_name);
+  if (name) return `${name}.${ns}`;
+  const host = known(l.destination_service);
+  if (host && !/^\d+\.\d+\.\d+\.\d+(:\d+)?$/.test(host)) {
+    const p = host.split(':')[0].split('.');
+    return p.length >= 2 ? `${p[0]}.${p[1]}` : `${p[0]}.${ns}`;
+  }
+  return `${known(l.destination_canonical_service) ?? known(l.destination_app) ?? 'unknown'}.${ns}`;
+}
+
 /** Requests per second of 5xx in `rate` terms. */
 const isServerError = (code: string | undefined) => !!code && code.startsWith('5');
 
@@ -175,7 +194,7 @@ export function buildGraph(
   const edgeOf = (l: Record<string, string>) => {
     const s = node(ref(l, 'source'));
     const d = node(ref(l, 'destination'));
-    const service = `${l.destination_service_name || 'unknown'}.${l.destination_service_namespace || d.namespace}`;
+    const service = serviceOf(l);
     const id = `${s.id}>${d.id}>${service}`;
     let a = edges.get(id);
     if (!a) {
@@ -280,7 +299,7 @@ export function buildSplits(requests: readonly RateSeries[], weights: Map<string
   const by = new Map<string, Map<string, number>>();
   for (const r of requests) {
     if (r.labels.reporter && r.labels.reporter !== 'destination') continue;
-    const svc = `${r.labels.destination_service_name || 'unknown'}.${r.labels.destination_service_namespace || r.labels.destination_workload_namespace || 'unknown'}`;
+    const svc = serviceOf(r.labels);
     const v = r.labels.destination_version || 'unknown';
     const m = by.get(svc) ?? new Map<string, number>();
     m.set(v, (m.get(v) ?? 0) + (Number.isFinite(r.rate) && r.rate > 0 ? r.rate : 0));

@@ -21,10 +21,14 @@ export interface TrafficRates {
 export const REQUEST_GROUPING = [
   'source_workload', 'source_workload_namespace', 'source_app', 'source_version',
   'destination_workload', 'destination_workload_namespace', 'destination_app', 'destination_version',
-  'destination_service_name', 'destination_service_namespace', 'response_code', 'connection_security_policy',
+  'destination_service', 'destination_service_name', 'destination_service_namespace', 'destination_canonical_service',
+  'response_code', 'connection_security_policy',
 ] as const;
 
-const BUCKET_GROUPING = ['le', 'source_workload', 'source_workload_namespace', 'destination_workload', 'destination_workload_namespace', 'destination_service_name', 'destination_service_namespace'] as const;
+const BUCKET_GROUPING = [
+  'le', 'source_workload', 'source_workload_namespace', 'destination_workload', 'destination_workload_namespace', 'destination_app',
+  'destination_service', 'destination_service_name', 'destination_service_namespace', 'destination_canonical_service',
+] as const;
 
 /** The PromQL the dashboard runs (reporter `destination`, as Istio's dashboards and Kiali read the graph). */
 export function trafficQueries(windowSeconds: number): { requests: string; buckets: string } {
