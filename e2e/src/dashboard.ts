@@ -28,9 +28,10 @@ export interface DashboardProcess {
 }
 
 /** Starts `node dist/apps/cli/main.js dashboard --port 0` and resolves with its URL once it listens. */
-export async function startDashboardProcess(root: string, o: { controlPlane: string; prometheus?: string; windowSeconds?: number }): Promise<DashboardProcess> {
+export async function startDashboardProcess(root: string, o: { controlPlane: string; prometheus?: string; windowSeconds?: number; otlp?: { host: string; port: number } }): Promise<DashboardProcess> {
   const args = [join(root, 'dist/apps/cli/main.js'), '--control-plane', o.controlPlane, 'dashboard', '--port', '0', '--window', String(o.windowSeconds ?? 10)];
   if (o.prometheus) args.push('--prometheus', o.prometheus);
+  if (o.otlp) args.push('--otlp', `${o.otlp.host}:${o.otlp.port}`);
   const child: ChildProcess = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TSMESH_PROMETHEUS: '' } });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

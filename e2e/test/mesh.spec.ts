@@ -10,6 +10,7 @@ import { eventually, fromPod, tlsProbe } from '../src/mesh-client';
 import { gatewayApiSample, gatewayApiSamples, requestsTotal, SAMPLE_GATEWAY } from '../src/gateway-api';
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { ARTIFACTS, browserUnavailable, launchBrowser, startDashboardProcess } from '../src/dashboard';
 
 const driver = driverFromEnv((line) => process.env.E2E_VERBOSE && console.log(line));
@@ -572,6 +573,59 @@ spec:
         await browser.close();
         await dash.stop();
         await driver.apply(todolistCanary(90, 10));
+      }
+    });
+
+    it('a request through the gateway is one trace with spans from gateway, caller and callme (W3C, then B3 only), shown as a waterfall', async (ctx) => {
+      const root = join(import.meta.dirname, '../..');
+      const why = browserUnavailable(root);
+      if (why) return ctx.skip(why);
+      const otlp = driver.otlpReceiver ? driver.otlpReceiver() : `the ${driver.name} driver sends no traces here`;
+      if (typeof otlp === 'string') return ctx.skip(otlp);
+      const dash = await startDashboardProcess(root, { controlPlane: driver.controlPlane(), otlp });
+      const browser = await launchBrowser();
+      try {
+        const hex = (n: number) => randomBytes(n).toString('hex');
+        type Span = { spanId: string; parentSpanId?: string; service: string; kind: string };
+        const traceOf = async (headers: Record<string, string>, traceId: string) => {
+          const r = await fetch(`${driver.gatewayHttp()}/caller/ping`, { headers });
+          expect(r.status).toBe(200);
+          let spans: Span[] = [];
+          // the proxies export in batches (every 5 s)
+          await eventually(async () => {
+            const res = await fetch(`${dash.url}/api/traces/${traceId}`);
+            spans = res.ok ? ((await res.json()) as { spans: Span[] }).spans : [];
+            return spans.some((s) => s.service === 'istio-ingressgateway.istio-system') && ['caller-service.default', 'callme-service.default'].every((svc) => spans.some((s) => s.service === svc && s.kind === 'SERVER'));
+          }, 20_000, 500);
+          return spans;
+        };
+        const chainFromCallme = (spans: Span[]) => {
+          const byId = new Map(spans.map((s) => [s.spanId, s]));
+          const out: string[] = [];
+          for (let s = spans.find((x) => x.service === 'callme-service.default' && x.kind === 'SERVER'); s; s = s.parentSpanId ? byId.get(s.parentSpanId) : undefined) out.push(`${s.service} ${s.kind}`);
+          return out;
+        };
+        // one span per proxy and side: the gateway's outbound (CLIENT), caller's sidecar inbound and outbound, callme's sidecar inbound
+        const chain = ['callme-service.default SERVER', 'caller-service.default CLIENT', 'caller-service.default SERVER', 'istio-ingressgateway.istio-system CLIENT'];
+        const w3c = hex(16);
+        const parent = hex(8);
+        const a = await traceOf({ traceparent: `00-${w3c}-${parent}-01` }, w3c);
+        expect(chainFromCallme(a), JSON.stringify(a)).toEqual(chain);
+        expect(a.find((s) => s.service === 'istio-ingressgateway.istio-system')!.parentSpanId).toBe(parent);
+        const b3 = hex(16);
+        const b = await traceOf({ 'x-b3-traceid': b3, 'x-b3-spanid': hex(8), 'x-b3-sampled': '1' }, b3);
+        expect(chainFromCallme(b), JSON.stringify(b)).toEqual(chain);
+        const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
+        await page.goto(`${dash.url}/#/traces`);
+        await page.waitForSelector(`a[href="#/trace/${w3c}"]`, { timeout: 10_000 });
+        await page.click(`a[href="#/trace/${w3c}"]`);
+        await page.waitForSelector('[data-testid=waterfall] [data-testid=span]', { timeout: 10_000 });
+        const services = await page.$$eval('[data-testid=span]', (rows) => rows.map((r) => r.getAttribute('data-service')));
+        expect(services).toEqual(['istio-ingressgateway.istio-system', 'caller-service.default', 'caller-service.default', 'callme-service.default']);
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-trace.png'), fullPage: true });
+      } finally {
+        await browser.close();
+        await dash.stop();
       }
     });
   });

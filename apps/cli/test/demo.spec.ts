@@ -53,7 +53,7 @@ describe('demo summary', () => {
     rootCaFile: '/tmp/run/demo/root-cert.pem',
   };
   it('lists the URLs and the commands to try', () => {
-    expect(urlLines(e).map(([k]) => k)).toEqual(['gateway HTTP', 'gateway HTTPS', 'todolist page', 'caller → callme', 'gateway metrics', 'sidecar metrics', 'proxy status', 'dashboard', 'prometheus']);
+    expect(urlLines(e).map(([k]) => k)).toEqual(['gateway HTTP', 'gateway HTTPS', 'todolist page', 'caller → callme', 'gateway metrics', 'sidecar metrics', 'proxy status', 'dashboard', 'traces', 'prometheus']);
     expect(urlLines({ ...e, dashboard: 'http://127.0.0.1:20001' }).find(([k]) => k === 'dashboard')![1]).toMatch(/^http:\/\/127\.0\.0\.1:20001\/ /);
     expect(urlLines({ ...e, prometheus: 'http://127.0.0.1:9090' }).at(-1)![1]).toMatch(/^http:\/\/127\.0\.0\.1:9090\/graph\?g0\.expr=sum\(rate\(istio_requests_total/);
     expect(urlLines({ ...e, prometheusMissing: '/usr/bin/prometheus not found' }).at(-1)![1]).toBe('not running: /usr/bin/prometheus not found');

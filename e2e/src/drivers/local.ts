@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ImageStore, LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type FromImagesOptions, type RunningPrometheus } from '@tsmesh/local-runtime';
+import { hostAddress, IMAGES, ImageStore, imagesWithTracing, LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type FromImagesOptions, type RunningPrometheus } from '@tsmesh/local-runtime';
 import { createServer } from 'node:net';
 import type { ExecOutput, MeshDriver } from './types';
 
@@ -29,11 +29,20 @@ export interface LocalDriverOptions {
   fromImages?: boolean;
 }
 
+async function freePort(host: string): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, host, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 /** Runs the mesh on the local runtime: pods in network namespaces, the real injector, sidecars, gateway. */
 export class LocalDriver implements MeshDriver {
   readonly name = 'local' as const;
   private rt?: LocalRuntime;
   private prom?: Promise<RunningPrometheus | string>;
+  private otlp?: { host: string; port: number } | string;
 
   readonly fromImages: boolean;
 
@@ -68,12 +77,21 @@ export class LocalDriver implements MeshDriver {
 
   async up(): Promise<void> {
     const fromImages = this.fromImages ? await this.buildImages() : undefined;
+    // The proxies (gateway and sidecars) export traces over OTLP/HTTP to this machine, where the
+    // tracing scenario runs the receiver; sampling stays at its default (1 %) and the scenario
+    // sends sampled trace headers, which every hop follows. (From images, the proxies run as the
+    // image says, with no tracing.)
+    const host = fromImages ? undefined : hostAddress();
+    this.otlp = fromImages ? 'the proxies run from their images (E2E_LOCAL_IMAGES=1), started without --tracing-otlp'
+      : host ? { host, port: await freePort(host) } : 'this machine has no IPv4 address the pods can reach besides loopback';
+    const otlp = typeof this.otlp === 'object' ? `http://${this.otlp.host}:${this.otlp.port}/v1/traces` : undefined;
     this.rt = await LocalRuntime.start({
       fromImages,
       workspaceRoot: this.root,
       manifests: [join(this.root, 'infra/k8s/base')],
       gatewayCertHosts: ['todolist.example.com', 'localhost'],
       log: this.log,
+      images: otlp ? imagesWithTracing(otlp) : IMAGES,
     });
     await this.rt.waitReady({ timeoutMs: 240_000 });
   }
@@ -99,6 +117,10 @@ export class LocalDriver implements MeshDriver {
       return startPrometheus({ dir: join(rt.runDir, 'prometheus'), port, pods: () => scrapePodsOf(rt), scrapeIntervalSeconds: 1, refreshMs: 1000 });
     })();
     return this.prom;
+  }
+
+  otlpReceiver(): { host: string; port: number } | string {
+    return this.otlp ?? 'the mesh is not up';
   }
 
   async down(): Promise<void> {
@@ -188,3 +210,4 @@ export class LocalDriver implements MeshDriver {
     return pem;
   }
 }
+

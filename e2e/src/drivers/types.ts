@@ -54,4 +54,9 @@ export interface MeshDriver {
    * why it cannot run here. Drivers without one leave it out.
    */
   prometheus?(): Promise<RunningPrometheus | string>;
+  /**
+   * Where the proxies export OTLP/HTTP traces (`host:port` of this machine, where a scenario runs
+   * the receiver), or why they do not. Drivers without it leave it out.
+   */
+  otlpReceiver?(): { host: string; port: number } | string;
 }

@@ -16,3 +16,4 @@ export { startPrometheus, prometheusUnavailable, scrapeTargets, scrapePodsOf, pr
 export { ImageStore, checkPullPolicy, defaultPullPolicy, readAccounts, ImagePullError, type ImageConfig, type PreparedImage, type PullPolicy, type ImageStoreOptions } from './image-rootfs';
 export { capabilitySet, resolveUser, imageProcess, imageLaunchScript, ContainerConfigError, DEFAULT_CAPABILITIES, type ImageLaunch, type SecurityContext, type PodSecurityContext } from './image-launch';
 export { ImageRunner, type FromImagesOptions } from './image-runner';
+export { hostAddress, imagesWithTracing, withTracingArgs } from './tracing';

@@ -11,7 +11,8 @@ import {
   BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, TracerProvider,
   type SpanExporter, type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 
 /** Options for {@link createTracing}. */
 export interface TracingOptions {
@@ -20,6 +21,11 @@ export interface TracingOptions {
   attributes?: Record<string, string>;
   /** OTLP/HTTP traces endpoint (`http://collector:4318/v1/traces`); no export when unset and no exporter given. */
   otlpEndpoint?: string;
+  /**
+   * OTLP/HTTP encoding: `http/protobuf` (the OTLP default) or `http/json`; default
+   * `$OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `http/protobuf`.
+   */
+  otlpProtocol?: 'http/protobuf' | 'http/json';
   /** Exporter to use instead of OTLP (tests use an in-memory one). */
   exporter?: SpanExporter;
   /** Fraction of new traces sampled, 0..1 (Istio's `sampling` is a percentage: divide by 100). */
@@ -58,10 +64,17 @@ export const headerSetter: TextMapSetter<Record<string, string | string[] | unde
   },
 };
 
+/** An OTLP/HTTP span exporter in the encoding asked for (protobuf unless `http/json`). */
+export function otlpExporter(url: string, protocol = process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? 'http/protobuf'): SpanExporter {
+  if (protocol === 'http/json') return new OTLPJsonTraceExporter({ url });
+  if (protocol !== 'http/protobuf') throw new Error(`OTLP protocol "${protocol}": tsmesh exports http/protobuf or http/json (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)`);
+  return new OTLPProtoTraceExporter({ url });
+}
+
 /** Creates a tracer provider (not registered globally, so several can live in one process). */
 export function createTracing(o: TracingOptions): Tracing {
   const processors: SpanProcessor[] = [];
-  const exporter = o.exporter ?? (o.otlpEndpoint ? new OTLPTraceExporter({ url: o.otlpEndpoint }) : undefined);
+  const exporter = o.exporter ?? (o.otlpEndpoint ? otlpExporter(o.otlpEndpoint, o.otlpProtocol) : undefined);
   if (exporter) processors.push(o.simple ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter }));
   const rate = Math.min(1, Math.max(0, o.samplingRate ?? 1));
   const provider = new TracerProvider({

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type PodInfo, type RunningPrometheus } from '@tsmesh/local-runtime';
+import { hostAddress, imagesWithTracing, LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type PodInfo, type RunningPrometheus } from '@tsmesh/local-runtime';
 import type { DemoEndpoints, DemoMesh, MeshSnapshot, ProgressSink } from './demo-mesh';
 
 /** Apps the local runtime runs from `dist/apps/<app>/main.js`. */
@@ -51,19 +51,19 @@ class Forward {
   }
 }
 
-/** Whether a loopback port is free now (false only when something listens on it). */
-export async function portFree(port: number): Promise<boolean> {
+/** Whether a loopback port (or a port of `host`) is free now (false only when something listens on it). */
+export async function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((res) => {
     const s = createServer();
     s.once('error', (err: NodeJS.ErrnoException) => res(err.code !== 'EADDRINUSE'));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+    s.listen(port, host, () => s.close(() => res(true)));
   });
 }
 
-/** A loopback port nothing listens on now. */
-export async function freeLoopbackPort(): Promise<number> {
+/** A loopback port (or a port of `host`) nothing listens on now. */
+export async function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
   const s = createServer();
-  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res));
+  await new Promise<void>((res) => s.listen(0, host, res));
   const port = (s.address() as { port: number }).port;
   await new Promise((res) => s.close(res));
   return port;
@@ -86,6 +86,8 @@ export class LocalMesh implements DemoMesh {
   private pids: number[] = [];
   private eps?: DemoEndpoints;
   private prom?: RunningPrometheus;
+  /** Where the proxies export traces (the dashboard's OTLP receiver listens there), or why they do not. */
+  private otlp?: { host: string; port: number } | string;
 
   constructor(
     private readonly root: string,
@@ -116,9 +118,14 @@ export class LocalMesh implements DemoMesh {
       else if (want) hostPorts[svc] = want;
     }
     const retried = new Set<string>();
+    // Every proxy exports its spans (100 % sampled) to the dashboard's OTLP receiver on an address
+    // of this machine the pods reach through the bridge.
+    const host = hostAddress();
+    this.otlp = host ? { host, port: (await portFree(4318, host)) ? 4318 : await freeLoopbackPort(host) } : 'no address of this machine the pods reach (besides loopback)';
     this.starting = LocalRuntime.start({
       workspaceRoot: this.root,
       manifests: [join(this.root, 'infra/k8s/base')],
+      ...(typeof this.otlp === 'object' ? { images: imagesWithTracing(`http://${this.otlp.host}:${this.otlp.port}/v1/traces`, 100) } : {}),
       gatewayCertHosts: ['localhost', 'todolist.example.com', 'tsmesh.local', '*.tsmesh.local'],
       hostPorts,
       log: (line) => {
@@ -205,6 +212,7 @@ export class LocalMesh implements DemoMesh {
       sidecarMetrics: await open(side.ip, 15020),
       sidecarPod: `${side.namespace}/${side.name}`,
       rootCaFile,
+      ...(typeof this.otlp === 'object' ? { otlp: this.otlp } : { tracesMissing: this.otlp }),
     };
     await this.startPrometheus(rt);
     return this.eps;

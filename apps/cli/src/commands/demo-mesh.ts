@@ -44,6 +44,9 @@ export interface DemoEndpoints {
   /** The web dashboard (`tsmesh dashboard`, started by the demo), or why it is not running. */
   dashboard?: string;
   dashboardMissing?: string;
+  /** Where the proxies export OTLP/HTTP traces (the dashboard receives them there), or why they do not. */
+  otlp?: { host: string; port: number };
+  tracesMissing?: string;
 }
 
 /** A mesh the demo can bring up, show and tear down. */
@@ -172,7 +175,8 @@ export function urlLines(e: DemoEndpoints): [string, string][] {
     ['gateway metrics', `${e.gatewayMetrics}/stats/prometheus`],
     ['sidecar metrics', `${e.sidecarMetrics}/stats/prometheus   (${e.sidecarPod})`],
     ['proxy status', `${e.controlPlane}/debug/syncz   (tsmesh proxy-status)`],
-    ['dashboard', e.dashboard ? `${e.dashboard}/   (service graph, splits, proxies, config issues, traces)` : `not running: ${e.dashboardMissing ?? 'not started'}`],
+    ['dashboard', e.dashboard ? `${e.dashboard}/   (service graph, splits, proxies, config issues, workloads)` : `not running: ${e.dashboardMissing ?? 'not started'}`],
+    ['traces', e.dashboard && e.otlp ? `${e.dashboard}/#/traces   (every proxy exports OTLP/HTTP to http://${e.otlp.host}:${e.otlp.port}/v1/traces)` : `not collected: ${e.tracesMissing ?? e.dashboardMissing ?? 'no receiver'}`],
     ['prometheus', e.prometheus ? `${e.prometheus}/graph?g0.expr=${encodeURIComponent('sum(rate(istio_requests_total{reporter="destination"}[1m])) by (destination_workload)')}` : `not running: ${e.prometheusMissing ?? 'not started'}`],
   ];
 }

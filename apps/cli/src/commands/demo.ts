@@ -432,7 +432,7 @@ async function startDemoDashboard(e: DemoEndpoints): Promise<{ url: string; clos
   try {
     const { startDashboard } = await import('../dashboard/server');
     const { portFree } = await import('./demo-local');
-    const d = await startDashboard({ port: (await portFree(20001)) ? 20001 : 0, controlPlane: e.controlPlane, prometheus: e.prometheus });
+    const d = await startDashboard({ port: (await portFree(20001)) ? 20001 : 0, controlPlane: e.controlPlane, prometheus: e.prometheus, otlp: e.otlp });
     e.dashboard = d.url;
     return d;
   } catch (err) {

@@ -5,6 +5,9 @@
  *   GET /api/overview                   graph, splits, proxies and config issues at once
  *   GET /api/graph | /api/splits | /api/proxies | /api/issues
  *   GET /api/workload/<ns>/<name>       one workload: inbound/outbound edges, proxies, its proxy's config
+ *   GET /api/traces                     the traces received over OTLP, newest first
+ *   GET /api/traces/<trace id>          one trace's spans
+ *   POST /v1/traces                     OTLP/HTTP receiver (protobuf or JSON), also on `otlp`'s own listener
  *   GET /healthz
  *   GET /*                              the bundle (index.html for unknown paths: the page routes itself)
  */
@@ -13,6 +16,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { buildGraph, buildSplits } from '@tsmesh/telemetry';
 import { DashboardApi, NotFoundError, proxyViews, type DashboardApiOptions } from './api';
+import { handleOtlp, TraceStore } from './otlp';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -30,6 +34,10 @@ export interface DashboardServerOptions extends DashboardApiOptions {
   /** The built front end (default: `dist/apps/dashboard` found from this file or the working directory). */
   assetsDir?: string;
   routes?: ExtraRoute[];
+  /** Where traces are kept (default: a new store of 200 traces). */
+  traces?: TraceStore;
+  /** A second listener for OTLP/HTTP only, for proxies that cannot reach the dashboard's address (Istio's port is 4318). */
+  otlp?: { host: string; port: number };
 }
 
 /** A running dashboard. */
@@ -38,6 +46,9 @@ export interface RunningDashboard {
   port: number;
   api: DashboardApi;
   server: Server;
+  traces: TraceStore;
+  /** `http://host:port/v1/traces` the proxies export to. */
+  otlpUrl: string;
   close(): Promise<void>;
 }
 
@@ -81,9 +92,12 @@ function serveStatic(dir: string, path: string, res: ServerResponse): void {
 export async function startDashboard(o: DashboardServerOptions): Promise<RunningDashboard> {
   const api = new DashboardApi(o);
   const assets = o.assetsDir ?? defaultAssetsDir();
+  const traces = o.traces ?? new TraceStore();
+  let otlpUrl = '';
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
     for (const r of o.routes ?? []) if (await r(req, res, url)) return;
+    if (await handleOtlp(traces, req, res, url)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { error: `${req.method} ${url.pathname}: only GET is served here` });
       return;
@@ -106,6 +120,12 @@ export async function startDashboard(o: DashboardServerOptions): Promise<Running
     if (p === '/api/splits') return sendJson(res, 200, await api.splits());
     if (p === '/api/proxies') return sendJson(res, 200, await api.proxies());
     if (p === '/api/issues') return sendJson(res, 200, await api.issues());
+    if (p === '/api/traces') return sendJson(res, 200, { receiver: otlpUrl, limit: traces.maxTraces, received: traces.received, traces: traces.list() });
+    const t = /^\/api\/traces\/([0-9a-f]{32})$/.exec(p);
+    if (t) {
+      const spans = traces.get(t[1]);
+      return spans ? sendJson(res, 200, { traceId: t[1], spans }) : sendJson(res, 404, { error: `no trace ${t[1]} (the receiver keeps the last ${traces.maxTraces})` });
+    }
     const m = /^\/api\/workload\/([^/]+)\/([^/]+)$/.exec(p);
     if (m) return sendJson(res, 200, await api.workload(decodeURIComponent(m[1]), decodeURIComponent(m[2])));
     sendJson(res, 404, { error: `no API ${p}` });
@@ -121,14 +141,39 @@ export async function startDashboard(o: DashboardServerOptions): Promise<Running
     server.listen(o.port, o.host ?? '127.0.0.1', () => ok());
   });
   const port = (server.address() as { port: number }).port;
+  const url = `http://${o.host && o.host !== '0.0.0.0' ? o.host : '127.0.0.1'}:${port}`;
+  otlpUrl = `${url}/v1/traces`;
+  let otlpServer: Server | undefined;
+  if (o.otlp) {
+    const s2 = createServer((req, res) => {
+      handleOtlp(traces, req, res, new URL(req.url ?? '/', 'http://otlp')).then((done) => {
+        if (!done) res.writeHead(404, { 'content-type': 'text/plain' }).end('OTLP/HTTP: POST /v1/traces\n');
+      }, () => res.writeHead(500).end());
+    });
+    await new Promise<void>((ok, fail) => {
+      s2.once('error', (err) => {
+        server.close();
+        fail(new Error(`OTLP receiver on ${o.otlp!.host}:${o.otlp!.port}: ${err.message}`));
+      });
+      s2.listen(o.otlp!.port, o.otlp!.host, () => ok());
+    });
+    otlpServer = s2;
+    otlpUrl = `http://${o.otlp.host.includes(':') ? `[${o.otlp.host}]` : o.otlp.host}:${(s2.address() as { port: number }).port}/v1/traces`;
+  }
+  const closeServer = (s: Server) => new Promise<void>((r) => {
+    s.closeAllConnections();
+    s.close(() => r());
+  });
   return {
-    url: `http://${o.host && o.host !== '0.0.0.0' ? o.host : '127.0.0.1'}:${port}`,
+    url,
     port,
     api,
     server,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    traces,
+    otlpUrl,
+    close: async () => {
+      if (otlpServer) await closeServer(otlpServer);
+      await closeServer(server);
+    },
   };
 }
