@@ -55,6 +55,11 @@ describe('control plane serving over ADS', () => {
     expect(dump.resources.Listener.map((l) => l.name)).toContain('virtualInbound');
     expect(dump.resources.Cluster.map((c) => c.name)).toContain('outbound|8091|v1|callme-service.default.svc.cluster.local');
     expect((await get('/debug/config_dump?proxyID=nobody')).status).toBe(404);
+    // the accepted config, as `tsmesh x describe` reads it
+    const configz = JSON.parse((await get('/debug/configz')).text) as { kind: string; metadata: { name: string; namespace?: string }; spec?: unknown; data?: unknown }[];
+    expect(configz.some((o) => o.kind === 'VirtualService' && o.metadata.name === 'callme-service-route')).toBe(true);
+    expect(configz.some((o) => o.kind === 'Service' && o.metadata.name === 'callme-service')).toBe(true);
+    for (const o of configz.filter((x) => x.kind === 'Secret')) expect(o.data).toBeUndefined();
   });
 
   it('a file change reaches the connected client within one debounce window', async () => {

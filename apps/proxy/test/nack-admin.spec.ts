@@ -22,6 +22,7 @@ describe('NACK and admin', () => {
   let a: Upstream;
   let port = 0;
   let good: ReturnType<typeof edsCluster>;
+  let v = '';
 
   beforeAll(async () => {
     cp = new ControlPlane();
@@ -31,7 +32,7 @@ describe('NACK and admin', () => {
     proxy = await startProxy(cp);
     // not ready before any config
     expect((await get(proxy.statusPort, '/healthz/ready')).status).toBe(503);
-    const v = cp.push({ listeners: [httpListener('http', '80')], routes: [routes('80', [route({ cluster: 'a' })])], clusters: [good.c], endpoints: [good.e] });
+    v = cp.push({ listeners: [httpListener('http', '80')], routes: [routes('80', [route({ cluster: 'a' })])], clusters: [good.c], endpoints: [good.e] });
     await applied(proxy, v);
     await proxy.whenReady();
     port = proxy.listeners.boundPort('http')!;
@@ -46,9 +47,27 @@ describe('NACK and admin', () => {
     expect((await get(proxy.statusPort, '/healthz/ready')).status).toBe(200);
     expect((await get(proxy.adminPort, '/ready')).body).toBe('LIVE\n');
     expect((await request(port, '/')).status).toBe(200);
+    // Envoy's ConfigDump: typed dumps in Envoy's order; endpoints only with ?include_eds
     const dump = JSON.parse((await get(proxy.adminPort, '/config_dump')).body);
-    expect(dump.configs.map((c: { type: string }) => c.type).sort()).toEqual(['CDS', 'EDS', 'LDS', 'RDS']);
-    expect(dump.configs.find((c: { type: string }) => c.type === 'CDS').resources[0].name).toBe('a');
+    const types = (d: { configs: { '@type': string }[] }) => d.configs.map((c) => c['@type'].replace('type.googleapis.com/envoy.admin.v3.', ''));
+    expect(types(dump)).toEqual(['BootstrapConfigDump', 'ClustersConfigDump', 'ListenersConfigDump', 'RoutesConfigDump', 'SecretsConfigDump']);
+    const cds = dump.configs[1];
+    expect(cds.dynamic_active_clusters[0].cluster['@type']).toBe('type.googleapis.com/envoy.config.cluster.v3.Cluster');
+    expect(cds.dynamic_active_clusters[0].cluster.name).toBe('a');
+    expect(cds.dynamic_active_clusters[0].version_info).toBe(v);
+    expect(dump.configs[0].bootstrap.node.id).toBe(proxy.boot.nodeId);
+    expect(dump.configs[0].bootstrap.admin.address.socket_address.port_value).toBe(proxy.adminPort);
+    const listener = dump.configs[2].dynamic_listeners[0];
+    expect(listener.name).toBe('http');
+    // nested Anys expanded with their @type, as Envoy prints them
+    expect(JSON.stringify(listener.active_state.listener)).toContain('"@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"');
+    expect(dump.configs[3].dynamic_route_configs[0].route_config.name).toBe('80');
+    const withEds = JSON.parse((await get(proxy.adminPort, '/config_dump?include_eds')).body);
+    expect(types(withEds)).toContain('EndpointsConfigDump');
+    const eds = withEds.configs.find((c: { '@type': string }) => c['@type'].endsWith('EndpointsConfigDump'));
+    expect(eds.dynamic_endpoint_configs[0].endpoint_config.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(a.port);
+    const only = JSON.parse((await get(proxy.adminPort, '/config_dump?resource=dynamic_active_clusters')).body);
+    expect(only.configs.map((c: { cluster: { name: string } }) => c.cluster.name)).toEqual(['a']);
     const clusters = (await get(proxy.adminPort, '/clusters')).body;
     expect(clusters).toContain(`a::127.0.0.1:${a.port}::health_flags::healthy`);
     const json = JSON.parse((await get(proxy.adminPort, '/clusters?format=json')).body);
@@ -56,8 +75,13 @@ describe('NACK and admin', () => {
     expect((await get(proxy.adminPort, '/stats')).body).toMatch(/cluster\.a\.upstream_rq_2xx: [1-9]/);
     expect((await get(proxy.adminPort, '/stats/prometheus')).body).toMatch(/envoy_cluster_upstream_rq_total\{envoy_cluster_name="a"\} [1-9]/);
     expect((await get(proxy.prometheusPort, '/stats/prometheus')).status).toBe(200);
-    expect((await get(proxy.adminPort, '/logging?level=debug', 'POST')).body).toContain('debug');
-    await get(proxy.adminPort, '/logging?level=silent', 'POST');
+    expect((await get(proxy.adminPort, '/logging?level=debug', 'POST')).body).toBe('active loggers:\n  tsmesh: debug\n');
+    expect((await get(proxy.adminPort, '/logging?tsmesh=warning', 'POST')).body).toBe('active loggers:\n  tsmesh: warning\n');
+    expect((await get(proxy.adminPort, '/logging')).body).toBe('active loggers:\n  tsmesh: warning\n');
+    expect((await get(proxy.adminPort, '/logging?level=loud', 'POST')).status).toBe(400);
+    expect((await get(proxy.adminPort, '/logging?router=debug', 'POST')).status).toBe(404);
+    expect((await get(proxy.adminPort, '/logging?level=debug')).status).toBe(405);
+    await get(proxy.adminPort, '/logging?level=off', 'POST');
   });
 
   it('NACKs a config it cannot apply, naming resource and field, and keeps serving the last good one', async () => {
@@ -73,9 +97,10 @@ describe('NACK and admin', () => {
     expect(n.message).toBe('Cluster resource "a": lb_policy: MAGLEV is not supported');
     expect((await request(port, '/')).status).toBe(200);
     const dump = JSON.parse((await get(proxy.adminPort, '/config_dump')).body);
-    const cds = dump.configs.find((c: { type: string }) => c.type === 'CDS');
+    const cds = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ClustersConfigDump'));
     expect(cds.version_info).not.toBe(bad);
-    expect(cds.last_nack.message).toContain('MAGLEV');
+    expect(cds.last_nack.failed_configuration.version_info).toBe(bad);
+    expect(cds.last_nack.details).toContain('MAGLEV');
 
     const badRoute = cp.push({
       listeners: [httpListener('http', '80')],

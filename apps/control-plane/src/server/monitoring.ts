@@ -11,6 +11,7 @@
  *   GET /debug/push_status[?limit=&proxy=]    the last pushes: trigger, steps, proxies reached and why, types and bytes, ACKs
  *   GET /debug/config_status?resource=K/ns/n  has the last change of a resource reached (been ACKed by) every proxy it affects
  *   GET /debug/registryz                      services and endpoints
+ *   GET /debug/configz                        the accepted config of the last push context (Istio kinds, Services, Pods, …; Secrets without data)
  */
 import express from 'express';
 import type { Server } from 'node:http';
@@ -85,6 +86,22 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
   app.get('/debug/registryz', (_req, res) => {
     const push = d.pushContext();
     res.json((push?.registry.services ?? []).map((s) => ({ ...s, endpoints: push?.registry.endpoints.get(s.hostname) ?? [] })));
+  });
+  app.get('/debug/configz', (_req, res) => {
+    const push = d.pushContext();
+    if (!push) {
+      res.status(503).json({ error: 'no push context yet' });
+      return;
+    }
+    const out: unknown[] = [];
+    for (const list of push.byKind.values()) {
+      for (const r of list) {
+        const o = r.object as { kind?: string; apiVersion?: string; metadata?: unknown; type?: string };
+        // Secret material never leaves the control plane through the debug port.
+        out.push(r.kind === 'Secret' ? { apiVersion: o.apiVersion ?? 'v1', kind: 'Secret', metadata: o.metadata, type: o.type } : r.object);
+      }
+    }
+    res.json(out);
   });
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host, () => {

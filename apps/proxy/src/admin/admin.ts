@@ -1,15 +1,17 @@
 /**
- * The admin endpoints (Envoy's, on localhost): /ready, /config_dump, /clusters, /listeners,
+ * The admin endpoints (Envoy's, on localhost): /ready, /config_dump (Envoy's ConfigDump:
+ * bootstrap, clusters, listeners, routes, secrets without keys; `?include_eds`, `?resource=`), /clusters, /listeners,
  * /stats, /stats/prometheus, /logging, /quitquitquit; and the readiness (`/healthz/ready`)
  * and Prometheus (`/stats/prometheus`) servers on the pod's ports.
  */
 import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { TYPE_SHORT_NAME } from '@tsmesh/xds';
 import type { ProxyContext } from '../context';
 import type { XdsConfig } from '../agent/xds-config';
 import type { ListenerManager } from '../listener/manager';
+import type { SecretStore } from '../security/secrets';
+import { bootstrapJson, configDump, selectResource, type BootstrapView } from './config-dump';
 
 /** What the admin server reads. */
 export interface AdminSource {
@@ -18,6 +20,11 @@ export interface AdminSource {
   listeners: ListenerManager;
   log: Logger;
   nodeId: string;
+  /** The bootstrap the proxy started with (`/config_dump`'s BootstrapConfigDump). */
+  bootstrap?: () => BootstrapView;
+  /** The SDS secrets (shown without private keys). */
+  secrets?: SecretStore | null;
+  startedAt?: Date;
   state(): 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
   quit(): void;
 }
@@ -113,12 +120,36 @@ function clustersText(src: AdminSource, json: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-function configDump(src: AdminSource): unknown {
-  const configs = [];
-  for (const [typeUrl, d] of src.xds.dump()) {
-    configs.push({ type: TYPE_SHORT_NAME[typeUrl], type_url: typeUrl, version_info: d.version, resources: d.resources, last_nack: d.lastNack ?? null });
+function dumpOf(src: AdminSource, url: URL): unknown {
+  const boot: BootstrapView = src.bootstrap?.() ?? {
+    nodeId: src.nodeId, type: src.nodeId.split('~')[0] ?? '', podName: '', namespace: '', ip: '', serviceAccount: '', trustDomain: '', labels: {},
+    discoveryAddress: '', adminHost: '', adminPort: 0, statusPort: 0, prometheusPort: 0, mergedMetricsPort: null, caAddress: '', clusterId: '', workloadName: '', tracingOtlp: '',
+  };
+  const dump = configDump({ bootstrap: bootstrapJson(boot), startedAt: src.startedAt ?? new Date(0), types: src.xds.dump(), secrets: src.secrets ?? null }, { includeEds: url.searchParams.has('include_eds') });
+  const resource = url.searchParams.get('resource');
+  return resource ? selectResource(dump, resource) : dump;
+}
+
+/** Envoy's log levels and the pino level each sets. */
+const LEVELS: Record<string, string> = { trace: 'trace', debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error', critical: 'fatal', fatal: 'fatal', off: 'silent', silent: 'silent' };
+const ENVOY_LEVEL: Record<string, string> = { trace: 'trace', debug: 'debug', info: 'info', warn: 'warning', error: 'error', fatal: 'critical', silent: 'off' };
+
+/** The proxy's loggers (one: its whole log goes through `tsmesh`), as Envoy lists them. */
+export const LOGGERS = ['tsmesh'];
+
+/** Envoy's `/logging`: `?level=` sets every logger, `?<logger>=<level>` one (POST); lists the loggers. */
+function logging(src: AdminSource, req: http.IncomingMessage, url: URL): { status: number; body: string } {
+  const params = [...url.searchParams];
+  if (params.length > 0) {
+    if (req.method !== 'POST') return { status: 405, body: 'this admin command requires POST\n' };
+    for (const [name, value] of params) {
+      if (name !== 'level' && !LOGGERS.includes(name)) return { status: 404, body: `error: unknown logger "${name}" (loggers: ${LOGGERS.join(', ')})\n` };
+      const level = LEVELS[value];
+      if (!level) return { status: 400, body: `error: unknown level "${value}" (trace, debug, info, warning, error, critical, off)\n` };
+      src.log.level = level;
+    }
   }
-  return { node: src.nodeId, state: src.state(), configs };
+  return { status: 200, body: `active loggers:\n${LOGGERS.map((l) => `  ${l}: ${ENVOY_LEVEL[src.log.level] ?? src.log.level}`).join('\n')}\n` };
 }
 
 function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain'): void {
@@ -135,18 +166,14 @@ export function adminHandler(src: AdminSource): http.RequestListener {
         const s = src.state();
         return send(res, s === 'LIVE' ? 200 : 503, `${s}\n`);
       }
-      case '/config_dump': return send(res, 200, JSON.stringify(configDump(src), (_k, v) => (typeof v === 'bigint' ? String(v) : v), 2), 'application/json');
+      case '/config_dump': return send(res, 200, JSON.stringify(dumpOf(src, url), (_k, v) => (typeof v === 'bigint' ? String(v) : v), 2), 'application/json');
       case '/clusters': return send(res, 200, clustersText(src, url.searchParams.get('format') === 'json'), url.searchParams.get('format') === 'json' ? 'application/json' : 'text/plain');
       case '/listeners': return send(res, 200, JSON.stringify(src.listeners.listeners(), null, 2), 'application/json');
       case '/stats': return send(res, 200, statsText(src));
       case '/stats/prometheus': return send(res, 200, prometheusText(src), 'text/plain; version=0.0.4');
       case '/logging': {
-        const level = url.searchParams.get('level');
-        if (level && req.method === 'POST') {
-          if (!src.log.levels.values[level]) return send(res, 400, `unknown level ${level}\n`);
-          src.log.level = level;
-        }
-        return send(res, 200, `active loggers:\n  tsmesh: ${src.log.level}\n`);
+        const r = logging(src, req, url);
+        return send(res, r.status, r.body);
       }
       case '/quitquitquit':
         if (req.method !== 'POST') return send(res, 405, 'POST only\n');

@@ -80,6 +80,9 @@ export class Proxy {
       listeners: this.listeners,
       log: this.log,
       nodeId: this.boot.nodeId,
+      bootstrap: () => ({ ...this.boot, adminPort: this.adminPort || this.boot.adminPort }),
+      secrets: this.security.store,
+      startedAt: new Date(),
       state: () => this.state(),
       quit: () => void this.shutdown(),
     };

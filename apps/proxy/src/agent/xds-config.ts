@@ -21,6 +21,10 @@ export interface TypeDump {
   /** Decoded when read: the proxy keeps the encoded form (a tenth of the decoded size). */
   readonly resources: unknown[];
   lastNack?: { version: string; message: string; at: string };
+  /** When this version was accepted. */
+  readonly updatedAt?: Date;
+  /** The accepted resources by name, as kept (encoded bytes, or the message when none came). */
+  readonly kept?: ReadonlyMap<string, { bytes?: Uint8Array; message?: unknown }>;
 }
 
 /** One accepted resource as kept: its encoded bytes (the decoded message only when none came). */
@@ -32,6 +36,7 @@ interface Kept {
 /** An accepted version of one type, decoding its resources only when /config_dump asks. */
 class KeptDump implements TypeDump {
   lastNack?: { version: string; message: string; at: string };
+  readonly updatedAt = new Date();
   constructor(private readonly typeUrl: ResourceTypeUrl, readonly version: string, readonly kept: ReadonlyMap<string, Kept>) {}
   get resources(): unknown[] {
     return [...this.kept.values()].map((k) => (k.bytes ? unpack({ type_url: this.typeUrl, value: k.bytes }) : k.message));

@@ -39,6 +39,8 @@ export type SecretValue = TlsCertificateSecret | ValidationSecret;
 export interface VersionedSecret {
   readonly value: SecretValue;
   readonly version: number;
+  /** When this value was set. */
+  readonly updatedAt?: Date;
 }
 
 type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -96,7 +98,7 @@ export class SecretStore extends EventEmitter {
   set(name: string, value: SecretValue): void {
     const prev = this.secrets.get(name);
     if (prev && same(prev.value, value)) return;
-    this.secrets.set(name, { value, version: ++this.seq });
+    this.secrets.set(name, { value, version: ++this.seq, updatedAt: new Date() });
     this.emit('change', name);
   }
 
