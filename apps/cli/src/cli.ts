@@ -3,12 +3,14 @@ import { Command } from 'commander';
 
 import { analyze, EXIT, parseLevel, renderAnalysis } from './commands/analyze';
 import {
-  formatProxyDetail, formatProxyStatus, formatPushes, getJson, parseWaitTarget, selectKind, waitForConfig,
-  type ConfigDump, type ProxyDetail, type ProxyStatusEntry, type PushRecordView,
+  formatProxyDetail, formatProxyStatus, formatPushes, getJson, parseWaitTarget, waitForConfig,
+  type ProxyDetail, type ProxyStatusEntry, type PushRecordView,
 } from './commands/proxy-status';
 import { parseDurationMs } from '@tsmesh/mesh-config';
 import { kubeInject } from './commands/kube-inject';
-import { renderProxyConfig } from './commands/proxy-config';
+import { proxyConfig, type ProxyConfigOptions } from './commands/proxy-config-command';
+import { describeCommand } from './commands/describe';
+import { addDashboardLinks } from './commands/dashboard-links';
 import { addDemoOptions, type DemoOptions } from './commands/demo';
 import { addDashboardCommand } from './commands/dashboard';
 
@@ -102,20 +104,51 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 
   program
     .command('proxy-config')
-    .description('the Envoy resources the control plane serves one proxy (listeners, routes, clusters, endpoints, secrets, all)')
-    .argument('<kind>', 'listeners | routes | clusters | endpoints | secrets | all')
-    .argument('<proxy>', 'node id, or pod.namespace')
-    .option('-o, --output <format>', 'short (istioctl\'s table for cluster, listener, route, endpoint), json or yaml', 'short')
-    .action(async (kind: string, proxy: string, o: { output: string }) => {
-      let id = proxy;
-      if (!proxy.includes('~')) {
-        const entries = await getJson<ProxyStatusEntry[]>(program.opts().controlPlane, '/debug/syncz');
-        const hit = entries.find((e) => `${e.pod}.${e.namespace}` === proxy || e.pod === proxy);
-        if (!hit) throw new Error(`no connected proxy "${proxy}"; connected: ${entries.map((e) => `${e.pod}.${e.namespace}`).join(', ') || 'none'}`);
-        id = hit.proxy;
-      }
-      const dump = await getJson<ConfigDump>(program.opts().controlPlane, `/debug/config_dump?proxyID=${encodeURIComponent(id)}`);
-      io.out(renderProxyConfig(kind, selectKind(dump, kind), o.output));
+    .alias('pc')
+    .description("a proxy's Envoy config as istioctl shows it, read from the proxy's own admin (/config_dump, /clusters, /logging) through a port-forward; --source control-plane shows what the control plane serves it")
+    .argument('<kind>', 'cluster | listener | route | endpoint | secret | bootstrap | log | all (plurals accepted)')
+    .argument('<pod>', 'pod, pod.namespace, namespace/pod or node id')
+    .option('-n, --namespace <ns>', 'namespace of the pod')
+    .option('-o, --output <format>', 'short (istioctl\'s table), json or yaml', 'short')
+    .option('--source <source>', 'proxy (its admin, 15000) or control-plane (/debug/config_dump)', 'proxy')
+    .option('--admin <url>', 'the proxy admin URL to read instead of port-forwarding to the pod (e.g. http://127.0.0.1:15000)')
+    .option('--context <name>', 'kubeconfig context for kubectl port-forward (kind)')
+    .option('--level <level>', 'log: set levels (debug, or logger:level,logger:level)')
+    .option('-r, --reset', 'log: reset every logger to the proxy default (warning)')
+    .option('--fqdn <host>', 'cluster: service FQDN prefix')
+    .option('--port <port>', 'cluster/listener/endpoint: port')
+    .option('--subset <name>', 'cluster: subset')
+    .option('--direction <dir>', 'cluster: inbound or outbound')
+    .option('--address <ip>', 'listener/endpoint: address')
+    .option('--name <name>', 'route: route configuration name')
+    .option('--cluster <name>', 'endpoint: cluster name')
+    .option('--status <status>', 'endpoint: HEALTHY, UNHEALTHY, DRAINING, …')
+    .action(async (kindArg: string, ref: string, o: ProxyConfigOptions) => {
+      io.out(await proxyConfig(program.opts().controlPlane, kindArg, ref, o));
+    });
+
+  program
+    .command('x')
+    .description('experimental commands, as istioctl x')
+    .addCommand(describeCommand(() => program.opts().controlPlane, io));
+
+  addDashboardLinks(
+    program.command('dashboard').description('dashboards: prometheus, envoy <pod>, controlz [<pod>]'),
+    () => program.opts().controlPlane,
+    io,
+  );
+
+  program
+    .command('bug-report')
+    .description('configs, proxy config dumps, logs, status and versions of the mesh in one tar.gz archive')
+    .option('--output <file>', 'archive to write', 'bug-report.tar.gz')
+    .option('--run-dir <dir>', "the local runtime's run directory (container logs); found from the running runtime otherwise")
+    .option('--context <name>', 'kubeconfig context for kubectl port-forward (kind)')
+    .option('--no-proxies', 'leave out the proxies\' own config dumps')
+    .action(async (o: { output: string; runDir?: string; context?: string; proxies: boolean }) => {
+      const { bugReport } = await import('./commands/bug-report');
+      const r = await bugReport({ controlPlane: program.opts().controlPlane, output: o.output, runDir: o.runDir, context: o.context, proxies: o.proxies, log: (l) => io.err(`${l}\n`) });
+      io.out(`wrote ${r.path}: ${r.files.length} files, ${r.bytes} bytes${r.problems.length ? `; could not collect: ${r.problems.length} (see problems.txt)` : ''}\n`);
     });
 
   addDashboardCommand(program, io);

@@ -1,7 +1,10 @@
 /**
- * `tsmesh proxy-config cluster|listener|route|endpoint <pod>` tables with istioctl's columns, over
- * Envoy JSON (the `/config_dump` shape: snake_case fields, `@type` on each resource).
+ * `tsmesh proxy-config cluster|listener|route|endpoint|secret|bootstrap|log <pod>` tables with
+ * istioctl's columns, over Envoy JSON: the proxy's own admin (`/config_dump`: Envoy's ConfigDump
+ * with typed `@type` entries; `/clusters?format=json`; `/logging`) or the control plane's view of
+ * the same proxy (`/debug/config_dump`).
  */
+import { X509Certificate } from 'node:crypto';
 import { stringify } from 'yaml';
 
 type J = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -14,7 +17,9 @@ function table(header: string[], rows: string[][]): string {
 
 /** `name.namespace` of the Istio resource in Istio's `filter_metadata.istio.config` path, or ''. */
 function istioConfig(metadata: J | undefined): string {
-  const path = metadata?.filter_metadata?.istio?.config as string | undefined;
+  const cfg = metadata?.filter_metadata?.istio?.config;
+  // plain JSON (Envoy's rendering of a Struct) or the Struct's own fields
+  const path = (typeof cfg === 'string' ? cfg : metadata?.filter_metadata?.istio?.fields?.config?.stringValue ?? metadata?.filter_metadata?.istio?.fields?.config?.string_value) as string | undefined;
   const m = path ? /\/namespaces\/([^/]+)\/[^/]+\/([^/]+)$/.exec(path) : null;
   return m ? `${m[2]}.${m[1]}` : '';
 }
@@ -105,11 +110,170 @@ export function endpointTable(assignments: J[]): string {
   return table(['ENDPOINT', 'STATUS', 'OUTLIER CHECK', 'CLUSTER'], rows);
 }
 
+/** istioctl's endpoint table from the proxy's `/clusters?format=json`: health as the proxy sees it. */
+export function endpointStatusTable(statuses: J): string {
+  const rows: string[][] = [];
+  for (const c of statuses.cluster_statuses ?? []) {
+    for (const h of c.host_statuses ?? []) {
+      const addr = typeof h.address === 'string' ? h.address : `${h.address?.socket_address?.address}:${h.address?.socket_address?.port_value}`;
+      rows.push([addr, String(h.health_status?.eds_health_status ?? 'HEALTHY'), h.health_status?.failed_outlier_check ? 'FAILED' : 'OK', String(c.name)]);
+    }
+  }
+  rows.sort((a, b) => a[3].localeCompare(b[3]) || a[0].localeCompare(b[0]));
+  return table(['ENDPOINT', 'STATUS', 'OUTLIER CHECK', 'CLUSTER'], rows);
+}
+
+/** PEM of an Envoy DataSource (`inline_bytes` base64 or `inline_string`). */
+function pemOf(d: J | undefined): string {
+  if (!d) return '';
+  if (typeof d.inline_string === 'string') return d.inline_string;
+  if (typeof d.inline_bytes === 'string') return Buffer.from(d.inline_bytes, 'base64').toString('utf8');
+  return '';
+}
+
+/** istioctl's secret table: RESOURCE NAME, TYPE, STATUS, VALID CERT, SERIAL NUMBER, NOT AFTER, NOT BEFORE. */
+export function secretTable(secrets: J[], now = new Date()): string {
+  const rows: string[][] = [];
+  for (const entry of secrets) {
+    const s = entry.secret ?? entry;
+    const name = String(entry.name ?? s.name);
+    const tls = s.tls_certificate;
+    const pem = tls ? pemOf(tls.certificate_chain) : pemOf(s.validation_context?.trusted_ca);
+    const type = tls ? 'Cert Chain' : 'CA';
+    let cert: X509Certificate | undefined;
+    try {
+      cert = pem ? new X509Certificate(pem) : undefined;
+    } catch {
+      cert = undefined;
+    }
+    if (!cert) {
+      rows.push([name, type, 'ACTIVE', 'false', '-', '-', '-']);
+      continue;
+    }
+    const notBefore = new Date(cert.validFrom);
+    const notAfter = new Date(cert.validTo);
+    const valid = now >= notBefore && now <= notAfter;
+    rows.push([name, type, 'ACTIVE', String(valid), cert.serialNumber.toLowerCase(), notAfter.toISOString().replace('.000Z', 'Z'), notBefore.toISOString().replace('.000Z', 'Z')]);
+  }
+  return table(['RESOURCE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE'], rows);
+}
+
+/** Envoy's `ConfigDump` (`{configs: [{"@type": …ConfigDump}]}`) as the proxy's admin serves it. */
+export interface EnvoyConfigDump {
+  configs: J[];
+}
+
+function dumpOfType(dump: EnvoyConfigDump, name: string): J | undefined {
+  return dump.configs.find((c) => String(c['@type'] ?? '').endsWith(`.${name}`));
+}
+
+/** The resources of one kind in an Envoy ConfigDump (what the control plane's view lists for the same kind). */
+export function resourcesOfDump(dump: EnvoyConfigDump, kind: string): unknown {
+  const k = kind.replace(/s$/, '');
+  switch (k) {
+    case 'cluster': {
+      const d = dumpOfType(dump, 'ClustersConfigDump');
+      return [...(d?.static_clusters ?? []), ...(d?.dynamic_active_clusters ?? [])].map((c: J) => c.cluster);
+    }
+    case 'listener': {
+      const d = dumpOfType(dump, 'ListenersConfigDump');
+      return [...(d?.static_listeners ?? []).map((l: J) => l.listener), ...(d?.dynamic_listeners ?? []).map((l: J) => l.active_state?.listener).filter(Boolean)];
+    }
+    case 'route': {
+      const d = dumpOfType(dump, 'RoutesConfigDump');
+      return [...(d?.static_route_configs ?? []), ...(d?.dynamic_route_configs ?? [])].map((r: J) => r.route_config);
+    }
+    case 'endpoint': {
+      const d = dumpOfType(dump, 'EndpointsConfigDump');
+      return [...(d?.static_endpoint_configs ?? []), ...(d?.dynamic_endpoint_configs ?? [])].map((e: J) => e.endpoint_config);
+    }
+    case 'secret': {
+      const d = dumpOfType(dump, 'SecretsConfigDump');
+      return [...(d?.static_secrets ?? []), ...(d?.dynamic_active_secrets ?? [])];
+    }
+    case 'bootstrap':
+      return dumpOfType(dump, 'BootstrapConfigDump') ?? {};
+    case 'all':
+      return dump;
+    default:
+      throw new Error(`unknown kind "${kind}": expected cluster, listener, route, endpoint, secret, bootstrap, log or all`);
+  }
+}
+
+/** istioctl's filters of `proxy-config cluster|listener|route|endpoint`. */
+export interface ProxyConfigFilter {
+  fqdn?: string;
+  port?: string;
+  subset?: string;
+  direction?: string;
+  address?: string;
+  name?: string;
+  cluster?: string;
+  status?: string;
+}
+
+/** Keeps the resources matching istioctl's flags (`--fqdn`, `--port`, `--subset`, `--direction`, `--address`, `--name`, `--cluster`, `--status`). */
+export function filterResources(kind: string, resources: J[], f: ProxyConfigFilter): J[] {
+  const k = kind.replace(/s$/, '');
+  if (k === 'cluster') {
+    return resources.filter((c) => {
+      const [direction, port, subset, fqdn] = String(c.name).split('|');
+      if (f.fqdn && !(fqdn ?? String(c.name)).startsWith(f.fqdn)) return false;
+      if (f.port && port !== f.port) return false;
+      if (f.subset && subset !== f.subset) return false;
+      if (f.direction && direction !== f.direction) return false;
+      return true;
+    });
+  }
+  if (k === 'listener') {
+    return resources.filter((l) => {
+      const a = l.address?.socket_address ?? {};
+      if (f.port && String(a.port_value) !== f.port) return false;
+      if (f.address && a.address !== f.address) return false;
+      return true;
+    });
+  }
+  if (k === 'route') return f.name ? resources.filter((r) => r.name === f.name) : resources;
+  return resources;
+}
+
+/** Keeps the endpoints of `/clusters?format=json` matching `--cluster`, `--address`, `--port`, `--status`. */
+export function filterEndpointStatuses(statuses: J, f: ProxyConfigFilter): J {
+  const clusters = (statuses.cluster_statuses ?? []).filter((c: J) => !f.cluster || c.name === f.cluster).map((c: J) => ({
+    ...c,
+    host_statuses: (c.host_statuses ?? []).filter((h: J) => {
+      const addr = typeof h.address === 'string' ? h.address : `${h.address?.socket_address?.address}:${h.address?.socket_address?.port_value}`;
+      if (f.address && !addr.startsWith(`${f.address}:`)) return false;
+      if (f.port && !addr.endsWith(`:${f.port}`)) return false;
+      if (f.status && String(h.health_status?.eds_health_status ?? 'HEALTHY') !== f.status.toUpperCase()) return false;
+      return true;
+    }),
+  })).filter((c: J) => c.host_statuses.length > 0);
+  return { cluster_statuses: clusters };
+}
+
+/**
+ * istioctl's `--level`: `debug` (every logger) or `logger:level,logger:level`; the query of
+ * Envoy's `POST /logging`.
+ */
+export function loggingQuery(level: string): string {
+  const parts = level.split(',').map((p) => p.trim()).filter(Boolean);
+  if (parts.length === 0) throw new Error('--level: empty; expected a level (trace, debug, info, warning, error, critical, off) or logger:level,…');
+  const q = new URLSearchParams();
+  for (const p of parts) {
+    const [a, b] = p.includes(':') ? p.split(':', 2) : ['level', p];
+    if (!/^(trace|debug|info|warning|warn|error|critical|off)$/.test(b)) throw new Error(`--level: "${b}" is not a level (trace, debug, info, warning, error, critical, off)`);
+    q.append(a, b);
+  }
+  return q.toString();
+}
+
 const TABLES: Record<string, (r: J[]) => string> = {
   cluster: clusterTable, clusters: clusterTable,
   listener: listenerTable, listeners: listenerTable,
   route: routeTable, routes: routeTable,
   endpoint: endpointTable, endpoints: endpointTable,
+  secret: (r) => secretTable(r), secrets: (r) => secretTable(r),
 };
 
 /** Renders one kind's resources as istioctl does: `short` (the table), `json` or `yaml`. */
@@ -118,7 +282,7 @@ export function renderProxyConfig(kind: string, resources: unknown, output: stri
   if (output === 'yaml') return stringify(resources);
   if (output !== 'short') throw new Error(`unknown output "${output}": expected short, json or yaml`);
   const t = TABLES[kind];
-  // Kinds without a table (secrets, all) print their JSON, as before.
+  // Kinds without a table (bootstrap, all) print their JSON, as istioctl does.
   if (!t || !Array.isArray(resources)) return JSON.stringify(resources, null, 2) + '\n';
   return t(resources as J[]);
 }
