@@ -12,6 +12,7 @@ import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ARTIFACTS, browserUnavailable, launchBrowser, startDashboardProcess } from '../src/dashboard';
+import { operatorScenarios } from './operator';
 
 const driver = driverFromEnv((line) => process.env.E2E_VERBOSE && console.log(line));
 const skipReason = await driver.unavailable();
@@ -629,4 +630,6 @@ spec:
       }
     });
   });
+
+  operatorScenarios(driver);
 });

@@ -185,7 +185,8 @@ export function adminHandler(src: AdminSource): http.RequestListener {
         return send(res, ok ? 200 : 503, ok ? '' : `${src.state()}\n`);
       }
       default:
-        return send(res, 404, 'admin commands: /ready /config_dump /clusters /listeners /stats /stats/prometheus /logging /quitquitquit\n');
+        // the index, as Envoy's admin page lists its commands
+        return send(res, url.pathname === '/' ? 200 : 404, 'admin commands: /ready /config_dump /clusters /listeners /stats /stats/prometheus /logging /quitquitquit\n');
     }
   };
 }
