@@ -132,12 +132,6 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     .description('experimental commands, as istioctl x')
     .addCommand(describeCommand(() => program.opts().controlPlane, io));
 
-  addDashboardLinks(
-    program.command('dashboard').description('dashboards: prometheus, envoy <pod>, controlz [<pod>]'),
-    () => program.opts().controlPlane,
-    io,
-  );
-
   program
     .command('bug-report')
     .description('configs, proxy config dumps, logs, status and versions of the mesh in one tar.gz archive')
@@ -151,7 +145,8 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       io.out(`wrote ${r.path}: ${r.files.length} files, ${r.bytes} bytes${r.problems.length ? `; could not collect: ${r.problems.length} (see problems.txt)` : ''}\n`);
     });
 
-  addDashboardCommand(program, io);
+  // `tsmesh dashboard` is the web dashboard; `dashboard prometheus|envoy|controlz` forward to a component
+  addDashboardLinks(addDashboardCommand(program, io), () => program.opts().controlPlane, io);
 
   addDemoOptions(
     program

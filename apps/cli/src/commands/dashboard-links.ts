@@ -69,6 +69,8 @@ async function ready(url: string): Promise<boolean> {
 
 /** Adds `prometheus`, `envoy` and `controlz` under the `dashboard` command. */
 export function addDashboardLinks(dashboard: Command, controlPlane: () => string, io: IO): Command {
+  // `-p` after a subcommand is the subcommand's (the web dashboard has its own `-p`)
+  dashboard.enablePositionalOptions();
   const common = (c: Command) => c
     .option('-p, --port <port>', 'local port (0 picks a free one)', '0')
     .option('--browser', 'also open the URL in the browser')
