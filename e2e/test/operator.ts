@@ -178,7 +178,10 @@ export function operatorScenarios(driver: MeshDriver): void {
       // no private key anywhere in the archive
       const all = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? all(join(d, e.name)) : [join(d, e.name)]));
       for (const f of all(root)) expect(readFileSync(f, 'utf8').includes('PRIVATE KEY-----'), f).toBe(false);
-      expect(readFileSync(join(root, 'problems.txt'), 'utf8')).toBe('none\n');
+      // everything of the control plane and of a serving proxy was collected (a pod going away meanwhile may be listed)
+      const problems = readFileSync(join(root, 'problems.txt'), 'utf8');
+      expect(problems).not.toMatch(/control plane|logs:/);
+      expect(problems).not.toContain(pod);
     });
   });
 }
