@@ -47,10 +47,11 @@ const o = new Command()
   .option('--grpc-concurrency <n>', 'gRPC calls in flight at max rate', (v) => Number(v), 64)
   .option('--profile-seconds <s>', 'seconds of the CPU profile (0: none)', (v) => Number(v), 5)
   .option('--proxy-node-flags <flags>', "V8/Node flags for the tsmesh proxies (the image's)", '--max-semi-space-size=2')
+  .option('--proxy-env <vars>', "environment of the tsmesh proxies, space-separated NAME=value (the image's)", 'MALLOC_ARENA_MAX=2')
   .option('--out <prefix>', 'results path prefix', 'bench/results/proxy')
   .parse()
   .opts<{ pin?: boolean; rt: boolean; duration: number; rounds: number; maxDuration: number; maxRounds: number; warmup: number; rate: number; connections: number;
-    services: number; grpcConcurrency: number; profileSeconds: number; proxyNodeFlags: string; out: string }>();
+    services: number; grpcConcurrency: number; profileSeconds: number; proxyNodeFlags: string; proxyEnv: string; out: string }>();
 
 const TWO_CORES = cpus().length >= 2 && !!o.pin;
 const pin = (cpu: number, cmd: string[]) => (TWO_CORES ? ['taskset', '-c', String(cpu), ...cmd] : cmd);
@@ -313,10 +314,11 @@ async function main(): Promise<void> {
     cache.setSnapshot(idM, Snapshot.create('1', meshConfig(o.services, tsMesh, up)));
 
     const proxyFlags = o.proxyNodeFlags.split(/\s+/).filter(Boolean);
+    const proxyEnv = Object.fromEntries(o.proxyEnv.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     const tsProxy = async (pod: string, accessLog: string, nodeFlags: string[] = []) => {
       const [a, s, p] = [await freePort(), await freePort(), await freePort()];
       return start(pin(1, [process.execPath, ...proxyFlags, ...nodeFlags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
-        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', accessLog]), { POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
+        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', accessLog]), { ...proxyEnv, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
     };
     const tsA = await tsProxy('bench-a', 'off');
     const tsB = await tsProxy('bench-b', 'off');
@@ -496,7 +498,7 @@ function writeResults(rows: Row[], res: Map<string, { errors: number }>, profile
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. Load average (1/5/15 min) ${la(loadStart)} at the start, ${la(loadavg())} at the end.`,
     `Load: 1 KiB HTTP/1.1 keep-alive GETs from an nginx upstream. Fixed rate: ${o.rate} rps, ${o.rounds} rounds of ${o.duration} s per case (own open-loop client, sub-ms timing), cases interleaved, each percentile the best round. Max rate: autocannon, ${o.connections} connections, best of ${o.maxRounds} rounds of ${o.maxDuration} s; gRPC: ${o.grpcConcurrency} unary calls in flight over 4 HTTP/2 connections (100-byte request, 1 KiB response, @grpc/grpc-js server). ${TWO_CORES ? 'Proxies pinned to CPU 1, client and upstream to CPU 0.' : 'No CPU pinning (the scheduler places every process).'} CPU per 1000 rps averaged over all fixed-rate rounds.${o.rt ? ' The fixed-rate phase ran under SCHED_RR (all measured processes alike), the max-rate phase under normal scheduling.' : ''} Errors per case: ${errs}.`,
-    `tsmesh proxies run with \`${o.proxyNodeFlags || '(no flags)'}\` (as the image does) and the access log off (Istio's default) except in the "access log on" rows (a file, as nginx's \`access_log ... buffer=64k\` beside it). "Idle with config" is RSS after the config is applied, before load. The config-size case is one sidecar holding ${o.services} services (an EDS cluster with circuit breakers and outlier detection, 3 endpoints and a virtual host each).`,
+    `tsmesh proxies run with \`${o.proxyNodeFlags || '(no flags)'}\` and \`${o.proxyEnv || '(no environment)'}\` (as the image does) and the access log off (Istio's default) except in the "access log on" rows (a file, as nginx's \`access_log ... buffer=64k\` beside it). "Idle with config" is RSS after the config is applied, before load. The config-size case is one sidecar holding ${o.services} services (an EDS cluster with circuit breakers and outlier detection, 3 endpoints and a virtual host each).`,
     'Baseline: nginx (Debian) as reverse proxy, one worker, keep-alive upstream pools, measured in the same run. The mTLS pair runs Istio\'s wiring (ISTIO_MUTUAL cluster with SPIFFE check, STRICT inbound chain, workload certificates over SDS) against nginx with TLS 1.3 between its two proxies, each verifying the other\'s certificate (`proxy_ssl_certificate`, `proxy_ssl_verify`, `ssl_verify_client`), certificates from the same root (EC P-256). Targets are the proxy issue\'s (ratios to nginx measured in this run, absolute MB).',
     '',
     '| case | metric | unit | value | baseline | target | result |',

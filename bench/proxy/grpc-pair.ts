@@ -54,7 +54,7 @@ cache.setSnapshot('sidecar~127.0.0.1~bench-a.default~default.svc.cluster.local',
 cache.setSnapshot('sidecar~127.0.0.1~bench-b.default~default.svc.cluster.local', Snapshot.create('1', { [TypeUrl.Listener]: [lst('inbound-grpc', tsB)], [TypeUrl.RouteConfiguration]: [rc('inbound-grpc', cU.name!)], [TypeUrl.Cluster]: [cU], [TypeUrl.ClusterLoadAssignment]: [eU] }));
 const proxyMain = resolve(root, 'dist/apps/proxy/main.js');
 const flags = (process.env.PROXY_FLAGS ?? '').split(/\s+/).filter(Boolean);
-const tsProxy = async (pod: string) => start([process.execPath, '--max-semi-space-size=2', ...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(await freePort()), '--status-port', String(await freePort()), '--prometheus-port', String(await freePort()), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], { POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
+const tsProxy = async (pod: string) => start([process.execPath, '--max-semi-space-size=2', ...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(await freePort()), '--status-port', String(await freePort()), '--prometheus-port', String(await freePort()), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], { MALLOC_ARENA_MAX: '2', POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
 const pa = await tsProxy('bench-a'), pb = await tsProxy('bench-b');
 for (const p of [grpcUp, tsA, tsB]) await waitPort(p);
 await sleep(500);

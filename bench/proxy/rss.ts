@@ -24,11 +24,12 @@ const o = new Command()
   .option('--load-seconds <s>', 'seconds of load per case (0: none)', (v) => Number(v), 5)
   .option('--settle <s>', 'seconds to wait after config before sampling', (v) => Number(v), 3)
   .option('--node-flags <flags>', 'flags for the proxy process', '')
+  .option('--proxy-env <vars>', 'environment of the proxy process, space-separated NAME=value (the image sets MALLOC_ARENA_MAX=2)', '')
   .option('--cases <list>', 'idle,sidecar,mesh', 'idle,sidecar,mesh')
   .option('--json', 'print one JSON line per case')
   .allowUnknownOption()
   .parse()
-  .opts<{ services: number; rate: number; loadSeconds: number; settle: number; nodeFlags: string; cases: string; json?: boolean }>();
+  .opts<{ services: number; rate: number; loadSeconds: number; settle: number; nodeFlags: string; proxyEnv: string; cases: string; json?: boolean }>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     cache.setSnapshot(nodeId, Snapshot.create('1', resources));
     const [a, s, p] = [await freePort(), await freePort(), await freePort()];
     const child: ChildProcess = spawn(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
-      '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], { env: { ...process.env, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+      '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], { env: { ...process.env, ...Object.fromEntries(o.proxyEnv.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] });
     try {
       const t0 = performance.now();
       // configured: every type sent to the node is ACKed at version 1
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
         row.rssAfterMb = round(rssMb(child.pid!));
       }
       out.push(row);
-      console.log(o.json ? JSON.stringify({ flags: o.nodeFlags, ...row }) : `${kind}: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      console.log(o.json ? JSON.stringify({ flags: o.nodeFlags, env: o.proxyEnv, ...row }) : `${kind}: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     } finally {
       child.kill('SIGKILL');
     }

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 export interface ImageEntry {
   /** The entrypoint argv; paths are relative to the workspace root. */
   entrypoint: string[];
+  /** The image's environment (a Dockerfile's `ENV`); a container's `env` overrides it. */
+  env?: Record<string, string>;
   /**
    * Local-runtime adaptations of args, where the image's flags assume a Kubernetes API server
    * the runtime does not run (documented per image).
@@ -30,8 +32,8 @@ const node = (app: string): string[] => ['node', join('dist', 'apps', app, 'main
 
 /** Image name (without tag or registry) → how it runs. */
 export const IMAGES: Record<string, ImageEntry> = {
-  // the image's V8 flags (apps/proxy/README.md, Memory)
-  'tsmesh/proxy': { entrypoint: ['node', '--max-semi-space-size=2', join('dist', 'apps', 'proxy', 'main.js')] },
+  // the image's V8 flags and malloc arenas (apps/proxy/README.md, Memory)
+  'tsmesh/proxy': { entrypoint: ['node', '--max-semi-space-size=2', join('dist', 'apps', 'proxy', 'main.js')], env: { MALLOC_ARENA_MAX: '2' } },
   'tsmesh/control-plane': {
     entrypoint: node('control-plane'),
     // No API server: the control plane reads the file store the runtime writes.

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerProcess, logPath, type Backoff, type ContainerLaunch, type Mount } from './container';
 import type { ImageRunner } from './image-runner';
-import { containerArgv, type ImageContext, type ImageEntry } from './images';
+import { containerArgv, imageName, type ImageContext, type ImageEntry } from './images';
 import { expandVars, resolveEnv, type ContainerSpec, type KeyLookup, type PodFacts, type PodObject } from './kube';
 import type { PodNetwork } from './network';
 import { Prober } from './probes';
@@ -118,7 +118,9 @@ export class LocalPod {
     if (bundle?.startsWith('dist/') && !existsSync(join(this.host.workspaceRoot, bundle))) {
       throw new Error(`pod ${this.key}: container ${c.name}: ${bundle} is not built (run: nx run-many -t build)`);
     }
-    return { ...base, argv, env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.name, HOME: '/', ...base.env } };
+    // the image's environment (its Dockerfile ENV) under the container's own
+    const imageEnv = this.host.images[imageName(c.image ?? '')]?.env;
+    return { ...base, argv, env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOSTNAME: this.name, HOME: '/', ...imageEnv, ...base.env } };
   }
 
   /** What a launch holds whatever runs: netns, resolved env, mounts, the pod's DNS files, UID/GID from the securityContext, log file. */
