@@ -81,8 +81,9 @@ export class LocalDriver implements MeshDriver {
     // tracing scenario runs the receiver; sampling stays at its default (1 %) and the scenario
     // sends sampled trace headers, which every hop follows. (From images, the proxies run as the
     // image says, with no tracing.)
-    const host = fromImages ? undefined : hostAddress();
+    const host = fromImages || process.env.E2E_TRACING === '0' ? undefined : hostAddress();
     this.otlp = fromImages ? 'the proxies run from their images (E2E_LOCAL_IMAGES=1), started without --tracing-otlp'
+      : process.env.E2E_TRACING === '0' ? 'E2E_TRACING=0: the proxies were started without --tracing-otlp'
       : host ? { host, port: await freePort(host) } : 'this machine has no IPv4 address the pods can reach besides loopback';
     const otlp = typeof this.otlp === 'object' ? `http://${this.otlp.host}:${this.otlp.port}/v1/traces` : undefined;
     this.rt = await LocalRuntime.start({
