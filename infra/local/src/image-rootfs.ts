@@ -155,7 +155,11 @@ export class ImageStore {
   rootfs(ref: string, id: string): Promise<string> {
     const dir = join(this.cacheDir, id.replace(/^sha256:/, ''));
     let p = this.unpacking.get(dir);
-    if (!p) {
+    if (p) {
+      // Each use marks it in use for prune() (of this or another runtime).
+      const now = new Date();
+      void p.then(() => utimes(dir, now, now)).catch(() => undefined);
+    } else {
       p = this.unpack(ref, id, dir);
       this.unpacking.set(dir, p);
       p.catch(() => this.unpacking.delete(dir));
@@ -193,17 +197,21 @@ export class ImageStore {
   }
 
   /**
-   * Removes unpacked images the engine no longer has and that were not used for `maxIdleMs`
-   * (default a day), and unpacking leftovers older than an hour.
+   * Removes unpacked images that no tag of the engine names any more (a rebuilt `:latest` leaves its
+   * old image untagged) once unused for `maxIdleMs` (default an hour; each use refreshes it), and
+   * unpacking leftovers older than an hour. Returns the names removed.
    */
-  async prune(maxIdleMs = 24 * 3600_000): Promise<string[]> {
+  async prune(maxIdleMs = 3600_000): Promise<string[]> {
     if (!existsSync(this.cacheDir)) return [];
-    const ids = new Set((await run([this.docker, 'images', '-q', '--no-trunc'], { timeoutMs: 30_000 })).split('\n').map((s) => s.trim().replace(/^sha256:/, '')).filter(Boolean));
+    const listed = await run([this.docker, 'images', '--no-trunc', '--format', '{{.ID}} {{.Tag}}'], { timeoutMs: 30_000 });
+    const tagged = new Set(listed.split('\n').map((l) => l.trim().split(' ')).filter(([id, t]) => id && t && t !== '<none>').map(([id]) => id.replace(/^sha256:/, '')));
     const removed: string[] = [];
     for (const name of await readdir(this.cacheDir)) {
+      if (name.startsWith('launch-')) continue;
       const p = join(this.cacheDir, name);
       const age = Date.now() - (await stat(p)).mtimeMs;
-      const stale = name.startsWith('.unpack-') ? age > 3600_000 : !ids.has(name) && age > maxIdleMs;
+      const inUse = [...this.unpacking.keys()].includes(p);
+      const stale = name.startsWith('.unpack-') ? age > 3600_000 : !inUse && !tagged.has(name) && age > maxIdleMs;
       if (stale) {
         await rm(p, { recursive: true, force: true });
         removed.push(name);

@@ -272,6 +272,8 @@ export class LocalRuntime {
       if (why) throw new Error(`fromImages: ${why}`);
       this.imageRunner = runner;
       this.log(`containers run from their images (unpacked under ${runner.store.cacheDir})`);
+      // Unpacked images no tag names any more (older builds) go; a failure here only leaves them.
+      void runner.store.prune().then((gone) => gone.length && this.log(`removed ${gone.length} unpacked images no tag names`), () => undefined);
     }
     this.net = await HostNetwork.create(this.names, { podCidr: this.opts.podCidr });
     this.log(`run ${this.names.id}: bridge ${this.names.bridge} ${this.net.podCidr}, services ${this.net.serviceCidr}, run dir ${this.runDir}`);

@@ -5,11 +5,12 @@
 // (infra/docker/engine.sh starts one as root on Debian).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/kube';
+import { ImageStore } from '../src/image-rootfs';
 import { LocalRuntime } from '../src/runtime';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -138,6 +139,19 @@ describe.skipIf(skipReason !== null)('LocalRuntime fromImages (real image, Docke
     expect(eff & (1n << 0n)).toBe(1n); // CHOWN
     expect(eff & (1n << 12n)).toBe(0n); // NET_ADMIN
     expect(eff & (1n << 21n)).toBe(0n); // SYS_ADMIN
+  });
+
+  it('prune() removes unpacked images no tag names once idle, and keeps the ones in use', async () => {
+    const store = new ImageStore();
+    const dir = await store.rootfs(tag, (await store.inspect(tag))!.id);
+    const old = join(store.cacheDir, 'f'.repeat(64));
+    mkdirSync(old, { recursive: true });
+    const past = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(old, past, past);
+    const removed = await store.prune();
+    expect(removed).toContain('f'.repeat(64));
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(join(dir, 'srv/server.js'))).toBe(true);
   });
 
   it('refuses runAsNonRoot with UID 0, a missing image under Never, and Always (no registry), naming the pod and container', () => {
