@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { KINDS } from '@tsmesh/mesh-config';
+import { gatewayDeployment, KINDS, type KubernetesGatewayObject } from '@tsmesh/mesh-config';
 import { readYamlObjects, renderKustomization, type RenderedObject } from '../src/kustomize';
 import { ManifestValidator, validateRendered } from '../src/validate';
 
@@ -23,6 +23,7 @@ const all = (kind: string) => objects.filter((o) => o.object.kind === kind).map(
 beforeAll(() => {
   objects = renderKustomization(base, infra);
 });
+const samples = () => renderKustomization(resolve(infra, 'k8s/gateway-api'), infra);
 
 describe('infra/k8s manifests', () => {
   it('every object validates against the Kubernetes schema and the CRDs', async () => {
@@ -30,14 +31,40 @@ describe('infra/k8s manifests', () => {
     expect(await validateRendered(objects)).toEqual([]);
   });
 
+  it('the Gateway API samples (infra/k8s/gateway-api) validate against the generated CRDs, and a bad one is refused by field', async () => {
+    const samples = renderKustomization(resolve(infra, 'k8s/gateway-api'), infra);
+    expect(samples.map((o) => `${o.object.kind}/${o.object.metadata.name}`)).toEqual(expect.arrayContaining(['Gateway/todolist-gateway', 'HTTPRoute/todolist', 'HTTPRoute/callme-split', 'GatewayClass/istio']));
+    const crdObjects = objects.filter((o) => o.object.kind === 'CustomResourceDefinition');
+    expect(await validateRendered([...crdObjects, ...samples])).toEqual([]);
+    const bad = structuredClone(samples.find((o) => o.object.kind === 'HTTPRoute')!);
+    ((bad.object.spec as any).rules[0].backendRefs[0] as Record<string, unknown>).wieght = 3;
+    ((bad.object.spec as any).rules[0].backendRefs[1] as Record<string, unknown>).port = 'eighty';
+    const errors = await validateRendered([...crdObjects, bad]);
+    expect(errors.join('\n')).toMatch(/HTTPRoute default\/todolist.*backendRefs\.0.*wieght/);
+    expect(errors.join('\n')).toMatch(/backendRefs\.1\.port: must be integer/);
+  });
+
+  it('the deployment made for a Gateway (gatewayDeployment) validates against the Kubernetes schema', async () => {
+    const gw = samples().find((o) => o.object.kind === 'Gateway')!.object as unknown as KubernetesGatewayObject;
+    gw.metadata = { ...gw.metadata, uid: '3b1d0c9e-0000-4000-8000-000000000001' };
+    const made = gatewayDeployment(gw).map((object) => ({ source: 'gatewayDeployment', object: object as unknown as RenderedObject['object'] }));
+    expect(made.map((o) => o.object.kind)).toEqual(['ServiceAccount', 'Deployment', 'Service']);
+    expect(await validateRendered(made)).toEqual([]);
+  });
+
   it('has unique names per kind and namespace', () => {
     const keys = objects.map((o) => `${o.object.apiVersion}/${o.object.kind}/${o.object.metadata.namespace ?? ''}/${o.object.metadata.name}`);
     expect(keys.filter((k, i) => keys.indexOf(k) !== i)).toEqual([]);
   });
 
-  it('defines the Istio-compatible CRDs for every served version', () => {
+  it('defines the Istio-compatible CRDs and the standard-channel Gateway API CRDs for every served version', () => {
     const crds = all('CustomResourceDefinition').map((c) => `${c.spec!.group}/${c.spec!.names.kind}:${c.spec!.versions.map((v: { name: string }) => v.name).join(',')}`);
     expect(crds.sort()).toEqual([
+      'gateway.networking.k8s.io/GRPCRoute:v1',
+      'gateway.networking.k8s.io/Gateway:v1,v1beta1',
+      'gateway.networking.k8s.io/GatewayClass:v1,v1beta1',
+      'gateway.networking.k8s.io/HTTPRoute:v1,v1beta1',
+      'gateway.networking.k8s.io/ReferenceGrant:v1beta1,v1',
       'networking.istio.io/DestinationRule:v1alpha3,v1beta1,v1',
       'networking.istio.io/EnvoyFilter:v1alpha3',
       'networking.istio.io/Gateway:v1alpha3,v1beta1,v1',
@@ -195,10 +222,11 @@ describe('RBAC', () => {
     .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}${r.resourceNames ? `@${r.resourceNames.join(',')}` : ''}`))))
     .sort();
 
-  it("istiod's ClusterRole reads exactly the kinds the control plane watches, and nothing else", () => {
+  it("istiod's ClusterRole reads exactly the kinds the control plane watches, patches the status of the Gateway API kinds it writes status for, and nothing else", () => {
     objects ??= renderKustomization(base, infra);
-    const watched = Object.values(KINDS).flatMap((k) => ['get', 'list', 'watch'].map((v) => `${k.group}/${k.plural}:${v}`)).sort();
-    expect(grants(find('ClusterRole', 'istiod'))).toEqual(watched);
+    const watched = Object.values(KINDS).flatMap((k) => ['get', 'list', 'watch'].map((v) => `${k.group}/${k.plural}:${v}`));
+    const status = ['gatewayclasses', 'gateways', 'httproutes'].map((p) => `gateway.networking.k8s.io/${p}/status:patch`);
+    expect(grants(find('ClusterRole', 'istiod'))).toEqual([...watched, ...status].sort());
   });
 
   it("the injector's ClusterRole reads namespaces and patches only its own webhook configuration", () => {

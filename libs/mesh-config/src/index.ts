@@ -22,3 +22,4 @@ export * from './analysis/analyze';
 export * from './analysis/gateway-api-status';
 export * from './gateway-api/deployment';
 export { checkEnvoyFilter, ENVOY_FILTER_OPERATIONS, type EnvoyFilterValueChecker } from './validate/envoyfilter';
+export * from './gateway-api/status';

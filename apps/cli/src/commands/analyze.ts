@@ -4,12 +4,12 @@
  * usage, 65 unparseable input, 79 messages at or above the failure threshold). Documents of kinds
  * tsmesh does not read are listed as not analysed (TSM0001), never skipped silently.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import {
-  analyzeConfig, documentationUrl, LEVEL_ORDER, parseConfigYaml,
-  type AnalysisMessage, type ConfigIssue, type ConfigResource, type Level, type UnreadObject,
+  analyzeConfig, documentationUrl, isStatusFile, LEVEL_ORDER, parseConfigYaml, parseStatusFile, statusFileFor,
+  type AnalysisMessage, type WrittenStatus, type ConfigIssue, type ConfigResource, type Level, type UnreadObject,
 } from '@tsmesh/mesh-config';
 import { checkEnvoyFilterValue } from '@tsmesh/xds';
 
@@ -27,14 +27,14 @@ export interface AnalyzeResult {
   issues: ConfigIssue[];
 }
 
-/** YAML files under the given paths (directories are walked, hidden entries skipped), sorted. */
+/** YAML files under the given paths (directories are walked, hidden entries and status files skipped), sorted. */
 export function collectYamlFiles(paths: string[]): string[] {
   const out: string[] = [];
   const walk = (p: string) => {
     const st = statSync(p);
     if (st.isDirectory()) {
       for (const name of readdirSync(p).sort()) if (!name.startsWith('.')) walk(join(p, name));
-    } else if (/\.ya?ml$/i.test(p)) {
+    } else if (/\.ya?ml$/i.test(p) && !isStatusFile(p)) {
       out.push(p);
     }
   };
@@ -48,13 +48,17 @@ export function analyze(paths: string[], namespace = 'default'): AnalyzeResult {
   const resources: ConfigResource[] = [];
   const unread: UnreadObject[] = [];
   const parseErrors: ConfigIssue[] = [];
+  // The status the control plane wrote beside each config file (the file store's `<name>.status.yaml`).
+  const statuses: WrittenStatus[] = [];
   for (const file of files) {
     const parsed = parseConfigYaml(readFileSync(file, 'utf8'), file, namespace);
     resources.push(...parsed.resources);
     unread.push(...(parsed.unread ?? []));
     parseErrors.push(...parsed.issues);
+    const status = statusFileFor(file);
+    if (existsSync(status)) statuses.push(...parseStatusFile(readFileSync(status, 'utf8'), status));
   }
-  const report = analyzeConfig({ resources, unread, options: { checkEnvoyFilterValue } });
+  const report = analyzeConfig({ resources, unread, statuses, options: { checkEnvoyFilterValue } });
   const envelope: AnalysisMessage[] = parseErrors
     .filter((i) => i.code !== 'YAML_SYNTAX')
     .map((i) => ({ code: 'IST0106', name: 'SchemaValidationError', level: 'Error', message: `Schema validation error: ${i.field ? `${i.field}: ` : ''}${i.reason}`, origin: i.resource, reference: i.line ? `${i.file}:${i.line}` : i.file, field: i.field || undefined }));

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { hostAddress, imagesWithTracing, LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type PodInfo, type RunningPrometheus } from '@tsmesh/local-runtime';
-import type { DemoEndpoints, DemoMesh, MeshSnapshot, ProgressSink } from './demo-mesh';
+import type { DemoEndpoints, DemoMesh, GatewayApiDemo, MeshSnapshot, ProgressSink } from './demo-mesh';
 
 /** Apps the local runtime runs from `dist/apps/<app>/main.js`. */
 export const DEMO_APPS = ['proxy', 'control-plane', 'ca', 'injector', 'todolist', 'caller', 'callme'];
@@ -244,6 +244,33 @@ export class LocalMesh implements DemoMesh {
   /** The demo's Prometheus, when it runs. */
   get prometheus(): RunningPrometheus | undefined {
     return this.prom;
+  }
+
+  /**
+   * `--gateway-api`: the Secret `default/todolist-gateway-cert` issued from the run's mesh root, then
+   * infra/k8s/gateway-api (its Gateway has no addresses, so the runtime's Gateway deployment
+   * controller deploys `todolist-gateway-istio`); its listeners answer on that Service's VIP.
+   */
+  async gatewayApi(): Promise<GatewayApiDemo> {
+    const rt = this.rt!;
+    if (!rt.pki) throw new Error('the runtime made no mesh PKI');
+    await rt.apply(await rt.pki.tlsSecret('default', 'todolist-gateway-cert', ['todolist.example.com']));
+    const refused = await rt.applyFiles([join(this.root, 'infra/k8s/gateway-api')]);
+    if (refused.length) throw new Error(`infra/k8s/gateway-api: ${refused.map((r) => `${r.kind} ${r.key}: ${r.reason}`).join('; ')}`);
+    await rt.waitReady({ timeoutMs: 120_000, namespace: 'default', selector: { 'gateway.networking.k8s.io/gateway-name': 'todolist-gateway' } });
+    const vip = rt.serviceIP('default', 'todolist-gateway-istio');
+    if (!vip) throw new Error('the Gateway todolist-gateway got no Service todolist-gateway-istio');
+    const kindDir: Record<string, string> = { Gateway: 'gateway.gateway.networking.k8s.io', HTTPRoute: 'httproute', GatewayClass: 'gatewayclass' };
+    return {
+      http: `http://${vip}:80`,
+      https: { host: vip, port: 443 },
+      delete: (yaml) => rt.delete(yaml),
+      statusFile: (kind, namespace, name) => {
+        const f = join(rt.configDir, kindDir[kind] ?? kind.toLowerCase(), `${namespace || '_cluster'}.${name}.status.yaml`);
+        return existsSync(f) ? f : undefined;
+      },
+      configDir: rt.configDir,
+    };
   }
 
   async apply(yaml: string): Promise<string[]> {

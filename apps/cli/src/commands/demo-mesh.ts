@@ -70,6 +70,22 @@ export interface DemoMesh {
   down(): Promise<string[]>;
   /** Where the run's files are (logs, config), if any. */
   readonly runDir?: string;
+  /** `--gateway-api`: applies infra/k8s/gateway-api (with its certificate Secret) and says where its Gateway answers; meshes without it leave it out. */
+  gatewayApi?(): Promise<GatewayApiDemo>;
+}
+
+/** The Gateway API flavour of the samples, running. */
+export interface GatewayApiDemo {
+  /** Base URL of the deployed Gateway's HTTP listener. */
+  http: string;
+  /** Host and port of its HTTPS listener (hostname todolist.example.com). */
+  https: { host: string; port: number };
+  /** Deletes objects (YAML), as `kubectl delete -f`. */
+  delete(yaml: string): Promise<void>;
+  /** The status file the control plane writes for a resource (`Gateway default/todolist-gateway`), if there is one. */
+  statusFile(kind: string, namespace: string, name: string): string | undefined;
+  /** The control plane's config directory (for `tsmesh analyze`). */
+  configDir?: string;
 }
 
 /** Where a mesh reports progress while it starts. */

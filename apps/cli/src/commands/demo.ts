@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { InvalidArgumentError, type Command } from 'commander';
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { describeWrittenStatus, parseStatusFile } from '@tsmesh/mesh-config';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -35,6 +36,8 @@ export interface DemoOptions {
   requests?: number;
   /** Keep the kind cluster after the demo. */
   keepCluster?: boolean;
+  /** Also show the Kubernetes Gateway API flavour (infra/k8s/gateway-api). */
+  gatewayApi?: boolean;
   /** Print every line of the runtime's log. */
   verbose?: boolean;
   /** The workspace root (default: found from this file or the cwd). */
@@ -104,11 +107,11 @@ interface Answer {
   cert?: { subject: string; san: string; issuer: string; authorized: boolean };
 }
 
-/** GET over HTTP, or HTTPS verified against `ca` with `servername`. */
-function get(url: string, tls?: { ca: string; servername: string }, timeoutMs = 10_000): Promise<Answer> {
+/** GET over HTTP, or HTTPS verified against `ca` with `servername` (and that name as Host unless `host` is given). */
+function get(url: string, tls?: { ca: string; servername: string }, timeoutMs = 10_000, host?: string): Promise<Answer> {
   return new Promise((res, rej) => {
     const u = new URL(url);
-    const opts = { method: 'GET', host: u.hostname === 'localhost' ? '127.0.0.1' : u.hostname, port: u.port, path: `${u.pathname}${u.search}`, headers: { host: u.host }, timeout: timeoutMs, agent: false as const };
+    const opts = { method: 'GET', host: u.hostname === 'localhost' ? '127.0.0.1' : u.hostname, port: u.port, path: `${u.pathname}${u.search}`, headers: { host: host ?? u.host }, timeout: timeoutMs, agent: false as const };
     const req = tls ? httpsRequest({ ...opts, ca: tls.ca, servername: tls.servername }) : httpRequest(opts);
     req.on('response', (r) => {
       let body = '';
@@ -279,6 +282,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     const e = await mesh.endpoints();
     dashboard = await startDemoDashboard(e);
     await tour(e, o, screen, fail);
+    if (o.gatewayApi) await gatewayApiTour(mesh, e, root, o, screen, fail);
     if (o.check && dashboard) await checkDashboard(dashboard.url, screen, fail);
     if (tearingDown) return await tearingDown;
 
@@ -403,6 +407,67 @@ async function tour(e: DemoEndpoints, o: DemoOptions, screen: Screen, fail: (wha
   if (nacks.length) fail(`${nacks.length} prox${nacks.length === 1 ? 'y' : 'ies'} NACKed config`);
 }
 
+/**
+ * `--gateway-api`: the seeds' scenarios in Kubernetes Gateway API form (infra/k8s/gateway-api): the
+ * deployed Gateway's 90/10 canary by an HTTPRoute, its HTTPS listener's certificateRef, caller →
+ * callme 20/80 by a GAMMA HTTPRoute (with the base's VirtualService for callme set aside meanwhile),
+ * and the status the control plane wrote back.
+ */
+async function gatewayApiTour(mesh: DemoMesh, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
+  screen.line();
+  screen.line(bold('Kubernetes Gateway API (infra/k8s/gateway-api)'));
+  if (!mesh.gatewayApi) return fail(`--gateway-api is not available on ${mesh.name} yet (nothing deploys a Gateway there)`);
+  let g: Awaited<ReturnType<NonNullable<DemoMesh['gatewayApi']>>>;
+  try {
+    g = await mesh.gatewayApi();
+  } catch (err) {
+    return fail(`the Gateway API samples did not come up: ${(err as Error).message}`);
+  }
+  screen.line(`  Gateway default/todolist-gateway (class istio, no spec.addresses): deployed as todolist-gateway-istio, answering on ${g.http}`);
+  const until = Date.now() + 60_000;
+  let first: Answer | undefined;
+  while (Date.now() < until) {
+    first = await get(`${g.http}/`, undefined, 3000).catch(() => undefined);
+    if (first?.status === 200) break;
+    await sleep(500);
+  }
+  if (first?.status !== 200) return fail(`the Gateway todolist-gateway did not answer within 60 s (last: ${first ? `HTTP ${first.status}` : 'no answer'})`);
+  const n = o.requests ?? 100;
+  const split = await sample(`${g.http}/`, n, version, (a) => a.status === 200);
+  screen.line(`  GET ${g.http}/ × ${n}, by the x-version header (HTTPRoute todolist: 90 % Service todolist-v1, 10 % todolist-v2):`);
+  screen.line(formatTally(split));
+  if (split.failures) fail(`${split.failures} of ${n} requests through the Gateway failed`);
+  if (!split.counts.v1 || !split.counts.v2) fail(`the HTTPRoute's split did not reach both versions (${JSON.stringify(split.counts)})`);
+  try {
+    const ca = readFileSync(e.rootCaFile, 'utf8');
+    const a = await get(`https://${g.https.host}:${g.https.port}/`, { ca, servername: 'todolist.example.com' }, 10_000, 'todolist.example.com');
+    screen.line(`  GET https://todolist.example.com/ (the HTTPS listener, certificateRef Secret todolist-gateway-cert), verified against the mesh root: HTTP ${a.status}`);
+    if (a.cert) screen.line(dim(`    certificate ${a.cert.san || a.cert.subject}, issued by ${a.cert.issuer}, chain ${a.cert.authorized ? 'verified' : 'NOT verified'}`));
+    if (a.status !== 200) fail(`HTTPS through the Gateway answered ${a.status}`);
+  } catch (err) {
+    fail(`HTTPS through the Gateway failed: ${(err as Error).message}`);
+  }
+  // The base's VirtualService for callme is older than the GAMMA route and would decide: set it aside.
+  const vs = readFileSync(join(root, 'infra/k8s/base/samples/routing.yaml'), 'utf8').split(/^---$/m).find((d) => /^kind: VirtualService$/m.test(d) && /^ {2}name: callme-service$/m.test(d));
+  if (vs) await g.delete(vs);
+  await sleep(2000);
+  const calls = await sample(`${e.gatewayHttp}/caller/ping`, 50, callme, (a) => a.status === 200);
+  screen.line(`  GET ${e.gatewayHttp}/caller/ping × 50: caller → callme by the GAMMA HTTPRoute callme-split (parentRef Service callme-service: 20 % callme-service-v1, 80 % callme-service-v2), over mTLS:`);
+  screen.line(formatTally(calls));
+  if (calls.failures) fail(`${calls.failures} of 50 caller → callme requests failed under the GAMMA route`);
+  if (vs) await mesh.apply(vs);
+  const status = g.statusFile('Gateway', 'default', 'todolist-gateway');
+  if (status) {
+    const written = parseStatusFile(readFileSync(status, 'utf8'), status).find((s) => s.kind === 'KubernetesGateway');
+    screen.line(`  Status written back by the control plane: ${status}`);
+    screen.line(dim(`    ${written ? describeWrittenStatus(written) : 'no Gateway status in it'}`));
+    screen.line(dim(`    every resource's status: node dist/apps/cli/main.js analyze ${g.configDir ?? '<config dir>'}`));
+    if (!written || !(written.status.conditions as { type: string; status: string }[] | undefined)?.some((c) => c.type === 'Programmed' && c.status === 'True')) fail('the Gateway todolist-gateway is not Programmed in its written status');
+  } else {
+    fail('the control plane wrote no status for Gateway default/todolist-gateway');
+  }
+}
+
 /** `--check`: applies tools/demo-todolist-50-50.yaml and shows the split moving, live. */
 async function moveTo5050(mesh: DemoMesh, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
   const file = join(root, 'tools/demo-todolist-50-50.yaml');
@@ -514,5 +579,6 @@ export function addDemoOptions(cmd: Command): Command {
     .option('--timeout <seconds>', 'how long to wait for every pod to be ready', int, 300)
     .option('--requests <n>', 'requests through the gateway to show the split', int, 100)
     .option('--keep-cluster', 'with --kind: keep the kind cluster after the demo')
+    .option('--gateway-api', 'also show the Kubernetes Gateway API flavour: a deployed Gateway, HTTPRoute canary, HTTPS certificateRef, GAMMA route, status')
     .option('-v, --verbose', "print every line of the runtime's log");
 }

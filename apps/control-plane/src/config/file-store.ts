@@ -5,9 +5,9 @@
  * not read, and a periodic stat pass catches anything a watcher missed.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { parseConfigYaml, type ConfigIssue, type ConfigResource, type ParseResult } from '@tsmesh/mesh-config';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { isStatusFile, parseConfigYaml, renderStatusFile, statusFileFor, type ConfigIssue, type ConfigResource, type ParseResult } from '@tsmesh/mesh-config';
 import { changedKeys, Listeners, type ChangeListener, type ConfigStore } from './store';
 
 /** Options of {@link FileStore}. */
@@ -54,6 +54,10 @@ export class FileStore implements ConfigStore {
   private readonly readAt = new Map<string, Date>();
   private poll?: NodeJS.Timeout;
   private stopped = false;
+  /** Written statuses by status file, then resource key. */
+  private readonly statuses = new Map<string, Map<string, { r: ConfigResource; status: Record<string, unknown> }>>();
+  /** Status file writes, one after another. */
+  private statusChain: Promise<void> = Promise.resolve();
 
   constructor(readonly dir: string, private readonly opts: FileStoreOptions = {}) {
     this.name = `file:${dir}`;
@@ -91,9 +95,38 @@ export class FileStore implements ConfigStore {
     return this.listeners.add(listener);
   }
 
+  /**
+   * Writes (or removes) a resource's status in the status file beside its config file
+   * (`<name>.status.yaml`, which is never read as config); the file is replaced atomically and
+   * removed when it holds no status.
+   */
+  writeStatus(r: ConfigResource, status: Record<string, unknown> | undefined): Promise<void> {
+    const file = statusFileFor(r.source.file);
+    let m = this.statuses.get(file);
+    if (!m) this.statuses.set(file, (m = new Map()));
+    if (status) m.set(r.key, { r, status });
+    else m.delete(r.key);
+    const held = m;
+    const next = this.statusChain.then(async () => {
+      // What the file holds when its turn comes (later updates of the same file are included).
+      const entries = [...held.values()];
+      if (!entries.length) {
+        if (this.statuses.get(file) !== held) return;
+        this.statuses.delete(file);
+        await rm(file, { force: true });
+        return;
+      }
+      const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+      await writeFile(tmp, renderStatusFile(entries));
+      await rename(tmp, file);
+    });
+    this.statusChain = next.catch(() => undefined);
+    return next;
+  }
+
   private schedule(rel: string): void {
     if (this.stopped) return;
-    const key = rel && CONFIG_FILE.test(rel) ? rel : '';
+    const key = rel && CONFIG_FILE.test(rel) && !isStatusFile(rel) ? rel : '';
     const prev = this.timers.get(key);
     if (prev) clearTimeout(prev);
     this.timers.set(key, setTimeout(() => {
@@ -108,6 +141,8 @@ export class FileStore implements ConfigStore {
     try {
       const w = watch(dir, (_event, filename) => {
         if (!filename) return this.schedule('');
+        // Status files (and their temporary files) are written by this store and are not config.
+        if (filename.toString().includes('.status.yaml')) return;
         const rel = relative(this.dir, join(dir, filename.toString()));
         this.schedule(rel);
         if (!CONFIG_FILE.test(rel)) this.schedule('');
@@ -136,7 +171,7 @@ export class FileStore implements ConfigStore {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) await this.walk(p, out, dirs);
-      else if (CONFIG_FILE.test(e.name)) out.push(p);
+      else if (CONFIG_FILE.test(e.name) && !isStatusFile(e.name)) out.push(p);
     }
   }
 

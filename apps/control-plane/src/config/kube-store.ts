@@ -58,6 +58,23 @@ export class KubeStore implements ConfigStore {
 
   constructor(private readonly kc: k8s.KubeConfig, private readonly opts: KubeStoreOptions = {}) {}
 
+  /**
+   * Writes a Gateway API resource's status to its status subresource (JSON merge patch of
+   * `status` on `…/<plural>/<name>/status`, at the version the object was read at). Removing a
+   * status is not done: the resource is gone, and its status with it.
+   */
+  async writeStatus(r: ConfigResource, status: Record<string, unknown> | undefined): Promise<void> {
+    if (!status) return;
+    const info = KINDS[r.kind];
+    if (!info.group) throw new Error(`${r.kind} has no status subresource tsmesh writes`);
+    const version = r.apiVersion.includes('/') ? r.apiVersion.slice(r.apiVersion.indexOf('/') + 1) : info.versions[0];
+    const api = this.kc.makeApiClient(k8s.CustomObjectsApi);
+    const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    const body = { status };
+    if (info.namespaced) await api.patchNamespacedCustomObjectStatus({ group: info.group, version, namespace: r.namespace, plural: info.plural, name: r.name, body }, opts);
+    else await api.patchClusterCustomObjectStatus({ group: info.group, version, plural: info.plural, name: r.name, body }, opts);
+  }
+
   async start(): Promise<void> {
     const kinds = this.opts.kinds ?? (Object.keys(KINDS) as Kind[]);
     for (const kind of kinds) {

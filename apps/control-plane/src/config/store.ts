@@ -17,6 +17,11 @@ export interface ConfigStore {
   readIssues(): ConfigIssue[];
   /** Called after every change (also when only the read issues changed: `changed` is then empty). */
   onChange(listener: ChangeListener): () => void;
+  /**
+   * Writes the status of one of the store's resources (Gateway API kinds), or removes it
+   * (`undefined`): the status subresource in Kubernetes, a status file beside the config file.
+   */
+  writeStatus?(resource: ConfigResource, status: Record<string, unknown> | undefined): Promise<void>;
 }
 
 /** Keys whose object differs between two lists of resources. */

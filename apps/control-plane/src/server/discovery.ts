@@ -13,6 +13,7 @@ import {
 } from '@tsmesh/xds';
 import { formatIssue, validateConfig, type ConfigIssue, type ConfigResource } from '@tsmesh/mesh-config';
 import type { ConfigStore } from '../config/store';
+import { GatewayStatusWriter } from '../config/gateway-status';
 import { LastGoodConfig } from '../config/last-good';
 import { partiallyAppliedPolicies } from '../xds/rbac-report';
 import { PushContext, type PushOptions } from '../model/push-context';
@@ -119,9 +120,13 @@ export class Discovery {
   private noted = new WeakSet<object>();
   private readonly unsubscribe: (() => void)[] = [];
   private servers: grpc.Server[] = [];
+  /** Gateway API status written back to the stores after each rebuild. */
+  private readonly statusWriter: GatewayStatusWriter;
+  private statusWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.log = opts.logger ?? noop;
+    this.statusWriter = new GatewayStatusWriter(opts.stores, (msg, err) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, msg));
     this.metrics = opts.metrics ?? new ControlPlaneMetrics();
     this.debouncer = new Debouncer(opts.debounceMs ?? 100, opts.debounceMaxMs ?? 10_000, (keys, first, events) => this.pushAll(keys, first, events));
     this.pushes = new PushRecorder(opts.pushHistory ?? 20);
@@ -189,6 +194,11 @@ export class Discovery {
       });
     }
     await Promise.all(this.opts.stores.map((s) => s.stop()));
+  }
+
+  /** Resolves once the Gateway API status of the latest rebuild is written. */
+  gatewayStatusWritten(): Promise<void> {
+    return this.statusWrites;
   }
 
   /** Current validation and read issues. */
@@ -351,6 +361,7 @@ export class Discovery {
     // Rejected updates keep their last accepted version; rejected security policies fail closed.
     const v = this.lastGood.apply(all, (rs) => validateConfig(rs, { domain: this.opts.push?.domain, checkEnvoyFilterValue }));
     this.byKey = new Map(v.serve.map((r) => [r.key, r]));
+    this.statusWrites = this.statusWriter.update(v.serve);
     const issues = [...readIssues, ...v.issues];
     const known = new Set(this.issues.map(formatIssue));
     for (const i of issues) {

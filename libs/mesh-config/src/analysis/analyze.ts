@@ -16,6 +16,21 @@ import type {
 import type { KubeObject } from '../types/meta';
 import { MESSAGES, type Level, type MessageType } from './messages';
 import { gatewayApiStatus, type Condition } from './gateway-api-status';
+import type { WrittenStatus } from '../gateway-api/status';
+
+type WrittenCondition = { type: string; status: string; reason: string };
+const conditionText = (cs: unknown) => ((cs ?? []) as WrittenCondition[]).map((c) => `${c.type}=${c.status} ${c.reason}`).join(', ');
+
+/** One line per part of a written Gateway API status (conditions, address, listeners, route parents). */
+export function describeWrittenStatus(s: WrittenStatus): string {
+  const st = s.status as { conditions?: unknown; addresses?: { value: string }[]; listeners?: { name: string; attachedRoutes?: number; conditions?: unknown }[]; parents?: { parentRef: { kind?: string; namespace?: string; name: string; sectionName?: string }; conditions?: unknown }[] };
+  const parts: string[] = [];
+  if (st.conditions) parts.push(conditionText(st.conditions));
+  if (st.addresses?.length) parts.push(`addresses ${st.addresses.map((a) => a.value).join(', ')}`);
+  for (const l of st.listeners ?? []) parts.push(`listener ${l.name}: ${l.attachedRoutes ?? 0} route(s), ${conditionText(l.conditions)}`);
+  for (const p of st.parents ?? []) parts.push(`parent ${p.parentRef.kind ?? 'Gateway'} ${p.parentRef.namespace ? `${p.parentRef.namespace}/` : ''}${p.parentRef.name}${p.parentRef.sectionName ? `/${p.parentRef.sectionName}` : ''}: ${conditionText(p.conditions)}`);
+  return parts.join('; ');
+}
 
 /** One analysis message, shaped as istioctl prints it. */
 export interface AnalysisMessage {
@@ -37,6 +52,8 @@ export interface AnalyzeInput {
   /** Documents of kinds tsmesh does not read. */
   unread?: readonly UnreadObject[];
   options?: ValidateOptions;
+  /** Statuses the control plane wrote (status files beside the config files), shown per resource. */
+  statuses?: readonly WrittenStatus[];
 }
 
 /** Messages, in input order, and the validation result they came from. */
@@ -350,6 +367,12 @@ export function analyzeConfig(input: AnalyzeInput): AnalysisReport {
     }
     const schema = hasIstioSchema(u.apiVersion, u.kind) ? ' (checked against Istio\'s schema only)' : '';
     messages.push({ ...MESSAGES.NotAnalysed, message: `${u.apiVersion} ${u.kind} is not read by tsmesh: not analysed${schema}`, origin, reference: reference(u.source.file, u.source.line) });
+  }
+  const byKey = new Map(input.resources.map((r) => [r.key, r]));
+  for (const s of input.statuses ?? []) {
+    const r = byKey.get(s.key);
+    const origin = resourceLabel(r ?? s);
+    messages.push({ ...MESSAGES.GatewayApiStatusWritten, message: `status written by the control plane (${s.file}): ${describeWrittenStatus(s)}${r ? '' : ' (the resource is not in the input)'}`, origin, reference: r ? reference(r.source.file, r.source.line) : s.file });
   }
   return { messages, validation };
 }

@@ -39,6 +39,8 @@ export const MESSAGES = {
   EnvoyFilterUnsupported: t('TSM0102', 'EnvoyFilterUnsupported', 'Error'),
   /** A Gateway API status condition that is not satisfied (reason as Gateway API names it). */
   GatewayApiCondition: t('TSM0103', 'GatewayApiCondition', 'Error'),
+  /** The status the control plane wrote for a Gateway API resource (a status file beside the config), shown as read. */
+  GatewayApiStatusWritten: t('TSM0104', 'GatewayApiStatusWritten', 'Info'),
   /** A resource of a kind tsmesh does not read: listed, never silently skipped. */
   NotAnalysed: t('TSM0001', 'NotAnalysed', 'Info'),
   /** A check that needs resources the input does not have (Pods, Namespaces) was not made. */
