@@ -396,6 +396,20 @@ spec:
       if (!serving) throw new Error(`the Gateway todolist-gateway's deployment did not serve todolist within 60 s (${http})`);
     }, 240_000);
 
+    it('the control plane writes the status back: Gateway Programmed with its Service address, the route Accepted with its backends resolved', async () => {
+      let last = '';
+      const written = await eventually(async () => {
+        const gw = await driver.gatewayApiStatus('Gateway', SAMPLE_GATEWAY.namespace, SAMPLE_GATEWAY.name);
+        const route = await driver.gatewayApiStatus('HTTPRoute', SAMPLE_GATEWAY.namespace, 'todolist');
+        last = JSON.stringify({ gw, route }).slice(0, 400);
+        const programmed = (gw?.conditions as { type: string; status: string }[] | undefined)?.some((c) => c.type === 'Programmed' && c.status === 'True');
+        const addr = (gw?.addresses as { value: string }[] | undefined)?.[0]?.value;
+        const parents = (route?.parents as { conditions: { type: string; status: string }[] }[] | undefined) ?? [];
+        return !!programmed && !!addr && (driver.name !== 'local' || addr === https.host) && parents.length > 0 && parents.every((p) => p.conditions.every((c) => c.status === 'True'));
+      }, 20_000, 500);
+      expect(written, last).toBe(true);
+    });
+
     it('the HTTPRoute splits todolist 90/10 between the per-version Services through the deployed Gateway', async () => {
       const samples = await burst(1000, 20, `${http}/`);
       const failed = samples.filter((s) => s.status !== 200);

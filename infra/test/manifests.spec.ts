@@ -225,7 +225,7 @@ describe('RBAC', () => {
   it("istiod's ClusterRole reads exactly the kinds the control plane watches, patches the status of the Gateway API kinds it writes status for, and nothing else", () => {
     objects ??= renderKustomization(base, infra);
     const watched = Object.values(KINDS).flatMap((k) => ['get', 'list', 'watch'].map((v) => `${k.group}/${k.plural}:${v}`));
-    const status = ['gatewayclasses', 'gateways', 'httproutes'].map((p) => `gateway.networking.k8s.io/${p}/status:patch`);
+    const status = ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes'].map((p) => `gateway.networking.k8s.io/${p}/status:patch`);
     expect(grants(find('ClusterRole', 'istiod'))).toEqual([...watched, ...status].sort());
   });
 

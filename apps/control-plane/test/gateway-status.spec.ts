@@ -94,7 +94,7 @@ kind: HTTPRoute
 metadata: {name: mirror, namespace: apps}
 spec:
   parentRefs: [{name: edge, namespace: infra, sectionName: https}]
-  rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}}}], backendRefs: [{name: web, port: 80}]}]
+  rules: [{filters: [{type: CORS, cors: {allowOrigins: ["https://a.example.com"]}}], backendRefs: [{name: web, port: 80}]}]
 `;
 
 type Cond = { type: string; status: string; reason: string; message: string; lastTransitionTime: string };

@@ -297,6 +297,11 @@ export class KindDriver implements MeshDriver {
     return { host: '127.0.0.1', port: await p };
   }
 
+  async gatewayApiStatus(kind: string, namespace: string, name: string): Promise<Record<string, unknown> | undefined> {
+    const out = await this.kubectl(['get', `${kind.toLowerCase()}.gateway.networking.k8s.io`, name, ...(namespace ? ['-n', namespace] : []), '-o', 'json']).catch(() => '');
+    return out ? (JSON.parse(out) as { status?: Record<string, unknown> }).status : undefined;
+  }
+
   async delete(yaml: string): Promise<void> {
     await this.kubectl(['delete', '--ignore-not-found', '-f', '-'], { input: yaml });
   }

@@ -1,9 +1,11 @@
 /** The local driver: the mesh on this machine's local runtime (`@tsmesh/local-runtime`), as root. */
+import { existsSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hostAddress, IMAGES, ImageStore, imagesWithTracing, LocalRuntime, prometheusUnavailable, scrapePodsOf, startPrometheus, type FromImagesOptions, type RunningPrometheus } from '@tsmesh/local-runtime';
+import { parseStatusFile } from '@tsmesh/mesh-config';
 import { createServer } from 'node:net';
 import type { ExecOutput, MeshDriver } from './types';
 
@@ -189,6 +191,14 @@ export class LocalDriver implements MeshDriver {
     const pki = this.runtime.pki;
     if (!pki) throw new Error('the runtime made no mesh PKI');
     await this.runtime.apply(await pki.tlsSecret(namespace, name, hosts));
+  }
+
+  async gatewayApiStatus(kind: string, namespace: string, name: string): Promise<Record<string, unknown> | undefined> {
+    // The file store's status file beside the runtime's config file of the object.
+    const dir = kind === 'Gateway' ? 'gateway.gateway.networking.k8s.io' : kind.toLowerCase();
+    const file = join(this.runtime.configDir, dir, `${namespace || '_cluster'}.${name}.status.yaml`);
+    if (!existsSync(file)) return undefined;
+    return parseStatusFile(readFileSync(file, 'utf8'), file).find((s) => s.name === name)?.status;
   }
 
   async delete(yaml: string): Promise<void> {

@@ -29,6 +29,8 @@ export interface MeshDriver {
   serviceAddress(namespace: string, name: string, port: number): Promise<{ host: string; port: number }>;
   /** Issues (or re-issues) a kubernetes.io/tls Secret `namespace/name` for `hosts`, signed by the mesh root. */
   issueTlsSecret(namespace: string, name: string, hosts: string[]): Promise<void>;
+  /** The status the control plane wrote for a Gateway API object (`Gateway`, `HTTPRoute`…), or undefined while there is none. */
+  gatewayApiStatus(kind: string, namespace: string, name: string): Promise<Record<string, unknown> | undefined>;
   /** Base URL of the ingress gateway's HTTP port on this machine. */
   gatewayHttp(): string;
   /** Host and port of the ingress gateway's HTTPS port on this machine. */

@@ -5,7 +5,7 @@
  * config written to the control plane's file store, service-account tokens for the CA.
  */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, chmodSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile, rename } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -319,6 +319,9 @@ export class LocalRuntime {
   private async writeConfig(o: KubeObject): Promise<void> {
     const path = this.configPath(o);
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    // The control plane (UID 1337) writes Gateway API status files beside these resources: their
+    // directories are writable by it, sticky so it cannot remove the runtime's files.
+    if (o.apiVersion.startsWith('gateway.networking.k8s.io/')) await chmod(dirname(path), 0o1777);
     const tmp = join(dirname(path), `.${o.metadata.name}.${process.pid}.${randomUUID()}.tmp`);
     await writeFile(tmp, stringify(o, { lineWidth: 0 }), { mode: 0o644 });
     await rename(tmp, path);

@@ -23,3 +23,5 @@ export * from './analysis/gateway-api-status';
 export * from './gateway-api/deployment';
 export { checkEnvoyFilter, ENVOY_FILTER_OPERATIONS, type EnvoyFilterValueChecker } from './validate/envoyfilter';
 export * from './gateway-api/status';
+export * from './gateway-api/attach';
+export * from './gateway-api/grpc';

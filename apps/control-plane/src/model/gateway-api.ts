@@ -10,7 +10,7 @@ import type {
   ConfigResource, GatewaySpec, HTTPMatchRequest, HTTPRoute as IstioHTTPRoute, HTTPRouteFilterApi, HTTPRouteMatchApi, HTTPRouteObject,
   KubernetesGatewayObject, GatewayClassObject, ReferenceGrantObject, StringMatch, VirtualServiceSpec,
 } from '@tsmesh/mesh-config';
-import { addressedService, GATEWAY_API_GROUP, GATEWAY_NAME_LABEL } from '@tsmesh/mesh-config';
+import { addressedService, GATEWAY_API_GROUP, GATEWAY_NAME_LABEL, grpcRouteAsHttpRoute, listenerAllows, namespaceLabels, type GRPCRouteObject } from '@tsmesh/mesh-config';
 
 /** Controller name of Istio's (and tsmesh's) GatewayClass. */
 export const ISTIO_GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
@@ -86,7 +86,7 @@ function grantsOf(byKind: (kind: string) => readonly ConfigResource[]): Grants {
   });
 }
 
-function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants: Grants): IstioHTTPRoute[] {
+function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants: Grants, fromKind = 'HTTPRoute'): IstioHTTPRoute[] {
   const out: { p: number[]; r: IstioHTTPRoute }[] = [];
   for (const rule of route.spec.rules ?? [{}]) {
     const base: IstioHTTPRoute = {};
@@ -100,6 +100,14 @@ function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants
           redirectCode: r.statusCode ?? 302,
           ...(r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath ? { uri: r.path.replaceFullPath } : {}),
         };
+      } else if (f.type === 'RequestMirror' && f.requestMirror) {
+        // A copy of each request to another backend (answers discarded), a share of them when given.
+        const b = f.requestMirror.backendRef;
+        const m = f.requestMirror as { percent?: number; fraction?: { numerator: number; denominator?: number } };
+        const pct = m.percent ?? (m.fraction ? (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100) : 100);
+        if ((b.kind ?? 'Service') === 'Service' && !b.group && grants(fromKind, ns, 'Service', b.namespace ?? ns, b.name)) {
+          (base.mirrors ??= []).push({ destination: { host: `${b.name}.${b.namespace ?? ns}.svc.${domain}`, ...(b.port ? { port: { number: b.port } } : {}) }, percentage: { value: pct } });
+        }
       } else if (f.type === 'URLRewrite' && f.urlRewrite) {
         const w = f.urlRewrite;
         base.rewrite = {
@@ -111,7 +119,7 @@ function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants
     }
     if (!base.redirect) {
       // Another namespace's Service only with a ReferenceGrant there; a refused backend gets no traffic.
-      base.route = (rule.backendRefs ?? []).filter((b) => (b.kind ?? 'Service') === 'Service' && !b.group && grants('HTTPRoute', ns, 'Service', b.namespace ?? ns, b.name)).map((b) => ({
+      base.route = (rule.backendRefs ?? []).filter((b) => (b.kind ?? 'Service') === 'Service' && !b.group && grants(fromKind, ns, 'Service', b.namespace ?? ns, b.name)).map((b) => ({
         destination: { host: `${b.name}.${b.namespace ?? ns}.svc.${domain}`, ...(b.port ? { port: { number: b.port } } : {}) },
         weight: b.weight ?? 1,
       }));
@@ -151,6 +159,7 @@ function gatewaySelector(r: ConfigResource, gw: KubernetesGatewayObject, byKind:
 export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResource[], domain: string): ConvertedGatewayApi {
   const out: ConvertedGatewayApi = { gateways: [], virtualServices: [] };
   const grants = grantsOf(byKind);
+  const labelsOf = namespaceLabels(byKind);
   const classes = new Set(['istio']);
   for (const c of byKind('GatewayClass')) if ((c.object as GatewayClassObject).spec.controllerName === ISTIO_GATEWAY_CONTROLLER) classes.add(c.name);
   const listeners = new Map<string, { ns: string; listeners: Listener[] }>();
@@ -173,18 +182,20 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
     out.gateways.push({ name: generatedGatewayName(r.name), namespace: r.namespace, spec: { selector, servers }, resource: r });
   }
   // Oldest route first: Istio orders VirtualServices for one route table by creation.
-  const routes = [...byKind('HTTPRoute')].sort((a, b) => age(a) - age(b) || a.key.localeCompare(b.key));
+  const routes = [...byKind('HTTPRoute'), ...byKind('GRPCRoute')].sort((a, b) => age(a) - age(b) || a.key.localeCompare(b.key));
   for (const r of routes) {
-    const route = r.object as HTTPRouteObject;
+    // A GRPCRoute routes as the HTTPRoute it means on the wire (`/<service>/<method>` paths).
+    const route = r.kind === 'GRPCRoute' ? grpcRouteAsHttpRoute(r.object as GRPCRouteObject) : r.object as HTTPRouteObject;
+    const kindTag = r.kind === 'GRPCRoute' ? 'grpc-' : '';
     for (const parent of route.spec.parentRefs ?? []) {
       // Mesh routing (GAMMA): a Service parent in the route's own namespace routes every sidecar's
       // calls to that Service (a VirtualService for the mesh gateway; mTLS is the sidecars' as usual).
       if (parent.kind === 'Service' && (parent.group ?? '') === '') {
         if ((parent.namespace ?? r.namespace) !== r.namespace) continue;
-        const http = convertRules(route, r.namespace, domain, grants);
+        const http = convertRules(route, r.namespace, domain, grants, r.kind);
         if (parent.port) for (const h of http) h.match = (h.match ?? [{}]).map((m) => ({ ...m, port: parent.port }));
         out.virtualServices.push({
-          name: `${r.name}-${parent.name}-istio-autogenerated-k8s-mesh`, namespace: r.namespace, resource: r,
+          name: `${kindTag}${r.name}-${parent.name}-istio-autogenerated-k8s-mesh`, namespace: r.namespace, resource: r,
           spec: { hosts: [`${parent.name}.${r.namespace}.svc.${domain}`], http },
         });
         continue;
@@ -194,7 +205,7 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
       const gw = listeners.get(`${gwNs}/${parent.name}`);
       if (!gw) continue;
       const allowed = gw.listeners.filter((l) => (!parent.sectionName || l.name === parent.sectionName) && (!parent.port || l.port === parent.port)
-        && ((l.allowedRoutes?.namespaces?.from ?? 'Same') === 'All' || ((l.allowedRoutes?.namespaces?.from ?? 'Same') === 'Same' && gwNs === r.namespace)));
+        && listenerAllows(l, gwNs, r.namespace, r.kind, labelsOf));
       const hosts = new Set<string>();
       for (const l of allowed) {
         for (const h of route.spec.hostnames?.length ? route.spec.hostnames : ['*']) {
@@ -204,8 +215,8 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
       }
       if (!hosts.size) continue;
       out.virtualServices.push({
-        name: `${r.name}-${gwNs}-${parent.name}-istio-autogenerated-k8s-gateway`, namespace: r.namespace, resource: r,
-        spec: { hosts: [...hosts], gateways: [`${gwNs}/${generatedGatewayName(parent.name)}`], http: convertRules(route, r.namespace, domain, grants) },
+        name: `${kindTag}${r.name}-${gwNs}-${parent.name}-istio-autogenerated-k8s-gateway`, namespace: r.namespace, resource: r,
+        spec: { hosts: [...hosts], gateways: [`${gwNs}/${generatedGatewayName(parent.name)}`], http: convertRules(route, r.namespace, domain, grants, r.kind) },
       });
     }
   }

@@ -81,7 +81,7 @@ kind: HTTPRoute
 metadata: {name: mirror, namespace: apps}
 spec:
   parentRefs: [{group: "", kind: Service, name: web}]
-  rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}}}], backendRefs: [{name: web, port: 80}]}]
+  rules: [{filters: [{type: CORS, cors: {allowOrigins: ["https://a.example.com"]}}], backendRefs: [{name: web, port: 80}]}]
 `;
 
 describe('Gateway API status', () => {
@@ -99,8 +99,8 @@ describe('Gateway API status', () => {
     expect(cond('missing', 'ResolvedRefs')).toBe('False/InvalidCertificateRef');
     expect(cond('cross', 'ResolvedRefs')).toBe('False/RefNotPermitted');
     expect(cond('tcp', 'Accepted')).toBe('False/UnsupportedProtocol');
-    // "good", "missing-backend" and "refs" attach to http; "refs" (the Gateway's namespace, no hostnames) to every listener.
-    expect(gw.listeners!.map((l) => `${l.name}:${l.attachedRoutes}`)).toEqual(['http:3', 'dup:1', 'https:1', 'missing:1', 'cross:1', 'tcp:1']);
+    // "good", "missing-backend" and "refs" attach to http; "refs" (the Gateway's namespace, no hostnames) to every HTTP/HTTPS listener (an HTTPRoute never to TCP).
+    expect(gw.listeners!.map((l) => `${l.name}:${l.attachedRoutes}`)).toEqual(['http:3', 'dup:1', 'https:1', 'missing:1', 'cross:1', 'tcp:0']);
     const parent = (route: string, i = 0) => s.get(`HTTPRoute/${route.includes('/') ? route : `apps/${route}`}`)!.parents![i].conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
     expect(parent('good')).toBe('Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs');
     expect(parent('not-allowed')).toBe('Accepted=False/NotAllowedByListeners ResolvedRefs=True/ResolvedRefs');
@@ -147,6 +147,61 @@ spec: {clusterIP: 10.96.0.7, selector: {istio: ingressgateway}, ports: [{port: 8
     expect(programmed('manual')).toBe('True/Programmed [{"type":"IPAddress","value":"10.96.0.7"}]');
     expect(programmed('nowhere')).toBe('False/AddressNotUsable []');
     expect(programmed('pending')).toBe('False/AddressNotAssigned []');
+  });
+
+  it('allowedRoutes: a namespace Selector over Namespace labels, route kinds (InvalidRouteKinds), a mirror backend resolved like any backendRef', () => {
+    const more = parseConfigYaml(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: sel, namespace: infra}
+spec:
+  gatewayClassName: istio
+  listeners:
+    - {name: team, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {team: shop}}}}}
+    - {name: tcp-only, port: 81, protocol: HTTP, allowedRoutes: {namespaces: {from: All}, kinds: [{kind: TCPRoute}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: in-shop, namespace: shop}
+spec:
+  parentRefs: [{name: sel, namespace: infra, sectionName: team}]
+  rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}}}], backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: in-other, namespace: other}
+spec:
+  parentRefs: [{name: sel, namespace: infra, sectionName: team}]
+  rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: nothing, namespace: other, port: 80}}}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: wrong-kind, namespace: shop}
+spec:
+  parentRefs: [{name: sel, namespace: infra, sectionName: tcp-only}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+`, 'sel.yaml');
+    expect(more.issues.map(formatIssue)).toEqual([]);
+    const s = gatewayApiStatus(more.resources);
+    const parent = (key: string) => s.get(key)!.parents![0].conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
+    expect(parent('HTTPRoute/shop/in-shop')).toBe('Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs');
+    expect(parent('HTTPRoute/other/in-other')).toBe('Accepted=False/NotAllowedByListeners ResolvedRefs=False/BackendNotFound');
+    expect(parent('HTTPRoute/shop/wrong-kind')).toBe('Accepted=False/NotAllowedByListeners ResolvedRefs=True/ResolvedRefs');
+    const l = s.get('KubernetesGateway/infra/sel')!.listeners!.find((x) => x.name === 'tcp-only')!;
+    expect(l.conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'InvalidRouteKinds' });
   });
 
   it('tsmesh analyze shows every unsatisfied condition with its reason', () => {

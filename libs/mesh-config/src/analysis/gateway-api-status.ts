@@ -8,6 +8,9 @@ import type { ConfigResource } from '../resource';
 import { GATEWAY_API_GROUP } from '../kinds';
 import type { GatewayClassObject, HTTPRouteObject, KubernetesGatewayObject, ReferenceGrantObject } from '../types/gateway-api';
 import { gatewayService } from '../gateway-api/deployment';
+import { invalidRouteKinds, listenerAllows, namespaceLabels } from '../gateway-api/attach';
+import { grpcRouteAsHttpRoute } from '../gateway-api/grpc';
+import type { GRPCRouteObject } from '../types/gateway-api';
 
 /** One status condition. */
 export interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string }
@@ -19,7 +22,7 @@ export interface RouteParentStatus { parentRef: { group?: string; kind?: string;
 export type GatewayApiStatus = Map<string, { conditions?: Condition[]; addresses?: { type: 'IPAddress' | 'Hostname'; value: string }[]; listeners?: ListenerStatus[]; parents?: RouteParentStatus[] }>;
 
 export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
-const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite']);
+const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror']);
 const ok = (type: string, reason: string, message = ''): Condition => ({ type, status: 'True', reason, message });
 const bad = (type: string, reason: string, message: string): Condition => ({ type, status: 'False', reason, message });
 
@@ -39,6 +42,7 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
     return g.namespace === toNs && !!s && s.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === fromKind && f.namespace === fromNs)
       && s.to.some((t) => (t.group ?? '') === '' && t.kind === toKind && (!t.name || t.name === toName));
   });
+  const labelsOf = namespaceLabels(of);
   const classes = new Set(['istio']);
   for (const c of of('GatewayClass')) {
     if ((c.object as GatewayClassObject).spec?.controllerName !== GATEWAY_CONTROLLER) continue;
@@ -65,21 +69,23 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
         else if (ns !== r.namespace) conditions.push(bad('ResolvedRefs', 'RefNotPermitted', `Secret ${ns}/${ref.name} is in another namespace; tsmesh reads only the Gateway's namespace`));
         else if (!has('Secret', ns, ref.name)) conditions.push(bad('ResolvedRefs', 'InvalidCertificateRef', `Secret ${ns}/${ref.name} not found`));
         else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
-      } else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
+      } else if (invalidRouteKinds(l).length) conditions.push(bad('ResolvedRefs', 'InvalidRouteKinds', `route kinds ${invalidRouteKinds(l).join(', ')} cannot attach to a ${l.protocol} listener`));
+      else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
       return { name: l.name, attachedRoutes: 0, conditions };
     });
     gateways.set(`${r.namespace}/${r.name}`, { r, gw, listeners });
   }
-  for (const r of of('HTTPRoute')) {
-    const route = r.object as HTTPRouteObject;
+  for (const r of [...of('HTTPRoute'), ...of('GRPCRoute')]) {
+    const route = r.kind === 'GRPCRoute' ? grpcRouteAsHttpRoute(r.object as GRPCRouteObject) : r.object as HTTPRouteObject;
     const parents: RouteParentStatus[] = [];
     const resolved = (() => {
       for (const rule of route.spec.rules ?? []) {
         for (const f of rule.filters ?? []) if (!SUPPORTED_FILTERS.has(f.type)) return bad('ResolvedRefs', 'UnsupportedValue', `filter ${f.type} is not supported`);
-        for (const b of rule.backendRefs ?? []) {
+        const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' && f.requestMirror ? [f.requestMirror.backendRef] : []));
+        for (const b of [...(rule.backendRefs ?? []), ...mirrors]) {
           const ns = b.namespace ?? r.namespace;
           if ((b.kind ?? 'Service') !== 'Service' || (b.group ?? '') !== '') return bad('ResolvedRefs', 'InvalidKind', `backendRef ${b.group ?? ''}/${b.kind} ${b.name} is not a Service`);
-          if (!granted('HTTPRoute', r.namespace, 'Service', ns, b.name)) return bad('ResolvedRefs', 'RefNotPermitted', `Service ${ns}/${b.name} is in another namespace and no ReferenceGrant there permits it`);
+          if (!granted(r.kind, r.namespace, 'Service', ns, b.name)) return bad('ResolvedRefs', 'RefNotPermitted', `Service ${ns}/${b.name} is in another namespace and no ReferenceGrant there permits it`);
           if (!has('Service', ns, b.name)) return bad('ResolvedRefs', 'BackendNotFound', `Service ${ns}/${b.name} not found`);
         }
       }
@@ -99,7 +105,7 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
           continue;
         }
         const named = g.gw.spec.listeners.map((l, i) => ({ l, s: g.listeners[i] })).filter(({ l }) => (!p.sectionName || l.name === p.sectionName) && (!p.port || l.port === p.port));
-        const allowed = named.filter(({ l }) => { const from = l.allowedRoutes?.namespaces?.from ?? 'Same'; return from === 'All' || (from === 'Same' && ns === r.namespace); });
+        const allowed = named.filter(({ l }) => listenerAllows(l, ns, r.namespace, r.kind, labelsOf));
         const hostOk = allowed.filter(({ l }) => !route.spec.hostnames?.length || route.spec.hostnames.some((h) => hostsIntersect(l.hostname, h)));
         if (!named.length) accepted = bad('Accepted', 'NoMatchingParent', `Gateway ${ns}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? ` on port ${p.port}` : ''}`);
         else if (!allowed.length) accepted = bad('Accepted', 'NotAllowedByListeners', `no listener of Gateway ${ns}/${p.name} allows routes from namespace ${r.namespace}`);
