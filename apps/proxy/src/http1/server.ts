@@ -78,7 +78,15 @@ export class H1Request extends Readable {
     return this.conn.socket;
   }
 
+  /** @internal a bodiless request whose end is pushed only if someone reads it */
+  endOnRead = false;
+
   override _read(): void {
+    if (this.endOnRead) {
+      this.endOnRead = false;
+      this.push(null);
+      return;
+    }
     if (this.starved) {
       this.starved = false;
       this.conn.resumeBody();
@@ -383,8 +391,10 @@ export class H1ServerConnection implements ParserEvents {
     this.requestStartedAt = Date.now();
     if (p.upgrade) return; // handed over after execute() returns
     if (!p.hasBody) {
+      // most requests: nobody reads a body that is not there, so the stream's end (push(null),
+      // its nextTick and 'end' machinery) is left to a reader that asks (`_read`)
       req.complete = true;
-      req.push(null);
+      req.endOnRead = true;
     } else if (p.expectContinue && p.versionMinor === 1) this.socket.write(CONTINUE);
     const res = new H1Response(this, req, p.keepAlive && !this.closing);
     this.res = res;
