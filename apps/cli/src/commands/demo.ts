@@ -283,11 +283,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     dashboard = await startDemoDashboard(e);
     await tour(e, o, screen, fail);
     if (o.gatewayApi) await gatewayApiTour(mesh, e, root, o, screen, fail);
-    if (o.check && dashboard) await checkDashboard(dashboard.url, screen, fail);
     if (tearingDown) return await tearingDown;
 
     if (o.check) {
       await moveTo5050(mesh, e, root, o, screen, fail);
+      if (dashboard) await checkDashboard(dashboard.url, screen, fail);
       screen.line();
       printSummary(e, mesh, root, screen);
       screen.line();
@@ -512,7 +512,9 @@ async function checkDashboard(url: string, screen: Screen, fail: (what: string) 
     const r = await fetch(`${url}/api/overview`, { signal: AbortSignal.timeout(10_000) });
     const o = (await r.json()) as { graph?: { source: string; nodes: unknown[]; edges: { target: string }[] }; error?: string };
     if (!r.ok || !o.graph) return fail(`the dashboard's API answered HTTP ${r.status}: ${o.error ?? ''}`);
-    screen.line(`  dashboard ${url}/: ${o.graph.nodes.length} workloads, ${o.graph.edges.length} calls (from ${o.graph.source === 'prometheus' ? 'Prometheus' : "the proxies' own metrics"})`);
+    const t = (await (await fetch(`${url}/api/traces`, { signal: AbortSignal.timeout(10_000) })).json()) as { traces: { services: string[] }[] };
+    const through = t.traces.filter((x) => x.services.some((v) => v.startsWith('istio-ingressgateway')) && x.services.some((v) => v.startsWith('callme-service'))).length;
+    screen.line(`  dashboard ${url}/: ${o.graph.nodes.length} workloads, ${o.graph.edges.length} calls (from ${o.graph.source === 'prometheus' ? 'Prometheus' : "the proxies' own metrics"}); ${t.traces.length} traces received, ${through} from the gateway through to callme`);
   } catch (err) {
     fail(`the dashboard at ${url} did not answer: ${(err as Error).message}`);
   }
