@@ -13,6 +13,7 @@ import { describeCommand } from './commands/describe';
 import { addDashboardLinks } from './commands/dashboard-links';
 import { addDemoOptions, type DemoOptions } from './commands/demo';
 import { addDashboardCommand } from './commands/dashboard';
+import { addLocalCommand } from './commands/local';
 
 /** Builds the program; `out` and `err` are where it writes (tests capture them). */
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void; exit: (code: number) => void }): Command {
@@ -147,6 +148,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 
   // `tsmesh dashboard` is the web dashboard; `dashboard prometheus|envoy|controlz` forward to a component
   addDashboardLinks(addDashboardCommand(program, io), () => program.opts().controlPlane, io);
+  addLocalCommand(program, io);
 
   addDemoOptions(
     program

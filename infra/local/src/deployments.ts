@@ -12,6 +12,8 @@
  * back as `kubectl rollout status` reads it.
  */
 import { keyOf, podFromTemplate, podTemplateHash, uidFromName, type KubeObject, type ObjectMeta, type PodObject, type PodSpec } from './kube';
+import type { EventRecorder } from './events';
+import type { ObjectStore } from './store';
 
 /** A pod of a ReplicaSet as the controllers see it (terminating pods are not listed). */
 export interface OwnedPod {
@@ -22,17 +24,15 @@ export interface OwnedPod {
   pending: boolean;
 }
 
-/** What the controllers need from the runtime: the store's pods by owner, pod create/delete, the store for objects. */
+/** What the controllers need: the store (Deployments, ReplicaSets), the pods by owner, pod create/delete. */
 export interface DeploymentHost {
+  store: ObjectStore;
   /** The pods (not terminating) owned by `owner` (`ReplicaSet/<ns>/<name>`), pending admissions included. */
   podsOf(owner: string): OwnedPod[];
   createPod(pod: PodObject, owner: string): Promise<unknown>;
   /** Graceful delete: endpoints first, then termination. */
   deletePod(key: string): Promise<void>;
-  /** Writes a Deployment's status or a ReplicaSet (create, update) into the store. */
-  write(o: KubeObject): void;
-  /** Removes a ReplicaSet from the store. */
-  remove(kind: 'ReplicaSet', key: string): void;
+  events?: EventRecorder;
   log(line: string): void;
 }
 
@@ -84,9 +84,6 @@ export function validateDeployment(dep: KubeObject): string | undefined {
 
 /** The Deployment controller and, below it, the ReplicaSet controller. */
 export class DeploymentController {
-  private readonly deployments = new Map<string, KubeObject>();
-  /** ReplicaSets by `namespace/name`. */
-  private readonly sets = new Map<string, KubeObject>();
   private readonly chains = new Map<string, Promise<void>>();
   private stopped = false;
 
@@ -100,37 +97,18 @@ export class DeploymentController {
   /** The Deployment key (`namespace/name`) owning pods of `owner`, if it is one of its ReplicaSets. */
   deploymentOf(owner: string | undefined): string | undefined {
     if (!owner?.startsWith('ReplicaSet/')) return undefined;
-    const rs = this.sets.get(owner.slice('ReplicaSet/'.length));
+    const rs = this.host.store.get('ReplicaSet', owner.slice('ReplicaSet/'.length));
     const ref = rs?.metadata.ownerReferences?.find((r) => r.kind === 'Deployment');
     return ref ? `${rs!.metadata.namespace}/${ref.name}` : undefined;
   }
 
-  /** Creates or updates a Deployment (a changed spec bumps `metadata.generation`). */
-  async apply(dep: KubeObject): Promise<void> {
-    const why = validateDeployment(dep);
-    if (why) throw new Error(why);
-    const key = keyOf(dep);
-    const prev = this.deployments.get(key);
-    const changed = !prev || JSON.stringify(prev.spec) !== JSON.stringify(dep.spec);
-    dep.metadata.generation = changed ? Number(prev?.metadata.generation ?? 0) + 1 : prev!.metadata.generation;
-    dep.status = prev?.status;
-    this.deployments.set(key, dep);
-    await this.sync(key);
-  }
-
   /** The Deployment was deleted: its ReplicaSets are scaled to zero and removed with their pods. */
-  async remove(key: string): Promise<void> {
-    this.deployments.delete(key);
-    await this.sync(key);
+  remove(key: string): Promise<void> {
+    return this.sync(key);
   }
 
   stop(): void {
     this.stopped = true;
-  }
-
-  /** The Deployment (`namespace/name`) as stored, with status. */
-  get(key: string): KubeObject | undefined {
-    return this.deployments.get(key);
   }
 
   /** Re-evaluates a Deployment (on apply, a pod's readiness change, a pod's deletion). Serialised per Deployment. */
@@ -142,7 +120,7 @@ export class DeploymentController {
 
   private setsOf(key: string): KubeObject[] {
     const [ns, name] = key.split('/');
-    return [...this.sets.values()].filter((rs) => rs.metadata.namespace === ns && rs.metadata.ownerReferences?.some((r) => r.kind === 'Deployment' && r.name === name));
+    return this.host.store.list('ReplicaSet', ns).filter((rs) => rs.metadata.namespace === ns && rs.metadata.ownerReferences?.some((r) => r.kind === 'Deployment' && r.name === name));
   }
 
   private podsOfSet(rs: KubeObject): OwnedPod[] {
@@ -155,13 +133,10 @@ export class DeploymentController {
 
   private async doSync(key: string): Promise<void> {
     if (this.stopped) return;
-    const dep = this.deployments.get(key);
+    const dep = this.host.store.get('Deployment', key);
     if (!dep) {
       for (const rs of this.setsOf(key)) await this.scaleSet(rs, 0, true);
-      for (const rs of this.setsOf(key)) {
-        this.sets.delete(keyOf(rs));
-        this.host.remove('ReplicaSet', keyOf(rs));
-      }
+      for (const rs of this.setsOf(key)) this.host.store.delete('ReplicaSet', keyOf(rs));
       return;
     }
     const spec = dep.spec as DeploymentSpec;
@@ -226,9 +201,9 @@ export class DeploymentController {
     const ns = dep.metadata.namespace ?? 'default';
     const name = `${dep.metadata.name}-${hash}`;
     const key = `${ns}/${name}`;
-    let rs = this.sets.get(key);
+    let rs = this.host.store.get('ReplicaSet', key);
     if (!rs) {
-      rs = {
+      rs = this.host.store.put({
         apiVersion: 'apps/v1',
         kind: 'ReplicaSet',
         metadata: {
@@ -238,8 +213,7 @@ export class DeploymentController {
           ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: dep.metadata.name ?? '', uid: dep.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
         },
         spec: { replicas: 0, selector: { matchLabels: { ...(spec.selector?.matchLabels ?? {}), 'pod-template-hash': hash } }, template: structuredClone(spec.template) },
-      };
-      this.sets.set(key, rs);
+      });
       this.host.log(`Deployment ${keyOf(dep)}: ReplicaSet ${name} created`);
     }
     return rs;
@@ -253,8 +227,13 @@ export class DeploymentController {
    */
   private async scaleSet(rs: KubeObject, replicas: number, wait: boolean): Promise<void> {
     const prev = this.replicasOf(rs);
-    (rs.spec as { replicas: number }).replicas = replicas;
-    if (prev !== replicas) this.host.log(`ReplicaSet ${keyOf(rs)}: scaled ${prev} → ${replicas}`);
+    if (prev !== replicas) this.host.store.patch('ReplicaSet', keyOf(rs), (o) => void ((o.spec as { replicas: number }).replicas = replicas));
+    if (prev !== replicas) {
+      this.host.log(`ReplicaSet ${keyOf(rs)}: scaled ${prev} → ${replicas}`);
+      const ref = rs.metadata.ownerReferences?.find((r) => r.kind === 'Deployment');
+      const dep = ref ? this.host.store.get('Deployment', `${rs.metadata.namespace}/${ref.name}`) : undefined;
+      if (dep) this.host.events?.record(dep, 'Normal', 'ScalingReplicaSet', `Scaled ${replicas > prev ? 'up' : 'down'} replica set ${rs.metadata.name} from ${prev} to ${replicas}`);
+    }
     const pods = this.podsOfSet(rs);
     const owner = DeploymentController.owner(keyOf(rs));
     const deletions: Promise<void>[] = [];
@@ -266,8 +245,8 @@ export class DeploymentController {
     for (let i = pods.length; i < replicas; i++) {
       void this.host.createPod(podFromTemplate(template, rs.metadata.namespace ?? 'default', rs.metadata.name ?? '', rs.metadata.uid ?? ''), owner).catch((err: Error) => this.host.log(`pod of ${owner}: ${err.message}`));
     }
-    rs.status = { replicas: Math.min(pods.length, replicas) + Math.max(0, replicas - pods.length), readyReplicas: pods.filter((p) => p.ready).length, availableReplicas: pods.filter((p) => p.ready).length, observedGeneration: 1 };
-    this.host.write(rs);
+    const ready = pods.filter((p) => p.ready).length;
+    this.host.store.status('ReplicaSet', keyOf(rs), { replicas: Math.max(pods.length, replicas), readyReplicas: ready, availableReplicas: ready, observedGeneration: rs.metadata.generation });
     if (wait) await Promise.all(deletions);
   }
 
@@ -280,7 +259,7 @@ export class DeploymentController {
     const unavailable = scaledValue(spec.strategy?.rollingUpdate?.maxUnavailable, replicas, false, (spec.strategy?.type ?? 'RollingUpdate') === 'Recreate' ? String(replicas) : '25%');
     const complete = updated.length === replicas && all.length === replicas && updated.every((p) => p.ready);
     const now = new Date().toISOString();
-    dep.status = {
+    this.host.store.status('Deployment', keyOf(dep), {
       observedGeneration: dep.metadata.generation,
       replicas: all.length,
       updatedReplicas: updated.length,
@@ -291,8 +270,7 @@ export class DeploymentController {
         { type: 'Available', status: ready >= replicas - unavailable ? 'True' : 'False', reason: ready >= replicas - unavailable ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', lastUpdateTime: now },
         { type: 'Progressing', status: 'True', reason: complete ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated', message: `ReplicaSet "${newRs.metadata.name}" ${complete ? 'has successfully progressed' : 'is progressing'}.`, lastUpdateTime: now },
       ],
-    };
-    this.host.write(dep);
+    });
   }
 }
 

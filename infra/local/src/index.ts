@@ -1,5 +1,10 @@
 /** @tsmesh/local-runtime: runs the infra/k8s manifests on one Linux machine with Kubernetes' semantics. */
 export { LocalRuntime, type LocalRuntimeOptions, type PodInfo, type ExecResult } from './runtime';
+export { ObjectStore, storeKey, type WatchEvent, type WatchHandler } from './store';
+export { LocalApi, liveRuntimes, describe as describeObject, STATE_DIR, type RuntimeState } from './local-api';
+export { EventRecorder, eventsFor } from './events';
+export { rolloutComplete, validateDeployment } from './deployments';
+export type { Refusal } from './api';
 export { cleanup, type CleanupReport } from './cleanup';
 export { IMAGES, imageName, containerArgv, UnknownImageError, type ImageEntry, type ImageContext } from './images';
 export { applyJsonPatch, JsonPatchError, type PatchOperation } from './json-patch';
