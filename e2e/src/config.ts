@@ -101,7 +101,7 @@ ${retries}`;
 }
 
 /** callme's DestinationRule with outlier detection ejecting an endpoint after one 5xx. */
-export function callmeOutlierDetection(): string {
+export function callmeOutlierDetection(o: { connectTimeout?: string } = {}): string {
   return `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -110,7 +110,10 @@ metadata:
 spec:
   host: callme-service
   trafficPolicy:
-    outlierDetection:
+${o.connectTimeout ? `    connectionPool:
+      tcp:
+        connectTimeout: ${o.connectTimeout}
+` : ''}    outlierDetection:
       consecutive5xxErrors: 1
       interval: 1s
       baseEjectionTime: 30s
@@ -160,14 +163,16 @@ ${rules}`;
 /**
  * The callme v2 Deployment exactly as infra/k8s ships it, with its container's `VERSION` set to
  * `version` (a new pod template, so a rollout) and the RollingUpdate strategy `maxSurge` /
- * `maxUnavailable`.
+ * `maxUnavailable`, and `minReadySeconds` (the time a mesh needs to tell every client about a new
+ * endpoint before an old one goes: Istio's advice for rollouts without errors).
  */
-export function callmeV2Rollout(version: string, maxSurge: number | string = 1, maxUnavailable: number | string = 0): string {
+export function callmeV2Rollout(version: string, maxSurge: number | string = 1, maxUnavailable: number | string = 0, minReadySeconds = 3): string {
   const file = fileURLToPath(new URL('../../infra/k8s/base/samples/callme.yaml', import.meta.url));
   const dep = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown> })
     .find((o) => o.kind === 'Deployment' && o.metadata?.name === 'callme-service-v2');
   if (!dep?.spec) throw new Error(`${file}: no Deployment callme-service-v2`);
   dep.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } };
+  dep.spec.minReadySeconds = minReadySeconds;
   const containers = (dep.spec.template as { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } }).spec.containers;
   const env = containers.find((c) => c.name === 'callme-service')?.env;
   const v = env?.find((e) => e.name === 'VERSION');

@@ -352,7 +352,10 @@ spec:
 
   describe('rolling update under load', () => {
     it('rolls callme v2 to a new template under 100 rps through the gateway and both sidecars with no failed request', async () => {
-      // Every callme request to v2, so the rollout replaces the pods serving the load.
+      // Every callme request to v2, so the rollout replaces the pods serving the load. A connection
+      // to a pod that has just gone fails after 1 s (not Istio's default 10 s) and is retried on
+      // another endpoint, as a user tunes a DestinationRule for rollouts.
+      await driver.apply(callmeOutlierDetection({ connectTimeout: '1s' }));
       await driver.apply(callmeRouting({ v1: 0, v2: 100 }));
       const url = `${driver.gatewayHttp()}/caller/ping`;
       const routed = await eventually(async () => (await burst(20, 5, url)).every((s) => s.status === 200 && /callme-service:v2$/.test(s.body.trim())), 30_000, 500);
@@ -360,8 +363,9 @@ spec:
       const load = steady(url, 100, 25_000);
       await new Promise((r) => setTimeout(r, 2000));
       const started = Date.now();
-      // maxSurge 1, maxUnavailable 0: the new pod must be Ready before the old one leaves its
-      // endpoints, and the old one leaves its endpoints before it is sent SIGTERM.
+      // maxSurge 1, maxUnavailable 0, minReadySeconds 3: the new pod must be Ready for 3 s (its
+      // endpoint pushed to the sidecars) before the old one leaves its endpoints, and the old one
+      // leaves its endpoints before it is sent SIGTERM.
       await driver.apply(callmeV2Rollout('v2.1'));
       await driver.rolloutStatus('default', 'callme-service-v2', 60_000);
       const done = Date.now();

@@ -1,4 +1,5 @@
 /** What a scenario needs from a cluster: written once, run on the local runtime or on kind. */
+import type { ClusterDriver } from '@tsmesh/cluster';
 import type { RunningPrometheus } from '@tsmesh/local-runtime';
 
 /** Output of a command run inside a pod's network. */
@@ -9,7 +10,7 @@ export interface ExecOutput {
 }
 
 /** A mesh with the samples, reachable from the test process. */
-export interface MeshDriver {
+export interface MeshDriver extends ClusterDriver {
   readonly name: 'local' | 'kind';
   /** Why this driver cannot run on this machine, or null when it can. */
   unavailable(): Promise<string | null>;

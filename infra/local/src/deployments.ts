@@ -22,6 +22,8 @@ export interface OwnedPod {
   ready: boolean;
   /** Still being admitted (no name yet). */
   pending: boolean;
+  /** When it last became Ready (ms since the epoch). */
+  readySince?: number;
 }
 
 /** What the controllers need: the store (Deployments, ReplicaSets), the pods by owner, pod create/delete. */
@@ -38,6 +40,7 @@ export interface DeploymentHost {
 
 interface DeploymentSpec {
   replicas?: number;
+  minReadySeconds?: number;
   selector?: { matchLabels?: Record<string, string> };
   strategy?: { type?: 'RollingUpdate' | 'Recreate'; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
   template: { metadata?: ObjectMeta; spec: PodSpec };
@@ -63,6 +66,7 @@ export function validateDeployment(dep: KubeObject): string | undefined {
   const where = `Deployment ${keyOf(dep)}`;
   if (!spec?.template?.spec?.containers?.length) return `${where}: spec.template.spec.containers is required`;
   if (spec.replicas !== undefined && (!Number.isInteger(spec.replicas) || spec.replicas < 0)) return `${where}: spec.replicas must be a non-negative integer (got ${String(spec.replicas)})`;
+  if (spec.minReadySeconds !== undefined && (!Number.isInteger(spec.minReadySeconds) || spec.minReadySeconds < 0)) return `${where}: spec.minReadySeconds must be a non-negative integer (got ${String(spec.minReadySeconds)})`;
   const type = spec.strategy?.type ?? 'RollingUpdate';
   if (type !== 'RollingUpdate' && type !== 'Recreate') return `${where}: spec.strategy.type: Unsupported value "${String(type)}": supported values: "Recreate", "RollingUpdate"`;
   const ru = spec.strategy?.rollingUpdate;
@@ -84,6 +88,7 @@ export function validateDeployment(dep: KubeObject): string | undefined {
 
 /** The Deployment controller and, below it, the ReplicaSet controller. */
 export class DeploymentController {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly chains = new Map<string, Promise<void>>();
   private stopped = false;
 
@@ -109,6 +114,34 @@ export class DeploymentController {
 
   stop(): void {
     this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+  }
+
+  /**
+   * A pod counts as available once Ready for `minReadySeconds`; when some are Ready but not yet
+   * available, the Deployment is re-evaluated the moment the first of them becomes so.
+   */
+  private availability(key: string, dep: KubeObject): (p: OwnedPod) => boolean {
+    const minMs = ((dep.spec as DeploymentSpec).minReadySeconds ?? 0) * 1000;
+    const now = Date.now();
+    let next = Infinity;
+    const available = (p: OwnedPod) => {
+      if (!p.ready) return false;
+      if (minMs === 0 || p.readySince === undefined) return true;
+      const at = p.readySince + minMs;
+      if (at > now) next = Math.min(next, at);
+      return at <= now;
+    };
+    queueMicrotask(() => {
+      if (next === Infinity || this.stopped || this.timers.has(key)) return;
+      const t = setTimeout(() => {
+        this.timers.delete(key);
+        void this.sync(key);
+      }, next - Date.now() + 10);
+      t.unref();
+      this.timers.set(key, t);
+    });
+    return available;
   }
 
   /** Re-evaluates a Deployment (on apply, a pod's readiness change, a pod's deletion). Serialised per Deployment. */
@@ -141,6 +174,7 @@ export class DeploymentController {
     }
     const spec = dep.spec as DeploymentSpec;
     const replicas = spec.replicas ?? 1;
+    const available = this.availability(key, dep);
     const newRs = this.ensureNewSet(dep);
     const old = this.setsOf(key).filter((rs) => rs !== newRs);
     if ((spec.strategy?.type ?? 'RollingUpdate') === 'Recreate') {
@@ -167,13 +201,13 @@ export class DeploymentController {
       // Scale down old ReplicaSets while replicas - maxUnavailable pods stay Ready.
       const minAvailable = replicas - unavailable;
       const allPods = [newRs, ...active].flatMap((rs) => this.podsOfSet(rs));
-      const ready = allPods.filter((p) => p.ready).length;
-      const newUnavailable = Math.max(0, this.replicasOf(newRs) - this.podsOfSet(newRs).filter((p) => p.ready).length);
+      const ready = allPods.filter(available).length;
+      const newUnavailable = Math.max(0, this.replicasOf(newRs) - this.podsOfSet(newRs).filter(available).length);
       let budget = [newRs, ...active].reduce((n, rs) => n + this.replicasOf(rs), 0) - minAvailable - newUnavailable;
       // Unready old pods first: removing them costs no availability.
       for (const rs of active) {
         if (budget <= 0) break;
-        const unready = this.podsOfSet(rs).filter((p) => !p.ready).length;
+        const unready = this.podsOfSet(rs).filter((p) => !available(p)).length;
         const n = Math.min(unready, budget, this.replicasOf(rs));
         if (n > 0) {
           budget -= n;
@@ -191,7 +225,7 @@ export class DeploymentController {
       }
     }
     // Old ReplicaSets at zero with no pods left are kept (revision history), as Kubernetes keeps them.
-    this.writeStatus(dep, newRs, old);
+    this.writeStatus(dep, newRs, old, available);
   }
 
   /** The ReplicaSet of the Deployment's current template, created at 0 replicas when new. */
@@ -250,24 +284,25 @@ export class DeploymentController {
     if (wait) await Promise.all(deletions);
   }
 
-  private writeStatus(dep: KubeObject, newRs: KubeObject, old: KubeObject[]): void {
+  private writeStatus(dep: KubeObject, newRs: KubeObject, old: KubeObject[], available: (p: OwnedPod) => boolean): void {
     const spec = dep.spec as DeploymentSpec;
     const replicas = spec.replicas ?? 1;
     const all = [newRs, ...old].flatMap((rs) => this.podsOfSet(rs));
     const updated = this.podsOfSet(newRs);
     const ready = all.filter((p) => p.ready).length;
+    const avail = all.filter(available).length;
     const unavailable = scaledValue(spec.strategy?.rollingUpdate?.maxUnavailable, replicas, false, (spec.strategy?.type ?? 'RollingUpdate') === 'Recreate' ? String(replicas) : '25%');
-    const complete = updated.length === replicas && all.length === replicas && updated.every((p) => p.ready);
+    const complete = updated.length === replicas && all.length === replicas && updated.every(available);
     const now = new Date().toISOString();
     this.host.store.status('Deployment', keyOf(dep), {
       observedGeneration: dep.metadata.generation,
       replicas: all.length,
       updatedReplicas: updated.length,
       readyReplicas: ready,
-      availableReplicas: ready,
-      unavailableReplicas: Math.max(0, replicas - ready),
+      availableReplicas: avail,
+      unavailableReplicas: Math.max(0, replicas - avail),
       conditions: [
-        { type: 'Available', status: ready >= replicas - unavailable ? 'True' : 'False', reason: ready >= replicas - unavailable ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', lastUpdateTime: now },
+        { type: 'Available', status: avail >= replicas - unavailable ? 'True' : 'False', reason: avail >= replicas - unavailable ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', lastUpdateTime: now },
         { type: 'Progressing', status: 'True', reason: complete ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated', message: `ReplicaSet "${newRs.metadata.name}" ${complete ? 'has successfully progressed' : 'is progressing'}.`, lastUpdateTime: now },
       ],
     });

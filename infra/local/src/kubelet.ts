@@ -219,7 +219,13 @@ export class Kubelet {
   /** Writes the pod's status subresource from what runs. */
   private writeStatus(p: LocalPod): void {
     if (this.running.get(p.key) !== p || !this.host.store.get('Pod', p.key)) return;
-    const prev = (this.host.store.get('Pod', p.key)!.status ?? {}) as Record<string, unknown>;
+    const prev = (this.host.store.get('Pod', p.key)!.status ?? {}) as Record<string, unknown> & { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
+    const now = new Date().toISOString();
+    // lastTransitionTime moves only when the condition's status does (the Deployment controller's minReadySeconds reads it).
+    const cond = (type: string, status: string) => {
+      const was = prev.conditions?.find((c) => c.type === type);
+      return { type, status, lastTransitionTime: was && was.status === status && was.lastTransitionTime ? was.lastTransitionTime : now };
+    };
     this.host.store.status('Pod', p.key, {
       ...prev,
       phase: p.phase,
@@ -227,9 +233,9 @@ export class Kubelet {
       podIP: p.ip,
       podIPs: [{ ip: p.ip }],
       conditions: [
-        { type: 'Initialized', status: p.phase === 'Pending' ? 'False' : 'True' },
-        { type: 'Ready', status: p.ready ? 'True' : 'False' },
-        { type: 'ContainersReady', status: p.ready ? 'True' : 'False' },
+        cond('Initialized', p.phase === 'Pending' ? 'False' : 'True'),
+        cond('Ready', p.ready ? 'True' : 'False'),
+        cond('ContainersReady', p.ready ? 'True' : 'False'),
       ],
       containerStatuses: p.containerStatuses().map((c) => ({ name: c.name, ready: c.ready, restartCount: c.restartCount, state: c.state, ...(c.sidecar ? { sidecar: true } : {}) })),
     });

@@ -124,6 +124,11 @@ function findWorkspaceRoot(): string {
 }
 
 const conditions = (o: KubeObject) => (o.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? [];
+/** When the pod's Ready condition last turned True (ms), if it is True. */
+function readySince(p: KubeObject): number | undefined {
+  const c = (p.status as { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } | undefined)?.conditions?.find((x) => x.type === 'Ready');
+  return c?.status === 'True' && c.lastTransitionTime ? Date.parse(c.lastTransitionTime) : undefined;
+}
 const phaseOf = (o: KubeObject) => (o.status as { phase?: string } | undefined)?.phase;
 
 /**
@@ -298,7 +303,7 @@ export class LocalRuntime {
     this.deployments = new DeploymentController({
       store,
       podsOf: (owner) => [
-        ...podsOwnedBy(owner).filter((p) => !p.metadata.deletionTimestamp).map((p) => ({ key: keyOf(p), ready: podReady(p), pending: false })),
+        ...podsOwnedBy(owner).filter((p) => !p.metadata.deletionTimestamp).map((p) => ({ key: keyOf(p), ready: podReady(p), pending: false, readySince: readySince(p) })),
         ...[...this.api.pending].filter(([, st]) => st.owner === owner && !st.cancelled).map(([k]) => ({ key: k, ready: false, pending: true })),
       ],
       createPod: (pod, owner) => this.api.createPod(pod, owner),
@@ -362,8 +367,10 @@ export class LocalRuntime {
       store.watch('Pod', (e) => {
         const owner = ownerOf(e.object);
         if (owner.startsWith('StatefulSet/')) void this.sets.sync(owner.slice('StatefulSet/'.length));
+        // A Deployment re-evaluates once the endpoints show the change, so a new pod is in its
+        // Services' EndpointSlices (and on its way to the proxies) before an old one is taken out.
         const dep = this.deployments.deploymentOf(owner);
-        if (dep) void this.deployments.sync(dep);
+        if (dep) void this.endpointsSettled().then(() => this.deployments.sync(dep));
         const phase = phaseOf(e.object);
         if (e.type === 'DELETED' && owner.startsWith('Job/') && (phase === 'Succeeded' || phase === 'Failed')) {
           return this.jobs.podFinished(owner, keyOf(e.object), phase).catch((err: Error) => this.log(err.message));

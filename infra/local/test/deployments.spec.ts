@@ -78,6 +78,28 @@ describe('LocalRuntime Deployment rollouts', () => {
     expect(sets.every((r) => r.metadata.ownerReferences?.[0]?.kind === 'Deployment')).toBe(true);
   }, 60_000);
 
+  it('minReadySeconds: an old pod goes only once a new one has been Ready that long', async () => {
+    await rt.apply(app({ msg: 'slow', replicas: 1, strategy: '{ type: RollingUpdate, rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }' }).replace('  replicas: 1\n', '  replicas: 1\n  minReadySeconds: 2\n'));
+    await rt.waitRollout('dep/roll', { timeoutMs: 40_000 });
+    const first = rt.pods().find((p) => p.namespace === 'dep' && p.labels.app === 'roll' && !p.object.metadata.deletionTimestamp)!;
+    await rt.apply(app({ msg: 'slower', replicas: 1, strategy: '{ type: RollingUpdate, rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }' }).replace('  replicas: 1\n', '  replicas: 1\n  minReadySeconds: 2\n'));
+    let newReadyAt = 0;
+    let oldGoneAt = 0;
+    const done = rt.waitRollout('dep/roll', { timeoutMs: 40_000 });
+    let finished = false;
+    void done.finally(() => (finished = true));
+    while (!finished) {
+      const pods = rt.pods().filter((p) => p.namespace === 'dep' && p.labels.app === 'roll');
+      if (!newReadyAt && pods.some((p) => p.name !== first.name && p.ready)) newReadyAt = Date.now();
+      if (!oldGoneAt && !pods.some((p) => p.name === first.name && !p.object.metadata.deletionTimestamp)) oldGoneAt = Date.now();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await done;
+    expect(newReadyAt).toBeGreaterThan(0);
+    expect(oldGoneAt - newReadyAt).toBeGreaterThanOrEqual(1800);
+    expect(rt.get('Deployment', 'dep/roll')?.status).toMatchObject({ availableReplicas: 1, updatedReplicas: 1 });
+  }, 60_000);
+
   it('Recreate removes every old pod before a new one starts', async () => {
     await rt.apply(app({ msg: 'three', replicas: 2, strategy: '{ type: Recreate }' }));
     await rt.waitRollout('dep/roll', { timeoutMs: 40_000 });

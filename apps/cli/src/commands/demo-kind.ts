@@ -6,47 +6,17 @@
  * --server-side` (CRDs first, established before the rest), status read with `@kubernetes/client-node`;
  * the control plane and metrics reached through port-forwards on loopback.
  */
-import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { KindCli, kindUnavailable, runCli as cli } from '@tsmesh/cluster';
 import { stringify } from 'yaml';
 import { loadManifests, MeshPki, parseManifests, type KubeObject } from '@tsmesh/local-runtime';
 import type { DemoEndpoints, DemoMesh, MeshSnapshot, PodView, ProgressSink } from './demo-mesh';
 import { DEMO_APPS, portFree } from './demo-local';
 
-const run = promisify(execFile);
 const NAMESPACES = ['istio-system', 'default'];
-
-async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<string> {
-  if (opts.input !== undefined) {
-    const input = opts.input;
-    return new Promise((done, fail) => {
-      const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      child.on('error', (e) => fail(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        if (code === 0) done(out);
-        else fail(new Error(`${cmd} ${args.join(' ')}: ${(err || `exit ${code}`).trim()}`));
-      });
-      child.stdin.end(input);
-    });
-  }
-  try {
-    const { stdout } = await run(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,26 +33,8 @@ export class KindMesh implements DemoMesh {
   constructor(private readonly root: string, private readonly opts: { keepCluster: boolean; log: (line: string) => void }) {}
 
   /** kind ≥ v0.25.0 (the node image infra/kind/cluster.yaml pins), kubectl and a Docker engine. */
-  async unavailable(): Promise<string | null> {
-    let version: string;
-    try {
-      version = await cli('kind', ['version'], { timeoutMs: 10_000 });
-    } catch {
-      return 'the kind CLI is not installed (kind >= v0.25.0, https://kind.sigs.k8s.io); --kind needs kind, kubectl and a Docker engine';
-    }
-    const [maj, min] = (/v(\d+)\.(\d+)\./.exec(version) ?? ['', '0', '0']).slice(1).map(Number);
-    if (maj === 0 && min < 25) return `${version.trim()} is too old: the node image infra/kind/cluster.yaml pins needs kind >= v0.25.0`;
-    try {
-      await cli('kubectl', ['version', '--client', '-o', 'json'], { timeoutMs: 10_000 });
-    } catch {
-      return 'kubectl is not installed; --kind applies the manifests with kubectl (server-side apply)';
-    }
-    try {
-      await cli('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 });
-    } catch {
-      return 'no Docker engine is running; --kind needs one';
-    }
-    return null;
+  unavailable(): Promise<string | null> {
+    return kindUnavailable(new KindCli(this.cluster), '--kind');
   }
 
   async up(progress: ProgressSink, timeoutMs: number): Promise<void> {

@@ -3,6 +3,7 @@
  * demo: progress events from successive snapshots of the pods and endpoints, the split tally, the
  * summary text.
  */
+import type { ClusterDriver } from '@tsmesh/cluster';
 
 /** A pod as the demo's progress sees it. */
 export interface PodView {
@@ -50,7 +51,7 @@ export interface DemoEndpoints {
 }
 
 /** A mesh the demo can bring up, show and tear down. */
-export interface DemoMesh {
+export interface DemoMesh extends Omit<ClusterDriver, 'rolloutStatus'> {
   readonly name: 'local' | 'kind';
   /** Why this mesh cannot run here, or null when it can. */
   unavailable(): Promise<string | null>;
