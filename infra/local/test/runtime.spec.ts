@@ -149,7 +149,7 @@ describe('LocalRuntime with test images', () => {
     const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
     const pod = parse(readFileSync(join(rt.configDir, 'pod', `default.${echo.name}.yaml`), 'utf8'));
     expect(pod.status.podIP).toBe(echo.ip);
-    expect(pod.status.conditions).toContainEqual({ type: 'Ready', status: 'True' });
+    expect(pod.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True', lastTransitionTime: expect.any(String) }));
     expect(pod.metadata.labels.app).toBe('echo');
   });
 
