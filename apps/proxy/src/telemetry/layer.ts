@@ -67,6 +67,8 @@ function one(v: string | string[] | undefined): string | null {
 /** The telemetry filter. */
 export class TelemetryFilter implements HttpHandler {
   private readonly metadataValue: string;
+  /** Inbound authority → destination service host, bounded. */
+  private readonly inboundHosts = new Map<string, string>();
 
   constructor(private readonly next: HttpHandler, private readonly deps: TelemetryDeps, readonly side: 'inbound' | 'outbound') {
     this.metadataValue = encodePeerMetadata(deps.recorder.self);
@@ -136,11 +138,30 @@ export class TelemetryFilter implements HttpHandler {
   }
 
   private inboundService(ex: Exchange): string {
-    const a = ex.authority;
-    const colon = a.lastIndexOf(':');
-    const host = colon > 0 && !a.endsWith(']') ? a.slice(0, colon) : a;
-    return host.includes('.svc.') || host.endsWith('.svc') ? host : '';
+    const known = this.inboundHosts.get(ex.authority);
+    if (known !== undefined) return known;
+    const host = inboundServiceHost(ex.authority, this.deps.recorder.self.namespace);
+    if (this.inboundHosts.size >= 256) this.inboundHosts.clear();
+    this.inboundHosts.set(ex.authority, host);
+    return host;
   }
+}
+
+/**
+ * The destination service of an inbound request, from its authority as the caller wrote it: a
+ * cluster FQDN is kept; `name`, `name.ns` and `name.ns.svc` are the Kubernetes search path's short
+ * forms (resolved in the receiving workload's namespace for a bare name) and are completed to
+ * `<name>.<ns>.svc.cluster.local`; anything else (an IP, an external host) is not a service: ''.
+ */
+export function inboundServiceHost(authority: string, namespace: string): string {
+  const colon = authority.lastIndexOf(':');
+  const host = (colon > 0 && !authority.endsWith(']') ? authority.slice(0, colon) : authority).toLowerCase();
+  if (host === '' || host.startsWith('[')) return '';
+  if (host.includes('.svc.') || host.endsWith('.svc')) return host.endsWith('.svc') ? `${host}.cluster.local` : host;
+  const dots = host.split('.').length - 1;
+  if (dots === 0) return namespace && host !== 'localhost' && /^[a-z]/.test(host) ? `${host}.${namespace}.svc.cluster.local` : '';
+  if (dots === 1 && /^[a-z][-a-z0-9]*\.[a-z][-a-z0-9]*$/.test(host)) return `${host}.svc.cluster.local`;
+  return '';
 }
 
 /** The telemetry layer for one side. */

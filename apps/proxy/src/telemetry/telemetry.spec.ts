@@ -8,6 +8,7 @@ import { ISTIO_REQUEST_LABELS, ISTIO_TCP_LABELS, Registry } from '@tsmesh/teleme
 import { decodePeerMetadata, encodePeerMetadata, workloadFromPod, workloadInfo, PEER_METADATA_HEADER } from './workload';
 import { TelemetryRecorder } from './recorder';
 import { listenMetrics, mergedMetricsHandler, prometheusHandler, appScrapeTarget } from './endpoints';
+import { inboundServiceHost } from './layer';
 import { AccessLogger, accessLogTarget, formatAccessLog, type AccessLogEntry } from './access-log';
 import { ProxyTracer } from './tracing';
 
@@ -209,5 +210,18 @@ describe('tracing', () => {
     expect(client.resource.attributes['service.name']).toBe('caller.shop');
     expect(server.resource.attributes['service.name']).toBe('callme.shop');
     await Promise.all([outbound.shutdown(), inbound.shutdown()]);
+  });
+});
+
+describe('the destination service of an inbound request', () => {
+  it('completes the short forms of a Kubernetes service name and keeps cluster FQDNs', () => {
+    expect(inboundServiceHost('callme:8080', 'shop')).toBe('callme.shop.svc.cluster.local');
+    expect(inboundServiceHost('callme', 'shop')).toBe('callme.shop.svc.cluster.local');
+    expect(inboundServiceHost('callme.other:8080', 'shop')).toBe('callme.other.svc.cluster.local');
+    expect(inboundServiceHost('callme.other.svc', 'shop')).toBe('callme.other.svc.cluster.local');
+    expect(inboundServiceHost('Callme.Shop.svc.cluster.local:8080', 'x')).toBe('callme.shop.svc.cluster.local');
+  });
+  it('names no service for IPs, external hosts, localhost or an empty authority', () => {
+    for (const a of ['10.0.0.7:8080', '[fd00::1]:8080', 'example.com.au', 'localhost:8080', '', '1abc']) expect(inboundServiceHost(a, 'shop')).toBe('');
   });
 });
