@@ -179,14 +179,7 @@ class ConnectTunnel {
     } else {
       (down as ServerHttp2Stream).respond({ ':status': 200 });
     }
-    down.pipe(socket);
-    socket.pipe(down);
-    const t = new Tunnel(this, down, socket);
-    down.on('error', t.end);
-    socket.on('error', t.end);
-    down.once('close', t.end);
-    socket.once('close', t.end);
-    down.resume();
+    Tunnel.join(this, down, socket).resume();
   }
 
   /** @internal the tunnel closed */
@@ -264,13 +257,7 @@ class UpgradeForward implements H1UpgradeHandler {
     down.write(writeHeadInto(status, reason || (status === 101 ? 'Switching Protocols' : 'OK'), out));
     if (upHead.length) down.write(upHead);
     if (up.head.length) upSocket.write(up.head);
-    down.pipe(upSocket);
-    upSocket.pipe(down);
-    const t = new Tunnel(this, down, upSocket);
-    down.on('error', t.end);
-    upSocket.on('error', t.end);
-    down.once('close', t.end);
-    upSocket.once('close', t.end);
+    Tunnel.join(this, down, upSocket);
     upSocket.resume();
   }
 
@@ -336,6 +323,17 @@ class Tunnel {
   private done = false;
   readonly end = this.close.bind(this);
   constructor(private readonly owner: { tunnelEnded(): void }, private readonly down: Duplex, private readonly up: net.Socket) {}
+  /** Pipes `down` and `up` into each other; either side's error or close ends both. Returns `down`. */
+  static join(owner: { tunnelEnded(): void }, down: Duplex, up: net.Socket): Duplex {
+    down.pipe(up);
+    up.pipe(down);
+    const t = new Tunnel(owner, down, up);
+    down.on('error', t.end);
+    up.on('error', t.end);
+    down.once('close', t.end);
+    up.once('close', t.end);
+    return down;
+  }
   private close(): void {
     if (this.done) return;
     this.done = true;
