@@ -5,57 +5,19 @@
  * hook through `kubectl [--kubeconfig <E2E_KIND_KUBECONFIG>] --context kind-<cluster>` (wire checks from a
  * `kubectl debug` container). Each prerequisite is checked first; the suite skips naming the one that is missing.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { parseAllDocuments, parseDocument, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { createWorkloadCert, loadIssuer } from '@tsmesh/certs';
+import { applyPayload, clusterConfig, KindCli, kindUnavailable, MESH_IMAGES, runCli } from '@tsmesh/cluster';
+import { loadManifests } from '@tsmesh/local-runtime';
 import type { ExecOutput, MeshDriver } from './types';
 
-const run = promisify(execFile);
-const IMAGES = ['proxy', 'control-plane', 'ca', 'injector', 'todolist', 'caller', 'callme'];
-/** The oldest kind whose releases ship the node image infra/kind/cluster.yaml pins. */
-export const KIND_MIN_VERSION = '0.25.0';
+export { applyPayload, KindCli, KIND_MIN_VERSION, versionAtLeast } from '@tsmesh/cluster';
+
 const POD_CLIENT = resolve(import.meta.dirname, '../pod-client.mjs');
-
-/** Runs a CLI and resolves with its output; rejects naming the command and its stderr. */
-async function cli(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<string> {
-  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
-  if (opts.input !== undefined) {
-    return new Promise((done, fail) => {
-      const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      child.on('error', (e) => fail(new Error(`${cmd} ${args.join(' ')}: ${e.message}`)));
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        if (code === 0) done(out);
-        else fail(new Error(`${cmd} ${args.join(' ')}: ${(err || `exit ${code}`).trim()}`));
-      });
-      child.stdin.end(opts.input);
-    });
-  }
-  try {
-    const { stdout } = await run(cmd, args, { cwd: opts.cwd, env, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
-  }
-}
-
-/** `a.b.c` ≥ `x.y.z`. */
-export function versionAtLeast(have: string, want: string): boolean {
-  const p = (v: string) => v.replace(/^v/, '').split(/[.-]/).slice(0, 3).map((n) => Number.parseInt(n, 10) || 0);
-  const [a, b] = [p(have), p(want)];
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
-  return true;
-}
 
 /**
  * The image of the debug container `watchWire` adds to a pod (`kubectl debug`, an ephemeral
@@ -67,71 +29,13 @@ export const CAPTURE_IMAGE = process.env.E2E_KIND_CAPTURE_IMAGE ?? 'tsmesh/proxy
 /** The name of that ephemeral container in each pod. */
 export const CAPTURE_CONTAINER = 'tsmesh-wire';
 
-/** A thin wrapper of the kind CLI. */
-export class KindCli {
-  constructor(readonly clusterName: string, readonly kubeconfig?: string) {}
-  private get kc(): string[] {
-    return this.kubeconfig ? ['--kubeconfig', this.kubeconfig] : [];
-  }
-  async version(): Promise<string> {
-    return (await cli('kind', ['version'], { timeoutMs: 10_000 })).trim();
-  }
-  async clusters(): Promise<string[]> {
-    return (await cli('kind', ['get', 'clusters'])).split('\n').filter(Boolean);
-  }
-  async create(configFile: string): Promise<void> {
-    await cli('kind', ['create', 'cluster', '--name', this.clusterName, ...this.kc, '--config', configFile, '--wait', '180s'], { timeoutMs: 600_000 });
-  }
-  async load(image: string): Promise<void> {
-    await cli('kind', ['load', 'docker-image', '--name', this.clusterName, image], { timeoutMs: 600_000 });
-  }
-  async delete(): Promise<void> {
-    await cli('kind', ['delete', 'cluster', '--name', this.clusterName, ...this.kc]);
-  }
-}
-
-/** Objects of a kustomization directory, in its `resources` order (plain files and nested directories). */
+/** Objects of a kustomization directory, in its `resources` order: the local runtime's loader, so both runtimes read the same tree. */
 export function renderKustomization(dir: string): Record<string, unknown>[] {
-  const kfile = ['kustomization.yaml', 'kustomization.yml'].map((f) => join(dir, f)).find((f) => statSync(f, { throwIfNoEntry: false }));
-  const entries = kfile
-    ? ((parseAllDocuments(readFileSync(kfile, 'utf8'))[0]?.toJS() as { resources?: string[] })?.resources ?? [])
-    : readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
-  const out: Record<string, unknown>[] = [];
-  for (const entry of entries) {
-    const p = resolve(dir, entry);
-    if (statSync(p).isDirectory()) out.push(...renderKustomization(p));
-    else for (const d of parseAllDocuments(readFileSync(p, 'utf8'))) {
-      const o = d.toJS() as Record<string, unknown> | null;
-      if (o && typeof o === 'object') out.push(o);
-    }
-  }
-  return out;
-}
-
-/**
- * What `kubectl apply --server-side -f -` receives for `objs`: each object as plain YAML, every field
- * as written (no typed model in between: @kubernetes/client-node's V1JSONSchemaProps drops `enum`
- * and `x-kubernetes-preserve-unknown-fields`, and the API server would then prune those fields).
- */
-export function applyPayload(objs: Record<string, unknown>[]): string {
-  return objs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+  return loadManifests([dir]) as unknown as Record<string, unknown>[];
 }
 
 /** The kind config of the e2e cluster: infra/kind/cluster.yaml with its own name and host ports (on loopback). */
-export function e2eClusterConfig(base: string, name: string, ports: { http: number; https: number }): string {
-  const doc = parseDocument(base);
-  doc.set('name', name);
-  const nodes = doc.toJS().nodes as { extraPortMappings?: { containerPort: number; hostPort: number; listenAddress?: string }[] }[];
-  for (const n of nodes) {
-    for (const m of n.extraPortMappings ?? []) {
-      if (m.containerPort === 30080) m.hostPort = ports.http;
-      if (m.containerPort === 30443) m.hostPort = ports.https;
-      m.listenAddress = '127.0.0.1';
-    }
-  }
-  doc.set('nodes', nodes);
-  return doc.toString();
-}
+export const e2eClusterConfig = clusterConfig;
 
 const selectorOf = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
 
@@ -170,29 +74,11 @@ export class KindDriver implements MeshDriver {
 
   /** kind (≥ KIND_MIN_VERSION), kubectl and a Docker engine; null when all are there. */
   async unavailable(): Promise<string | null> {
-    let version: string;
-    try {
-      version = await this.kind.version();
-    } catch {
-      return `the kind CLI is not installed (kind ≥ v${KIND_MIN_VERSION}, https://kind.sigs.k8s.io); the kind driver needs kind, kubectl and a Docker engine`;
-    }
-    const v = /v(\d+\.\d+\.\d+)/.exec(version)?.[1] ?? '0.0.0';
-    if (!versionAtLeast(v, KIND_MIN_VERSION)) return `kind ${v} is too old: the node image infra/kind/cluster.yaml pins needs kind ≥ v${KIND_MIN_VERSION}`;
-    try {
-      await cli('kubectl', ['version', '--client', '-o', 'json'], { timeoutMs: 10_000 });
-    } catch {
-      return 'kubectl is not installed; the kind driver applies the manifests and runs every check with kubectl';
-    }
-    try {
-      await cli('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 });
-    } catch {
-      return 'no Docker engine is running (kind runs its node in Docker; infra/docker/engine.sh starts one on Debian)';
-    }
-    return null;
+    return kindUnavailable(this.kind, 'the kind driver');
   }
 
   private kubectl(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
-    return cli('kubectl', this.kubectlArgv(args), opts);
+    return runCli('kubectl', this.kubectlArgv(args), opts);
   }
 
   private kubectlSync(args: string[]): string {
@@ -218,8 +104,8 @@ export class KindDriver implements MeshDriver {
     }
     // E2E_IMAGE_BUILD=host builds without an image registry (as infra's image tests do).
     const buildArgs = process.env.E2E_IMAGE_BUILD === 'host' ? ['--host'] : [];
-    await cli('bash', [join(this.root, 'infra/docker/build-images.sh'), ...buildArgs, '--tag', 'latest'], { cwd: this.root, timeoutMs: 1_800_000 });
-    for (const app of IMAGES) await this.kind.load(`tsmesh/${app}:latest`);
+    await runCli('bash', [join(this.root, 'infra/docker/build-images.sh'), ...buildArgs, '--tag', 'latest'], { cwd: this.root, timeoutMs: 1_800_000 });
+    for (const app of MESH_IMAGES) await this.kind.load(`tsmesh/${app}:latest`);
 
     const objs = renderKustomization(join(this.root, 'infra/k8s/base'));
     const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
@@ -312,7 +198,7 @@ export class KindDriver implements MeshDriver {
     // The node's InternalIP (the kind node container's address on Docker's network).
     const node = (await this.kubectl(['get', 'node', `${this.kind.clusterName}-control-plane`, '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'])).trim().split(' ')[0];
     if (!node) return;
-    await cli('ip', ['route', 'replace', '10.244.0.0/16', 'via', node]);
+    await runCli('ip', ['route', 'replace', '10.244.0.0/16', 'via', node]);
     this.podRoute = true;
   }
 
@@ -326,7 +212,7 @@ export class KindDriver implements MeshDriver {
       await this.kubectl(['exec', '-n', ns, name, '-c', CAPTURE_CONTAINER, '--', 'node', '-e', 'process.kill(1, "SIGKILL")']).catch(() => undefined);
     }
     this.captures.clear();
-    if (this.podRoute) await cli('ip', ['route', 'del', '10.244.0.0/16']).catch(() => undefined);
+    if (this.podRoute) await runCli('ip', ['route', 'del', '10.244.0.0/16']).catch(() => undefined);
     if (process.env.E2E_KEEP_CLUSTER !== '1') await this.kind.delete();
   }
 
@@ -457,7 +343,7 @@ export class KindDriver implements MeshDriver {
       const custom = join(dir, 'capture.json');
       writeFileSync(custom, JSON.stringify({ securityContext: { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false } }));
       const argv = this.captureDebugArgs(namespace, pod, custom);
-      await cli('kubectl', argv, { timeoutMs: 60_000, env: { KUBECTL_DEBUG_CUSTOM_PROFILE: 'true' } });
+      await runCli('kubectl', argv, { timeoutMs: 60_000, env: { KUBECTL_DEBUG_CUSTOM_PROFILE: 'true' } });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -11,14 +11,17 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Written to the tool's stdin. */
   input?: string;
+  /** Added to the environment the tool inherits. */
+  env?: Record<string, string>;
 }
 
 /** Runs `cmd args…`; rejects naming the command and its stderr (or exit code). */
 export async function runCli(cmd: string, args: string[], opts: CliOptions = {}): Promise<string> {
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
   if (opts.input !== undefined) {
     const input = opts.input;
     return new Promise((done, fail) => {
-      const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
@@ -34,7 +37,7 @@ export async function runCli(cmd: string, args: string[], opts: CliOptions = {})
     });
   }
   try {
-    const { stdout } = await run(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run(cmd, args, { cwd: opts.cwd, env, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };

@@ -21,9 +21,12 @@ export function versionAtLeast(have: string, want: string): boolean {
   return true;
 }
 
-/** A thin wrapper of the kind CLI for one cluster. */
+/** A thin wrapper of the kind CLI for one cluster (`kubeconfig`: the file kind writes the cluster's context into, else kind's default). */
 export class KindCli {
-  constructor(readonly clusterName: string) {}
+  constructor(readonly clusterName: string, readonly kubeconfigFile?: string) {}
+  private get kc(): string[] {
+    return this.kubeconfigFile ? ['--kubeconfig', this.kubeconfigFile] : [];
+  }
   async version(): Promise<string> {
     return (await runCli('kind', ['version'], { timeoutMs: 10_000 })).trim();
   }
@@ -31,7 +34,7 @@ export class KindCli {
     return (await runCli('kind', ['get', 'clusters'])).split('\n').filter(Boolean);
   }
   async create(configFile: string, wait = '180s'): Promise<void> {
-    await runCli('kind', ['create', 'cluster', '--name', this.clusterName, '--config', configFile, '--wait', wait], { timeoutMs: 600_000 });
+    await runCli('kind', ['create', 'cluster', '--name', this.clusterName, ...this.kc, '--config', configFile, '--wait', wait], { timeoutMs: 600_000 });
   }
   async load(image: string): Promise<void> {
     await runCli('kind', ['load', 'docker-image', '--name', this.clusterName, image], { timeoutMs: 600_000 });
@@ -40,7 +43,7 @@ export class KindCli {
     return runCli('kind', ['get', 'kubeconfig', '--name', this.clusterName]);
   }
   async delete(): Promise<void> {
-    await runCli('kind', ['delete', 'cluster', '--name', this.clusterName]);
+    await runCli('kind', ['delete', 'cluster', '--name', this.clusterName, ...this.kc]);
   }
 }
 
