@@ -506,15 +506,27 @@ async function startDemoDashboard(e: DemoEndpoints): Promise<{ url: string; clos
   }
 }
 
-/** --check: the dashboard's API answers with a graph holding the gateway → todolist calls. */
+/**
+ * --check: the dashboard's API answers with a graph; the calls and traces of the requests just
+ * sent appear once Prometheus has scraped twice and the proxies' span batches are exported, so it
+ * waits up to 30 s for both before it reports what it sees.
+ */
 async function checkDashboard(url: string, screen: Screen, fail: (what: string) => void): Promise<void> {
   try {
-    const r = await fetch(`${url}/api/overview`, { signal: AbortSignal.timeout(10_000) });
-    const o = (await r.json()) as { graph?: { source: string; nodes: unknown[]; edges: { target: string }[] }; error?: string };
-    if (!r.ok || !o.graph) return fail(`the dashboard's API answered HTTP ${r.status}: ${o.error ?? ''}`);
-    const t = (await (await fetch(`${url}/api/traces`, { signal: AbortSignal.timeout(10_000) })).json()) as { traces: { services: string[] }[] };
-    const through = t.traces.filter((x) => x.services.some((v) => v.startsWith('istio-ingressgateway')) && x.services.some((v) => v.startsWith('callme-service'))).length;
-    screen.line(`  dashboard ${url}/: ${o.graph.nodes.length} workloads, ${o.graph.edges.length} calls (from ${o.graph.source === 'prometheus' ? 'Prometheus' : "the proxies' own metrics"}); ${t.traces.length} traces received, ${through} from the gateway through to callme`);
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const r = await fetch(`${url}/api/overview`, { signal: AbortSignal.timeout(10_000) });
+      const o = (await r.json()) as { graph?: { source: string; nodes: unknown[]; edges: { target: string }[] }; error?: string };
+      if (!r.ok || !o.graph) return fail(`the dashboard's API answered HTTP ${r.status}: ${o.error ?? ''}`);
+      const t = (await (await fetch(`${url}/api/traces`, { signal: AbortSignal.timeout(10_000) })).json()) as { traces: { services: string[] }[] };
+      // the receiver keeps the newest traces, so the last requests (todolist's canary) fill it: count any trace joined across the gateway and a workload behind it
+      const through = t.traces.filter((x) => x.services[0]?.startsWith('istio-ingressgateway') && x.services.length > 1).length;
+      if ((o.graph.edges.length > 0 && through > 0) || Date.now() > until) {
+        screen.line(`  dashboard ${url}/: ${o.graph.nodes.length} workloads, ${o.graph.edges.length} calls (from ${o.graph.source === 'prometheus' ? 'Prometheus' : "the proxies' own metrics"}); ${t.traces.length} traces received, ${through} joined from the gateway into the mesh`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   } catch (err) {
     fail(`the dashboard at ${url} did not answer: ${(err as Error).message}`);
   }
