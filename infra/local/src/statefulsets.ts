@@ -47,9 +47,13 @@ export class StatefulSetController {
   private readonly sets = new Map<string, KubeObject>();
   private readonly creating = new Map<string, Set<string>>();
   private readonly chains = new Map<string, Promise<void>>();
+  /** Sets with a sync queued or running (the resync adds none beside them). */
+  private readonly queued = new Map<string, number>();
   private stopped = false;
+  /** Periodic resync, as a controller's informer resyncs: a pod event lost to a race (a create refused while its namesake was still being removed) is made up within a period. */
+  private resync: NodeJS.Timeout | undefined;
 
-  constructor(private readonly host: StatefulSetHost) {}
+  constructor(private readonly host: StatefulSetHost, private readonly resyncMs = 2000) {}
 
   static owner(set: KubeObject | string): string {
     return `StatefulSet/${typeof set === 'string' ? set : keyOf(set)}`;
@@ -60,6 +64,12 @@ export class StatefulSetController {
     const why = validateStatefulSet(set);
     if (why) throw new Error(why);
     this.sets.set(keyOf(set), set);
+    if (!this.resync && !this.stopped) {
+      this.resync = setInterval(() => {
+        for (const k of this.sets.keys()) if (!this.queued.has(k)) void this.sync(k);
+      }, this.resyncMs);
+      this.resync.unref();
+    }
     await this.sync(keyOf(set));
   }
 
@@ -73,11 +83,21 @@ export class StatefulSetController {
 
   stop(): void {
     this.stopped = true;
+    clearInterval(this.resync);
+    this.resync = undefined;
   }
 
   /** Re-evaluates the set owning a pod whose readiness changed or which was deleted. Serialised per set. */
   sync(key: string): Promise<void> {
-    const next = (this.chains.get(key) ?? Promise.resolve()).then(() => this.doSync(key)).catch((err: Error) => this.host.log(`StatefulSet ${key}: ${err.message}`));
+    this.queued.set(key, (this.queued.get(key) ?? 0) + 1);
+    const next = (this.chains.get(key) ?? Promise.resolve())
+      .then(() => this.doSync(key))
+      .catch((err: Error) => this.host.log(`StatefulSet ${key}: ${err.message}`))
+      .finally(() => {
+        const n = (this.queued.get(key) ?? 1) - 1;
+        if (n > 0) this.queued.set(key, n);
+        else this.queued.delete(key);
+      });
     this.chains.set(key, next);
     return next;
   }
