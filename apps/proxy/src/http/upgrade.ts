@@ -53,23 +53,33 @@ function connectUpstream(cluster: UpstreamCluster, host: Host, cb: (err: Error |
   s.once('connect', () => done(null));
 }
 
-/** Forwards an Upgrade request whose filters passed; splices only on 101. */
-export function forwardUpgrade(ex: Exchange, cluster: UpstreamCluster, action: RouteActionConfig): void {
-  ex.cluster = cluster;
-  ex.action = action;
+/**
+ * The upstream host of an Upgrade or CONNECT, or null once the client has been answered: 503 with
+ * UH when no host is healthy, 503 with UO when the cluster's request limit is reached.
+ */
+function tunnelHost(ex: Exchange, cluster: UpstreamCluster): Host | null {
   const host = cluster.spec.lb === 'original_dst' ? originalDstHost(ex, cluster) : cluster.pick(ex.hash, 0, null);
   if (host === null) {
     cluster.stats.upstream_cx_none_healthy++;
     ex.flags |= RF.NoHealthyUpstream;
     localReply(ex, 503, 'no healthy upstream', null);
-    return;
+    return null;
   }
   if (cluster.requestOverflow(false)) {
     cluster.stats.upstream_rq_pending_overflow++;
     ex.flags |= RF.UpstreamOverflow;
     localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
-    return;
+    return null;
   }
+  return host;
+}
+
+/** Forwards an Upgrade request whose filters passed; splices only on 101. */
+export function forwardUpgrade(ex: Exchange, cluster: UpstreamCluster, action: RouteActionConfig): void {
+  ex.cluster = cluster;
+  ex.action = action;
+  const host = tunnelHost(ex, cluster);
+  if (host === null) return;
   const headers: Headers = { ...ex.upstreamHeaders! };
   headers.connection = 'Upgrade';
   headers.upgrade = ex.req.headers.upgrade as string;
@@ -96,19 +106,8 @@ export function forwardConnect(ex: Exchange, cluster: UpstreamCluster, action: R
     localReply(ex, 501, 'CONNECT is forwarded upstream only from HTTP/1.1 (terminate it with connect_config)', null);
     return;
   }
-  const host = cluster.spec.lb === 'original_dst' ? originalDstHost(ex, cluster) : cluster.pick(ex.hash, 0, null);
-  if (host === null) {
-    cluster.stats.upstream_cx_none_healthy++;
-    ex.flags |= RF.NoHealthyUpstream;
-    localReply(ex, 503, 'no healthy upstream', null);
-    return;
-  }
-  if (cluster.requestOverflow(false)) {
-    cluster.stats.upstream_rq_pending_overflow++;
-    ex.flags |= RF.UpstreamOverflow;
-    localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
-    return;
-  }
+  const host = tunnelHost(ex, cluster);
+  if (host === null) return;
   cluster.rqActive++;
   host.activeRequests++;
   cluster.stats.upstream_rq_total++;
