@@ -391,6 +391,15 @@ abstract class StreamBase<Req extends { node?: Node__Output | null }, Res> {
     return this.nonceCounter.toString(36);
   }
 
+  /** A response's bytes and nonce: the shared encoding when the cache marked it shared (`shared` token), else encoded for this stream with its own nonce. */
+  protected encodeResponse(shared: object | undefined, resources: readonly { any: { value: Uint8Array } }[], encode: (nonce: string) => Buffer): SharedEncoding {
+    if (shared) return this.x.sharedEncoding(shared, encode, resources);
+    const nonce = this.nextNonce();
+    let bytes = 0;
+    for (const x of resources) bytes += x.any.value.length;
+    return { nonce, message: encode(nonce), bytes };
+  }
+
   protected fail(code: grpc.status, details: string): void {
     if (this.closed) return;
     try {
@@ -490,17 +499,7 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
     st.cancel = undefined;
     // Serialized only when the stream gets a send slot; a newer response for the type replaces this one.
     this.enqueue(r.typeUrl, (done, due) => {
-      let nonce: string;
-      let msg: Buffer;
-      let bytes = 0;
-      const encode = (n: string) => encodeSotwResponse({ version: r.version, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources });
-      if (r.shared) {
-        ({ nonce, message: msg, bytes } = this.x.sharedEncoding(r.shared, encode, r.resources));
-      } else {
-        nonce = this.nextNonce();
-        for (const x of r.resources) bytes += x.any.value.length;
-        msg = encode(nonce);
-      }
+      const { nonce, message: msg, bytes } = this.encodeResponse(r.shared, r.resources, (n) => encodeSotwResponse({ version: r.version, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources }));
       st.nonce = nonce;
       st.sentVersion = r.version;
       st.lastResponseNames = names;
@@ -610,17 +609,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     st.cancel = undefined;
     const epoch = st.epoch;
     this.enqueue(r.typeUrl, (done, due) => {
-      let nonce: string;
-      let msg: Buffer;
-      let bytes = 0;
-      const encode = (n: string) => encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources, removed: r.removed });
-      if (r.shared) {
-        ({ nonce, message: msg, bytes } = this.x.sharedEncoding(r.shared, encode, r.resources));
-      } else {
-        nonce = this.nextNonce();
-        for (const x of r.resources) bytes += x.any.value.length;
-        msg = encode(nonce);
-      }
+      const { nonce, message: msg, bytes } = this.encodeResponse(r.shared, r.resources, (n) => encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources, removed: r.removed }));
       st.nonce = nonce;
       st.sentSystemVersion = r.systemVersion;
       if (r.from && epoch === st.epoch) {
