@@ -25,3 +25,4 @@ export { checkEnvoyFilter, ENVOY_FILTER_OPERATIONS, type EnvoyFilterValueChecker
 export * from './gateway-api/status';
 export * from './gateway-api/attach';
 export * from './gateway-api/grpc';
+export * from './gateway-api/precedence';

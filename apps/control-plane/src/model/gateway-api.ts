@@ -10,6 +10,8 @@ import type {
   ConfigResource, GatewaySpec, HTTPMatchRequest, HTTPRoute as IstioHTTPRoute, HTTPRouteFilterApi, HTTPRouteMatchApi, HTTPRouteObject,
   KubernetesGatewayObject, GatewayClassObject, ReferenceGrantObject, StringMatch, VirtualServiceSpec,
 } from '@tsmesh/mesh-config';
+import { comparePrecedence, grpcMatchPrecedence, matchPrecedence } from '@tsmesh/mesh-config';
+import { mergeGatewayRoutes, type Attachment, type RuleEntry } from './gateway-api-merge';
 import { addressedService, GATEWAY_API_GROUP, GATEWAY_NAME_LABEL, grpcRouteAsHttpRoute, listenerAllows, namespaceLabels, type GRPCRouteObject } from '@tsmesh/mesh-config';
 
 /** Controller name of Istio's (and tsmesh's) GatewayClass. */
@@ -18,7 +20,8 @@ export const ISTIO_GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
 /** Converted Gateway API resources. */
 export interface ConvertedGatewayApi {
   gateways: { name: string; namespace: string; spec: GatewaySpec; resource: ConfigResource }[];
-  virtualServices: { name: string; namespace: string; spec: VirtualServiceSpec; resource: ConfigResource }[];
+  /** `sources`: every resource the VirtualService was made from (when more than `resource`), for cache dependencies. */
+  virtualServices: { name: string; namespace: string; spec: VirtualServiceSpec; resource: ConfigResource; sources?: readonly ConfigResource[] }[];
 }
 
 /** Name of the Istio Gateway made from a Gateway API Gateway. */
@@ -57,13 +60,6 @@ function convertMatch(m: HTTPRouteMatchApi): HTTPMatchRequest[] {
   return [out];
 }
 
-/** Gateway API match precedence: exact path, then longer path, then method, then more headers, then more query params. */
-function precedence(m: HTTPRouteMatchApi): number[] {
-  const type = m.path?.type ?? 'PathPrefix';
-  return [type === 'Exact' ? 2 : type === 'PathPrefix' ? 1 : 0, (m.path?.value ?? '/').length, m.method ? 1 : 0, m.headers?.length ?? 0, m.queryParams?.length ?? 0];
-}
-const compare = (a: number[], b: number[]) => { for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return b[i] - a[i]; return 0; };
-
 function headerOps(f: HTTPRouteFilterApi['requestHeaderModifier']) {
   if (!f) return undefined;
   return {
@@ -86,9 +82,10 @@ function grantsOf(byKind: (kind: string) => readonly ConfigResource[]): Grants {
   });
 }
 
-function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants: Grants, fromKind = 'HTTPRoute'): IstioHTTPRoute[] {
-  const out: { p: number[]; r: IstioHTTPRoute }[] = [];
-  for (const rule of route.spec.rules ?? [{}]) {
+/** A route's rules as Istio HTTP routes, one per match, with each match's Gateway API precedence. */
+function ruleEntries(route: HTTPRouteObject, ns: string, domain: string, grants: Grants, fromKind = 'HTTPRoute', grpc?: GRPCRouteObject): RuleEntry[] {
+  const out: RuleEntry[] = [];
+  for (const [ruleIndex, rule] of (route.spec.rules ?? [{}]).entries()) {
     const base: IstioHTTPRoute = {};
     for (const f of rule.filters ?? []) {
       if (f.type === 'RequestHeaderModifier') (base.headers ??= {}).request = headerOps(f.requestHeaderModifier);
@@ -129,17 +126,24 @@ function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants
     if (rule.timeouts?.request) base.timeout = rule.timeouts.request;
     const matches = rule.matches?.length ? rule.matches : [{ path: { type: 'PathPrefix' as const, value: '/' } }];
     const prefixRewrite = rule.filters?.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path;
-    for (const m of matches) {
+    for (const [mi, m] of matches.entries()) {
+      // A GRPCRoute's precedence is its own (service, method, headers), not that of the paths it becomes.
+      const p = grpc ? grpcMatchPrecedence(grpc.spec?.rules?.[ruleIndex]?.matches?.[mi]) : matchPrecedence(m);
       for (const cm of convertMatch(m)) {
         // The "below the path" half of a PathPrefix ("/api/") keeps the separator in its replacement.
         const below = prefixRewrite?.type === 'ReplacePrefixMatch' && cm.uri?.prefix?.endsWith('/') && !(m.path?.value ?? '/').endsWith('/');
         const repl = prefixRewrite?.replacePrefixMatch ?? '/';
         const rewrite = below && base.rewrite ? { ...base.rewrite, uri: repl.endsWith('/') ? repl : `${repl}/` } : base.rewrite;
-        out.push({ p: precedence(m), r: { ...base, ...(rewrite ? { rewrite } : {}), match: [cm] } });
+        out.push({ p, rule: ruleIndex, r: { ...base, ...(rewrite ? { rewrite } : {}), match: [cm] } });
       }
     }
   }
-  return out.sort((a, b) => compare(a.p, b.p)).map((x) => x.r);
+  return out;
+}
+
+/** A route's rules in Gateway API precedence order (ties: the first rule). */
+function convertRules(route: HTTPRouteObject, ns: string, domain: string, grants: Grants, fromKind = 'HTTPRoute', grpc?: GRPCRouteObject): IstioHTTPRoute[] {
+  return ruleEntries(route, ns, domain, grants, fromKind, grpc).sort((a, b) => comparePrecedence(a.p, b.p)).map((x) => x.r);
 }
 
 /**
@@ -183,16 +187,18 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
   }
   // Oldest route first: Istio orders VirtualServices for one route table by creation.
   const routes = [...byKind('HTTPRoute'), ...byKind('GRPCRoute')].sort((a, b) => age(a) - age(b) || a.key.localeCompare(b.key));
+  const attachments: Attachment[] = [];
   for (const r of routes) {
     // A GRPCRoute routes as the HTTPRoute it means on the wire (`/<service>/<method>` paths).
     const route = r.kind === 'GRPCRoute' ? grpcRouteAsHttpRoute(r.object as GRPCRouteObject) : r.object as HTTPRouteObject;
     const kindTag = r.kind === 'GRPCRoute' ? 'grpc-' : '';
+    const grpc = r.kind === 'GRPCRoute' ? r.object as GRPCRouteObject : undefined;
     for (const parent of route.spec.parentRefs ?? []) {
       // Mesh routing (GAMMA): a Service parent in the route's own namespace routes every sidecar's
       // calls to that Service (a VirtualService for the mesh gateway; mTLS is the sidecars' as usual).
       if (parent.kind === 'Service' && (parent.group ?? '') === '') {
         if ((parent.namespace ?? r.namespace) !== r.namespace) continue;
-        const http = convertRules(route, r.namespace, domain, grants, r.kind);
+        const http = convertRules(route, r.namespace, domain, grants, r.kind, grpc);
         if (parent.port) for (const h of http) h.match = (h.match ?? [{}]).map((m) => ({ ...m, port: parent.port }));
         out.virtualServices.push({
           name: `${kindTag}${r.name}-${parent.name}-istio-autogenerated-k8s-mesh`, namespace: r.namespace, resource: r,
@@ -206,19 +212,22 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
       if (!gw) continue;
       const allowed = gw.listeners.filter((l) => (!parent.sectionName || l.name === parent.sectionName) && (!parent.port || l.port === parent.port)
         && listenerAllows(l, gwNs, r.namespace, r.kind, labelsOf));
-      const hosts = new Set<string>();
+      // Every (listener, intersected hostname) the route attaches to; the rules of all routes are
+      // merged per listener port and hostname below, in Gateway API precedence.
+      let entries: RuleEntry[] | undefined;
       for (const l of allowed) {
-        for (const h of route.spec.hostnames?.length ? route.spec.hostnames : ['*']) {
-          const x = h === '*' ? l.hostname ?? '*' : hostIntersection(l.hostname, h);
-          if (x) hosts.add(x);
+        for (const h of route.spec.hostnames?.length ? route.spec.hostnames : [undefined]) {
+          const x = !h ? l.hostname ?? '*' : hostIntersection(l.hostname, h);
+          if (!x) continue;
+          entries ??= ruleEntries(route, r.namespace, domain, grants, r.kind, grpc).map((e) => ({ ...e, r: { ...e.r, name: `${r.namespace}.${kindTag}${r.name}.${e.rule}` } }));
+          attachments.push({ gateway: `${gwNs}/${parent.name}`, listener: l, host: x, routeHost: h, resource: r, entries });
         }
       }
-      if (!hosts.size) continue;
-      out.virtualServices.push({
-        name: `${kindTag}${r.name}-${gwNs}-${parent.name}-istio-autogenerated-k8s-gateway`, namespace: r.namespace, resource: r,
-        spec: { hosts: [...hosts], gateways: [`${gwNs}/${generatedGatewayName(parent.name)}`], http: convertRules(route, r.namespace, domain, grants, r.kind) },
-      });
     }
+  }
+  for (const g of out.gateways) {
+    const key = `${g.namespace}/${g.resource.name}`;
+    out.virtualServices.push(...mergeGatewayRoutes(g.resource, listeners.get(key)!.listeners, attachments.filter((a) => a.gateway === key), generatedGatewayName(g.resource.name)));
   }
   return out;
 }

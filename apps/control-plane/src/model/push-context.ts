@@ -19,6 +19,8 @@ export interface Config<S> {
   spec: S;
   creation: number;
   resource: ConfigResource;
+  /** Every resource this config was made from, when more than `resource` (merged Gateway API routes): cache dependencies. */
+  sources?: readonly ConfigResource[];
 }
 
 /** A VirtualService with its hosts and gateways resolved. */
@@ -97,17 +99,17 @@ export class PushContext {
     const ingressSame = same('Ingress') && (!kindList('Ingress').length || same(...registryKinds));
     // Gateways bound by `spec.addresses` to a Service depend on Services too.
     const addressed = kindList('KubernetesGateway').some((r) => ((r.object as { spec?: { addresses?: unknown[] } }).spec?.addresses?.length ?? 0) > 0);
-    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'ReferenceGrant') && (!addressed || same('Service'));
+    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant', 'Namespace') && (!addressed || same('Service'));
     // Ingresses and Gateway API resources are converted whenever the VirtualService or Gateway index
     // is rebuilt (an index rebuilt without them would drop them).
     const reuse = ingressSame && gatewayApiSame && same('VirtualService', 'Gateway');
     const ingresses = reuse ? [] : kindList('Ingress').map((r) => ({ r, c: convertIngress(r, this.registry.byHost, domain) })).filter((x) => x.c);
     const gatewayApi = reuse ? { gateways: [], virtualServices: [] } : convertGatewayApi(kindList, domain);
-    const synthetic = (name: string, namespace: string, spec: unknown, resource: ConfigResource) => ({ name, namespace, spec, creation: Number.MAX_SAFE_INTEGER, resource });
+    const synthetic = (name: string, namespace: string, spec: unknown, resource: ConfigResource, sources?: readonly ConfigResource[]) => ({ name, namespace, spec, creation: Number.MAX_SAFE_INTEGER, resource, ...(sources ? { sources } : {}) });
     this.virtualServices = ingressSame && gatewayApiSame && same('VirtualService') ? prev!.virtualServices : [
       ...of<VirtualServiceSpec>('VirtualService'),
       ...ingresses.flatMap(({ r, c }) => c!.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, r) as Config<VirtualServiceSpec>)),
-      ...gatewayApi.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, v.resource) as Config<VirtualServiceSpec>),
+      ...gatewayApi.virtualServices.map((v) => synthetic(v.name, v.namespace, v.spec, v.resource, v.sources) as Config<VirtualServiceSpec>),
     ].map((c) => ({
       ...c,
       hosts: (c.spec.hosts ?? []).map((h) => resolveHost(h, c.namespace, domain)),

@@ -186,7 +186,7 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
  * Keyed by host, so servers merged into one route table (one bind port) share a virtual host per
  * host, answering on every server port.
  */
-function serverVirtualHosts(push: PushContext, proxy: Proxy, s: GatewayServer, vhosts: Map<string, VirtualHost>, redirect: boolean): void {
+function serverVirtualHosts(push: PushContext, proxy: Proxy, s: GatewayServer, vhosts: Map<string, VirtualHost>, redirect: boolean, done = new Set<string>()): void {
   const ctx: RouteContext = { push, proxy, port: s.server.port.number, gateway: s.ref };
   for (const vs of push.virtualServicesFor(s.ref)) {
     const allowedNs = s.server.hosts.map((h) => splitNamespacedHost(h, s.gateway.namespace));
@@ -194,6 +194,10 @@ function serverVirtualHosts(push: PushContext, proxy: Proxy, s: GatewayServer, v
       const ok = allowedNs.some((a) => (a.namespace === '*' || a.namespace === vs.namespace) && (hostMatches(a.host, host) || hostMatches(host, a.host)));
       if (!ok) continue;
       const vh = vhostFor(vhosts, host, s);
+      // Two servers of one port that both admit the host (`*` and `*.example.com`) add its routes once.
+      const once = `${vs.namespace}/${vs.name}|${host}|${ctx.port}|${redirect}`;
+      if (done.has(once)) continue;
+      done.add(once);
       if (redirect) vh.require_tls = 'ALL';
       else vh.routes!.push(...virtualServiceRoutes(vs, ctx));
     }
@@ -223,12 +227,13 @@ export function gatewayRoutes(push: PushContext, proxy: Proxy, servers: readonly
   for (const s of servers.filter(isPlainHttp)) plainByPort.set(s.bindPort, [...(plainByPort.get(s.bindPort) ?? []), s]);
   for (const [port, list] of [...plainByPort].sort((a, b) => a[0] - b[0])) {
     const vhosts = new Map<string, VirtualHost>();
+    const done = new Set<string>();
     for (const s of list) {
       if (s.server.tls?.httpsRedirect) {
-        serverVirtualHosts(push, proxy, s, vhosts, true);
+        serverVirtualHosts(push, proxy, s, vhosts, true, done);
         for (const h of serverHosts(s)) vhostFor(vhosts, h, s).require_tls = 'ALL';
       } else {
-        serverVirtualHosts(push, proxy, s, vhosts, false);
+        serverVirtualHosts(push, proxy, s, vhosts, false, done);
       }
     }
     const list2 = [...vhosts.values()].filter((v) => v.routes!.length || v.require_tls);

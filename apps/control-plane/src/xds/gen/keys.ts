@@ -22,6 +22,8 @@ export const serviceDep = (hostname: string): Dependency => `service:${hostname}
 export const endpointsDep = (hostname: string): Dependency => `endpoints:${hostname}`;
 /** The dependency on a config resource: the key of the resource it came from (`Kind/ns/name`). */
 export const configDep = (c: Config<unknown>): Dependency => c.resource.key;
+/** The dependencies on every resource a config was made from (merged Gateway API routes have several). */
+export const configDeps = (c: Config<unknown>): Dependency[] => (c.sources ? c.sources.map((r) => r.key) : [c.resource.key]);
 
 /** What every cache key offers the cache. */
 export interface CacheKey {
@@ -240,11 +242,11 @@ export class GatewayKey implements CacheKey {
 
   id(): string {
     return j(['gw', this.part, this.namespace, this.labels, this.numTrustedProxies, this.servers.map((s) => [ref(s.gateway), s.index, s.bindPort, s.protocol, s.tlsMode ?? '']),
-      this.virtualServices.map(ref), this.policies.map(ref), this.domain, this.trustDomain]);
+      this.virtualServices.map((v) => (v.sources ? [v.name, ...configDeps(v)] : ref(v))), this.policies.map(ref), this.domain, this.trustDomain]);
   }
 
   dependencies(): Dependency[] {
-    const configs = new Set<Dependency>([...this.servers.map((s) => configDep(s.gateway)), ...this.virtualServices.map(configDep), ...this.policies.map(configDep)]);
+    const configs = new Set<Dependency>([...this.servers.map((s) => configDep(s.gateway)), ...this.virtualServices.flatMap(configDeps), ...this.policies.map(configDep)]);
     return [...configs, ...this.hosts.map(serviceDep)];
   }
 }
