@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filterEndpointStatuses, filterResources, loggingQuery, resourcesOfDump, secretTable, endpointStatusTable, type EnvoyConfigDump } from '../src/commands/proxy-config';
+import { ExtensionTypeUrl, TypeUrl, encodeMessage, toProto3Json } from '@tsmesh/xds';
+import { filterEndpointStatuses, filterResources, listenerTable, loggingQuery, resourcesOfDump, secretTable, endpointStatusTable, type EnvoyConfigDump } from '../src/commands/proxy-config';
 import { loggersOf, proxyConfigFromAdmin } from '../src/commands/proxy-config-command';
 import { parsePodRef } from '../src/commands/pod-access';
 
@@ -53,6 +54,23 @@ const clustersJson = {
 };
 
 describe('proxy-config over the proxy admin', () => {
+  it("reads a listener in Envoy's proto3 JSON (bare wrapper values) and in the message form ({value})", () => {
+    const listener = {
+      name: 'virtualInbound', address: { socket_address: { address: '0.0.0.0', port_value: 15006 } },
+      filter_chains: [{
+        filter_chain_match: { destination_port: { value: 8080 }, prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: { value: 8 } }] },
+        filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { type_url: ExtensionTypeUrl.TcpProxy, value: encodeMessage(ExtensionTypeUrl.TcpProxy, { stat_prefix: 'x', cluster: 'inbound|8080||', idle_timeout: { seconds: 3600 } }) } }],
+      }],
+    };
+    const canonical = toProto3Json(TypeUrl.Listener, encodeMessage(TypeUrl.Listener, listener));
+    const chain = (canonical.filter_chains as Record<string, Record<string, unknown>>[])[0];
+    expect(chain.filter_chain_match).toEqual({ destination_port: 8080, prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }] });
+    const expected = [['ADDRESSES', 'PORT', 'MATCH', 'DESTINATION'], ['0.0.0.0', '15006', 'Addr: *:8080; Addr: 10.0.0.0/8', 'Cluster: inbound|8080||']];
+    expect(rows(listenerTable([canonical]))).toEqual(expected);
+    const messageForm = { ...listener, filter_chains: [{ ...listener.filter_chains[0], filters: [{ typed_config: { cluster: 'inbound|8080||' } }] }] };
+    expect(rows(listenerTable([messageForm]))).toEqual(expected);
+  });
+
   it("picks each kind's resources out of Envoy's ConfigDump", () => {
     expect((resourcesOfDump(dump, 'cluster') as { name: string }[]).map((c) => c.name)).toHaveLength(3);
     expect((resourcesOfDump(dump, 'listeners') as { name: string }[]).map((l) => l.name)).toEqual(['virtualInbound', '0.0.0.0_8091']);

@@ -55,6 +55,8 @@ describe('NACK and admin', () => {
     expect(cds.dynamic_active_clusters[0].cluster['@type']).toBe('type.googleapis.com/envoy.config.cluster.v3.Cluster');
     expect(cds.dynamic_active_clusters[0].cluster.name).toBe('a');
     expect(cds.dynamic_active_clusters[0].version_info).toBe(v);
+    // proto3 canonical JSON, as Envoy prints it: a Duration is "1s", not {seconds: "1"}
+    expect(cds.dynamic_active_clusters[0].cluster.connect_timeout).toMatch(/^\d+(\.\d+)?s$/);
     expect(dump.configs[0].bootstrap.node.id).toBe(proxy.boot.nodeId);
     expect(dump.configs[0].bootstrap.admin.address.socket_address.port_value).toBe(proxy.adminPort);
     const listener = dump.configs[2].dynamic_listeners[0];

@@ -5,6 +5,7 @@ export type * from './types';
 export { envoyRoot, envoyIncludeDirs, messageType, reflectionLoaded, ENVOY_PROTO_FILES } from './proto/registry';
 export { pack, unpack, encodeMessage, encodeTrusted, decodeMessage, enumZeroValues, messageCodec, typeFor, checkShape, DECODE_OPTIONS, type PackedAny } from './proto/codec';
 export { staticMessage, type StaticMessage } from './proto/static';
+export { toProto3Json, messageToProto3Json, durationJson, timestampJson, PROTO3_JSON_OPTIONS } from './proto/proto3-json';
 export { adsCodec, adsServiceDefinition, ADS_PATHS } from './proto/ads-service';
 export * from './resource';
 export * from './builders/common';

@@ -35,14 +35,20 @@ export function clusterTable(clusters: J[]): string {
   return table(['SERVICE FQDN', 'PORT', 'SUBSET', 'DIRECTION', 'TYPE', 'DESTINATION RULE'], rows);
 }
 
+/** A wrapper type's value: bare (Envoy's proto3 JSON) or `{value}` (the message form). */
+function unwrap(v: unknown): unknown {
+  return v !== null && typeof v === 'object' ? (v as J).value : v;
+}
+
 function chainMatch(m: J | undefined): string {
   if (!m || Object.keys(m).length === 0) return 'ALL';
   const out: string[] = [];
   if (m.server_names?.length) out.push(`SNI: ${m.server_names.join(',')}`);
   if (m.transport_protocol) out.push(`Trans: ${m.transport_protocol}`);
   if (m.application_protocols?.length) out.push(`App: ${m.application_protocols.join(',')}`);
-  if (m.destination_port?.value !== undefined) out.push(`Addr: *:${m.destination_port.value}`);
-  if (m.prefix_ranges?.length) out.push(`Addr: ${m.prefix_ranges.map((p: J) => `${p.address_prefix}/${p.prefix_len?.value ?? 32}`).join(',')}`);
+  const port = unwrap(m.destination_port);
+  if (port !== undefined) out.push(`Addr: *:${port}`);
+  if (m.prefix_ranges?.length) out.push(`Addr: ${m.prefix_ranges.map((p: J) => `${p.address_prefix}/${unwrap(p.prefix_len) ?? 32}`).join(',')}`);
   return out.join('; ') || 'ALL';
 }
 

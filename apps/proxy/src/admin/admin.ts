@@ -122,7 +122,7 @@ function clustersText(src: AdminSource, json: boolean): string {
 
 function dumpOf(src: AdminSource, url: URL): unknown {
   const boot: BootstrapView = src.bootstrap?.() ?? {
-    nodeId: src.nodeId, type: src.nodeId.split('~')[0] ?? '', podName: '', namespace: '', ip: '', serviceAccount: '', trustDomain: '', labels: {},
+    nodeId: src.nodeId, type: (src.nodeId.split('~')[0] ?? 'sidecar') as BootstrapView['type'], podName: '', namespace: '', ip: '', serviceAccount: '', trustDomain: '', labels: {},
     discoveryAddress: '', adminHost: '', adminPort: 0, statusPort: 0, prometheusPort: 0, mergedMetricsPort: null, caAddress: '', clusterId: '', workloadName: '', tracingOtlp: '',
   };
   const dump = configDump({ bootstrap: bootstrapJson(boot), startedAt: src.startedAt ?? new Date(0), types: src.xds.dump(), secrets: src.secrets ?? null }, { includeEds: url.searchParams.has('include_eds') });

@@ -55,4 +55,42 @@ describe('config dump (Envoy ConfigDump shape)', () => {
     expect(clusters.last_nack.details).toContain('MAGLEV');
     expect(dump.configs.map((x) => String(x['@type']).split('.').pop())).toEqual(['BootstrapConfigDump', 'ClustersConfigDump', 'ListenersConfigDump', 'RoutesConfigDump', 'SecretsConfigDump']);
   });
+
+  it("prints a cluster as Envoy's /config_dump does: durations as \"10s\", wrappers bare, enums by name, Any with @type", () => {
+    const bytes = encodeMessage(TypeUrl.Cluster, {
+      name: 'outbound|9080||reviews.default.svc.cluster.local',
+      type: 'EDS',
+      eds_cluster_config: { eds_config: { ads: {}, initial_fetch_timeout: { seconds: 0 }, resource_api_version: 'V3' }, service_name: 'outbound|9080||reviews.default.svc.cluster.local' },
+      connect_timeout: { seconds: 10 },
+      lb_policy: 'LEAST_REQUEST',
+      circuit_breakers: { thresholds: [{ max_connections: { value: 4294967295 }, max_pending_requests: { value: 4294967295 }, max_requests: { value: 4294967295 }, max_retries: { value: 4294967295 }, track_remaining: true }] },
+      common_lb_config: { locality_weighted_lb_config: {} },
+      typed_extension_protocol_options: {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          type_url: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+          value: encodeMessage('type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', { common_http_protocol_options: { idle_timeout: { seconds: 3600 }, max_requests_per_connection: { value: 1 } }, use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } }),
+        },
+      },
+    });
+    const dump = configDump({ bootstrap: {}, startedAt: new Date(0), types: new Map([[TypeUrl.Cluster, { version: '1', resources: [], kept: new Map([['c', { bytes }]]) }]]), secrets: null });
+    const cluster = (dump.configs[1].dynamic_active_clusters as { cluster: unknown }[])[0].cluster;
+    // the same cluster as a real Envoy prints it (istioctl proxy-config cluster -o json), field for field
+    expect(JSON.parse(JSON.stringify(cluster))).toEqual({
+      '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+      name: 'outbound|9080||reviews.default.svc.cluster.local',
+      type: 'EDS',
+      eds_cluster_config: { eds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' }, service_name: 'outbound|9080||reviews.default.svc.cluster.local' },
+      connect_timeout: '10s',
+      lb_policy: 'LEAST_REQUEST',
+      circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: true }] },
+      common_lb_config: { locality_weighted_lb_config: {} },
+      typed_extension_protocol_options: {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+          common_http_protocol_options: { idle_timeout: '3600s', max_requests_per_connection: 1 },
+          use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+        },
+      },
+    });
+  });
 });

@@ -2,12 +2,14 @@
  * `/config_dump` in Envoy's shape (`envoy.admin.v3.ConfigDump`): a `configs` list of typed dumps —
  * `BootstrapConfigDump`, `ClustersConfigDump`, `ListenersConfigDump`, `ScopedRoutesConfigDump` is
  * not produced, `RoutesConfigDump`, `SecretsConfigDump`, and `EndpointsConfigDump` only with
- * `?include_eds` (as Envoy) — each resource as Envoy JSON (defaults omitted, every packed `Any`
- * expanded to `{"@type": …}`, `google.protobuf.Struct` as plain JSON). Private keys are never
- * shown: `[redacted]`, as Envoy redacts them. Decoding uses the generated codecs, so serving a
- * dump never loads the reflection root.
+ * `?include_eds` (as Envoy) — each resource in proto3 canonical JSON as Envoy prints it (.proto
+ * field names, defaults omitted, Durations as `"10s"`, wrapper types as bare values, enums by
+ * name, every `Any` as `{"@type": …}`, `google.protobuf.Struct` as plain JSON). Private keys are
+ * never shown: `[redacted]`, as Envoy redacts them. Decoding uses the generated codecs, so
+ * serving a dump never loads the reflection root.
  */
-import { messageCodec, TypeUrl, TYPE_PREFIX, type ResourceTypeUrl } from '@tsmesh/xds';
+import { messageToProto3Json, toProto3Json, TypeUrl, TYPE_PREFIX, type ResourceTypeUrl } from '@tsmesh/xds';
+import type { Bootstrap } from '../agent/bootstrap';
 import type { TypeDump } from '../agent/xds-config';
 import type { SecretStore } from '../security/secrets';
 
@@ -26,67 +28,9 @@ export const REDACTED = '[redacted]';
 
 type J = Record<string, unknown>;
 
-const TO_OBJECT = { longs: String, enums: String, bytes: String, defaults: false, oneofs: false, arrays: false } as const;
-
-// google.protobuf.Value's fields as the generated code names them (camelCase) and as the .proto does
-const VALUE_KINDS = new Set(['nullValue', 'numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue', 'null_value', 'number_value', 'string_value', 'bool_value', 'struct_value', 'list_value']);
-
-function isStructValue(v: unknown): boolean {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-  const keys = Object.keys(v);
-  return keys.length === 1 && VALUE_KINDS.has(keys[0]);
-}
-
-/** A decoded `google.protobuf.Struct` (`{fields: {k: {string_value}}}`) as the plain JSON Envoy prints. */
-function isStruct(v: unknown): v is { fields: Record<string, unknown> } {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-  const o = v as J;
-  const keys = Object.keys(o);
-  if (keys.length !== 1 || keys[0] !== 'fields' || !o.fields || typeof o.fields !== 'object') return false;
-  return Object.values(o.fields as J).every(isStructValue);
-}
-
-function plainValue(v: J): unknown {
-  const [kind, x] = Object.entries(v)[0] ?? ['nullValue', null];
-  switch (kind) {
-    case 'stringValue': case 'string_value': case 'numberValue': case 'number_value': case 'boolValue': case 'bool_value': return x;
-    case 'listValue': case 'list_value': return (((x as J)?.values as J[] | undefined) ?? []).map(plainValue);
-    case 'structValue': case 'struct_value': return plainStruct((x as { fields?: J }) ?? {});
-    default: return null;
-  }
-}
-
-function plainStruct(s: { fields?: J }): J {
-  return Object.fromEntries(Object.entries(s.fields ?? {}).map(([k, x]) => [k, plainValue(x as J)]));
-}
-
-function isPacked(v: unknown): v is { type_url: string; value?: string } {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
-  const o = v as J;
-  return typeof o.type_url === 'string' && Object.keys(o).every((k) => k === 'type_url' || k === 'value') && (o.value === undefined || typeof o.value === 'string');
-}
-
-/** Expands a value produced by `toObject(…, TO_OBJECT)`: packed Anys decoded, Structs made plain. */
-function expand(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(expand);
-  if (!v || typeof v !== 'object') return v;
-  if (isPacked(v)) {
-    try {
-      return { '@type': v.type_url, ...(envoyJson(v.type_url, Buffer.from(v.value ?? '', 'base64')) as object) };
-    } catch {
-      return { '@type': v.type_url, value: v.value ?? '' };
-    }
-  }
-  if (isStruct(v)) return plainStruct(v);
-  const out: J = {};
-  for (const [k, x] of Object.entries(v as J)) if (x !== undefined && x !== null) out[k] = expand(x);
-  return out;
-}
-
-/** Decodes one encoded message as Envoy JSON (generated codec; defaults omitted). */
-export function envoyJson(typeUrl: string, bytes: Uint8Array): unknown {
-  const codec = messageCodec(typeUrl);
-  return expand(codec.toObject(codec.decode(bytes), TO_OBJECT));
+/** Decodes one encoded message as Envoy prints it (proto3 canonical JSON, .proto field names, defaults omitted). */
+export function envoyJson(typeUrl: string, bytes: Uint8Array): J {
+  return toProto3Json(typeUrl, bytes);
 }
 
 /** One resource as kept by the proxy (its bytes, or the decoded message when none came). */
@@ -97,7 +41,7 @@ export interface DumpedResource {
 }
 
 function resourceJson(typeUrl: ResourceTypeUrl, r: DumpedResource): J {
-  const body = r.bytes ? envoyJson(typeUrl, r.bytes) : expand(JSON.parse(JSON.stringify(r.message ?? {}, (_k, x) => (typeof x === 'bigint' ? String(x) : x))));
+  const body = r.bytes ? envoyJson(typeUrl, r.bytes) : messageToProto3Json(typeUrl, (r.message ?? {}) as object);
   return { '@type': typeUrl, ...(body as object) };
 }
 
@@ -203,26 +147,8 @@ export function selectResource(dump: { configs: J[] }, field: string): { configs
 }
 
 /** The fields of the proxy's bootstrap that `bootstrapJson` reads. */
-export interface BootstrapView {
-  nodeId: string;
-  type: string;
-  podName: string;
-  namespace: string;
-  ip: string;
-  serviceAccount: string;
-  trustDomain: string;
-  labels: Record<string, string>;
-  discoveryAddress: string;
-  adminHost: string;
-  adminPort: number;
-  statusPort: number;
-  prometheusPort: number;
-  mergedMetricsPort: number | null;
-  caAddress: string;
-  clusterId: string;
-  workloadName: string;
-  tracingOtlp: string;
-}
+export type BootstrapView = Pick<Bootstrap, 'nodeId' | 'type' | 'podName' | 'namespace' | 'ip' | 'serviceAccount' | 'trustDomain' | 'labels' | 'discoveryAddress'
+  | 'adminHost' | 'adminPort' | 'statusPort' | 'prometheusPort' | 'mergedMetricsPort' | 'caAddress' | 'clusterId' | 'workloadName' | 'tracingOtlp'>;
 
 function socket(hostPort: string): J {
   const i = hostPort.lastIndexOf(':');
