@@ -7,6 +7,13 @@
  * 404 must not switch the connection into a byte pipe that skips every filter). The upstream
  * side is the proxy's HTTP/1.1 codec ({@link H1UpgradeRequest}: a 101 hands over the socket, any
  * other answer is parsed as a response) over a socket from the cluster's transport.
+ *
+ * Bytes: an upgraded stream is one HTTP request for telemetry (Envoy's and Istio's view), so the
+ * tunnel's bytes are that stream's body bytes — what the client sent through the tunnel (also
+ * bytes that came with its head) is `istio_request_bytes` / the access log's `bytes_received`,
+ * what the upstream sent back (also bytes that came with its 101) `istio_response_bytes` /
+ * `bytes_sent`, recorded when the tunnel closes. Istio's TCP counters (`istio_tcp_*`) come only
+ * from TCP proxy filter chains (`tcp/tcp-proxy.ts`), not from upgraded HTTP streams.
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -21,7 +28,7 @@ import { UpstreamTlsFactory } from '../security/transport';
 import { RESPONSE_HOP_BY_HOP, type Exchange } from './exchange';
 import { originalDstHost } from '../cluster/level';
 import { localReply } from './local-reply';
-import type { H1Response } from '../http1/server';
+import type { H1Request, H1Response } from '../http1/server';
 import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -174,11 +181,14 @@ class ConnectTunnel {
       (ex.res as H1Response).statusCode = 200;
       up.socket.write(CONNECT_ESTABLISHED);
       // bytes the client sent right after its CONNECT head are the tunnel's first
-      if (up.head.length) socket.write(up.head);
+      if (up.head.length) {
+        tunnelRequestBytes(ex, up.head.length);
+        socket.write(up.head);
+      }
     } else {
       (down as ServerHttp2Stream).respond({ ':status': 200 });
     }
-    Tunnel.join(this, down, socket).resume();
+    Tunnel.join(this, ex, down, socket).resume();
   }
 
   /** @internal the tunnel closed */
@@ -254,9 +264,15 @@ class UpgradeForward implements H1UpgradeHandler {
     (ex.res as H1Response).statusCode = status;
     const down = up.socket;
     down.write(writeHeadInto(status, reason || (status === 101 ? 'Switching Protocols' : 'OK'), out));
-    if (upHead.length) down.write(upHead);
-    if (up.head.length) upSocket.write(up.head);
-    Tunnel.join(this, down, upSocket);
+    if (upHead.length) {
+      ex.responseBytes += upHead.length;
+      down.write(upHead);
+    }
+    if (up.head.length) {
+      tunnelRequestBytes(ex, up.head.length);
+      upSocket.write(up.head);
+    }
+    Tunnel.join(this, ex, down, upSocket);
     upSocket.resume();
   }
 
@@ -317,21 +333,37 @@ class UpgradeForward implements H1UpgradeHandler {
   }
 }
 
-/** A spliced pair of streams; `end` tears both down once. */
+/** Adds tunnel bytes from the client to the upgraded stream's request bytes. */
+function tunnelRequestBytes(ex: Exchange, n: number): void {
+  if (ex.upgrade !== null) (ex.req as H1Request).bodyBytes += n;
+  else ex.h2RequestBytes += n;
+}
+
+/** A spliced pair of streams; `end` tears both down once. Counts the bytes each way on the exchange. */
 class Tunnel {
   private done = false;
   readonly end = this.close.bind(this);
-  constructor(private readonly owner: { tunnelEnded(): void }, private readonly down: Duplex, private readonly up: net.Socket) {}
+  readonly fromDown = this.countDown.bind(this);
+  readonly fromUp = this.countUp.bind(this);
+  constructor(private readonly owner: { tunnelEnded(): void }, private readonly ex: Exchange, private readonly down: Duplex, private readonly up: net.Socket) {}
   /** Pipes `down` and `up` into each other; either side's error or close ends both. Returns `down`. */
-  static join(owner: { tunnelEnded(): void }, down: Duplex, up: net.Socket): Duplex {
+  static join(owner: { tunnelEnded(): void }, ex: Exchange, down: Duplex, up: net.Socket): Duplex {
+    const t = new Tunnel(owner, ex, down, up);
+    down.on('data', t.fromDown);
+    up.on('data', t.fromUp);
     down.pipe(up);
     up.pipe(down);
-    const t = new Tunnel(owner, down, up);
     down.on('error', t.end);
     up.on('error', t.end);
     down.once('close', t.end);
     up.once('close', t.end);
     return down;
+  }
+  private countDown(chunk: Buffer): void {
+    tunnelRequestBytes(this.ex, chunk.length);
+  }
+  private countUp(chunk: Buffer): void {
+    this.ex.responseBytes += chunk.length;
   }
   private close(): void {
     if (this.done) return;
