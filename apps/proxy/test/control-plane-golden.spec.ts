@@ -26,7 +26,8 @@ describe.skipIf(!existsSync(dir))("the control plane's golden resources", () => 
   it('compile, or are rejected only for what other layers provide', () => {
     const unexpected: string[] = [];
     let compiled = 0;
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+    // A VHDS client's files (`*-vhds.json`) hold route tables split into VHDS virtual hosts: test/vhds.spec.ts compiles and compares them.
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.json') && !x.endsWith('-vhds.json'))) {
       const d = JSON.parse(readFileSync(resolve(dir, f), 'utf8')) as Record<string, Record<string, unknown>[]>;
       for (const [kind, [typeName, compile]] of Object.entries(compilers)) {
         const t = messageType(typeName);

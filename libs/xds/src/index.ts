@@ -22,5 +22,6 @@ export * from './server/status';
 export * from './server/ads-server';
 export type * from './server/push-status';
 export * from './client/ads-client';
+export * from './client/delta-client';
 export * from './names';
 export * from './envoy-json';

@@ -2,8 +2,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ADS_PATHS, AdsClient, AdsServer, adsCodec, cluster, clusterLoadAssignment, ResourceRejectedError, Snapshot, SnapshotCache, TypeUrl,
-  type DeltaDiscoveryResponse__Output, type DiscoveryResponse__Output, type XdsUpdate,
+  ADS_PATHS, AdsClient, AdsServer, adsCodec, cluster, clusterLoadAssignment, DeltaAdsClient, encodeResource, ResourceRejectedError, Snapshot, SnapshotCache, snapshotFromEncoded, TypeUrl, vhdsResourceName,
+  type DeltaDiscoveryResponse__Output, type DeltaUpdate, type DiscoveryResponse__Output, type XdsUpdate,
 } from '../src/index';
 
 const snap = (version: string, names: string[], lb: 'ROUND_ROBIN' | 'RANDOM' = 'ROUND_ROBIN') =>
@@ -267,5 +267,56 @@ describe('status of resumed streams and NACKs (State of the World)', () => {
     await waitFor(() => server.status.get('sotw')!.types.get(TypeUrl.Cluster)!.lastNack !== undefined, 'NACK recorded');
     const t = server.status.get('sotw')!.types.get(TypeUrl.Cluster)!;
     expect(t).toMatchObject({ sentVersion: '4', ackedVersion: '3', lastNack: { version: '4', message: 'refused by the test' } });
+  });
+});
+
+describe('DeltaAdsClient ↔ AdsServer (VHDS)', () => {
+  const vh = (rc: string, host: string, cluster: string) => ({ name: host, domains: [host], routes: [{ match: { prefix: '/' }, route: { cluster } }] });
+  const vhSnap = (v: string, hosts: Record<string, string>) => snapshotFromEncoded({ [TypeUrl.VirtualHost]: v }, {
+    [TypeUrl.VirtualHost]: Object.entries(hosts).map(([h, c]) => encodeResource(TypeUrl.VirtualHost, vh('80', h, c), vhdsResourceName('80', h))),
+  });
+
+  it('subscribes by wildcard, gets every virtual host, then only the changed ones and removals; a NACK keeps what it holds; a resume sends nothing new', async () => {
+    const { server, port, cache } = await startServer();
+    cache.setSnapshot('p', vhSnap('v1', { 'a.svc': 'c1', 'b.svc': 'c1' }));
+    const client = new DeltaAdsClient({ server: `127.0.0.1:${port}`, node: { id: 'p' }, backoff: { initialMs: 50, maxMs: 200 } });
+    cleanups.push(() => client.close());
+    const got: DeltaUpdate[] = [];
+    let refuse = false;
+    client.watch(TypeUrl.VirtualHost, (u) => {
+      if (refuse) throw new ResourceRejectedError(TypeUrl.VirtualHost, u.resources[0]?.name, 'bad virtual host');
+      got.push(u);
+    });
+    client.start();
+    await waitFor(() => server.status.get('p')?.types.get(TypeUrl.VirtualHost)?.ackedVersion === 'v1', 'VHDS v1 ACK');
+    expect(got[0].resources.map((r) => r.name).sort()).toEqual(['80/a.svc', '80/b.svc']);
+    expect((got[0].resources[0].message as { routes: unknown[] }).routes).toHaveLength(1);
+    cache.setSnapshot('p', vhSnap('v2', { 'a.svc': 'c2', 'b.svc': 'c1' }));
+    await waitFor(() => client.state().get(TypeUrl.VirtualHost)?.systemVersion === 'v2', 'VHDS v2');
+    expect(got.at(-1)!.resources.map((r) => r.name)).toEqual(['80/a.svc']);
+    expect(got.at(-1)!.removed).toEqual([]);
+    cache.setSnapshot('p', vhSnap('v3', { 'a.svc': 'c2' }));
+    await waitFor(() => client.state().get(TypeUrl.VirtualHost)?.systemVersion === 'v3', 'VHDS v3');
+    expect(got.at(-1)!.resources).toEqual([]);
+    expect(got.at(-1)!.removed).toEqual(['80/b.svc']);
+    refuse = true;
+    cache.setSnapshot('p', vhSnap('v4', { 'a.svc': 'c3' }));
+    await waitFor(() => server.status.get('p')?.types.get(TypeUrl.VirtualHost)?.lastNack !== undefined, 'VHDS NACK');
+    expect(server.status.get('p')!.types.get(TypeUrl.VirtualHost)!.lastNack!.message).toContain('bad virtual host');
+    expect([...client.state().get(TypeUrl.VirtualHost)!.held.keys()]).toEqual(['80/a.svc']);
+    expect(client.state().get(TypeUrl.VirtualHost)!.systemVersion).toBe('v3');
+    refuse = false;
+    // A new server holding exactly what the client holds: the resume sends nothing and is recorded as holding it.
+    const held = client.state().get(TypeUrl.VirtualHost)!.held.get('80/a.svc');
+    const cache2 = new SnapshotCache();
+    cache2.setSnapshot('p', vhSnap('v3', { 'a.svc': 'c2' }));
+    expect(cache2.getSnapshot('p')!.resources(TypeUrl.VirtualHost).get('80/a.svc')!.version).toBe(held);
+    const n = got.length;
+    await server.close();
+    const s2 = new AdsServer({ cache: cache2 });
+    await s2.listen(`127.0.0.1:${port}`);
+    cleanups.push(() => s2.close());
+    await waitFor(() => s2.status.get('p')?.types.get(TypeUrl.VirtualHost)?.ackedVersion === 'v3', 'resumed as holding v3', 8000);
+    expect(got.length).toBe(n);
   });
 });

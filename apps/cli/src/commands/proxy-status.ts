@@ -46,10 +46,11 @@ export async function getJson<T>(base: string, path: string): Promise<T> {
   }
 }
 
-const TYPES = ['CDS', 'LDS', 'EDS', 'RDS', 'SDS'] as const;
+const ALL_TYPES = ['CDS', 'LDS', 'EDS', 'RDS', 'VHDS', 'SDS'] as const;
 
-/** The `istioctl proxy-status`-style table. */
+/** The `istioctl proxy-status`-style table (a VHDS column when some proxy takes its virtual hosts by VHDS). */
 export function formatProxyStatus(entries: ProxyStatusEntry[]): string {
+  const TYPES = ALL_TYPES.filter((t) => t !== 'VHDS' || entries.some((e) => e.types.VHDS));
   const rows = [['NAME', 'KIND', ...TYPES, 'VERSION']];
   const display = (e: ProxyStatusEntry) => (e.pod && e.namespace ? `${e.pod}.${e.namespace}` : e.proxy);
   for (const e of [...entries].sort((a, b) => display(a).localeCompare(display(b)))) {
@@ -122,9 +123,9 @@ function table(rows: string[][]): string[] {
 /** `tsmesh proxy-status <pod>`: the proxy's types, then every resource with its version and the time since it changed. */
 export function formatProxyDetail(d: ProxyDetail): string {
   const lines = [`${d.pod && d.namespace ? `${d.pod}.${d.namespace}` : d.proxy} (${d.kind ?? 'proxy'}, ${d.proxy})${d.push !== undefined ? `, holds push ${d.push}` : ''}`];
-  lines.push(...table([['TYPE', 'STATE', 'SENT', 'ACKED'], ...TYPES.filter((t) => d.types[t]).map((t) => [t, d.types[t].state, d.types[t].sent ?? '-', d.types[t].acked ?? '-'])]));
+  lines.push(...table([['TYPE', 'STATE', 'SENT', 'ACKED'], ...ALL_TYPES.filter((t) => d.types[t]).map((t) => [t, d.types[t].state, d.types[t].sent ?? '-', d.types[t].acked ?? '-'])]));
   lines.push('');
-  const order = ['CDS', 'EDS', 'LDS', 'RDS', 'SDS'];
+  const order = ['CDS', 'EDS', 'LDS', 'RDS', 'VHDS', 'SDS'];
   const res = [...d.resources].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   lines.push(...table([['TYPE', 'NAME', 'VERSION', 'BYTES', 'CHANGED'], ...res.map((r) => [r.type, r.name, r.version, r.bytes === undefined ? '-' : String(r.bytes), r.sinceMs === undefined ? '-' : `${formatAge(r.sinceMs)} ago`])]));
   if (d.pushes.length) {

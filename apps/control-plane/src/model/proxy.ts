@@ -1,5 +1,5 @@
 /** A connected proxy as translation sees it: kind, identity, namespace and workload labels. */
-import { parseNodeId, structToPlain, type Node__Output } from '@tsmesh/xds';
+import { CLIENT_FEATURE_VHDS, parseNodeId, structToPlain, type Node__Output } from '@tsmesh/xds';
 import type { PushContext } from './push-context';
 
 /** The proxy kinds the control plane generates for. */
@@ -16,6 +16,8 @@ export interface Proxy {
   labels: Record<string, string>;
   serviceAccount?: string;
   metadata: Record<string, unknown>;
+  /** The client declared {@link CLIENT_FEATURE_VHDS} in `Node.client_features`: its sidecar route tables come as VHDS. */
+  vhds?: boolean;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface Proxy {
  * proxyless gRPC clients). Node ids of another form are accepted as proxyless gRPC clients
  * when `GENERATOR` is `grpc`; otherwise they throw naming the problem.
  */
-export function proxyFromNode(node: Pick<Node__Output, 'id' | 'metadata'>): Proxy {
+export function proxyFromNode(node: Pick<Node__Output, 'id' | 'metadata'> & { client_features?: readonly string[] }): Proxy {
   const md = structToPlain(node.metadata);
   const grpc = md.GENERATOR === 'grpc';
   let parsed: { type: string; ip: string; podName: string; namespace: string } | undefined;
@@ -43,6 +45,7 @@ export function proxyFromNode(node: Pick<Node__Output, 'id' | 'metadata'>): Prox
     labels,
     serviceAccount: typeof md.SERVICE_ACCOUNT === 'string' ? md.SERVICE_ACCOUNT : undefined,
     metadata: md,
+    ...(node.client_features?.includes(CLIENT_FEATURE_VHDS) ? { vhds: true } : {}),
   };
 }
 

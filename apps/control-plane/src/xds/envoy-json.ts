@@ -1,5 +1,5 @@
 /** Envoy resources as readable JSON: every packed `Any` expanded to `{"@type": ..., ...fields}`. */
-import { typeFor, TYPE_SHORT_NAME, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
+import { typeFor, TypeUrl, TYPE_SHORT_NAME, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
 
 const TO_OBJECT = { longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: false, arrays: false } as const;
 
@@ -31,10 +31,11 @@ export function resourceJson(r: EncodedResource): unknown {
   return expandAny(r.any);
 }
 
-/** All resources of a proxy, grouped by short type name (LDS, RDS, CDS, EDS, SDS), sorted by name. */
+/** All resources of a proxy, grouped by short type name (LDS, RDS, CDS, EDS, SDS; VHDS for a proxy that has virtual hosts apart), sorted by name. */
 export function dumpResources(resources: Partial<Record<ResourceTypeUrl, readonly EncodedResource[]>>): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [t, list] of Object.entries(resources) as [ResourceTypeUrl, EncodedResource[]][]) {
+    if (t === TypeUrl.VirtualHost && !list.length) continue;
     out[TYPE_SHORT_NAME[t]] = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(resourceJson);
   }
   return out;

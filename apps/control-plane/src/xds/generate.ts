@@ -61,20 +61,32 @@ interface Outbound {
   endpoints: EncodedResource[];
   listeners: EncodedResource[];
   routes: EncodedResource[];
+  /** VHDS virtual hosts of every route table (empty for full RDS). */
+  virtualHosts: EncodedResource[];
 }
 
-/** The outbound side of a sidecar, shared by every proxy of its scope. */
-function sidecarOutbound(g: PushGeneration, proxy: Proxy, scope: ScopeKey): Outbound {
-  return g.shared(scope, () => {
+/**
+ * Whether a sidecar gets VHDS: it declares the client feature, and no patch or EnvoyFilter
+ * rewrites its resources (those patch route tables with their virtual hosts inline).
+ */
+function usesVhds(g: PushGeneration, proxy: Proxy): boolean {
+  return proxy.vhds === true && !g.patches.length && !envoyFilterKey(g.push, proxy);
+}
+
+/** The outbound side of a sidecar, shared by every proxy of its scope (and RDS form). */
+function sidecarOutbound(g: PushGeneration, proxy: Proxy, scope: ScopeKey, vhds: boolean): Outbound {
+  return g.shared(vhds ? new PartKey('vhds', [scope.id()]) : scope, () => {
     const services = visibleServices(g.push, proxy);
     const { clusters, endpoints } = outboundClusterSet(g, proxy, services, false);
     const { http } = outboundPorts(services);
     const blocked = registryOnly(g.push, proxy);
+    const tables = http.map((port) => sidecarRouteTable(g, proxy, port, services, blocked, vhds));
     return {
       clusters: [...clusters, ...encodedSpecialClusters(g)],
       endpoints,
       listeners: sidecarOutboundListeners(g, proxy, services),
-      routes: http.map((port) => sidecarRouteTable(g, proxy, port, services, blocked)),
+      routes: tables.map((t) => t.table),
+      virtualHosts: vhds ? tables.flatMap((t) => t.virtualHosts) : NONE,
     };
   });
 }
@@ -82,9 +94,10 @@ function sidecarOutbound(g: PushGeneration, proxy: Proxy, scope: ScopeKey): Outb
 /** Sidecar: outbound (shared by scope) plus inbound (shared by workload ports and policies). */
 function generateSidecar(g: PushGeneration, proxy: Proxy): Generated {
   const scope = g.scopeOf(proxy);
-  const out = sidecarOutbound(g, proxy, scope);
+  const vhds = usesVhds(g, proxy);
+  const out = sidecarOutbound(g, proxy, scope, vhds);
   const inbound = sidecarInbound(g, proxy);
-  const key = new PartKey('sidecar', [scope.id(), inbound.key.id()]);
+  const key = new PartKey('sidecar', [scope.id(), inbound.key.id(), vhds]);
   if (g.patches.length) return sidecarResources(g, proxy, key, out, inbound);
   return g.shared(key, () => sidecarResources(g, proxy, key, out, inbound));
 }
@@ -95,6 +108,7 @@ function sidecarResources(g: PushGeneration, proxy: Proxy, key: PartKey, out: Ou
     [TypeUrl.ClusterLoadAssignment]: out.endpoints,
     [TypeUrl.Listener]: joined(g, new PartKey('lds', [key.id()]), [out.listeners, [inbound.listener]]),
     [TypeUrl.RouteConfiguration]: out.routes,
+    [TypeUrl.VirtualHost]: out.virtualHosts,
     [TypeUrl.Secret]: NONE,
   });
 }
@@ -112,6 +126,7 @@ function generateRouter(g: PushGeneration, proxy: Proxy): Generated {
       [TypeUrl.ClusterLoadAssignment]: endpoints,
       [TypeUrl.Listener]: g.cache.lookup(inputs('lds'), () => enc(TypeUrl.Listener, gatewayListeners(g.push, proxy, servers))),
       [TypeUrl.RouteConfiguration]: g.cache.lookup(inputs('rds'), () => enc(TypeUrl.RouteConfiguration, gatewayRoutes(g.push, proxy, servers))),
+      [TypeUrl.VirtualHost]: NONE,
       [TypeUrl.Secret]: gatewayCredentials(g, proxy.namespace, gatewayCredentialNames(servers)),
     });
   };
@@ -154,6 +169,7 @@ function generateGrpc(g: PushGeneration, proxy: Proxy): Generated {
       [TypeUrl.ClusterLoadAssignment]: endpoints,
       [TypeUrl.Listener]: enc(TypeUrl.Listener, listeners),
       [TypeUrl.RouteConfiguration]: enc(TypeUrl.RouteConfiguration, routes),
+      [TypeUrl.VirtualHost]: NONE,
       [TypeUrl.Secret]: NONE,
     });
   };

@@ -25,6 +25,12 @@ export interface Subscription {
   readonly lastResponseWildcard?: boolean;
   /** A version the client NACKed; not sent again until the snapshot moves on. */
   readonly nackedVersion?: string;
+  /**
+   * The snapshot map of the last response the client ACKed, for the names it subscribes now
+   * (absent when the names changed since, or nothing was ACKed on this stream). For types that
+   * are not full-state (RDS, EDS, SDS) the next response carries only what changed since it.
+   */
+  readonly ackedMap?: ReadonlyMap<string, EncodedResource>;
 }
 
 /** A State-of-the-World response for one type. */
@@ -37,6 +43,10 @@ export interface WatchResponse {
    * the stream), so a transport can encode it once and write the same bytes on each stream.
    */
   readonly shared?: object;
+  /** The snapshot's resources of the type this response brings the client to. */
+  readonly from?: ReadonlyMap<string, EncodedResource>;
+  /** Only the resources changed since the client's ACKed map (a non-full-state type). */
+  readonly incremental?: boolean;
 }
 
 /** What a Delta client holds of one type: resource name → version (a `Map` will do). */
@@ -203,7 +213,7 @@ export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscri
       if (r) resources.push(r);
     }
   }
-  return { typeUrl: req.typeUrl, version, resources };
+  return { typeUrl: req.typeUrl, version, resources, from: all };
 }
 
 /** Computes the Delta response due for a request against a snapshot, or null when nothing changed. */

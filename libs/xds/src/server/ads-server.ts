@@ -11,6 +11,7 @@ import { adsServiceDefinition, type OutgoingDeltaDiscoveryResponse, type Outgoin
 import { StatusRegistry } from './status';
 import { encodeDeltaResponse, encodeSotwResponse } from './response-encoder';
 import { isResourceTypeUrl, WILDCARD_TYPES } from '../type-urls';
+import type { EncodedResource } from '../resource';
 import type { DeltaDiscoveryRequest__Output, DiscoveryRequest__Output, Node__Output } from '../types';
 
 /** Hooks the control plane uses to react to streams (generate a snapshot on connect, log NACKs, ...). */
@@ -154,6 +155,11 @@ interface SotwTypeState {
   wildcard: boolean;
   lastResponseNames?: ReadonlySet<string>;
   lastResponseWildcard?: boolean;
+  /** The snapshot map the last written response brought the client to (for its names). */
+  sentFrom?: ReadonlyMap<string, EncodedResource>;
+  /** The map (and names) of the last response the client ACKed: the base of incremental responses. */
+  ackedMap?: ReadonlyMap<string, EncodedResource>;
+  ackedNames?: ReadonlySet<string>;
   cancel?: Cancel;
 }
 
@@ -165,6 +171,8 @@ interface DeltaTypeState {
   wildcard: boolean;
   /** What the client holds: a view of the snapshot map its last response came from while it holds exactly that. */
   known: HeldVersions;
+  /** What the client held before the last response: what it keeps if it NACKs that response. */
+  beforeSend?: HeldVersions;
   /** Bumped by every subscription change: a response computed before one is applied name by name, not held as its map. */
   epoch: number;
   cancel?: Cancel;
@@ -489,7 +497,9 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
     const wildcard = st.wildcard;
     state.cancel = this.x.cache.createWatch(
       { nodeId, typeUrl, resourceNames: requestNames, wildcard, versionInfo: req.version_info },
-      { lastResponseNames: st.lastResponseNames, lastResponseWildcard: st.lastResponseWildcard, nackedVersion: st.nackedVersion },
+      {
+        lastResponseNames: st.lastResponseNames, lastResponseWildcard: st.lastResponseWildcard, nackedVersion: st.nackedVersion,
+      },
       (r) => this.send(state, r, requestNames, wildcard),
     );
   }
@@ -504,6 +514,7 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
       st.sentVersion = r.version;
       st.lastResponseNames = names;
       st.lastResponseWildcard = wildcard;
+      st.sentFrom = r.from;
       (this.call as unknown as { write(b: Buffer, cb: () => void): void }).write(msg, () => {
         done();
         this.x.hooks.onSent?.(this.node!.id, { typeUrl: r.typeUrl, version: r.version, nonce, resources: r.resources.length, bytes, removed: 0, sendMs: performance.now() - due, kind: 'sotw' });
@@ -540,9 +551,16 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     } else if (req.response_nonce && req.response_nonce === st.nonce) {
       if (req.error_detail) {
         const detail = { code: req.error_detail.code ?? 0, message: req.error_detail.message ?? '' };
+        // The client kept what it held before the refused response: the next one is computed from that.
+        if (st.beforeSend) {
+          st.known = st.beforeSend;
+          st.epoch += 1;
+        }
+        st.beforeSend = undefined;
         this.x.status.nacked(nodeId, typeUrl, st.sentSystemVersion ?? '', st.nonce, detail.code, detail.message);
         this.x.hooks.onNack?.(nodeId, typeUrl, st.sentSystemVersion ?? '', detail);
       } else {
+        st.beforeSend = undefined;
         this.x.status.acked(nodeId, typeUrl, st.sentSystemVersion ?? '');
         this.x.hooks.onAck?.(nodeId, typeUrl, st.sentSystemVersion ?? '');
       }
@@ -612,6 +630,8 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
       const { nonce, message: msg, bytes } = this.encodeResponse(r.shared, r.resources, (n) => encodeDeltaResponse({ systemVersion: r.systemVersion, typeUrl: r.typeUrl, nonce: n, identifier: this.x.identifier, resources: r.resources, removed: r.removed }));
       st.nonce = nonce;
       st.sentSystemVersion = r.systemVersion;
+      st.beforeSend = st.known;
+      st.known = st.known.clone();
       if (r.from && epoch === st.epoch) {
         // The client now holds exactly the snapshot map (for its subscription): keep a reference, not a copy.
         st.known.hold(r.from, st.wildcard ? undefined : st.subscribed);

@@ -75,6 +75,15 @@ export class HeldVersions implements KnownVersions {
     return n === want;
   }
 
+  /** A copy that later changes to either side leave the other alone (a view stays a view). */
+  clone(): HeldVersions {
+    const c = new HeldVersions();
+    c.base = this.base;
+    c.filter = this.filter;
+    c.mine = this.base ? new Map() : new Map(this.mine);
+    return c;
+  }
+
   /** Turns the view into a map of its own (before the subscription it reads changes). */
   own(): void {
     if (!this.base) return;

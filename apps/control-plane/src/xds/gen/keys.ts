@@ -125,7 +125,7 @@ export class VirtualHostKey implements CacheKey {
 /** A constant part of a route table (its header, the catch-all virtual host). */
 export class RouteFragmentKey implements CacheKey {
   readonly family = 'RouteFragment' as const;
-  constructor(readonly part: 'header' | 'catchall', readonly value: string | number | boolean) {}
+  constructor(readonly part: 'header' | 'catchall' | 'vhds', readonly value: string | number | boolean) {}
   id(): string {
     return j(['rds-part', this.part, this.value]);
   }
