@@ -185,9 +185,17 @@ export class PushContext {
     return list.find((d) => d.namespace === namespace) ?? list.find((d) => d.namespace === svcNs) ?? list.find((d) => d.namespace === this.options.rootNamespace) ?? list[0];
   }
 
-  /** VirtualServices bound to `gateway` (`ns/name` or `mesh`) visible from `namespace`. */
+  /**
+   * VirtualServices bound to `gateway` (`ns/name` or `mesh`) visible from `namespace`. For the mesh,
+   * in Istio's order: those private to the proxy's namespace (`exportTo: .`, as GAMMA consumer
+   * routes are) first, then those exported to it by name, then the public ones; so the first for a
+   * host is the one a caller's own namespace gave it.
+   */
   virtualServicesFor(gateway: string, namespace?: string): VirtualServiceConfig[] {
-    return this.virtualServices.filter((v) => v.gateways.includes(gateway) && (!namespace || gateway !== 'mesh' || visible(v.spec.exportTo, v.namespace, namespace)));
+    const out = this.virtualServices.filter((v) => v.gateways.includes(gateway) && (!namespace || gateway !== 'mesh' || visible(v.spec.exportTo, v.namespace, namespace)));
+    if (!namespace || gateway !== 'mesh' || !out.some((v) => v.spec.exportTo?.length)) return out;
+    const rank = (v: VirtualServiceConfig) => (!v.spec.exportTo?.length || v.spec.exportTo.includes('*') ? 2 : v.namespace === namespace && v.spec.exportTo.includes('.') ? 0 : 1);
+    return out.map((v, i) => ({ v, i, k: rank(v) })).sort((a, b) => a.k - b.k || a.i - b.i).map((x) => x.v);
   }
 
   /** The Sidecar resource for a workload: the one selecting it, else its namespace default, else the root default. */

@@ -96,8 +96,10 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
       const ref = { ...p, namespace: ns };
       let accepted: Condition;
       if (p.kind === 'Service' && (p.group ?? '') === '') {
-        accepted = ns !== r.namespace ? bad('Accepted', 'UnsupportedValue', 'a route for a Service in another namespace is not supported')
-          : has('Service', ns, p.name) ? ok('Accepted', 'Accepted') : bad('Accepted', 'NoMatchingParent', `Service ${ns}/${p.name} not found`);
+        // A route in another namespace than its Service is a consumer route (GAMMA): it needs no
+        // ReferenceGrant and applies to the callers of its own namespace.
+        accepted = has('Service', ns, p.name) ? ok('Accepted', 'Accepted', ns !== r.namespace ? `consumer route: applies to calls from namespace ${r.namespace}` : undefined)
+          : bad('Accepted', 'NoMatchingParent', `Service ${ns}/${p.name} not found`);
       } else {
         const g = gateways.get(`${ns}/${p.name}`);
         if (!g) {
