@@ -50,6 +50,28 @@ describe('infra/k8s manifests', () => {
     const made = gatewayDeployment(gw).map((object) => ({ source: 'gatewayDeployment', object: object as unknown as RenderedObject['object'] }));
     expect(made.map((o) => o.object.kind)).toEqual(['ServiceAccount', 'Deployment', 'Service']);
     expect(await validateRendered(made)).toEqual([]);
+    // With infrastructure labels/annotations and each Service type Istio's annotation allows.
+    for (const type of ['LoadBalancer', 'NodePort', 'ClusterIP']) {
+      const g = { ...gw, metadata: { ...gw.metadata, annotations: { 'networking.istio.io/service-type': type } }, spec: { ...gw.spec, infrastructure: { labels: { team: 'web' }, annotations: { 'example.com/owner': 'web' } } } } as KubernetesGatewayObject;
+      const objs = gatewayDeployment(g).map((object) => ({ source: `gatewayDeployment ${type}`, object: object as unknown as RenderedObject['object'] }));
+      expect((objs[2].object.spec as { type: string }).type).toBe(type);
+      expect(await validateRendered(objs)).toEqual([]);
+    }
+  });
+
+  it("a deployed Gateway runs the proxy as infra/k8s's ingress gateway does (image, args, environment, probes)", () => {
+    objects ??= renderKustomization(base, infra);
+    const gw = samples().find((o) => o.object.kind === 'Gateway')!.object as unknown as KubernetesGatewayObject;
+    gw.metadata = { ...gw.metadata, uid: '3b1d0c9e-0000-4000-8000-000000000001' };
+    const made = (gatewayDeployment(gw)[1].spec as any).template.spec.containers[0];
+    const ingress = find('Deployment', 'istio-ingressgateway', 'istio-system').spec!.template.spec.containers[0];
+    expect(made.image).toBe(ingress.image);
+    expect(made.args).toEqual(ingress.args);
+    expect(made.env.map((e: { name: string }) => e.name)).toEqual(ingress.env.map((e: { name: string }) => e.name));
+    const value = (c: any, n: string) => c.env.find((e: { name: string }) => e.name === n);
+    for (const n of ['JWT_POLICY', 'PILOT_CERT_PROVIDER', 'CA_ADDR', 'PROXY_CONFIG', 'DISCOVERY_ADDRESS', 'POD_NAMESPACE', 'INSTANCE_IP', 'TRUST_DOMAIN']) expect(value(made, n)).toEqual(value(ingress, n));
+    expect(made.readinessProbe.httpGet).toEqual(ingress.readinessProbe.httpGet);
+    expect(made.volumeMounts.map((m: { mountPath: string }) => m.mountPath).sort()).toEqual(ingress.volumeMounts.map((m: { mountPath: string }) => m.mountPath).sort());
   });
 
   it('has unique names per kind and namespace', () => {
@@ -222,11 +244,13 @@ describe('RBAC', () => {
     .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}${r.resourceNames ? `@${r.resourceNames.join(',')}` : ''}`))))
     .sort();
 
-  it("istiod's ClusterRole reads exactly the kinds the control plane watches, patches the status of the Gateway API kinds it writes status for, and nothing else", () => {
+  it("istiod's ClusterRole reads exactly the kinds the control plane watches, patches the status of the Gateway API kinds it writes status for, deploys Gateways, and nothing else", () => {
     objects ??= renderKustomization(base, infra);
     const watched = Object.values(KINDS).flatMap((k) => ['get', 'list', 'watch'].map((v) => `${k.group}/${k.plural}:${v}`));
     const status = ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes'].map((p) => `gateway.networking.k8s.io/${p}/status:patch`);
-    expect(grants(find('ClusterRole', 'istiod'))).toEqual([...watched, ...status].sort());
+    // Automated Gateway deployment: server-side apply (create + patch), delete, and a read of Deployments.
+    const deploy = ['/services', '/serviceaccounts', 'apps/deployments'].flatMap((r) => ['create', 'patch', 'delete'].map((v) => `${r}:${v}`)).concat('apps/deployments:get');
+    expect(grants(find('ClusterRole', 'istiod'))).toEqual([...watched, ...status, ...deploy].sort());
   });
 
   it("the injector's ClusterRole reads namespaces and patches only its own webhook configuration", () => {

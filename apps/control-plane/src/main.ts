@@ -9,6 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { FileStore } from './config/file-store';
 import { KubeStore } from './config/kube-store';
+import { GatewayDeploymentController, KubeDeploymentClient } from './config/gateway-deployments';
 import type { ConfigStore } from './config/store';
 import { Discovery } from './server/discovery';
 import { parseMeshConfig } from './model/mesh-config';
@@ -36,6 +37,8 @@ const program = new Command()
   .option('--mesh-config <file>', "Istio mesh config (a MeshConfig YAML, or the istio ConfigMap with data.mesh): proxyListenPort, proxyInboundListenPort, defaultConfig.gatewayTopology.numTrustedProxies")
   .option('--push-throttle <n>', 'xDS responses written at once across all streams (Istio PILOT_PUSH_THROTTLE)', (v) => Number(v), Number(process.env.PILOT_PUSH_THROTTLE ?? 100))
   .option('--max-new-streams-per-second <n>', 'new ADS streams admitted per second, 0 = unlimited (Istio PILOT_MAX_REQUESTS_PER_SECOND)', (v) => Number(v), Number(process.env.PILOT_MAX_REQUESTS_PER_SECOND ?? 100))
+  .option('--no-gateway-deployments', 'with --kubernetes: do not deploy Gateway API Gateways of class istio (automated deployment is on by default)')
+  .option('--gateway-image <image>', 'proxy image of the deployed Gateways', process.env.GATEWAY_IMAGE ?? 'tsmesh/proxy:latest')
   .option('--log-level <level>', 'pino log level', 'info');
 
 async function main(): Promise<void> {
@@ -44,7 +47,7 @@ async function main(): Promise<void> {
     configDir?: string; kubernetes: boolean; istioVersion: string; resyncMs: number; listenAddress: string; xdsPort: number; xdsTlsPort: number;
     tlsCert?: string; tlsKey?: string; tlsClientCa?: string; monitoringPort: number; debounceMs: number; debounceMaxMs: number;
     domain: string; trustDomain: string; rootNamespace: string; logLevel: string; meshConfig?: string;
-    pushThrottle: number; maxNewStreamsPerSecond: number;
+    pushThrottle: number; maxNewStreamsPerSecond: number; gatewayDeployments: boolean; gatewayImage: string;
   }>();
   for (const [flag, v] of [['--push-throttle', o.pushThrottle], ['--max-new-streams-per-second', o.maxNewStreamsPerSecond]] as const) {
     if (!Number.isFinite(v) || v < 0 || (flag === '--push-throttle' && v < 1)) {
@@ -54,11 +57,19 @@ async function main(): Promise<void> {
   }
   const log = pino({ level: o.logLevel, base: { app: 'control-plane' } });
   const stores: ConfigStore[] = [];
+  let gatewayDeployments: GatewayDeploymentController | undefined;
   if (o.configDir) stores.push(new FileStore(o.configDir));
   if (o.kubernetes) {
     const kc = new k8s.KubeConfig();
     kc.loadFromDefault();
     stores.push(new KubeStore(kc, { istioVersion: o.istioVersion, resyncMs: o.resyncMs, log: (level, msg) => log[level](msg) }));
+    if (o.gatewayDeployments) {
+      // The deployed gateways reach this control plane and the CA by their Services in our namespace.
+      const ns = process.env.POD_NAMESPACE ?? o.rootNamespace;
+      gatewayDeployments = new GatewayDeploymentController(new KubeDeploymentClient(kc), {
+        image: o.gatewayImage, discoveryAddress: `istiod.${ns}.svc:15010`, caAddress: process.env.CA_ADDR ?? `istio-ca.${ns}.svc:8060`, trustDomain: o.trustDomain,
+      }, (msg, err) => (err ? log.warn({ err: err instanceof Error ? err.message : String(err) }, msg) : log.info(msg)));
+    }
   }
   if (!stores.length) {
     log.error('no config source: pass --config-dir <dir> and/or --kubernetes');
@@ -66,7 +77,7 @@ async function main(): Promise<void> {
   }
   const discovery = new Discovery({
     stores, debounceMs: o.debounceMs, debounceMaxMs: o.debounceMaxMs, logger: log,
-    pushThrottle: o.pushThrottle, maxNewStreamsPerSecond: o.maxNewStreamsPerSecond,
+    pushThrottle: o.pushThrottle, maxNewStreamsPerSecond: o.maxNewStreamsPerSecond, gatewayDeployments,
     push: {
       domain: o.domain, trustDomain: o.trustDomain, rootNamespace: o.rootNamespace,
       ...(o.meshConfig ? { meshConfig: parseMeshConfig(readFileSync(o.meshConfig, 'utf8'), o.meshConfig) } : {}),

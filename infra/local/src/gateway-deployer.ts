@@ -49,7 +49,13 @@ export class GatewayDeployer {
       await this.remove(gw);
       return;
     }
-    const want = gatewayDeployment(g) as unknown as KubeObject[];
+    let want: KubeObject[];
+    try {
+      want = gatewayDeployment(g) as unknown as KubeObject[];
+    } catch (err) {
+      this.deps.log(`Gateway ${keyOf(gw)}: not deployed: ${(err as Error).message}`);
+      return;
+    }
     const refused = await this.deps.apply(want);
     for (const r of refused) this.deps.log(`Gateway ${keyOf(gw)}: could not deploy ${r.kind} ${r.key}: ${r.reason}`);
     if (!refused.length) this.deps.log(`Gateway ${keyOf(gw)}: deployed ${want.map((o) => `${o.kind} ${keyOf(o)}`).join(', ')}`);

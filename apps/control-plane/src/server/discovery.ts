@@ -58,6 +58,8 @@ export interface DiscoveryOptions {
   pushHistory?: number;
   /** Patches applied to every proxy's generated resources (the EnvoyFilter hook; see ResourcePatch). */
   patches?: ResourcePatch[];
+  /** Deploys Gateway API Gateways after each rebuild (the Kubernetes GatewayDeploymentController). */
+  gatewayDeployments?: { update(resources: readonly ConfigResource[]): Promise<void>; stop?(): void };
 }
 
 /** A connected proxy. */
@@ -123,6 +125,7 @@ export class Discovery {
   /** Gateway API status written back to the stores after each rebuild. */
   private readonly statusWriter: GatewayStatusWriter;
   private statusWrites: Promise<void> = Promise.resolve();
+  private deploymentWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.log = opts.logger ?? noop;
@@ -186,6 +189,7 @@ export class Discovery {
     this.debouncer.stop();
     this.queue.stop();
     for (const u of this.unsubscribe) u();
+    this.opts.gatewayDeployments?.stop?.();
     await this.ads.close();
     for (const s of this.servers) {
       await new Promise<void>((resolve) => {
@@ -199,6 +203,11 @@ export class Discovery {
   /** Resolves once the Gateway API status of the latest rebuild is written. */
   gatewayStatusWritten(): Promise<void> {
     return this.statusWrites;
+  }
+
+  /** Resolves once the Gateway deployments of the latest rebuild are applied. */
+  gatewayDeploymentsApplied(): Promise<void> {
+    return this.deploymentWrites;
   }
 
   /** Current validation and read issues. */
@@ -362,6 +371,7 @@ export class Discovery {
     const v = this.lastGood.apply(all, (rs) => validateConfig(rs, { domain: this.opts.push?.domain, checkEnvoyFilterValue }));
     this.byKey = new Map(v.serve.map((r) => [r.key, r]));
     this.statusWrites = this.statusWriter.update(v.serve);
+    this.deploymentWrites = this.opts.gatewayDeployments?.update(v.serve) ?? this.deploymentWrites;
     const issues = [...readIssues, ...v.issues];
     const known = new Set(this.issues.map(formatIssue));
     for (const i of issues) {

@@ -149,6 +149,13 @@ spec: {clusterIP: 10.96.0.7, selector: {istio: ingressgateway}, ports: [{port: 8
     expect(programmed('pending')).toBe('False/AddressNotAssigned []');
   });
 
+  it("Programmed: a LoadBalancer Service's ingress IPs and hostnames once assigned, its cluster IP before", () => {
+    const lb = (status: string) => gatewayApiStatus(parseConfigYaml(YAML.replace('spec: {clusterIP: 10.96.0.40, ports: [{port: 80}]}', `spec: {type: LoadBalancer, clusterIP: 10.96.0.40, ports: [{port: 80}]}\nstatus: ${status}`), 'gw.yaml').resources)
+      .get('KubernetesGateway/infra/gw')!.addresses;
+    expect(lb('{loadBalancer: {ingress: [{ip: 172.18.255.200}, {hostname: gw.lb.example.com}]}}')).toEqual([{ type: 'IPAddress', value: '172.18.255.200' }, { type: 'Hostname', value: 'gw.lb.example.com' }]);
+    expect(lb('{loadBalancer: {}}')).toEqual([{ type: 'IPAddress', value: '10.96.0.40' }]);
+  });
+
   it('allowedRoutes: a namespace Selector over Namespace labels, route kinds (InvalidRouteKinds), a mirror backend resolved like any backendRef', () => {
     const more = parseConfigYaml(`
 apiVersion: v1

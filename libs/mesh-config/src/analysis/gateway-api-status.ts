@@ -120,11 +120,11 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
   }
   for (const [, g] of gateways) {
     const listenerOk = (l: ListenerStatus) => l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True'));
-    // The address is the cluster IP of the Service in front of the Gateway's workloads: the one its
-    // spec.addresses names (manual deployment), or the one deployed for it (automated).
+    // The address is that of the Service in front of the Gateway's workloads (the one its
+    // spec.addresses names: manual deployment; or the one deployed for it: automated): its load
+    // balancer's ingress IPs and hostnames once assigned, else its cluster IP.
     const svc = gatewayService(g.gw, g.r.namespace, of);
-    const ip = (svc?.object as { spec?: { clusterIP?: string } } | undefined)?.spec?.clusterIP;
-    const addresses = ip && ip !== 'None' ? [{ type: 'IPAddress' as const, value: ip }] : [];
+    const addresses = serviceAddresses(svc);
     const programmed = !g.listeners.some(listenerOk) ? bad('Programmed', 'Invalid', 'no listener can be programmed')
       : g.gw.spec.addresses?.length && !svc ? bad('Programmed', 'AddressNotUsable', `no Service has the address ${g.gw.spec.addresses.map((a) => a.value).join(', ')}`)
         : !addresses.length ? bad('Programmed', 'AddressNotAssigned', g.gw.spec.addresses?.length ? `Service ${svc!.namespace}/${svc!.name} has no cluster IP` : `the deployment's Service ${g.r.namespace}/${g.r.name}-istio has no address yet`)
@@ -136,4 +136,16 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
     });
   }
   return out;
+}
+
+/** A Gateway's addresses from its Service: `status.loadBalancer.ingress` (IPs, hostnames), else the cluster IP. */
+function serviceAddresses(svc: ConfigResource | undefined): { type: 'IPAddress' | 'Hostname'; value: string }[] {
+  const o = svc?.object as { spec?: { clusterIP?: string; type?: string }; status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } } | undefined;
+  if (!o) return [];
+  type Address = { type: 'IPAddress' | 'Hostname'; value: string };
+  const lb = (o.spec?.type === 'LoadBalancer' ? o.status?.loadBalancer?.ingress ?? [] : [])
+    .flatMap((i): Address[] => (i.ip ? [{ type: 'IPAddress', value: i.ip }] : i.hostname ? [{ type: 'Hostname', value: i.hostname }] : []));
+  if (lb.length) return lb;
+  const ip = o.spec?.clusterIP;
+  return ip && ip !== 'None' ? [{ type: 'IPAddress', value: ip }] : [];
 }

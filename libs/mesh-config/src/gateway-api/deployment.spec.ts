@@ -45,6 +45,26 @@ describe('automated Gateway deployment', () => {
     expect(pod.spec.containers[0].env.find((e) => e.name === 'ISTIO_META_WORKLOAD_NAME')?.value).toBe('web-istio');
   });
 
+  it('a LoadBalancer Service unless networking.istio.io/service-type says otherwise; a bad type is refused naming the annotation', () => {
+    expect((gatewayDeployment(gw())[2].spec as { type: string }).type).toBe('LoadBalancer');
+    const typed = (t: string) => { const g = gw(); g.metadata!.annotations = { 'networking.istio.io/service-type': t }; return g; };
+    expect((gatewayDeployment(typed('ClusterIP'))[2].spec as { type: string }).type).toBe('ClusterIP');
+    expect((gatewayDeployment(typed('NodePort'))[2].spec as { type: string }).type).toBe('NodePort');
+    expect(() => gatewayDeployment(typed('ExternalName'))).toThrow('Gateway shop/web: metadata.annotations[networking.istio.io/service-type] "ExternalName" is not one of LoadBalancer, NodePort, ClusterIP');
+  });
+
+  it('spec.infrastructure labels and annotations go on every object and the pods; the controller labels win', () => {
+    const objs = gatewayDeployment(gw({ infrastructure: { labels: { team: 'web', 'istio.io/gateway-name': 'spoof' }, annotations: { 'example.com/owner': 'web' } } }));
+    for (const o of objs) {
+      expect(o.metadata.labels).toMatchObject({ team: 'web', 'istio.io/gateway-name': 'web' });
+      expect(o.metadata.annotations).toEqual({ 'example.com/owner': 'web' });
+    }
+    const pod = (objs[1].spec as { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } } }).template.metadata;
+    expect(pod.labels).toMatchObject({ team: 'web', 'gateway.networking.k8s.io/gateway-name': 'web' });
+    expect(pod.annotations).toMatchObject({ 'example.com/owner': 'web', 'prometheus.io/scrape': 'true' });
+    expect(gatewayDeployment(gw())[0].metadata.annotations).toBeUndefined();
+  });
+
   it('moves privileged ports up by 8000 and refuses a Gateway without a uid', () => {
     expect([80, 443, 1023, 1024, 8080].map(containerPortFor)).toEqual([8080, 8443, 9023, 1024, 8080]);
     const g = gw();

@@ -4,7 +4,10 @@
  * running tsmesh's proxy in router mode and a Service with the listeners' ports, all named
  * `<gateway>-istio` and owned by the Gateway (`ownerReferences`, so Kubernetes' garbage collector
  * removes them with it). A Gateway with `spec.addresses` binds to an existing gateway deployment
- * instead (manual deployment) and gets nothing.
+ * instead (manual deployment) and gets nothing. The Service is a LoadBalancer unless the Gateway's
+ * `networking.istio.io/service-type` annotation says otherwise; `spec.infrastructure.labels` and
+ * `annotations` are copied onto the objects and the pods. The local runtime's deployer and the
+ * control plane's (on Kubernetes) both deploy what this renders.
  */
 import type { KubernetesGatewayObject, GatewayClassObject } from '../types/gateway-api';
 import type { ConfigResource } from '../resource';
@@ -36,6 +39,13 @@ export interface GatewayDeploymentOptions {
   trustDomain?: string;
 }
 
+/** Istio's annotation on a Gateway choosing its Service's type (default `LoadBalancer`). */
+export const SERVICE_TYPE_ANNOTATION = 'networking.istio.io/service-type';
+/** The Service types a Gateway's deployment can have. */
+export const GATEWAY_SERVICE_TYPES = ['LoadBalancer', 'NodePort', 'ClusterIP'] as const;
+/** Label marking the objects Istio's gateway controller manages (and tsmesh's). */
+export const MANAGED_LABEL = 'gateway.istio.io/managed';
+
 /** True when tsmesh deploys `gw`: class `istio` (or a class of `istio.io/gateway-controller`) and no `spec.addresses`. */
 export function isAutomatedGateway(gw: KubernetesGatewayObject, classes: readonly GatewayClassObject[] = []): boolean {
   const ours = gw.spec.gatewayClassName === 'istio' || classes.some((c) => c.metadata?.name === gw.spec.gatewayClassName && c.spec?.controllerName === GATEWAY_CONTROLLER);
@@ -61,9 +71,18 @@ export function gatewayDeployment(gw: KubernetesGatewayObject, opts: GatewayDepl
   if (!name) throw new Error('Gateway has no metadata.name');
   if (!uid) throw new Error(`Gateway ${namespace}/${name} has no metadata.uid (needed for ownerReferences)`);
   const obj = deployedName(name);
-  const labels = { [GATEWAY_NAME_LABEL]: name, [ISTIO_GATEWAY_NAME_LABEL]: name, 'gateway.istio.io/managed': 'istio.io-gateway-controller' };
+  const serviceType = gw.metadata?.annotations?.[SERVICE_TYPE_ANNOTATION] ?? 'LoadBalancer';
+  if (!(GATEWAY_SERVICE_TYPES as readonly string[]).includes(serviceType)) {
+    throw new Error(`Gateway ${namespace}/${name}: metadata.annotations[${SERVICE_TYPE_ANNOTATION}] "${serviceType}" is not one of ${GATEWAY_SERVICE_TYPES.join(', ')}`);
+  }
+  // spec.infrastructure.labels/annotations go on every object made and on the pods (Gateway API
+  // GatewayInfrastructure); the controller's own labels win over them.
+  const infraLabels = { ...(gw.spec.infrastructure?.labels ?? {}) };
+  const infraAnnotations = { ...(gw.spec.infrastructure?.annotations ?? {}) };
+  const labels = { ...infraLabels, [GATEWAY_NAME_LABEL]: name, [ISTIO_GATEWAY_NAME_LABEL]: name, [MANAGED_LABEL]: 'istio.io-gateway-controller' };
   const metadata = () => ({
     name: obj, namespace, labels: { ...labels },
+    ...(Object.keys(infraAnnotations).length ? { annotations: { ...infraAnnotations } } : {}),
     ownerReferences: [{ apiVersion: gw.apiVersion ?? `${GATEWAY_API_GROUP}/v1`, kind: 'Gateway', name, uid, controller: true, blockOwnerDeletion: true }],
   });
   const ports = [...new Map(gw.spec.listeners.map((l) => [l.port, l])).values()];
@@ -81,7 +100,7 @@ export function gatewayDeployment(gw: KubernetesGatewayObject, opts: GatewayDepl
       template: {
         metadata: {
           labels: podLabels,
-          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15020', 'prometheus.io/path': '/stats/prometheus' },
+          annotations: { ...infraAnnotations, 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15020', 'prometheus.io/path': '/stats/prometheus' },
         },
         spec: {
           serviceAccountName: obj,
@@ -139,7 +158,7 @@ export function gatewayDeployment(gw: KubernetesGatewayObject, opts: GatewayDepl
     kind: 'Service',
     metadata: metadata(),
     spec: {
-      type: 'ClusterIP',
+      type: serviceType,
       selector: { [GATEWAY_NAME_LABEL]: name },
       ports: [
         { name: 'status-port', port: 15021, targetPort: 15021, protocol: 'TCP' },
