@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- API server payloads are free-form JSON read in tests */
 /**
  * Automated Gateway deployment on Kubernetes by the control plane, against a fake API server (a
  * local HTTP server standing in for the API server, which cannot run here) serving recorded
