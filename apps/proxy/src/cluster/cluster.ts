@@ -10,6 +10,7 @@ import type { ClusterSpec, EndpointSet } from '../config/cluster';
 import { Host } from './host';
 import { ClusterStats } from './stats';
 import { LeastRequest, RandomLb, RingHash, RoundRobin, type LoadBalancer } from './lb';
+import { requestOverflow } from './limits';
 
 /** Result of a request attempt, for outlier detection. */
 export const enum Outcome { Success, Http5xx, GatewayFailure, LocalFailure }
@@ -187,15 +188,12 @@ export class UpstreamCluster {
 
   /** The pool for a host (HTTP/1.1 or HTTP/2). */
   dispatcher(h: Host, http2: boolean): H1Pool | H2Pool {
-    return h.dispatcher(this.spec, http2);
+    return h.dispatcher(this.spec, http2, this.stats);
   }
 
-  /** True when the circuit breaker refuses a new request (max_requests, or connections + pending for HTTP/1). */
+  /** True when the circuit breaker refuses a new request ({@link requestOverflow} of `limits.ts`; counted). */
   requestOverflow(http2: boolean): boolean {
-    const l = this.spec.limits;
-    if (this.rqActive >= l.maxRequests) return true;
-    if (!http2 && this.rqActive >= l.maxConnections + l.maxPendingRequests) return true;
-    return false;
+    return requestOverflow(this, this.spec.limits, http2);
   }
 
   /** Records an attempt's outcome for outlier detection. */

@@ -172,8 +172,8 @@ export class UpstreamAttempt implements H1Handler {
     this.release();
     const ex = this.ex;
     const c = this.cluster;
-    if (kind === 'overflow') c.stats.upstream_rq_pending_overflow++;
-    else {
+    // a pool's overflow was counted by its admission (cluster/limits.ts)
+    if (kind !== 'overflow') {
       if (kind === 'connect') c.stats.upstream_cx_connect_fail++;
       else c.stats.upstream_rq_rx_reset++;
       c.report(this.host, Outcome.LocalFailure);

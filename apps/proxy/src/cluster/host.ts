@@ -3,6 +3,7 @@ import { H1Pool, tcpConnector, type H1Connector } from '../http1/client';
 import { H2Pool } from '../http2/client';
 import type { ClusterSpec, HostSpec } from '../config/cluster';
 import { UpstreamTlsFactory } from '../security/transport';
+import { PoolLimits, type OverflowCounters } from './limits';
 
 /** A host of a cluster. */
 export class Host {
@@ -40,7 +41,7 @@ export class Host {
   }
 
   /** The pool for this host under the cluster's current protocol settings: HTTP/1.1 on the proxy's own codec, or `node:http2` sessions. */
-  dispatcher(spec: ClusterSpec, http2: boolean): H1Pool | H2Pool {
+  dispatcher(spec: ClusterSpec, http2: boolean, counters: OverflowCounters | null = null): H1Pool | H2Pool {
     const transport = spec.transport.forHost ? spec.transport.forHost(this.metadata) : spec.transport;
     const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.limits.maxPendingRequests}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${transportId(transport)}`;
     if (this.pool && this.poolKey === key) return this.pool;
@@ -62,21 +63,11 @@ export class Host {
       connect = tcpConnector(this.address, this.port, spec.connectTimeoutMs, spec.sourceAddress ?? null, extra);
     }
     const idleTimeoutMs = Math.max(1000, Math.min(spec.idleTimeoutMs || 60_000, 600_000));
+    // connections per pool are capped (1,024 sessions, 4,096 HTTP/1.1 connections) below Istio's unlimited default
+    const limits = new PoolLimits(Math.min(spec.limits.maxConnections, http2 ? 1024 : 4096), spec.limits.maxPendingRequests, spec.maxRequestsPerConnection ?? 0, idleTimeoutMs, counters);
     this.pool = http2
-      ? new H2Pool({
-        maxConnections: Math.max(1, Math.min(spec.limits.maxConnections, 1024)),
-        maxPendingRequests: spec.limits.maxPendingRequests,
-        maxRequestsPerConnection: spec.maxRequestsPerConnection ?? 0,
-        idleTimeoutMs,
-        scheme: tlsFactory ? 'https' : 'http',
-        connect,
-      }, this.key)
-      : new H1Pool({
-        maxConnections: Math.max(1, Math.min(spec.limits.maxConnections, 4096)),
-        maxRequestsPerConnection: spec.maxRequestsPerConnection ?? 0,
-        idleTimeoutMs,
-        connect,
-      });
+      ? new H2Pool({ limits, scheme: tlsFactory ? 'https' : 'http', connect }, this.key)
+      : new H1Pool({ limits, connect });
     this.poolKey = key;
     return this.pool;
   }

@@ -17,7 +17,6 @@ export class ClusterLevel {
     const cluster = ex.cluster!;
     const http2 = cluster.spec.protocol === 'http2' || (cluster.spec.protocol === 'downstream' && ex.http2);
     if (cluster.requestOverflow(http2)) {
-      cluster.stats.upstream_rq_pending_overflow++;
       ex.flags |= RF.UpstreamOverflow;
       localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
       return;

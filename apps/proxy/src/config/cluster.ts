@@ -111,6 +111,20 @@ function compileProtocol(c: Dec, field: string): UpstreamProtocol {
   return protocol;
 }
 
+/**
+ * The connection options (`idle_timeout`, `max_requests_per_connection`): those of the cluster's
+ * `HttpProtocolOptions` (`typed_extension_protocol_options`, where Istio sets them), else the
+ * deprecated `Cluster.common_http_protocol_options`.
+ */
+function commonHttpOptions(c: Dec): Dec | null {
+  for (const any of Object.values<Dec>(c.typed_extension_protocol_options ?? {})) {
+    if (any.type_url !== ExtensionTypeUrl.HttpProtocolOptions) continue;
+    const o = unpack<Dec>(any as never);
+    if (o.common_http_protocol_options) return o.common_http_protocol_options;
+  }
+  return c.common_http_protocol_options ?? null;
+}
+
 function compileOutlier(o: Dec, field: string): OutlierConfig {
   rejectUnsupported('envoy.config.cluster.v3.OutlierDetection', o, OUTLIER_FIELDS, field);
   if (u32(o.enforcing_success_rate, 0) > 0 && o.enforcing_success_rate) reject(`${field}.enforcing_success_rate`, 'success-rate ejection is not supported; set it to 0');
@@ -210,7 +224,7 @@ export function compileCluster(cl: Cluster__Output, version: string): ClusterSpe
     limits.maxRequests = u32(t.max_requests, 1024);
     limits.maxRetries = u32(t.max_retries, 3);
   }
-  const common = c.common_http_protocol_options;
+  const common = commonHttpOptions(c);
   let staticEndpoints: EndpointSet | null = null;
   if (c.load_assignment) {
     if (type === 'EDS') reject('load_assignment', 'is not used by EDS clusters');

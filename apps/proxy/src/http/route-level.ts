@@ -9,6 +9,7 @@ import type { RouteActionConfig } from '../config/route';
 import type { UpstreamCluster } from '../cluster/cluster';
 import type { ClusterLevel } from '../cluster/level';
 import { dispatchTo, MirrorSink, type AttemptOwner, type FailureKind } from '../cluster/endpoint';
+import { retryOverflow } from '../cluster/limits';
 import type { Exchange } from './exchange';
 import { localReply } from './local-reply';
 import { RF } from './response-flags';
@@ -99,8 +100,7 @@ export class RouteLevel implements AttemptOwner {
       return false;
     }
     const c = ex.cluster!;
-    if (c.retriesActive >= c.spec.limits.maxRetries) {
-      c.stats.upstream_rq_retry_overflow++;
+    if (retryOverflow(c, c.spec.limits)) {
       ex.flags |= RF.UpstreamOverflow;
       return false;
     }

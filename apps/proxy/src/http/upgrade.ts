@@ -73,7 +73,6 @@ function tunnelHost(ex: Exchange, cluster: UpstreamCluster): Host | null {
     return null;
   }
   if (cluster.requestOverflow(false)) {
-    cluster.stats.upstream_rq_pending_overflow++;
     ex.flags |= RF.UpstreamOverflow;
     localReply(ex, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', { 'x-envoy-overloaded': 'true' });
     return null;

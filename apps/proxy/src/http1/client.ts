@@ -13,6 +13,7 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
 import { COALESCE_MAX, headWithBody, requestHead, requestHeadText } from './wire';
+import { Admit, type PoolLimits } from '../cluster/limits';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -47,14 +48,12 @@ export interface H1DispatchOptions {
 export type H1Connector = (cb: (err: Error | null, socket: net.Socket | null) => void) => void;
 
 export interface H1PoolOptions {
-  /** Envoy's circuit breaker `max_connections` (per host here). */
-  maxConnections: number;
-  /** 0: unlimited. */
-  maxRequestsPerConnection: number;
-  /** Idle connections close after this (ms). */
-  idleTimeoutMs: number;
+  /** `max_connections`, `max_pending_requests`, `max_requests_per_connection`, idle timeout (shared with the HTTP/2 pool). */
+  limits: PoolLimits;
   connect: H1Connector;
 }
+
+const OVERFLOW = Object.assign(new Error('too many pending requests'), { code: 'PROXY_OVERFLOW' });
 
 /** Plain TCP connector with a connect timeout. */
 export function tcpConnector(host: string, port: number, timeoutMs: number, localAddress: string | null, extra: Record<string, unknown> | null): H1Connector {
@@ -130,6 +129,8 @@ export class H1Pool {
   private readonly queue: Exchange1[] = [];
   /** Open or opening connections. */
   size = 0;
+  /** Connections being opened (each takes the first waiting request). */
+  private opening = 0;
   /** Connected ones. */
   connected = 0;
   private closed = false;
@@ -161,16 +162,30 @@ export class H1Pool {
         return;
       }
     }
-    this.queue.push(x);
-    if (this.size < Math.max(1, this.opts.maxConnections)) this.open();
+    // a connection carries one request: those being opened take the first waiting ones
+    const waiting = this.queue.length - this.opening;
+    switch (this.opts.limits.admit(this.size, waiting >= 0, waiting)) {
+      case Admit.Overflow:
+        x.aborted = true;
+        x.handler.onResponseError?.(x, OVERFLOW);
+        return;
+      case Admit.Open:
+        this.queue.push(x);
+        this.open();
+        return;
+      default:
+        this.queue.push(x);
+    }
   }
 
   private open(): void {
     this.size++;
+    this.opening++;
     this.opts.connect(this.onConnect.bind(this));
   }
 
   private onConnect(err: Error | null, socket: net.Socket | null): void {
+    this.opening--;
     if (err !== null || socket === null) {
       this.size--;
       // the first waiting request fails with the connect error (Envoy: one failure per attempt)
@@ -179,7 +194,7 @@ export class H1Pool {
         x.aborted = true;
         x.handler.onResponseError?.(x, err ?? new Error('connect failed'));
       }
-      if (this.queue.length && this.size < Math.max(1, this.opts.maxConnections) && !this.closed) this.open();
+      if (this.queue.length > this.opening && this.opts.limits.canConnect(this.size) && !this.closed) this.open();
       return;
     }
     this.connected++;
@@ -202,7 +217,7 @@ export class H1Pool {
       c.destroy();
       return;
     }
-    c.parkIdle(this.opts.idleTimeoutMs);
+    c.parkIdle(this.opts.limits.idleTimeoutMs);
     this.idle.push(c);
   }
 
@@ -218,15 +233,15 @@ export class H1Pool {
     if (wasConnected) this.connected--;
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
-    if (this.queue.length && this.size < Math.max(1, this.opts.maxConnections) && !this.closed) this.open();
+    if (this.queue.length > this.opening && this.opts.limits.canConnect(this.size) && !this.closed) this.open();
   }
 
-  /** @internal retry a request on a new connection */
+  /** @internal retry a request on a new connection (already admitted: no pending check) */
   retry(x: Exchange1): void {
     x.retried = true;
     x.conn = null;
     this.queue.unshift(x);
-    if (this.size < Math.max(1, this.opts.maxConnections)) this.open();
+    if (this.opts.limits.canConnect(this.size)) this.open();
   }
 
   /** Closes idle connections now and busy ones after their response. */
@@ -474,8 +489,7 @@ export class H1ClientConnection implements ParserEvents {
     const x = this.x;
     this.x = null;
     if (x !== null) x.conn = null;
-    const max = this.pool.opts.maxRequestsPerConnection;
-    if (!this.keepAlive || (max > 0 && this.requests >= max) || this.destroyed) {
+    if (!this.keepAlive || this.pool.opts.limits.exhausted(this.requests) || this.destroyed) {
       this.destroy();
       return;
     }

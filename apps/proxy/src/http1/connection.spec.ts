@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, tcpConnector, type H1Controller, type H1Handler } from './client';
+import { PoolLimits } from '../cluster/limits';
 import { H1ServerConnection, type H1Owner, type H1Request, type H1Response, type H1ServerOptions } from './server';
 
 const closers: (() => void)[] = [];
@@ -231,7 +232,7 @@ async function get(pool: H1Pool, path: string, body: Buffer | null = null): Prom
 
 describe('H1Pool', () => {
   const pool = (port: number, o: Partial<{ maxRequestsPerConnection: number; idleTimeoutMs: number; maxConnections: number }> = {}) => {
-    const p = new H1Pool({ maxConnections: o.maxConnections ?? 10, maxRequestsPerConnection: o.maxRequestsPerConnection ?? 0, idleTimeoutMs: o.idleTimeoutMs ?? 60_000, connect: tcpConnector('127.0.0.1', port, 1000, null, null) });
+    const p = new H1Pool({ limits: new PoolLimits(o.maxConnections ?? 10, 1024, o.maxRequestsPerConnection ?? 0, o.idleTimeoutMs ?? 60_000), connect: tcpConnector('127.0.0.1', port, 1000, null, null) });
     closers.push(() => void p.close());
     return p;
   };

@@ -3,7 +3,8 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tcpConnector, type H1Controller, type H1Handler } from '../http1/client';
-import { H2Pool, type H2PoolOptions } from './client';
+import { PoolLimits } from '../cluster/limits';
+import { H2Pool } from './client';
 
 type Seen = { status: number; headers: Record<string, unknown>; body: string; trailers: Record<string, unknown> | null; error: (Error & { code?: string }) | null; events: string[] };
 
@@ -63,10 +64,13 @@ async function server(onStream: (st: http2.ServerHttp2Stream, h: http2.IncomingH
   return { port: (s.address() as net.AddressInfo).port, sessions: state.sessions, closed: () => state.closedCount };
 }
 
-function pool(port: number, o: Partial<H2PoolOptions> = {}): H2Pool {
+type Limits = { maxConnections: number; maxPendingRequests: number; maxRequestsPerConnection: number; idleTimeoutMs: number };
+
+function pool(port: number, o: Partial<Limits> = {}): H2Pool {
+  const l: Limits = { maxConnections: 1, maxPendingRequests: 1024, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, ...o };
   const p = new H2Pool({
-    maxConnections: 1, maxPendingRequests: 1024, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, scheme: 'http',
-    connect: tcpConnector('127.0.0.1', port, 1000, null, null), ...o,
+    limits: new PoolLimits(l.maxConnections, l.maxPendingRequests, l.maxRequestsPerConnection, l.idleTimeoutMs), scheme: 'http',
+    connect: tcpConnector('127.0.0.1', port, 1000, null, null),
   }, `127.0.0.1:${port}`);
   pools.push(p);
   return p;

@@ -1,9 +1,12 @@
 /**
  * The HTTP/2 upstream side: a pool of `node:http2` client sessions per cluster × endpoint ×
  * transport ({@link H2Pool}), each session multiplexing streams up to the peer's
- * `SETTINGS_MAX_CONCURRENT_STREAMS`. Envoy's circuit-breaker limits apply: `max_connections`
- * sessions, `max_pending_requests` requests waiting for a stream (beyond it: overflow), and the
- * cluster's `max_requests` before the pool is reached. A session that receives GOAWAY takes no
+ * `SETTINGS_MAX_CONCURRENT_STREAMS`. Envoy's circuit-breaker limits apply through the admission
+ * shared with the HTTP/1.1 pool (`cluster/limits.ts`): `max_connections` sessions (a request no
+ * session has room for opens one while the limit allows, else `upstream_cx_overflow`),
+ * `max_pending_requests` requests waiting for a session or a free stream (beyond it
+ * `upstream_rq_pending_overflow`, and the attempt fails as overflow: 503 UO), and the cluster's
+ * `max_requests` before the pool is reached. A session that receives GOAWAY takes no
  * new streams (its open ones finish; streams the peer did not process fail as refused, which is
  * retriable); a session that errors or closes leaves the pool at once; an idle session closes
  * after the pool's idle timeout; `max_requests_per_connection` retires a session once reached.
@@ -14,18 +17,17 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { H1Connector, H1Controller, H1DispatchOptions, H1Handler } from '../http1/client';
+import { Admit, type PoolLimits } from '../cluster/limits';
 
 type Headers = Record<string, string | string[] | undefined>;
 
 export interface H2PoolOptions {
-  /** Envoy's `max_connections` (sessions, per host here). */
-  maxConnections: number;
-  /** Envoy's `max_pending_requests`: requests waiting for a session or a free stream. */
-  maxPendingRequests: number;
-  /** 0: unlimited streams per session over its life. */
-  maxRequestsPerConnection: number;
-  /** A session with no stream for this long is closed (ms). */
-  idleTimeoutMs: number;
+  /**
+   * `max_connections` (sessions), `max_pending_requests` (requests waiting for a session or a
+   * free stream), `max_requests_per_connection` (streams per session over its life), idle timeout
+   * (a session with no stream for this long closes) — shared with the HTTP/1.1 pool.
+   */
+  limits: PoolLimits;
   /** `http` or `https` (the `:scheme` sent). */
   scheme: string;
   connect: H1Connector;
@@ -314,7 +316,7 @@ class H2Session {
     if (this.draining || this.closed || this.session.destroyed || this.session.closed) return 0;
     const max = this.settled ? this.session.remoteSettings?.maxConcurrentStreams ?? 100 : 1;
     let room = Math.min(max, 1 << 30) - this.active;
-    const limit = this.pool.opts.maxRequestsPerConnection;
+    const limit = this.pool.opts.limits.maxRequestsPerConnection;
     if (limit > 0) room = Math.min(room, limit - this.opened);
     return room;
   }
@@ -326,8 +328,7 @@ class H2Session {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
     }
-    const limit = this.pool.opts.maxRequestsPerConnection;
-    if (limit > 0 && this.opened >= limit) this.draining = true;
+    if (this.pool.opts.limits.exhausted(this.opened)) this.draining = true;
     x.start(this);
   }
 
@@ -344,7 +345,7 @@ class H2Session {
   }
 
   private parkIdle(): void {
-    const ms = this.pool.opts.idleTimeoutMs;
+    const ms = this.pool.opts.limits.idleTimeoutMs;
     if (ms <= 0) return;
     if (this.idleTimer === null) {
       this.idleTimer = setTimeout(onIdle, ms, this);
@@ -427,13 +428,38 @@ export class H2Pool {
       s.take(x);
       return true;
     }
-    if (this.queue.length - this.qHead >= Math.max(0, this.opts.maxPendingRequests)) {
-      x.fail(OVERFLOW);
-      return true;
+    // every waiting request counts as pending, also those waiting for a session being opened
+    // (Envoy: with multiplexing, max_pending_requests is hit only while no session has room)
+    const waiting = this.queue.length - this.qHead;
+    switch (this.opts.limits.admit(this.slots(), waiting + 1 > this.expectedRoom(), waiting)) {
+      case Admit.Overflow:
+        x.fail(OVERFLOW);
+        return true;
+      case Admit.Open:
+        this.queue.push(x);
+        this.connect();
+        return true;
+      default:
+        this.queue.push(x);
+        return true;
     }
-    this.queue.push(x);
-    this.grow();
-    return true;
+  }
+
+  /** Sessions holding a `max_connections` slot: ready and connecting ones (draining sessions after GOAWAY or their request limit do not). */
+  private slots(): number {
+    return this.ready.length + this.connecting;
+  }
+
+  /** Streams the sessions are expected to take: those connecting or without the peer's settings ~100 each. */
+  private expectedRoom(): number {
+    let room = this.connecting * 100;
+    for (const s of this.ready) room += s.expectedRoom();
+    return room;
+  }
+
+  private connect(): void {
+    this.connecting++;
+    this.opts.connect(this.onConnect.bind(this));
   }
 
   private pick(): H2Session | null {
@@ -442,18 +468,12 @@ export class H2Pool {
     return null;
   }
 
-  /** Opens another session when requests wait and the limit allows. */
+  /** Opens another session when requests wait beyond the sessions' room and the limit allows. */
   private grow(): void {
     const waiting = this.queue.length - this.qHead;
     if (waiting === 0 || this.closed) return;
-    // sessions still connecting or without the peer's settings are expected to take ~100 streams
-    let room = this.connecting * 100;
-    for (const s of this.ready) room += s.expectedRoom();
-    if (waiting <= room) return;
-    // sessions draining after GOAWAY (or their request limit) do not hold a slot
-    if (this.ready.length + this.connecting >= Math.max(1, this.opts.maxConnections)) return;
-    this.connecting++;
-    this.opts.connect(this.onConnect.bind(this));
+    if (waiting <= this.expectedRoom() || !this.opts.limits.canConnect(this.slots())) return;
+    this.connect();
   }
 
   private onConnect(err: Error | null, socket: net.Socket | null): void {
