@@ -127,7 +127,7 @@ describe('automated Gateway deployment on Kubernetes (fake API server, recorded 
     });
     store = new KubeStore(kc, { kinds: ['Service', 'GatewayClass', 'KubernetesGateway'], resyncMs: 0, reconnectMs: 50 });
     controller = new GatewayDeploymentController(new KubeDeploymentClient(kc), {
-      image: 'registry.example.com/tsmesh/proxy:1.2.3', discoveryAddress: 'istiod.istio-system.svc:15010', retryMs: 0,
+      image: 'registry.example.com/tsmesh/proxy:1.2.3', discoveryAddress: 'istiod.istio-system.svc:15010', retryMs: 0, reapplyMs: 0,
     }, (m, err) => logged.push(err ? `${m}: ${(err as Error).message}` : m));
     discovery = new Discovery({ stores: [store], gatewayDeployments: controller, debounceMs: 20, debounceMaxMs: 200 });
     await discovery.start();
@@ -238,6 +238,18 @@ describe('automated Gateway deployment on Kubernetes (fake API server, recorded 
     const retried = api.writes().slice(n + 1);
     expect(retried.map((w) => w.path.split('/').at(-2))).toEqual(['serviceaccounts', 'deployments', 'services']);
     expect(retried[2].body.spec.type).toBe('NodePort');
+  });
+
+  it('the periodic re-apply applies every deployed Gateway again (restoring what was changed by hand)', async () => {
+    const n = api.writes().length;
+    await controller.reapply();
+    const again = api.writes().slice(n);
+    expect(again.map((w) => `${w.method} ${w.path}`)).toEqual([
+      'PATCH /api/v1/namespaces/shop/serviceaccounts/web-istio',
+      'PATCH /apis/apps/v1/namespaces/shop/deployments/web-istio',
+      'PATCH /api/v1/namespaces/shop/services/web-istio',
+    ]);
+    expect(again.every((w) => w.query.fieldManager === GATEWAY_FIELD_MANAGER && w.query.force === 'true')).toBe(true);
   });
 
   it("a deleted Gateway is left to the garbage collector (its objects' ownerReferences): no calls", async () => {

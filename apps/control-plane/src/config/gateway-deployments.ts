@@ -8,8 +8,9 @@
  * collector removes them with it. A changed Gateway (listeners, annotations, infrastructure) is
  * applied again; a Gateway that now binds to an existing deployment (`spec.addresses`) or left our
  * class has the objects it owned deleted (only those whose controller owner is that Gateway).
- * What was applied is remembered per Gateway, so an unchanged Gateway costs no API call; a failed
- * call is logged and retried.
+ * What was applied is remembered per Gateway, so an unchanged Gateway costs no API call until the
+ * periodic re-apply (which restores objects edited or deleted by hand); a failed call is logged
+ * and retried.
  */
 import * as k8s from '@kubernetes/client-node';
 import {
@@ -41,6 +42,11 @@ export interface GatewayDeploymentClient {
 export interface GatewayDeploymentControllerOptions extends GatewayDeploymentOptions {
   /** Delay before a failed Gateway is tried again (ms, default 5000; 0 = only on the next rebuild). */
   retryMs?: number;
+  /**
+   * Period of a full re-apply (ms, default 300000; 0 = never), which restores objects edited or
+   * deleted behind the controller's back (an unchanged apply changes nothing on the server).
+   */
+  reapplyMs?: number;
 }
 
 /** True for a resource the Kubernetes store read (the only ones deployed on a cluster). */
@@ -52,6 +58,7 @@ export class GatewayDeploymentController {
   private readonly done = new Map<string, string>();
   private chain: Promise<void> = Promise.resolve();
   private retryTimer?: NodeJS.Timeout;
+  private reapplyTimer?: NodeJS.Timeout;
   private last: readonly ConfigResource[] = [];
 
   constructor(
@@ -64,6 +71,11 @@ export class GatewayDeploymentController {
   /** Brings the deployments in line with the Gateways of `resources` (the served set); resolves when done. */
   update(resources: readonly ConfigResource[]): Promise<void> {
     this.last = resources;
+    const reapply = this.opts.reapplyMs ?? 300_000;
+    if (reapply > 0 && !this.reapplyTimer) {
+      this.reapplyTimer = setInterval(() => this.reapply(), reapply);
+      this.reapplyTimer.unref();
+    }
     const classes = resources.filter((r) => r.kind === 'GatewayClass').map((r) => r.object as GatewayClassObject);
     const seen = new Set<string>();
     const work: (() => Promise<void>)[] = [];
@@ -100,10 +112,17 @@ export class GatewayDeploymentController {
     return this.chain;
   }
 
-  /** Stops the retry timer. */
+  /** Applies every deployed Gateway again (and checks the manual ones), as after a restart. */
+  reapply(): Promise<void> {
+    this.done.clear();
+    return this.update(this.last);
+  }
+
+  /** Stops the timers. */
   stop(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    if (this.reapplyTimer) clearInterval(this.reapplyTimer);
+    this.retryTimer = this.reapplyTimer = undefined;
   }
 
   private async applyAll(r: ConfigResource, objects: readonly DeployedObject[]): Promise<void> {
