@@ -35,7 +35,7 @@ function footprint(proxy: Proxy) {
       if (pool.size > 8 || idle > pool.size) poolsWithinLimit = false;
     }
   }
-  const recorder = proxy.telemetry.deps.recorder as unknown as { requestCache: Map<string, unknown> };
+  const recorder = proxy.telemetry.deps.recorder as unknown as { requestBases: Map<string, { byText: Map<string, unknown> }> };
   return {
     downstreamSockets: lm.sockets.size,
     hcmConnections: hcms.reduce((n, h) => n + h.openConnections, 0),
@@ -50,7 +50,7 @@ function footprint(proxy: Proxy) {
     deadlines: trackedCount(),
     // bounded by the cluster's connection limit and idle timeout, not by the traffic
     poolConnectionsWithinLimit: poolsWithinLimit,
-    metricLabelSets: recorder.requestCache.size,
+    metricLabelSets: [...recorder.requestBases.values()].reduce((n, b) => n + b.byText.size, 0),
   };
 }
 

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, until, type Upstream } from './harness';
+import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, until, collectRequestFacts, type Upstream } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import type { RequestFacts } from '../src/telemetry/recorder';
 
@@ -115,12 +115,7 @@ describe('data path', () => {
       endpoints: [cSlow.e, cEcho.e, cGrpc.e, cHop.e, cH2slow.e],
     });
     proxy = await startProxy(cp);
-    const rec = proxy.telemetry.deps.recorder;
-    const orig = rec.request.bind(rec);
-    rec.request = (f: RequestFacts) => {
-      facts.push(f);
-      orig(f);
-    };
+    collectRequestFacts(proxy.telemetry.deps.recorder, facts);
     await applied(proxy, v);
     await proxy.whenReady();
     port = proxy.listeners.boundPort('http')!;

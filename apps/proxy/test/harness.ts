@@ -8,6 +8,7 @@ import {
 } from '@tsmesh/xds';
 import { Proxy } from '../src/agent/proxy';
 import { bootstrap } from '../src/agent/bootstrap';
+import type { RequestFacts, TelemetryRecorder } from '../src/telemetry/recorder';
 
 export const NODE_ID = 'sidecar~127.0.0.1~test-pod.default~default.svc.cluster.local';
 
@@ -149,4 +150,16 @@ export function request(port: number, path: string, o: { method?: string; header
     req.on('error', reject);
     req.end(o.body);
   });
+}
+
+/** Collects what the telemetry layer records for each finished request, as {@link RequestFacts}. */
+export function collectRequestFacts(rec: TelemetryRecorder, facts: RequestFacts[]): void {
+  const orig = rec.record.bind(rec);
+  rec.record = (base, grpc, responseCode, grpcStatus, flags, flagsText, durationMs, requestBytes, responseBytes) => {
+    facts.push({
+      side: base.side, peer: base.peer, peerPrincipal: base.peerPrincipal, destinationService: base.destinationService, mtls: base.mtls,
+      protocol: grpc ? 'grpc' : 'http', responseCode, grpcStatus: grpcStatus >= 0 ? String(grpcStatus) : '', responseFlags: flagsText, durationMs, requestBytes, responseBytes,
+    });
+    orig(base, grpc, responseCode, grpcStatus, flags, flagsText, durationMs, requestBytes, responseBytes);
+  };
 }

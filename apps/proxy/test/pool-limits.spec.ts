@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtensionTypeUrl, pack } from '@tsmesh/xds';
-import { ControlPlane, applied, edsCluster, httpListener, request, route, routes, startProxy, until } from './harness';
+import { ControlPlane, applied, collectRequestFacts, edsCluster, httpListener, request, route, routes, startProxy, until } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import type { RequestFacts } from '../src/telemetry/recorder';
 
@@ -69,12 +69,7 @@ describe('upstream pool limits through the proxy', () => {
       endpoints: [h2cb.e, h2max.e, h2rpc.e, h1cb.e],
     });
     proxy = await startProxy(cp);
-    const rec = proxy.telemetry.deps.recorder;
-    const orig = rec.request.bind(rec);
-    rec.request = (f: RequestFacts) => {
-      facts.push(f);
-      orig(f);
-    };
+    collectRequestFacts(proxy.telemetry.deps.recorder, facts);
     await applied(proxy, v);
     await proxy.whenReady();
     port = proxy.listeners.boundPort('http')!;

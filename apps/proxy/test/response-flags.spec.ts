@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtensionTypeUrl, pack, cluster, clusterLoadAssignment, listener, httpConnectionManagerMessage, type HttpFilter } from '@tsmesh/xds';
-import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, request, until, type Upstream } from './harness';
+import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, request, until, collectRequestFacts, type Upstream } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import type { RequestFacts } from '../src/telemetry/recorder';
 
@@ -69,12 +69,7 @@ describe('response flags', () => {
       endpoints: cs.map((x) => x.e),
     });
     proxy = await startProxy(cp);
-    const rec = proxy.telemetry.deps.recorder;
-    const orig = rec.request.bind(rec);
-    rec.request = (f: RequestFacts) => {
-      facts.push(f);
-      orig(f);
-    };
+    collectRequestFacts(proxy.telemetry.deps.recorder, facts);
     await applied(proxy, v);
     await proxy.whenReady();
     port = proxy.listeners.boundPort('http')!;

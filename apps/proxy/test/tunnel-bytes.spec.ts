@@ -13,7 +13,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, clusterLoadAssignment, httpConnectionManagerMessage, listener, pack, ExtensionTypeUrl, routeConfiguration, tcpProxy, virtualHost, type Listener } from '@tsmesh/xds';
-import { ControlPlane, applied, edsCluster, route, startProxy, until } from './harness';
+import { ControlPlane, applied, collectRequestFacts, edsCluster, route, startProxy, until } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import type { RequestFacts } from '../src/telemetry/recorder';
 
@@ -106,12 +106,7 @@ describe('tunnel bytes in telemetry', () => {
       endpoints: [cw.e, clusterLoadAssignment('echo', [{ address: '127.0.0.1', port: (echo.address() as net.AddressInfo).port }])],
     });
     proxy = await startProxy(cp);
-    const rec = proxy.telemetry.deps.recorder;
-    const orig = rec.request.bind(rec);
-    rec.request = (f: RequestFacts) => {
-      facts.push(f);
-      orig(f);
-    };
+    collectRequestFacts(proxy.telemetry.deps.recorder, facts);
     await applied(proxy, v);
     await proxy.whenReady();
     port = proxy.listeners.boundPort('http')!;

@@ -391,7 +391,8 @@ export class Exchange implements RequestView, Timed {
     this.pendingHeaders = null;
     const status = this.pendingStatus;
     try {
-      (this.res as H1Response).writeHead(status, headers as never);
+      if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headers as never);
+      else (this.res as H1Response).writeHeadLowerCase(status, headers);
     } catch {
       // header values the downstream codec refuses: drop them rather than the response
       const clean: Headers = {};

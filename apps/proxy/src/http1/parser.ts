@@ -70,6 +70,41 @@ for (let c = 0; c < 6; c++) {
  */
 const METHODS = new Set(['DELETE', 'GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL', 'MOVE', 'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY', 'CHECKOUT', 'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PATCH', 'PURGE', 'MKCALENDAR', 'LINK', 'UNLINK', 'SOURCE', 'QUERY']);
 
+/**
+ * Field names seen on most messages, as string constants: a name on the wire that is one of them
+ * (in any case) yields the constant, so no string is made or lower-cased for it and the property
+ * lookups keyed by it hit V8's internalized string directly.
+ */
+const COMMON_NAMES = [
+  'host', 'user-agent', 'accept', 'accept-encoding', 'accept-language', 'accept-ranges', 'authorization', 'cache-control', 'connection', 'content-encoding',
+  'content-length', 'content-type', 'cookie', 'date', 'etag', 'expect', 'keep-alive', 'last-modified', 'location', 'origin', 'pragma', 'proxy-connection',
+  'range', 'referer', 'server', 'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'vary', 'via', 'if-none-match', 'if-modified-since',
+  'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-client-cert', 'x-envoy-peer-metadata', 'x-envoy-peer-metadata-id',
+  'x-envoy-upstream-service-time', 'x-envoy-attempt-count', 'x-envoy-original-path', 'x-envoy-internal', 'x-envoy-decorator-operation',
+  'x-envoy-expected-rq-timeout-ms', 'x-envoy-original-dst-host', 'traceparent', 'tracestate', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid',
+  'x-b3-sampled', 'b3', 'grpc-status', 'grpc-message', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'sec-websocket-key',
+  'sec-websocket-version', 'sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions', 'strict-transport-security',
+  'www-authenticate', 'x-content-type-options', 'access-control-allow-origin', 'content-range', 'alt-svc',
+];
+/** COMMON_NAMES by length, each with its bytes. */
+const NAMES_BY_LENGTH: { name: string; bytes: Uint8Array }[][] = [];
+for (const name of COMMON_NAMES) (NAMES_BY_LENGTH[name.length] ??= []).push({ name, bytes: Buffer.from(name, 'latin1') });
+const LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+
+/** The constant for a common field name at buf[s, e), or null. */
+function commonName(buf: Buffer, s: number, e: number): string | null {
+  const list = NAMES_BY_LENGTH[e - s];
+  if (list === undefined) return null;
+  for (let n = 0; n < list.length; n++) {
+    const b = list[n].bytes;
+    let j = 0;
+    while (j < b.length && LOWER[buf[s + j]] === b[j]) j++;
+    if (j === b.length) return list[n].name;
+  }
+  return null;
+}
+
 const CR = 13;
 const LF = 10;
 const SP = 32;
@@ -625,7 +660,8 @@ export class Http1Parser {
       this.fail(400, c === SP || c === HT ? 'whitespace before colon' : 'invalid header name');
       return null;
     }
-    const name = buf.toString('latin1', s, i);
+    const known = commonName(buf, s, i);
+    const name = known !== null && !upper ? known : buf.toString('latin1', s, i);
     i++;
     while (i < e && (buf[i] === SP || buf[i] === HT)) i++;
     let ve = e;
@@ -638,7 +674,7 @@ export class Http1Parser {
     }
     this.trimmedEnd = ve !== e;
     out.push(name, i < ve ? buf.toString('latin1', i, ve) : '');
-    return upper ? name.toLowerCase() : name;
+    return known !== null ? known : upper ? name.toLowerCase() : name;
   }
 
   private parseTrailers(buf: Buffer, starts: Int32Array, n: number, lastEnd: number): boolean {

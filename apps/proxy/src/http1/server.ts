@@ -119,6 +119,8 @@ export class H1Response extends EventEmitter {
   /** Told when the response closes and when the socket drains (the request path's state object). */
   owner: ResponseOwner | null = null;
   private headers: Headers = {};
+  /** No header was set yet ({@link writeHeadLowerCase} can take its object over). */
+  private headersEmpty = true;
   private framing = Framing.None;
   private trailers: Headers | null = null;
   private readonly noBody: boolean;
@@ -134,6 +136,7 @@ export class H1Response extends EventEmitter {
   }
 
   setHeader(name: string, value: string | string[]): this {
+    this.headersEmpty = false;
     this.headers[name.toLowerCase()] = value;
     return this;
   }
@@ -150,8 +153,24 @@ export class H1Response extends EventEmitter {
   writeHead(status: number, headers?: Headers): this {
     if (this.headersSent) throw new Error('headers already sent');
     this.statusCode = status;
-    if (headers) for (const k in headers) if (headers[k] !== undefined) this.headers[k.toLowerCase()] = headers[k];
+    if (headers) {
+      this.headersEmpty = false;
+      for (const k in headers) if (headers[k] !== undefined) this.headers[k.toLowerCase()] = headers[k];
+    }
     return this;
+  }
+
+  /**
+   * {@link writeHead} for headers whose names are lower-case already (the request path's own
+   * objects): taken over as they are when no header was set before, merged otherwise; the
+   * caller does not use `headers` afterwards.
+   */
+  writeHeadLowerCase(status: number, headers: Headers): void {
+    if (this.headersSent) throw new Error('headers already sent');
+    this.statusCode = status;
+    if (this.headersEmpty) this.headers = headers;
+    else for (const k in headers) if (headers[k] !== undefined) this.headers[k] = headers[k];
+    this.headersEmpty = false;
   }
 
   /** Serialises the head and sends it; `bodyLength` ≥ 0 when the whole body is known (end with data). */

@@ -13,7 +13,7 @@ import type { HttpHandler, Layer } from '../http/filters';
 import { requestSocket } from '../authz/layer';
 import { peerIdentityOf } from '../security/peer';
 import type { AccessLogger } from './access-log';
-import type { TelemetryRecorder } from './recorder';
+import type { RequestLabelBase, TelemetryRecorder } from './recorder';
 import type { ProxyTracer } from './tracing';
 import { decodePeerMetadata, encodePeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type WorkloadInfo } from './workload';
 
@@ -69,6 +69,10 @@ export class TelemetryFilter implements HttpHandler {
   private readonly metadataValue: string;
   /** Inbound authority → destination service host, bounded. */
   private readonly inboundHosts = new Map<string, string>();
+  /** Cluster name → its service host (`outbound|<port>|<subset>|<host>`), bounded. */
+  private readonly clusterHosts = new Map<string, string>();
+  /** Destination service → the metric label handle of its last peer. */
+  private readonly bases = new Map<string, RequestLabelBase>();
 
   constructor(private readonly next: HttpHandler, private readonly deps: TelemetryDeps, readonly side: 'inbound' | 'outbound') {
     this.metadataValue = encodePeerMetadata(deps.recorder.self);
@@ -110,17 +114,21 @@ export class TelemetryFilter implements HttpHandler {
     const status = ex.status || (ex.res.headersSent ? ex.res.statusCode : 0);
     const durationMs = performance.now() - ex.startedAt;
     const clusterName = ex.cluster?.spec.name ?? '';
-    const destinationService = this.side === 'outbound' ? hostOfCluster(clusterName) : '';
+    const destinationService = (this.side === 'outbound' ? this.clusterHost(clusterName) : '') || this.inboundService(ex);
     const mtls = this.side === 'inbound' ? st.peerPrincipal !== '' || peerIdentityOf(requestSocket(ex)) !== null : st.peerPrincipal !== '';
-    const grpcStatus = ex.isGrpc && ex.grpcStatus >= 0 ? String(ex.grpcStatus) : '';
-    const flags = formatResponseFlags(ex.flags | (status === 0 ? RF.DownstreamConnectionTermination : 0));
+    const flagBits = ex.flags | (status === 0 ? RF.DownstreamConnectionTermination : 0);
+    const flags = formatResponseFlags(flagBits);
     // body bytes as they went through (chunked, no content-length, HTTP/2 alike), not content-length
     const requestBytes = ex.requestBodyBytes();
     const responseBytes = ex.responseBytes;
-    this.deps.recorder.request({
-      side: this.side, peer: st.peer, peerPrincipal: st.peerPrincipal, destinationService: destinationService || this.inboundService(ex),
-      protocol: ex.isGrpc ? 'grpc' : 'http', responseCode: status, grpcStatus, responseFlags: flags, mtls, durationMs, requestBytes, responseBytes,
-    });
+    // the label handle of this destination, kept while the peer it was made for stays the same
+    let base = this.bases.get(destinationService);
+    if (base === undefined || base.peer !== st.peer || base.peerPrincipal !== st.peerPrincipal || base.mtls !== mtls) {
+      base = this.deps.recorder.requestBase(this.side, st.peer, st.peerPrincipal, destinationService, mtls);
+      if (this.bases.size >= 1024) this.bases.clear();
+      this.bases.set(destinationService, base);
+    }
+    this.deps.recorder.record(base, ex.isGrpc, status, ex.isGrpc ? ex.grpcStatus : -1, flagBits, flags, durationMs, requestBytes, responseBytes);
     if (st.span) this.deps.tracer!.end(st.span, status, { 'istio.canonical_service': this.deps.recorder.self.canonicalService });
     if (this.deps.accessLog?.enabled) {
       const c = ex.conn;
@@ -135,6 +143,16 @@ export class TelemetryFilter implements HttpHandler {
         requestedServerName: peerIdentityOf(requestSocket(ex))?.sni || null, routeName: ex.route?.name || null,
       });
     }
+  }
+
+  private clusterHost(name: string): string {
+    let h = this.clusterHosts.get(name);
+    if (h === undefined) {
+      h = hostOfCluster(name);
+      if (this.clusterHosts.size >= 4096) this.clusterHosts.clear();
+      this.clusterHosts.set(name, h);
+    }
+    return h;
   }
 
   private inboundService(ex: Exchange): string {

@@ -1,0 +1,236 @@
+/**
+ * The proxy's CPU cost per request, for comparing two builds on a busy machine (not part of the
+ * benchmark results): a fixed number of 1 KiB keep-alive GETs from a raw-socket client through
+ * one tsmesh proxy (the bench's one-proxy sidecar config, telemetry on, access log off) or through
+ * the mTLS pair, against an nginx upstream; prints the proxies' CPU-seconds (utime + stime from
+ * /proc) per 100,000 requests, the garbage collections they ran (--trace-gc) and, with
+ * `--profile`, the top self-time entries of a --cpu-prof of the first proxy. CPU per request
+ * depends little on how busy the machine is, unlike the rate.
+ *   node --import tsx bench/proxy/cost.ts [--case one|mtls] [--requests 200000] [--connections 32] [--repeat 3] [--profile]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import {
+  AdsServer, SnapshotCache, Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost,
+  downstreamTlsContext, ExtensionTypeUrl, pack, sdsCommonTlsContext, tlsCertificateSecret, upstreamTlsContext, validationContextSecret,
+} from '@tsmesh/xds';
+import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
+import { topSelfTime } from './cpuprofile';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const o = new Command()
+  .option('--case <name>', 'one (one proxy), mtls (client+server proxies over mTLS) or nginx (one nginx reverse proxy, the reference)', 'one')
+  .option('--requests <n>', 'requests per measurement', (v) => Number(v), 200_000)
+  .option('--connections <n>', 'keep-alive connections of the client', (v) => Number(v), 32)
+  .option('--repeat <n>', 'measurements (after one warm-up of a quarter of the requests)', (v) => Number(v), 3)
+  .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
+  .option('--profile-out <file>', 'keep the .cpuprofile there')
+  .option('--proxy-main <file>', 'the proxy build to run', 'dist/apps/proxy/main.js')
+  .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's)", '--max-semi-space-size=2')
+  .parse()
+  .opts<{ case: string; requests: number; connections: number; repeat: number; profile?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const procs: ChildProcess[] = [];
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function waitPort(port: number, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+/** [user, system] CPU-seconds of a process (clock ticks of USER_HZ = 100). */
+function cpuSeconds(pid: number): [number, number] {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return [Number(parts[11]) / 100, Number(parts[12]) / 100];
+}
+
+const REQUEST = Buffer.from('GET / HTTP/1.1\r\nhost: upstream.bench\r\nuser-agent: cost\r\n\r\n', 'latin1');
+
+/** `total` requests over `connections` keep-alive connections, one in flight on each; resolves with the non-200 count. */
+function load(port: number, total: number, connections: number): Promise<number> {
+  return new Promise((done, fail) => {
+    let sent = 0;
+    let answered = 0;
+    let bad = 0;
+    for (let i = 0; i < connections; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.setNoDelay(true);
+      let buf: Buffer = Buffer.alloc(0);
+      let need = -1;
+      const next = () => {
+        if (sent >= total) { s.end(); return; }
+        sent++;
+        s.write(REQUEST);
+      };
+      s.on('connect', next);
+      s.on('error', fail);
+      s.on('data', (b: Buffer) => {
+        buf = buf.length ? Buffer.concat([buf, b]) : b;
+        for (;;) {
+          if (need < 0) {
+            const e = buf.indexOf('\r\n\r\n');
+            if (e < 0) return;
+            const head = buf.toString('latin1', 0, e);
+            if (!head.startsWith('HTTP/1.1 200')) bad++;
+            const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+            need = e + 4 + (m ? Number(m[1]) : 0);
+          }
+          if (buf.length < need) return;
+          buf = buf.subarray(need);
+          need = -1;
+          if (++answered === total) done(bad);
+          next();
+        }
+      });
+    }
+  });
+}
+
+/** Warm-up, then `--repeat` measurements of `--requests` requests: CPU-seconds per 100k requests of `proxies`. */
+async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][]): Promise<void> {
+  console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    await load(front, Math.ceil(o.requests / 4), o.connections);
+    for (let r = 0; r < o.repeat; r++) {
+      const c0 = proxies.map((p) => cpuSeconds(p.pid!));
+      const g0 = gcs0();
+      const t0 = performance.now();
+      const bad = await load(front, o.requests, o.connections);
+      const secs = (performance.now() - t0) / 1000;
+      const cpu = proxies.map((p, i) => { const c = cpuSeconds(p.pid!); return [c[0] - c0[i][0], c[1] - c0[i][1]]; });
+      const g1 = gcs0();
+      const k = 100_000 / o.requests;
+      const per100k = cpu.map(([u, sy]) => `${((u + sy) * k).toFixed(3)} (user ${(u * k).toFixed(3)}, sys ${(sy * k).toFixed(3)})`);
+      const gcs = g1.map((g, i) => `${g[0] - g0[i][0]} scavenges, ${g[1] - g0[i][1]} mark-compacts`);
+      console.log(`run ${r + 1}: ${(o.requests / secs).toFixed(0)} rps, proxy CPU-s per 100k requests ${per100k.join(' + ')}; ${gcs.join(' / ')}; non-200 ${bad}; load ${loadavg()[0].toFixed(2)}`);
+    }
+}
+
+async function main(): Promise<void> {
+  const proxyMain = resolve(root, o.proxyMain);
+  if (!existsSync(proxyMain)) throw new Error('build the proxy first: npx nx build proxy');
+  const dir = mkdtempSync(join(tmpdir(), 'tsmesh-cost-'));
+  try {
+    const up = await freePort();
+    writeFileSync(join(dir, 'index.html'), 'x'.repeat(1024));
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(join(dir, 'nginx.conf'), `daemon off; master_process off; worker_processes 1; error_log ${dir}/logs/error.log warn; pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
+  server { listen 127.0.0.1:${up}; location / { root ${dir}; try_files /index.html =404; default_type text/plain; } } }
+`);
+    procs.push(spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' }));
+    if (o.case === 'nginx') {
+      // the reference: one nginx reverse proxy as bench.ts configures it, measured the same way
+      const front = await freePort();
+      const nd = join(dir, 'front');
+      mkdirSync(join(nd, 'logs'), { recursive: true });
+      writeFileSync(join(nd, 'nginx.conf'), `daemon off; master_process off; worker_processes 1; error_log ${nd}/logs/error.log warn; pid ${nd}/nginx.pid;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path ${nd}/b; proxy_temp_path ${nd}/p; fastcgi_temp_path ${nd}/f; uwsgi_temp_path ${nd}/u; scgi_temp_path ${nd}/s;
+  upstream u { server 127.0.0.1:${up}; keepalive 128; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:${front}; location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_buffering on; } } }
+`);
+      const ng = spawn('nginx', ['-p', nd, '-c', join(nd, 'nginx.conf')], { stdio: 'ignore' });
+      procs.push(ng);
+      await waitPort(up);
+      await waitPort(front);
+      await measure(front, [ng], () => []);
+      return;
+    }
+
+    const cache = new SnapshotCache();
+    const ads = new AdsServer({ cache });
+    const adsPort = await ads.listen('127.0.0.1:0');
+    const [front, inbound] = [await freePort(), await freePort()];
+    const lst = (name: string, p: number, rds: string) => listener({ name, address: '127.0.0.1', port: p, filterChains: [{ filters: [httpConnectionManager({ statPrefix: name, rdsName: rds })] }] });
+    const rc = (name: string, c: string) => routeConfiguration(name, [virtualHost(name, ['*'], [route({ cluster: c, timeoutMs: 0 })])]);
+    const cUp = cluster({ name: 'outbound|80||upstream.bench' });
+    const eUp = clusterLoadAssignment(cUp.name!, [{ address: '127.0.0.1', port: up }]);
+    const idA = 'sidecar~127.0.0.1~cost-a.default~default.svc.cluster.local';
+    const idB = 'sidecar~127.0.0.1~cost-b.default~default.svc.cluster.local';
+    if (o.case === 'mtls') {
+      const meshRoot = await createRootCa();
+      const certA = await createWorkloadCert(meshRoot, { identity: { namespace: 'default', serviceAccount: 'cost-a' } });
+      const certB = await createWorkloadCert(meshRoot, { identity: { namespace: 'default', serviceAccount: 'cost-b' } });
+      const secrets = (c: typeof certA) => [tlsCertificateSecret('default', c.chainPem, c.keyPem), validationContextSecret('ROOTCA', c.rootPem)];
+      const cB = cluster({ name: 'outbound|80||cost-b.bench' });
+      cB.transport_socket = { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, upstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['istio-peer-exchange', 'istio'], spiffeIds: [certB.spiffeId!] }), 'outbound_.80_._.cost-b.bench')) };
+      const eB = clusterLoadAssignment(cB.name!, [{ address: '127.0.0.1', port: inbound }]);
+      const inboundMtls = listener({
+        name: 'inbound-mtls', address: '127.0.0.1', port: inbound, listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: pack(ExtensionTypeUrl.TlsInspector, {}) }],
+        filterChains: [{
+          filter_chain_match: { transport_protocol: 'tls' },
+          transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.DownstreamTlsContext, downstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['h2', 'http/1.1'] }), true)) },
+          filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_80', rdsName: 'inbound-mtls' })],
+        }],
+      });
+      cache.setSnapshot(idA, Snapshot.create('1', { [TypeUrl.Listener]: [lst('pair-mtls', front, 'pair-mtls')], [TypeUrl.RouteConfiguration]: [rc('pair-mtls', cB.name!)], [TypeUrl.Cluster]: [cB], [TypeUrl.ClusterLoadAssignment]: [eB], [TypeUrl.Secret]: secrets(certA) }));
+      cache.setSnapshot(idB, Snapshot.create('1', { [TypeUrl.Listener]: [inboundMtls], [TypeUrl.RouteConfiguration]: [rc('inbound-mtls', cUp.name!)], [TypeUrl.Cluster]: [cUp], [TypeUrl.ClusterLoadAssignment]: [eUp], [TypeUrl.Secret]: secrets(certB) }));
+    } else {
+      cache.setSnapshot(idA, Snapshot.create('1', { [TypeUrl.Listener]: [lst('one', front, 'one')], [TypeUrl.RouteConfiguration]: [rc('one', cUp.name!)], [TypeUrl.Cluster]: [cUp], [TypeUrl.ClusterLoadAssignment]: [eUp] }));
+    }
+    const profDir = join(dir, 'prof');
+    const gcLogs: { out: string }[] = [];
+    const proxy = async (pod: string, prof: boolean) => {
+      const [a, s, p] = [await freePort(), await freePort(), await freePort()];
+      const flags = [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), '--trace-gc', ...(prof ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${profDir}`] : [])];
+      const c = spawn(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
+        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], {
+        stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2', POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' },
+      });
+      const log = { out: '' };
+      c.stdout!.setEncoding('utf8').on('data', (d: string) => { log.out += d; });
+      gcLogs.push(log);
+      procs.push(c);
+      return c;
+    };
+    const proxies = [await proxy('cost-a', !!o.profile)];
+    if (o.case === 'mtls') proxies.push(await proxy('cost-b', false));
+    await waitPort(up);
+    await waitPort(front);
+    if (o.case === 'mtls') await waitPort(inbound);
+    await sleep(500);
+    const gcCount = () => gcLogs.map((l) => [(l.out.match(/Scavenge/g) ?? []).length, (l.out.match(/Mark-Compact/g) ?? []).length]);
+    await measure(front, proxies, gcCount);
+    if (o.profile) {
+      proxies[0].kill('SIGINT');
+      await new Promise((r) => proxies[0].once('exit', r));
+      const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+      if (file) {
+        for (const e of topSelfTime(join(profDir, file), 30)) console.log(`${e.percent.toFixed(1).padStart(5)}%  ${e.fn} ${e.where}`);
+        if (o.profileOut) copyFileSync(join(profDir, file), o.profileOut);
+      }
+    }
+    await ads.close();
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    try { execFileSync('sleep', ['0.2']); } catch { /* */ }
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
+}
+
+void main();
