@@ -79,7 +79,7 @@ describe('infra/k8s manifests', () => {
     expect(keys.filter((k, i) => keys.indexOf(k) !== i)).toEqual([]);
   });
 
-  it('defines the Istio-compatible CRDs and the standard-channel Gateway API CRDs for every served version', () => {
+  it('defines the Istio-compatible CRDs and the Gateway API CRDs (standard channel, and TLSRoute / TCPRoute of the experimental one) for every served version', () => {
     const crds = all('CustomResourceDefinition').map((c) => `${c.spec!.group}/${c.spec!.names.kind}:${c.spec!.versions.map((v: { name: string }) => v.name).join(',')}`);
     expect(crds.sort()).toEqual([
       'gateway.networking.k8s.io/GRPCRoute:v1',
@@ -87,6 +87,8 @@ describe('infra/k8s manifests', () => {
       'gateway.networking.k8s.io/GatewayClass:v1,v1beta1',
       'gateway.networking.k8s.io/HTTPRoute:v1,v1beta1',
       'gateway.networking.k8s.io/ReferenceGrant:v1beta1,v1',
+      'gateway.networking.k8s.io/TCPRoute:v1alpha2',
+      'gateway.networking.k8s.io/TLSRoute:v1alpha2,v1alpha3,v1',
       'networking.istio.io/DestinationRule:v1alpha3,v1beta1,v1',
       'networking.istio.io/EnvoyFilter:v1alpha3',
       'networking.istio.io/Gateway:v1alpha3,v1beta1,v1',
@@ -247,7 +249,7 @@ describe('RBAC', () => {
   it("istiod's ClusterRole reads exactly the kinds the control plane watches, patches the status of the Gateway API kinds it writes status for, deploys Gateways, and nothing else", () => {
     objects ??= renderKustomization(base, infra);
     const watched = Object.values(KINDS).flatMap((k) => ['get', 'list', 'watch'].map((v) => `${k.group}/${k.plural}:${v}`));
-    const status = ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes'].map((p) => `gateway.networking.k8s.io/${p}/status:patch`);
+    const status = ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'tlsroutes', 'tcproutes'].map((p) => `gateway.networking.k8s.io/${p}/status:patch`);
     // Automated Gateway deployment: server-side apply (create + patch), delete, and a read of Deployments.
     const deploy = ['/services', '/serviceaccounts', 'apps/deployments'].flatMap((r) => ['create', 'patch', 'delete'].map((v) => `${r}:${v}`)).concat('apps/deployments:get');
     expect(grants(find('ClusterRole', 'istiod'))).toEqual([...watched, ...status, ...deploy].sort());

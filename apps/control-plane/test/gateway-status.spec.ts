@@ -133,7 +133,7 @@ describe('Gateway API status written to the file store', () => {
     expect(c('https', 'ResolvedRefs')).toBe('True/ResolvedRefs');
     expect(c('foreign-cert', 'ResolvedRefs')).toBe('False/RefNotPermitted');
     expect(c('foreign-cert', 'Programmed')).toBe('False/Invalid');
-    expect(l('http').supportedKinds).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }]);
+    expect(l('http').supportedKinds).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }, { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute' }]);
     // shop and missing-backend on http; cross-backend on same-only; mirror on https.
     expect(listeners.map((x) => `${x.name}:${x.attachedRoutes}`)).toEqual(['http:2', 'overlap:0', 'same-only:1', 'https:1', 'foreign-cert:0']);
   });

@@ -1,5 +1,5 @@
-// The standard-channel Kubernetes Gateway API CRDs (GatewayClass, Gateway, HTTPRoute, GRPCRoute,
-// ReferenceGrant), generated from a maintained package rather than written by hand:
+// The Kubernetes Gateway API CRDs (standard channel: GatewayClass, Gateway, HTTPRoute, GRPCRoute,
+// ReferenceGrant; experimental channel: TLSRoute, TCPRoute at v1alpha2, as Istio reads them), generated from a maintained package rather than written by hand:
 // `@kubernetes-models/gateway-api` ships, for every definition of the upstream CRDs, a TypeScript
 // declaration (fields, which are required, string enums, the field documentation) and a compiled
 // JSON Schema validator (types, formats, lengths, ranges, patterns). This reads both — the
@@ -27,6 +27,8 @@ interface GatewayApiKind {
   scope: 'Namespaced' | 'Cluster';
   /** Served versions, the storage version first. */
   versions: string[];
+  /** Release channel (`gateway.networking.k8s.io/channel`); standard unless given. */
+  channel?: 'standard' | 'experimental';
   columns: { name: string; type: string; jsonPath: string; priority?: number }[];
 }
 
@@ -39,6 +41,8 @@ export const GATEWAY_API_KINDS: GatewayApiKind[] = [
   { kind: 'HTTPRoute', plural: 'httproutes', scope: 'Namespaced', versions: ['v1', 'v1beta1'], columns: [{ name: 'Hostnames', type: 'string', jsonPath: '.spec.hostnames' }, age] },
   { kind: 'GRPCRoute', plural: 'grpcroutes', scope: 'Namespaced', versions: ['v1'], columns: [{ name: 'Hostnames', type: 'string', jsonPath: '.spec.hostnames' }, age] },
   { kind: 'ReferenceGrant', plural: 'referencegrants', shortNames: ['refgrant'], scope: 'Namespaced', versions: ['v1beta1', 'v1'], columns: [age] },
+  { kind: 'TLSRoute', plural: 'tlsroutes', scope: 'Namespaced', versions: ['v1alpha2', 'v1alpha3', 'v1'], channel: 'experimental', columns: [{ name: 'Hostnames', type: 'string', jsonPath: '.spec.hostnames' }, age] },
+  { kind: 'TCPRoute', plural: 'tcproutes', scope: 'Namespaced', versions: ['v1alpha2'], channel: 'experimental', columns: [age] },
 ];
 
 /** The validator's keywords for the root of a named schema (`#/type`, `#/maximum`, …) from its compiled code. */
@@ -168,7 +172,7 @@ export function gatewayApiCrds(): { file: string; crd: Record<string, unknown> }
       kind: 'CustomResourceDefinition',
       metadata: {
         name: `${k.plural}.${GROUP}`,
-        annotations: { 'gateway.networking.k8s.io/channel': 'standard', 'tsmesh.io/generated-from': GATEWAY_API_SOURCE },
+        annotations: { 'gateway.networking.k8s.io/channel': k.channel ?? 'standard', 'tsmesh.io/generated-from': GATEWAY_API_SOURCE },
         labels: { 'app.kubernetes.io/part-of': 'tsmesh', 'app.kubernetes.io/component': 'crds' },
       },
       spec: {

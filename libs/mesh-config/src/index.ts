@@ -26,3 +26,4 @@ export * from './gateway-api/status';
 export * from './gateway-api/attach';
 export * from './gateway-api/grpc';
 export * from './gateway-api/precedence';
+export * from './gateway-api/reference-grant';

@@ -7,7 +7,7 @@ export type Kind =
   | 'Service' | 'EndpointSlice' | 'Pod' | 'Namespace' | 'Secret' | 'ServiceAccount' | 'Ingress'
   // Kubernetes Gateway API (gateway.networking.k8s.io). Its Gateway is `KubernetesGateway` here, as
   // the name `Gateway` is Istio's; messages and files still say `Gateway`.
-  | 'GatewayClass' | 'KubernetesGateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant';
+  | 'GatewayClass' | 'KubernetesGateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant' | 'TLSRoute' | 'TCPRoute';
 
 /** How one kind is served by the Kubernetes API. */
 export interface KindInfo {
@@ -54,6 +54,9 @@ export const KINDS: Readonly<Record<Kind, KindInfo>> = {
   GRPCRoute: { kind: 'GRPCRoute', group: GATEWAY_API_GROUP, versions: ['v1'], plural: 'grpcroutes', namespaced: true, istio: false, gatewayApi: true },
   // Served at v1beta1 by every standard-channel release (v1 only by the newest).
   ReferenceGrant: { kind: 'ReferenceGrant', group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], plural: 'referencegrants', namespaced: true, istio: false, gatewayApi: true },
+  // Experimental channel (v1alpha2, as Istio serves them); TLSRoute also at v1alpha3 and v1.
+  TLSRoute: { kind: 'TLSRoute', group: GATEWAY_API_GROUP, versions: ['v1alpha2', 'v1alpha3', 'v1'], plural: 'tlsroutes', namespaced: true, istio: false, gatewayApi: true },
+  TCPRoute: { kind: 'TCPRoute', group: GATEWAY_API_GROUP, versions: ['v1alpha2'], plural: 'tcproutes', namespaced: true, istio: false, gatewayApi: true },
 };
 
 /** tsmesh's kind for an object's `group` and served `kind` (Gateway of gateway.networking.k8s.io → KubernetesGateway). */

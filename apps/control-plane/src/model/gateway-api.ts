@@ -13,6 +13,7 @@ import type {
 import { comparePrecedence, grpcMatchPrecedence, matchPrecedence } from '@tsmesh/mesh-config';
 import { mergeGatewayRoutes, type Attachment, type RuleEntry } from './gateway-api-merge';
 import { addressedService, GATEWAY_API_GROUP, GATEWAY_NAME_LABEL, grpcRouteAsHttpRoute, listenerAllows, namespaceLabels, type GRPCRouteObject } from '@tsmesh/mesh-config';
+import { convertL4Routes, listenerServer } from './gateway-api-l4';
 
 /** Controller name of Istio's (and tsmesh's) GatewayClass. */
 export const ISTIO_GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
@@ -170,15 +171,16 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
   for (const r of byKind('KubernetesGateway')) {
     const gw = r.object as KubernetesGatewayObject;
     if (!classes.has(gw.spec.gatewayClassName)) continue;
-    // An HTTPS listener needs a Secret in the Gateway's namespace (a cross-namespace reference is
-    // not programmed, granted or not: the ingress gateway reads its own namespace's Secrets).
-    const usable = gw.spec.listeners.filter((l) => l.protocol === 'HTTP' || (l.protocol === 'HTTPS' && l.tls?.certificateRefs?.length
-      && (l.tls.certificateRefs[0].namespace ?? r.namespace) === r.namespace && (l.tls.certificateRefs[0].kind ?? 'Secret') === 'Secret'));
-    const servers: GatewaySpec['servers'] = usable.map((l) => ({
-      port: { number: l.port, protocol: l.protocol, name: l.name },
-      hosts: [`*/${l.hostname ?? '*'}`],
-      ...(l.protocol === 'HTTPS' ? { tls: { mode: 'SIMPLE' as const, credentialName: l.tls!.certificateRefs![0].name } } : {}),
-    }));
+    // Each listener as a server (gateway-api-l4.ts): HTTP, HTTPS / TLS Terminate with a resolved
+    // certificate (another namespace's Secret only with a ReferenceGrant there), TLS Passthrough, TCP.
+    const usable: Listener[] = [];
+    const servers: GatewaySpec['servers'] = [];
+    for (const l of gw.spec.listeners) {
+      const server = listenerServer(l, r.namespace, byKind, grants);
+      if (!server) continue;
+      usable.push(l);
+      servers.push(server);
+    }
     if (!servers.length) continue;
     const selector = gatewaySelector(r, gw, byKind, domain);
     if (!selector) continue;
@@ -231,8 +233,11 @@ export function convertGatewayApi(byKind: (kind: string) => readonly ConfigResou
   }
   for (const g of out.gateways) {
     const key = `${g.namespace}/${g.resource.name}`;
-    out.virtualServices.push(...mergeGatewayRoutes(g.resource, listeners.get(key)!.listeners, attachments.filter((a) => a.gateway === key), generatedGatewayName(g.resource.name)));
+    // HTTP routes merge over the HTTP and HTTPS listeners (TLS and TCP ones take L4 routes below).
+    const httpListeners = listeners.get(key)!.listeners.filter((l) => l.protocol === 'HTTP' || l.protocol === 'HTTPS');
+    out.virtualServices.push(...mergeGatewayRoutes(g.resource, httpListeners, attachments.filter((a) => a.gateway === key), generatedGatewayName(g.resource.name)));
   }
+  out.virtualServices.push(...convertL4Routes(byKind, listeners, grants, labelsOf, domain, age));
   return out;
 }
 

@@ -99,7 +99,7 @@ export class PushContext {
     const ingressSame = same('Ingress') && (!kindList('Ingress').length || same(...registryKinds));
     // Gateways bound by `spec.addresses` to a Service depend on Services too.
     const addressed = kindList('KubernetesGateway').some((r) => ((r.object as { spec?: { addresses?: unknown[] } }).spec?.addresses?.length ?? 0) > 0);
-    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant', 'Namespace') && (!addressed || same('Service'));
+    const gatewayApiSame = same('GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute', 'ReferenceGrant', 'Namespace') && (!addressed || same('Service'));
     // Ingresses and Gateway API resources are converted whenever the VirtualService or Gateway index
     // is rebuilt (an index rebuilt without them would drop them).
     const reuse = ingressSame && gatewayApiSame && same('VirtualService', 'Gateway');

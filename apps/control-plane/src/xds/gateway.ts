@@ -8,14 +8,15 @@
  */
 import {
   downstreamTlsContext, formatClusterName, httpConnectionManager, listener, listenerFilter, pack, routeConfiguration,
-  sdsCommonTlsContext, tcpProxy, virtualHost, ExtensionTypeUrl,
+  sdsCommonTlsContext, virtualHost, ExtensionTypeUrl,
   type FilterChain, type Listener, type RouteConfiguration, type VirtualHost,
 } from '@tsmesh/xds';
-import { hostMatches, splitNamespacedHost, type GatewaySpec, type Server } from '@tsmesh/mesh-config';
+import { hostMatches, parseCrossNamespaceCredential, splitNamespacedHost, type GatewaySpec, type Server } from '@tsmesh/mesh-config';
 import type { Config, PushContext } from '../model/push-context';
 import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
-import { destinationCluster, virtualServiceRoutes, type RouteContext } from './routes';
+import { virtualServiceRoutes, type RouteContext } from './routes';
+import { claimServerNames, gatewayL4Chains, isL4Server, isTerminatedTls } from './gateway-l4';
 import { faultFilter, securityHttpFilters, securityNetworkFilters } from './listeners';
 import { numTrustedProxies } from '../model/mesh-config';
 
@@ -103,13 +104,17 @@ function sniNames(s: GatewayServer): string[] {
   return hosts.includes('*') ? [] : hosts;
 }
 
+/** The SDS name of a server's certificate: `kubernetes://<credentialName>`, or a credential that names its own scheme (`kubernetes-gateway://<ns>/<name>`). */
+export const credentialSdsName = (cred: string) => (cred.includes('://') ? cred : `kubernetes://${cred}`);
+
 function serverTls(s: GatewayServer) {
   const cred = s.server.tls?.credentialName;
   const mutual = s.tlsMode === 'MUTUAL' || s.tlsMode === 'OPTIONAL_MUTUAL';
   const common = sdsCommonTlsContext({
-    certSecret: cred ? `kubernetes://${cred}` : 'default',
-    ...(mutual ? { validationSecret: cred ? `kubernetes://${cred}-cacert` : 'ROOTCA' } : {}),
-    alpn: ['h2', 'http/1.1'],
+    certSecret: cred ? credentialSdsName(cred) : 'default',
+    ...(mutual ? { validationSecret: cred ? `${credentialSdsName(cred)}-cacert` : 'ROOTCA' } : {}),
+    // A TLS server proxies TCP after the handshake: no HTTP protocol is offered.
+    alpn: s.protocol === 'TLS' ? [] : ['h2', 'http/1.1'],
     spiffeIds: [],
   });
   if (s.server.tls?.subjectAltNames?.length && common.combined_validation_context) {
@@ -134,13 +139,18 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
     const chains: FilterChain[] = [];
     const tcpRbac = () => securityNetworkFilters(push, proxy, `tcp.outbound_0.0.0.0_${port}`);
     let tlsInspector = false;
+    // The chain matches (server names, or none) already taken on this port: a later chain with
+    // the same match would make the listener unloadable, so it is left out.
+    const claimed = new Set<string>();
     const plain = list.filter(isPlainHttp);
     if (plain.length) {
+      claimServerNames(claimed, []);
       chains.push({ filters: [hcm(`outbound_0.0.0.0_${port}`, `http.${port}`)] });
     }
     for (const s of list.filter(isTerminatedHttps)) {
       tlsInspector = true;
       const names = sniNames(s);
+      if (!claimServerNames(claimed, names)) continue;
       chains.push({
         name: httpsRouteName(s),
         filter_chain_match: names.length ? { server_names: names } : {},
@@ -148,28 +158,10 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
         filters: [hcm(`outbound_0.0.0.0_${port}`, httpsRouteName(s))],
       });
     }
-    for (const s of list.filter((x) => x.tlsMode === 'PASSTHROUGH' || x.tlsMode === 'AUTO_PASSTHROUGH' || x.protocol === 'TCP' || (x.protocol === 'TLS' && x.tlsMode !== 'PASSTHROUGH'))) {
-      const ctx: RouteContext = { push, proxy, port: s.server.port.number, gateway: s.ref };
-      for (const vs of push.virtualServicesFor(s.ref)) {
-        if (s.tlsMode === 'PASSTHROUGH' || s.tlsMode === 'AUTO_PASSTHROUGH') {
-          tlsInspector = true;
-          for (const tr of vs.spec.tls ?? []) {
-            const m = tr.match.find((x) => (x.port === undefined || x.port === s.server.port.number) && (!x.gateways?.length || x.gateways.some((g) => g === s.ref || `${vs.namespace}/${g}` === s.ref)));
-            if (!m || !tr.route?.length) continue;
-            const sni = m.sniHosts.filter((h) => serverHosts(s).some((sh) => hostMatches(sh, h)));
-            if (!sni.length) continue;
-            const dests = tr.route.filter((d) => tr.route!.length === 1 || (d.weight ?? 0) > 0);
-            const target = dests.length === 1 ? destinationCluster(ctx, dests[0].destination, vs.namespace) : dests.map((d) => ({ name: destinationCluster(ctx, d.destination, vs.namespace), weight: d.weight ?? 0 }));
-            chains.push({ name: `passthrough.${s.ref}.${sni.join(',')}`, filter_chain_match: { server_names: sni }, filters: [...tcpRbac(), tcpProxy(`outbound_0.0.0.0_${port}`, target)] });
-          }
-        } else {
-          const tcp = vs.spec.tcp?.find((t) => !t.match?.length || t.match.some((x) => x.port === undefined || x.port === s.server.port.number));
-          if (!tcp?.route?.length) continue;
-          const d = tcp.route[0].destination;
-          chains.push({ name: `tcp.${s.ref}`, filters: [...tcpRbac(), tcpProxy(`outbound_0.0.0.0_${port}`, destinationCluster(ctx, d, vs.namespace))] });
-          break;
-        }
-      }
+    for (const s of list.filter(isL4Server)) {
+      const l4 = gatewayL4Chains(push, proxy, s, port, tcpRbac, claimed, isTerminatedTls(s) ? serverTls(s) : undefined);
+      if (l4.length && s.protocol !== 'TCP') tlsInspector = true;
+      chains.push(...l4);
     }
     if (!chains.length) continue;
     out.push(listener({
@@ -248,15 +240,24 @@ export function gatewayRoutes(push: PushContext, proxy: Proxy, servers: readonly
   return out;
 }
 
-/** `kubernetes://<credentialName>` names the gateway's listeners reference. */
-export function gatewayCredentialNames(servers: readonly GatewayServer[]): { namespace: string; name: string; mutual: boolean }[] {
-  const out = new Map<string, { namespace: string; name: string; mutual: boolean }>();
+/**
+ * The credentials the gateway's terminating listeners reference: `sds` is the SDS name
+ * (`kubernetes://<credentialName>`, a Secret of the Gateway's namespace; or
+ * `kubernetes-gateway://<ns>/<name>`, a Gateway API certificateRef into another namespace
+ * `namespace`, `gatewayNamespace` being the Gateway's, for the SDS side to check the
+ * ReferenceGrant again).
+ */
+export function gatewayCredentialNames(servers: readonly GatewayServer[]): { sds: string; namespace?: string; name: string; gatewayNamespace: string; mutual: boolean }[] {
+  const out = new Map<string, { sds: string; namespace?: string; name: string; gatewayNamespace: string; mutual: boolean }>();
   for (const s of servers) {
     const cred = s.server.tls?.credentialName;
-    if (!cred || !isTerminatedHttps(s)) continue;
+    if (!cred || !(isTerminatedHttps(s) || isTerminatedTls(s))) continue;
     const mutual = s.tlsMode === 'MUTUAL' || s.tlsMode === 'OPTIONAL_MUTUAL';
-    const prev = out.get(cred);
-    out.set(cred, { namespace: s.gateway.namespace, name: cred, mutual: mutual || !!prev?.mutual });
+    const sds = credentialSdsName(cred);
+    const cross = parseCrossNamespaceCredential(cred);
+    const prev = out.get(sds);
+    // A plain credential is read from the gateway proxy's namespace (namespace left unset), as Istio does.
+    out.set(sds, { sds, ...(cross ? { namespace: cross.namespace } : {}), name: cross?.name ?? cred, gatewayNamespace: s.gateway.namespace, mutual: mutual || !!prev?.mutual });
   }
   return [...out.values()];
 }

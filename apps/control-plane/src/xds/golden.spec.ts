@@ -35,6 +35,7 @@ const GRPC = { id: 'sidecar~10.244.0.50~grpc-client-0.default~default.svc.cluste
 const CASES: { file: string; proxy: string; node: { id: string; metadata?: unknown } }[] = [
   { file: 'todolist-canary.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'gateway-api-canary.yaml', proxy: 'gateway', node: GATEWAY },
+  { file: 'gateway-api-tls.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'gateway-api-mesh.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'todolist-canary.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'callme-split-fault.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },

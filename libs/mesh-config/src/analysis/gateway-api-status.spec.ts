@@ -36,7 +36,7 @@ spec:
     - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
     - {name: missing, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: nope}]}}
     - {name: cross, port: 9443, protocol: HTTPS, tls: {certificateRefs: [{name: cert, namespace: apps}]}}
-    - {name: tcp, port: 9000, protocol: TCP}
+    - {name: udp, port: 9000, protocol: UDP}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -98,9 +98,9 @@ describe('Gateway API status', () => {
     expect(cond('https', 'ResolvedRefs')).toBe('True/ResolvedRefs');
     expect(cond('missing', 'ResolvedRefs')).toBe('False/InvalidCertificateRef');
     expect(cond('cross', 'ResolvedRefs')).toBe('False/RefNotPermitted');
-    expect(cond('tcp', 'Accepted')).toBe('False/UnsupportedProtocol');
-    // "good", "missing-backend" and "refs" attach to http; "refs" (the Gateway's namespace, no hostnames) to every HTTP/HTTPS listener (an HTTPRoute never to TCP).
-    expect(gw.listeners!.map((l) => `${l.name}:${l.attachedRoutes}`)).toEqual(['http:3', 'dup:1', 'https:1', 'missing:1', 'cross:1', 'tcp:0']);
+    expect(cond('udp', 'Accepted')).toBe('False/UnsupportedProtocol');
+    // "good", "missing-backend" and "refs" attach to http; "refs" (the Gateway's namespace, no hostnames) to every HTTP/HTTPS listener (an HTTPRoute never to UDP).
+    expect(gw.listeners!.map((l) => `${l.name}:${l.attachedRoutes}`)).toEqual(['http:3', 'dup:1', 'https:1', 'missing:1', 'cross:1', 'udp:0']);
     const parent = (route: string, i = 0) => s.get(`HTTPRoute/${route.includes('/') ? route : `apps/${route}`}`)!.parents![i].conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
     expect(parent('good')).toBe('Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs');
     expect(parent('not-allowed')).toBe('Accepted=False/NotAllowedByListeners ResolvedRefs=True/ResolvedRefs');

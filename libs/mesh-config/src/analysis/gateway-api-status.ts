@@ -5,11 +5,12 @@
  * with `Accepted` / `ResolvedRefs`, each with Gateway API's reason names.
  */
 import type { ConfigResource } from '../resource';
-import { GATEWAY_API_GROUP } from '../kinds';
-import type { GatewayClassObject, HTTPRouteObject, KubernetesGatewayObject, ReferenceGrantObject } from '../types/gateway-api';
+import type { GatewayClassObject, HTTPRouteObject, KubernetesGatewayObject } from '../types/gateway-api';
 import { gatewayService } from '../gateway-api/deployment';
 import { invalidRouteKinds, listenerAllows, namespaceLabels } from '../gateway-api/attach';
 import { grpcRouteAsHttpRoute } from '../gateway-api/grpc';
+import { referenceGrants, resolveCertificateRef } from '../gateway-api/reference-grant';
+import { l4RouteStatus } from './gateway-api-l4-status';
 import type { GRPCRouteObject } from '../types/gateway-api';
 
 /** One status condition. */
@@ -22,6 +23,8 @@ export interface RouteParentStatus { parentRef: { group?: string; kind?: string;
 export type GatewayApiStatus = Map<string, { conditions?: Condition[]; addresses?: { type: 'IPAddress' | 'Hostname'; value: string }[]; listeners?: ListenerStatus[]; parents?: RouteParentStatus[] }>;
 
 export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
+/** Listener protocols tsmesh serves (UDP is not). */
+const SERVED_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP']);
 const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror']);
 const ok = (type: string, reason: string, message = ''): Condition => ({ type, status: 'True', reason, message });
 const bad = (type: string, reason: string, message: string): Condition => ({ type, status: 'False', reason, message });
@@ -37,11 +40,7 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
   const out: GatewayApiStatus = new Map();
   const of = (k: string) => resources.filter((r) => r.kind === k);
   const has = (kind: string, ns: string, name: string) => resources.some((r) => r.kind === kind && r.namespace === ns && r.name === name);
-  const granted = (fromKind: string, fromNs: string, toKind: string, toNs: string, toName: string) => fromNs === toNs || of('ReferenceGrant').some((g) => {
-    const s = (g.object as ReferenceGrantObject).spec;
-    return g.namespace === toNs && !!s && s.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === fromKind && f.namespace === fromNs)
-      && s.to.some((t) => (t.group ?? '') === '' && t.kind === toKind && (!t.name || t.name === toName));
-  });
+  const granted = referenceGrants(of);
   const labelsOf = namespaceLabels(of);
   const classes = new Set(['istio']);
   for (const c of of('GatewayClass')) {
@@ -56,19 +55,21 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
     const seen = new Map<string, string>();
     const listeners: ListenerStatus[] = gw.spec.listeners.map((l) => {
       const conditions: Condition[] = [];
-      if (l.protocol !== 'HTTP' && l.protocol !== 'HTTPS') conditions.push(bad('Accepted', 'UnsupportedProtocol', `protocol ${l.protocol} is not supported`));
+      if (!SERVED_PROTOCOLS.has(l.protocol)) conditions.push(bad('Accepted', 'UnsupportedProtocol', `protocol ${l.protocol} is not supported`));
       else conditions.push(ok('Accepted', 'Accepted'));
       const key = `${l.port}|${l.hostname ?? ''}`;
       const other = seen.get(key);
-      if (other) conditions.push({ type: 'Conflicted', status: 'True', reason: 'HostnameConflict', message: `listener ${other} has the same port ${l.port} and hostname` });
+      // Plain HTTP, TLS-based (HTTPS, TLS) and TCP listeners cannot share a port.
+      const family = (p: string) => (p === 'HTTPS' || p === 'TLS' ? 'tls' : p);
+      const clash = gw.spec.listeners.find((o) => o !== l && o.port === l.port && family(o.protocol) !== family(l.protocol));
+      if (clash) conditions.push({ type: 'Conflicted', status: 'True', reason: 'ProtocolConflict', message: `listener ${clash.name} uses port ${l.port} with protocol ${clash.protocol}` });
+      else if (other) conditions.push({ type: 'Conflicted', status: 'True', reason: 'HostnameConflict', message: `listener ${other} has the same port ${l.port} and hostname` });
       else { seen.set(key, l.name); conditions.push({ type: 'Conflicted', status: 'False', reason: 'NoConflicts', message: '' }); }
-      const ref = l.tls?.certificateRefs?.[0];
-      if (l.protocol === 'HTTPS' && ref) {
-        const ns = ref.namespace ?? r.namespace;
-        if ((ref.kind ?? 'Secret') !== 'Secret' || (ref.group ?? '') !== '') conditions.push(bad('ResolvedRefs', 'InvalidCertificateRef', `certificateRef ${ref.kind} is not a Secret`));
-        else if (ns !== r.namespace) conditions.push(bad('ResolvedRefs', 'RefNotPermitted', `Secret ${ns}/${ref.name} is in another namespace; tsmesh reads only the Gateway's namespace`));
-        else if (!has('Secret', ns, ref.name)) conditions.push(bad('ResolvedRefs', 'InvalidCertificateRef', `Secret ${ns}/${ref.name} not found`));
-        else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
+      const terminates = l.protocol === 'HTTPS' || (l.protocol === 'TLS' && l.tls?.mode !== 'Passthrough');
+      // The certificate: a Secret of the Gateway's namespace, or of another one with a ReferenceGrant there.
+      const cert = terminates ? resolveCertificateRef(l, r.namespace, of, granted) : undefined;
+      if (cert) {
+        conditions.push(cert.ok ? ok('ResolvedRefs', 'ResolvedRefs') : bad('ResolvedRefs', cert.reason, cert.message));
       } else if (invalidRouteKinds(l).length) conditions.push(bad('ResolvedRefs', 'InvalidRouteKinds', `route kinds ${invalidRouteKinds(l).join(', ')} cannot attach to a ${l.protocol} listener`));
       else conditions.push(ok('ResolvedRefs', 'ResolvedRefs'));
       return { name: l.name, attachedRoutes: 0, conditions };
@@ -118,6 +119,7 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
     }
     out.set(r.key, { parents });
   }
+  l4RouteStatus(of, gateways, granted, labelsOf, out);
   for (const [, g] of gateways) {
     const listenerOk = (l: ListenerStatus) => l.conditions.every((c) => (c.type === 'Conflicted' ? c.status === 'False' : c.status === 'True'));
     // The address is that of the Service in front of the Gateway's workloads (the one its

@@ -7,8 +7,18 @@ import type { ConfigResource } from '../resource';
 import { GATEWAY_API_GROUP } from '../kinds';
 import type { GatewayListener } from '../types/gateway-api';
 
-/** Route kinds tsmesh attaches to a listener of each protocol (the default of `allowedRoutes.kinds`). */
-export const SUPPORTED_ROUTE_KINDS: Record<string, readonly string[]> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'] };
+/** Route kinds tsmesh attaches to a listener of each protocol (the default of `allowedRoutes.kinds`); TLS is {@link supportedRouteKinds}'s, by mode. */
+export const SUPPORTED_ROUTE_KINDS: Record<string, readonly string[]> = { HTTP: ['HTTPRoute', 'GRPCRoute'], HTTPS: ['HTTPRoute', 'GRPCRoute'], TCP: ['TCPRoute'] };
+
+/**
+ * Route kinds a listener supports: HTTP / HTTPS take HTTPRoute and GRPCRoute; TLS Passthrough takes
+ * TLSRoute (routed by SNI, TLS not terminated); TLS Terminate takes TLSRoute and TCPRoute (the
+ * decrypted stream proxied as TCP); TCP takes TCPRoute. UDP (and anything else) takes none.
+ */
+export function supportedRouteKinds(l: GatewayListener): readonly string[] {
+  if (l.protocol === 'TLS') return l.tls?.mode === 'Passthrough' ? ['TLSRoute'] : ['TLSRoute', 'TCPRoute'];
+  return SUPPORTED_ROUTE_KINDS[l.protocol] ?? [];
+}
 
 type Selector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
 
@@ -35,7 +45,7 @@ export function namespaceLabels(byKind: (kind: string) => readonly ConfigResourc
 
 /** The route kinds a listener admits: `allowedRoutes.kinds` that tsmesh supports, or the protocol's default. */
 export function listenerRouteKinds(l: GatewayListener): string[] {
-  const supported = SUPPORTED_ROUTE_KINDS[l.protocol] ?? [];
+  const supported = supportedRouteKinds(l);
   const listed = l.allowedRoutes?.kinds;
   if (!listed?.length) return [...supported];
   return listed.filter((k) => (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP && supported.includes(k.kind)).map((k) => k.kind);
@@ -43,7 +53,7 @@ export function listenerRouteKinds(l: GatewayListener): string[] {
 
 /** `allowedRoutes.kinds` entries tsmesh cannot attach to this listener (listener `ResolvedRefs` `InvalidRouteKinds`). */
 export function invalidRouteKinds(l: GatewayListener): string[] {
-  const supported = SUPPORTED_ROUTE_KINDS[l.protocol] ?? [];
+  const supported = supportedRouteKinds(l);
   return (l.allowedRoutes?.kinds ?? []).filter((k) => (k.group ?? GATEWAY_API_GROUP) !== GATEWAY_API_GROUP || !supported.includes(k.kind)).map((k) => `${k.group ?? GATEWAY_API_GROUP}/${k.kind}`);
 }
 

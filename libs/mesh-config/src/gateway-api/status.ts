@@ -11,6 +11,8 @@ import type { ConfigResource } from '../resource';
 import { resourceKey } from '../resource';
 import { apiKindOf, GATEWAY_API_GROUP, kindFor, KINDS, type Kind } from '../kinds';
 import type { Condition, GatewayApiStatus } from '../analysis/gateway-api-status';
+import type { GatewayListener, KubernetesGatewayObject } from '../types/gateway-api';
+import { listenerRouteKinds } from './attach';
 
 /** Suffix of a status file (`gateway.yaml` → `gateway.status.yaml`); the file store never reads it as config. */
 export const STATUS_FILE_SUFFIX = '.status.yaml';
@@ -47,7 +49,7 @@ function conditions(now: string, generation: number | undefined, cs: readonly Co
 export function kubernetesStatus(r: ConfigResource, s: NonNullable<ReturnType<GatewayApiStatus['get']>>, previous: KubeStatus | undefined, now = new Date().toISOString()): KubeStatus {
   const gen = (r.object as { metadata?: { generation?: number } }).metadata?.generation;
   const generation = typeof gen === 'number' ? gen : undefined;
-  if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute') {
+  if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute' || r.kind === 'TLSRoute' || r.kind === 'TCPRoute') {
     const prevParents = (previous?.parents ?? []) as { parentRef: { name: string; namespace?: string; sectionName?: string; port?: number; kind?: string }; conditions?: KubeCondition[] }[];
     const same = (a: { name: string; namespace?: string; sectionName?: string; port?: number; kind?: string }, b: typeof a) => a.name === b.name && a.namespace === b.namespace && a.sectionName === b.sectionName && a.port === b.port && (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway');
     return {
@@ -60,6 +62,7 @@ export function kubernetesStatus(r: ConfigResource, s: NonNullable<ReturnType<Ga
   }
   if (r.kind === 'KubernetesGateway') {
     const prevListeners = (previous?.listeners ?? []) as { name: string; conditions?: KubeCondition[] }[];
+    const specListeners = (r.object as KubernetesGatewayObject).spec?.listeners ?? [];
     return {
       addresses: s.addresses ?? [],
       conditions: conditions(now, generation, s.conditions, previous as Prev),
@@ -67,7 +70,8 @@ export function kubernetesStatus(r: ConfigResource, s: NonNullable<ReturnType<Ga
         const accepted = l.conditions.find((c) => c.type === 'Accepted')?.status === 'True';
         return {
           name: l.name,
-          supportedKinds: accepted ? [{ group: GATEWAY_API_GROUP, kind: 'HTTPRoute' }] : [],
+          // The route kinds the listener takes (its protocol's, narrowed by allowedRoutes.kinds).
+          supportedKinds: accepted ? listenerKindsOf(specListeners.find((x) => x.name === l.name)) : [],
           attachedRoutes: l.attachedRoutes,
           conditions: conditions(now, generation, l.conditions, prevListeners.find((x) => x.name === l.name)),
         };
@@ -75,6 +79,10 @@ export function kubernetesStatus(r: ConfigResource, s: NonNullable<ReturnType<Ga
     };
   }
   return { conditions: conditions(now, generation, s.conditions, previous as Prev) };
+}
+
+function listenerKindsOf(l: GatewayListener | undefined): { group: string; kind: string }[] {
+  return l ? listenerRouteKinds(l).map((kind) => ({ group: GATEWAY_API_GROUP, kind })) : [];
 }
 
 /** The status without transition times, to tell whether a write would change anything. */

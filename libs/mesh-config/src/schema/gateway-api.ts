@@ -6,6 +6,9 @@
  */
 import { GatewayClass as GCv1, Gateway as GWv1, HTTPRoute as HRv1, GRPCRoute as GRv1, ReferenceGrant as RGv1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { GatewayClass as GCv1b1, Gateway as GWv1b1, HTTPRoute as HRv1b1, ReferenceGrant as RGv1b1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1';
+import { TLSRoute as TRv1a2, TCPRoute as TCv1a2 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha2';
+import { TLSRoute as TRv1a3 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha3';
+import { TLSRoute as TRv1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { modelProblems, type ModelClass } from './istio';
 import type { SchemaProblem } from './dsl';
 import { re2Error } from '../regex';
@@ -16,6 +19,8 @@ const VALIDATORS: Readonly<Record<string, ModelClass>> = {
   'gateway.networking.k8s.io/v1/ReferenceGrant': RGv1,
   'gateway.networking.k8s.io/v1beta1/GatewayClass': GCv1b1, 'gateway.networking.k8s.io/v1beta1/Gateway': GWv1b1,
   'gateway.networking.k8s.io/v1beta1/HTTPRoute': HRv1b1, 'gateway.networking.k8s.io/v1beta1/ReferenceGrant': RGv1b1,
+  'gateway.networking.k8s.io/v1alpha2/TLSRoute': TRv1a2, 'gateway.networking.k8s.io/v1alpha3/TLSRoute': TRv1a3, 'gateway.networking.k8s.io/v1/TLSRoute': TRv1,
+  'gateway.networking.k8s.io/v1alpha2/TCPRoute': TCv1a2,
 };
 
 /** Kinds (as `group/version/Kind`) the published Gateway API schema covers. */
@@ -39,7 +44,21 @@ export function checkGatewayApiRules(obj: { kind?: string; spec?: unknown }, out
       const protocol = l.protocol;
       if ((protocol === 'HTTPS' || protocol === 'TLS') && !l.tls) out.push({ path: `${at}.tls`, code: 'GATEWAY_LISTENER_TLS_REQUIRED', reason: `tls is required for protocol ${protocol}` });
       if ((protocol === 'HTTP' || protocol === 'TCP' || protocol === 'UDP') && l.tls) out.push({ path: `${at}.tls`, code: 'GATEWAY_LISTENER_TLS_FORBIDDEN', reason: `tls must not be set for protocol ${protocol}` });
+      const tls = l.tls as Obj | undefined;
+      if ((protocol === 'HTTPS' || protocol === 'TLS') && tls && (tls.mode ?? 'Terminate') === 'Terminate' && !list(tls.certificateRefs).length && !tls.options) {
+        out.push({ path: `${at}.tls.certificateRefs`, code: 'GATEWAY_LISTENER_CERT_REQUIRED', reason: 'certificateRefs or options must be specified when mode is Terminate' });
+      }
       if ((protocol === 'TCP' || protocol === 'UDP') && l.hostname !== undefined) out.push({ path: `${at}.hostname`, code: 'GATEWAY_LISTENER_HOSTNAME_FORBIDDEN', reason: `hostname must not be set for protocol ${protocol}` });
+    });
+  }
+  if (obj.kind === 'TLSRoute' || obj.kind === 'TCPRoute') {
+    list(spec.rules).forEach((rule, ri) => {
+      list(rule.backendRefs).forEach((b, bi) => {
+        // BackendObjectReference: "Must have port for Service reference".
+        if ((b.kind ?? 'Service') === 'Service' && (b.group ?? '') === '' && b.port === undefined) {
+          out.push({ path: `spec.rules[${ri}].backendRefs[${bi}].port`, code: 'ROUTE_BACKEND_PORT_REQUIRED', reason: 'port is required for a Service backendRef' });
+        }
+      });
     });
   }
   if (obj.kind === 'HTTPRoute') {

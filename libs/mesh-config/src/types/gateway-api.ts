@@ -7,6 +7,8 @@ import type { IGateway } from '@kubernetes-models/gateway-api/gateway.networking
 import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import type { IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
 import type { IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ReferenceGrant';
+import type { ITLSRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha2/TLSRoute';
+import type { ITCPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha2/TCPRoute';
 
 export type GatewayClassObject = IGatewayClass;
 export type GatewayClassSpecApi = IGatewayClass['spec'];
@@ -23,3 +25,9 @@ export type GatewayParentRef = NonNullable<IHTTPRoute['spec']['parentRefs']>[num
 export type GRPCRouteObject = IGRPCRoute;
 export type ReferenceGrantObject = IReferenceGrant;
 export type ReferenceGrantSpecApi = IReferenceGrant['spec'];
+/** TLSRoute (v1alpha2; v1alpha3 and v1 have the same shape, with `hostnames` required). */
+export type TLSRouteObject = ITLSRoute;
+/** TCPRoute (v1alpha2). */
+export type TCPRouteObject = ITCPRoute;
+/** A backendRef of a TLSRoute or TCPRoute rule. */
+export type L4BackendRefApi = NonNullable<ITCPRoute['spec']['rules']>[number]['backendRefs'][number];
