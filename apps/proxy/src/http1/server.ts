@@ -8,8 +8,6 @@
  * re-armed, never re-created per request.
  */
 import type net from 'node:net';
-import { Readable } from 'node:stream';
-import { EventEmitter } from 'node:events';
 import { Http1Parser, REQUEST, type ParserEvents } from './parser';
 import { COALESCE_MAX, fieldLines, headWithBody, responseHeadText, STATUS_TEXT } from './wire';
 
@@ -49,8 +47,18 @@ function headersObject(raw: string[], names: string[]): Headers {
   return h;
 }
 
-/** A request as the data path reads it (the subset of `http.IncomingMessage` it uses), its body a Readable. */
-export class H1Request extends Readable {
+type Listener = (this: H1Request, arg?: never) => void;
+
+/**
+ * A request as the data path reads it (the subset of `http.IncomingMessage` it uses). A plain
+ * class, not a stream: the body is handed to at most one reader per event (`data`, `end`,
+ * `error`, registered with `on`/`once` as on a stream, called with the request as `this`), chunk
+ * by chunk as the parser slices them from the socket's reads. Backpressure is the socket's own:
+ * `pause()` pauses the parser and the socket, `resume()` resumes them. Body bytes that arrive
+ * before anyone reads them (the request waits for an upstream connection, a filter) are held,
+ * up to {@link HOLD_MAX}, then the socket is paused too.
+ */
+export class H1Request {
   readonly method: string;
   readonly url: string;
   readonly headers: Headers;
@@ -58,14 +66,25 @@ export class H1Request extends Readable {
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor: number;
   readonly httpVersion: string;
+  /** The whole body was received. */
   complete = false;
   /** Body bytes received so far (after de-chunking). */
   bodyBytes = 0;
-  /** @internal the body is paused because the reader is not keeping up */
-  starved = false;
+  /** The reader paused the body. */
+  isPaused = false;
+  destroyed = false;
+  private onData: Listener | null = null;
+  private onEnd: Listener | null = null;
+  private onError: Listener | null = null;
+  /** Body chunks received while nobody read them (or while paused), in order. */
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
+  /** `end` was told to the reader. */
+  private endTold = false;
+  /** A flush of held chunks / the end is scheduled. */
+  private flushing = false;
 
   constructor(readonly conn: H1ServerConnection, p: Http1Parser) {
-    super({ highWaterMark: 64 * 1024 });
     this.method = p.method;
     this.url = p.target;
     this.rawHeaders = p.raw;
@@ -78,20 +97,144 @@ export class H1Request extends Readable {
     return this.conn.socket;
   }
 
-  /** @internal a bodiless request whose end is pushed only if someone reads it */
-  endOnRead = false;
+  /** True once the reader was told the body ended. */
+  get readableEnded(): boolean {
+    return this.endTold;
+  }
 
-  override _read(): void {
-    if (this.endOnRead) {
-      this.endOnRead = false;
-      this.push(null);
+  /** Registers the reader of `data`, `end` or `error` (one each; other events are not emitted). */
+  on(event: string, fn: (...args: never[]) => void): this {
+    const f = fn as Listener;
+    if (event === 'data') {
+      this.onData = f;
+      if (this.held !== null || (this.complete && !this.endTold)) this.scheduleFlush();
+    } else if (event === 'end') {
+      this.onEnd = f;
+      if (this.complete && !this.endTold) this.scheduleFlush();
+    } else if (event === 'error') this.onError = f;
+    return this;
+  }
+
+  /** As {@link on}: `end` and `error` happen once anyway. */
+  once(event: string, fn: (...args: never[]) => void): this {
+    return this.on(event, fn);
+  }
+
+  addListener(event: string, fn: (...args: never[]) => void): this {
+    return this.on(event, fn);
+  }
+
+  removeListener(event: string, fn: (...args: never[]) => void): this {
+    const f = fn as Listener;
+    if (event === 'data' && this.onData === f) this.onData = null;
+    else if (event === 'end' && this.onEnd === f) this.onEnd = null;
+    else if (event === 'error' && this.onError === f) this.onError = null;
+    return this;
+  }
+
+  off(event: string, fn: (...args: never[]) => void): this {
+    return this.removeListener(event, fn);
+  }
+
+  listenerCount(event: string): number {
+    return (event === 'data' ? this.onData : event === 'end' ? this.onEnd : event === 'error' ? this.onError : null) === null ? 0 : 1;
+  }
+
+  /** Stops the body (the parser and the socket pause). */
+  pause(): this {
+    if (!this.isPaused) {
+      this.isPaused = true;
+      // once the body is complete the parser's pause is the pipelining one, not the reader's
+      if (!this.complete) this.conn.pauseBody();
+    }
+    return this;
+  }
+
+  /** Delivers the body again: held chunks first, then the socket's. */
+  resume(): this {
+    if (!this.isPaused) return this;
+    this.isPaused = false;
+    if (this.held !== null || (this.complete && !this.endTold)) this.flush();
+    if (!this.isPaused && !this.destroyed && !this.complete && this.heldBytes < HOLD_MAX) this.conn.resumeBody();
+    return this;
+  }
+
+  /** Ends the body for good; the reader hears `err` (after the current call stack) if given. */
+  destroy(err?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.held = null;
+    this.heldBytes = 0;
+    if (err !== undefined && this.onError !== null) process.nextTick(tellError, this, err);
+    return this;
+  }
+
+  /** @internal a body chunk from the parser */
+  push(chunk: Buffer): void {
+    if (this.destroyed) return;
+    if (this.onData !== null && !this.isPaused && this.held === null) {
+      this.onData(chunk as never);
       return;
     }
-    if (this.starved) {
-      this.starved = false;
-      this.conn.resumeBody();
+    if (this.held === null) this.held = [chunk];
+    else this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    if (this.heldBytes >= HOLD_MAX) this.conn.pauseBody();
+  }
+
+  /** @internal the body is complete */
+  pushEnd(): void {
+    if (this.destroyed) return;
+    if (this.onEnd !== null && this.held === null && !this.isPaused) {
+      this.endTold = true;
+      this.onEnd();
     }
   }
+
+  /** @internal */
+  tellError(err: Error): void {
+    const f = this.onError;
+    if (f !== null) f.call(this, err as never);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    process.nextTick(flushHeld, this);
+  }
+
+  /** @internal held chunks (and the end) to the reader, while it reads */
+  flush(): void {
+    this.flushing = false;
+    if (this.destroyed) return;
+    const held = this.held;
+    if (held !== null && this.onData !== null) {
+      let i = 0;
+      while (i < held.length && !this.isPaused && this.onData !== null) {
+        const c = held[i++];
+        this.heldBytes -= c.length;
+        this.onData(c as never);
+      }
+      if (i === held.length) this.held = null;
+      else held.splice(0, i);
+      if (this.held === null && !this.isPaused && !this.complete && !this.destroyed) this.conn.resumeBody();
+    }
+    if (this.held === null && this.complete && !this.endTold && !this.isPaused && this.onEnd !== null) {
+      this.endTold = true;
+      this.onEnd();
+    }
+  }
+}
+
+/** Body bytes a request holds for a reader that has not started (or paused) before the socket pauses. */
+const HOLD_MAX = 64 * 1024;
+
+function flushHeld(req: H1Request): void {
+  req.flush();
+}
+
+function tellError(req: H1Request, err: Error): void {
+  req.tellError(err);
 }
 
 const enum Framing { None, Length, Chunked, Close }
@@ -105,8 +248,14 @@ export interface ResponseOwner {
   onResponseDrain(): void;
 }
 
-/** A response (the subset of `http.ServerResponse` the data path uses). */
-export class H1Response extends EventEmitter {
+type Hook = (this: H1Response) => void;
+
+/**
+ * A response (the subset of `http.ServerResponse` the data path uses). A plain class: the
+ * request path's state object hears its close and the socket's drains directly ({@link owner});
+ * `close` and `drain` listeners (Upgrade/CONNECT handling) are kept only when added.
+ */
+export class H1Response {
   statusCode = 200;
   statusMessage = '';
   headersSent = false;
@@ -125,14 +274,33 @@ export class H1Response extends EventEmitter {
   private trailers: Headers | null = null;
   private readonly noBody: boolean;
 
+  private closeHooks: Hook[] | null = null;
+  private drainHooks: Hook[] | null = null;
+
   constructor(readonly conn: H1ServerConnection, readonly req: H1Request, keepAlive: boolean) {
-    super();
     this.shouldKeepAlive = keepAlive;
     this.noBody = req.method === 'HEAD';
   }
 
   get socket(): net.Socket {
     return this.conn.socket;
+  }
+
+  /** Calls `fn` (with the response as `this`) on the next `close` or `drain`. */
+  once(event: 'close' | 'drain', fn: () => void): this {
+    if (event === 'close') (this.closeHooks ??= []).push(fn as Hook);
+    else if (event === 'drain') (this.drainHooks ??= []).push(fn as Hook);
+    return this;
+  }
+
+  /** Tells the `close` or `drain` listeners added with {@link once}. */
+  emit(event: 'close' | 'drain'): boolean {
+    const hooks = event === 'close' ? this.closeHooks : event === 'drain' ? this.drainHooks : null;
+    if (hooks === null) return false;
+    if (event === 'close') this.closeHooks = null;
+    else this.drainHooks = null;
+    for (const h of hooks) h.call(this);
+    return true;
   }
 
   setHeader(name: string, value: string | string[]): this {
@@ -299,6 +467,7 @@ export class H1Response extends EventEmitter {
  * buffered for retries: its exchange ends with the connection), so no unheard 'error' escapes.
  */
 function abortBody(req: H1Request, message: string, code: string): void {
+  // an Error only on this path, and only for a reader that listens for one
   if (req.listenerCount('error') > 0) req.destroy(Object.assign(new Error(message), { code }));
   else req.destroy();
 }
@@ -410,10 +579,8 @@ export class H1ServerConnection implements ParserEvents {
     this.requestStartedAt = Date.now();
     if (p.upgrade) return; // handed over after execute() returns
     if (!p.hasBody) {
-      // most requests: nobody reads a body that is not there, so the stream's end (push(null),
-      // its nextTick and 'end' machinery) is left to a reader that asks (`_read`)
+      // most requests: the body is complete with the head (a reader registering `end` hears it)
       req.complete = true;
-      req.endOnRead = true;
     } else if (p.expectContinue && p.versionMinor === 1) this.socket.write(CONTINUE);
     const res = new H1Response(this, req, p.keepAlive && !this.closing);
     this.res = res;
@@ -424,11 +591,7 @@ export class H1ServerConnection implements ParserEvents {
     const req = this.req!;
     req.bodyBytes += chunk.length;
     // copy-free: the slice belongs to the socket's chunk, which is never reused
-    if (!req.push(chunk)) {
-      req.starved = true;
-      this.parser.pause();
-      this.socket.pause();
-    }
+    req.push(chunk);
   }
 
   onComplete(): void {
@@ -436,7 +599,7 @@ export class H1ServerConnection implements ParserEvents {
     if (req === null) return;
     if (!req.complete) {
       req.complete = true;
-      req.push(null);
+      req.pushEnd();
     }
     // the next pipelined request waits for this response
     if (this.res !== null && !this.res.finished) this.parser.pause();
@@ -454,6 +617,12 @@ export class H1ServerConnection implements ParserEvents {
     this.socket.removeListener('data', this.onDataBound);
   }
 
+  /** @internal the body's reader stops (or is not there yet): the parser and the socket pause */
+  pauseBody(): void {
+    this.parser.pause();
+    this.socket.pause();
+  }
+
   /** @internal the reader wants more body */
   resumeBody(): void {
     if (this.destroyed) return;
@@ -469,7 +638,6 @@ export class H1ServerConnection implements ParserEvents {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     req.complete = true;
-    req.push(null);
     this.owner.onUpgrade(req, this.socket, head);
   }
 
