@@ -111,7 +111,7 @@ function load(port: number, total: number, connections: number): Promise<number>
 
 /** Warm-up, then `--repeat` measurements of `--requests` requests: CPU-seconds per 100k requests of `proxies`. */
 async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][]): Promise<void> {
-  console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     await load(front, Math.ceil(o.requests / 4), o.connections);
     for (let r = 0; r < o.repeat; r++) {
       const c0 = proxies.map((p) => cpuSeconds(p.pid!));
