@@ -65,9 +65,9 @@ describe('gateway policy enforcement (control plane side)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('without a policy the gateway has fault and router only, and trusts numTrustedProxies hops of X-Forwarded-For', () => {
+  it('without a policy the gateway has CORS, fault and router only, and trusts numTrustedProxies hops of X-Forwarded-For', () => {
     const hcm = gatewayHcm(lds)!;
-    expect(hcm.http_filters.map((f) => f.name)).toEqual(['envoy.filters.http.fault', 'envoy.filters.http.router']);
+    expect(hcm.http_filters.map((f) => f.name)).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
     expect(hcm.xff_num_trusted_hops).toBe(2);
     expect(hcm.use_remote_address?.value).toBe(true);
   });
@@ -77,7 +77,7 @@ describe('gateway policy enforcement (control plane side)', () => {
     writeFileSync(join(dir, 'deny-version.yaml'), DENY_VERSION);
     await waitFor(() => lds!.version !== before, 3000, 'LDS push to the gateway');
     const hcm = gatewayHcm(lds)!;
-    expect(hcm.http_filters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
+    expect(hcm.http_filters.map((f) => f.name)).toEqual(['envoy.filters.http.rbac', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
     const rbac = unpack(hcm.http_filters[0].typed_config) as unknown as { rules: { action: string; policies: Record<string, { permissions: unknown[] }> } };
     expect(rbac.rules.action).toBe('DENY');
     expect(rbac.rules.policies['ns[istio-system]-policy[deny-version]-rule[0]'].permissions).toEqual([

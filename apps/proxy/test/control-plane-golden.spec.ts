@@ -5,6 +5,10 @@ import { DECODE_OPTIONS, messageType } from '@tsmesh/xds';
 import { compileCluster, compileLoadAssignment } from '../src/config/cluster';
 import { compileListener } from '../src/config/listener';
 import { compileRouteTable } from '../src/config/route';
+import { registerHttpFilters } from '../src/filters/register';
+
+// The HTTP filters of src/filters (CORS and its per-route policies among them) are compiled, not skipped.
+registerHttpFilters();
 
 /**
  * The control plane's golden outputs (apps/control-plane/testdata/golden, proto3 JSON) compile in

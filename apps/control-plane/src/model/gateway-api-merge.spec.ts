@@ -68,15 +68,21 @@ const to = (svc: string) => `backendRefs: [{name: ${svc}, port: 80}]`;
 
 describe('Gateway API precedence across routes (one listener, one hostname)', () => {
   it('an Exact path of a newer route comes before an older route\'s PathPrefix of the same path', () => {
-    const c = convert(GW + route('old', T1, `[{matches: [{path: {type: PathPrefix, value: /a/}}], ${to('a')}}]`)
-      + route('new', T2, `[{matches: [{path: {type: Exact, value: /a/}}], ${to('b')}}]`));
-    expect(order(c, 80, '*')).toEqual(['apps.new.0: {"uri":{"exact":"/a/"}}', 'apps.old.0: {"uri":{"prefix":"/a/"}}']);
+    const c = convert(GW + route('old', T1, `[{matches: [{path: {type: PathPrefix, value: /a}}], ${to('a')}}]`)
+      + route('new', T2, `[{matches: [{path: {type: Exact, value: /a}}], ${to('b')}}]`));
+    // The PathPrefix's own exact half (/a) is the newer route's Exact match: the Exact wins it.
+    expect(order(c, 80, '*')).toEqual(['apps.new.0: {"uri":{"exact":"/a"}}', 'apps.old.0: {"uri":{"prefix":"/a/"}}']);
+    expect(c.virtualServices[0].spec.http![0].route![0].destination.host).toBe('b.apps.svc.cluster.local');
   });
 
   it('a longer PathPrefix comes first, whichever route is older', () => {
-    const c = convert(GW + route('short', T1, `[{matches: [{path: {type: PathPrefix, value: /api/}}], ${to('a')}}]`)
+    const c = convert(GW + route('short', T1, `[{matches: [{path: {type: PathPrefix, value: /api}}], ${to('a')}}]`)
       + route('long', T2, `[{matches: [{path: {type: PathPrefix, value: /api/v2/}}], ${to('b')}}]`));
-    expect(order(c, 80, '*')).toEqual(['apps.long.0: {"uri":{"prefix":"/api/v2/"}}', 'apps.short.0: {"uri":{"prefix":"/api/"}}']);
+    // A trailing "/" does not change a PathPrefix: /api/v2/ is /api/v2 (itself and below it).
+    expect(order(c, 80, '*')).toEqual([
+      'apps.long.0: {"uri":{"exact":"/api/v2"}}', 'apps.long.0: {"uri":{"prefix":"/api/v2/"}}',
+      'apps.short.0: {"uri":{"exact":"/api"}}', 'apps.short.0: {"uri":{"prefix":"/api/"}}',
+    ]);
   });
 
   it('on the same path, a method match comes before header matches, and more headers before fewer', () => {
@@ -99,16 +105,16 @@ describe('Gateway API precedence across routes (one listener, one hostname)', ()
 
   it('on equal matches the oldest route comes first, then {namespace}/{name} alphabetically; within a route the first rule', () => {
     const c = convert(GW
-      + route('zeta', T2, `[{matches: [{path: {type: PathPrefix, value: /x/}}], ${to('a')}}]`)
-      + route('alpha', T2, `[{matches: [{path: {type: PathPrefix, value: /x/}, headers: [{name: h, value: a}]}], ${to('b')}}]`)
-      + route('beta', T1, `[{matches: [{path: {type: PathPrefix, value: /x/}, headers: [{name: h, value: b}]}], ${to('c')}}, {matches: [{path: {type: PathPrefix, value: /x/}, headers: [{name: h, value: c}]}], ${to('d')}}]`)
-      + route('alpha', T2, `[{matches: [{path: {type: PathPrefix, value: /x/}, headers: [{name: h, value: z}]}], ${to('e')}}]`, '', 'aaa'));
+      + route('zeta', T2, `[{matches: [{path: {type: Exact, value: /x}}], ${to('a')}}]`)
+      + route('alpha', T2, `[{matches: [{path: {type: Exact, value: /x}, headers: [{name: h, value: a}]}], ${to('b')}}]`)
+      + route('beta', T1, `[{matches: [{path: {type: Exact, value: /x}, headers: [{name: h, value: b}]}], ${to('c')}}, {matches: [{path: {type: Exact, value: /x}, headers: [{name: h, value: c}]}], ${to('d')}}]`)
+      + route('alpha', T2, `[{matches: [{path: {type: Exact, value: /x}, headers: [{name: h, value: z}]}], ${to('e')}}]`, '', 'aaa'));
     expect(order(c, 80, '*')).toEqual([
-      'apps.beta.0: {"uri":{"prefix":"/x/"},"headers":{"h":{"exact":"b"}}}',
-      'apps.beta.1: {"uri":{"prefix":"/x/"},"headers":{"h":{"exact":"c"}}}',
-      'aaa.alpha.0: {"uri":{"prefix":"/x/"},"headers":{"h":{"exact":"z"}}}',
-      'apps.alpha.0: {"uri":{"prefix":"/x/"},"headers":{"h":{"exact":"a"}}}',
-      'apps.zeta.0: {"uri":{"prefix":"/x/"}}',
+      'apps.beta.0: {"uri":{"exact":"/x"},"headers":{"h":{"exact":"b"}}}',
+      'apps.beta.1: {"uri":{"exact":"/x"},"headers":{"h":{"exact":"c"}}}',
+      'aaa.alpha.0: {"uri":{"exact":"/x"},"headers":{"h":{"exact":"z"}}}',
+      'apps.alpha.0: {"uri":{"exact":"/x"},"headers":{"h":{"exact":"a"}}}',
+      'apps.zeta.0: {"uri":{"exact":"/x"}}',
     ]);
   });
 
@@ -187,11 +193,11 @@ metadata: {name: istio-ingressgateway, namespace: istio-system}
 spec:
   selector: {istio: ingressgateway}
   ports: [{name: http2, port: 80, targetPort: 8080}]
-${route('to-empty', T1, `[{matches: [{path: {type: PathPrefix, value: /empty/}}], ${to('a')}}]`).replace('{name: gw, namespace: infra}', '{name: gw, namespace: infra, sectionName: empty}')}
-${route('to-wild', T1, `[{matches: [{path: {type: PathPrefix, value: /wild/}}], ${to('b')}}]`).replace('{name: gw, namespace: infra}', '{name: gw, namespace: infra, sectionName: wild}')}
+${route('to-empty', T1, `[{matches: [{path: {type: Exact, value: /empty}}], ${to('a')}}]`).replace('{name: gw, namespace: infra}', '{name: gw, namespace: infra, sectionName: empty}')}
+${route('to-wild', T1, `[{matches: [{path: {type: Exact, value: /wild}}], ${to('b')}}]`).replace('{name: gw, namespace: infra}', '{name: gw, namespace: infra, sectionName: wild}')}
 `);
-    expect(order(c, 80, '*')).toEqual(['apps.to-empty.0: {"uri":{"prefix":"/empty/"}}']);
-    expect(order(c, 80, '*.example.com')).toEqual(['apps.to-wild.0: {"uri":{"prefix":"/wild/"}}']);
+    expect(order(c, 80, '*')).toEqual(['apps.to-empty.0: {"uri":{"exact":"/empty"}}']);
+    expect(order(c, 80, '*.example.com')).toEqual(['apps.to-wild.0: {"uri":{"exact":"/wild"}}']);
     // abc.example.com has its own listener without routes: 404, not the wider listeners' routes.
     expect(order(c, 80, 'abc.example.com')).toEqual(['infra.gw.80.no-route: {}']);
     expect(c.virtualServices.find((v) => v.spec.hosts![0] === 'abc.example.com')!.spec.http![0].directResponse).toEqual({ status: 404 });

@@ -12,6 +12,7 @@ import type {
 } from '@tsmesh/mesh-config';
 import { comparePrecedence, grpcMatchPrecedence, matchPrecedence } from '@tsmesh/mesh-config';
 import { mergeGatewayRoutes, type Attachment, type RuleEntry } from './gateway-api-merge';
+import { corsPolicyOf, PREFIX_REDIRECT, prefixReplacement, retriesOf } from './gateway-api-filters';
 import { addressedService, GATEWAY_API_GROUP, GATEWAY_NAME_LABEL, grpcRouteAsHttpRoute, listenerAllows, namespaceLabels, type GRPCRouteObject } from '@tsmesh/mesh-config';
 import { convertL4Routes, listenerServer } from './gateway-api-l4';
 
@@ -48,8 +49,9 @@ function stringMatch(type: string | undefined, value: string): StringMatch {
 function convertMatch(m: HTTPRouteMatchApi): HTTPMatchRequest[] {
   const out: HTTPMatchRequest = {};
   const path = m.path;
-  const value = path?.value ?? '/';
   const type = path?.type ?? 'PathPrefix';
+  // A trailing "/" of a PathPrefix does not change what it matches ("/api/" is "/api").
+  const value = type === 'PathPrefix' ? (path?.value ?? '/').replace(/(.)\/+$/, '$1') : path?.value ?? '/';
   if (type === 'Exact') out.uri = { exact: value };
   else if (type === 'RegularExpression') out.uri = { regex: value };
   else if (value !== '/') out.uri = { prefix: value };
@@ -97,7 +99,10 @@ function ruleEntries(route: HTTPRouteObject, ns: string, domain: string, grants:
           ...(r.scheme ? { scheme: r.scheme } : {}), ...(r.hostname ? { authority: r.hostname } : {}), ...(r.port ? { port: r.port } : {}),
           redirectCode: r.statusCode ?? 302,
           ...(r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath ? { uri: r.path.replaceFullPath } : {}),
+          ...(r.path?.type === 'ReplacePrefixMatch' ? { uri: `${PREFIX_REDIRECT}${r.path.replacePrefixMatch ?? ''}` } : {}),
         };
+      } else if (f.type === 'CORS' && f.cors) {
+        base.corsPolicy = corsPolicyOf(f.cors);
       } else if (f.type === 'RequestMirror' && f.requestMirror) {
         // A copy of each request to another backend (answers discarded), a share of them when given.
         const b = f.requestMirror.backendRef;
@@ -124,18 +129,20 @@ function ruleEntries(route: HTTPRouteObject, ns: string, domain: string, grants:
       // A rule with no usable backend answers 500, as Gateway API requires.
       if (!base.route.length || base.route.every((d) => d.weight === 0)) { delete base.route; base.directResponse = { status: 500 }; }
     }
-    if (rule.timeouts?.request) base.timeout = rule.timeouts.request;
+    retriesOf(rule, base);
     const matches = rule.matches?.length ? rule.matches : [{ path: { type: 'PathPrefix' as const, value: '/' } }];
-    const prefixRewrite = rule.filters?.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path;
+    const rewritePath = rule.filters?.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path;
+    const redirectPath = rule.filters?.find((f) => f.type === 'RequestRedirect')?.requestRedirect?.path;
     for (const [mi, m] of matches.entries()) {
       // A GRPCRoute's precedence is its own (service, method, headers), not that of the paths it becomes.
       const p = grpc ? grpcMatchPrecedence(grpc.spec?.rules?.[ruleIndex]?.matches?.[mi]) : matchPrecedence(m);
       for (const cm of convertMatch(m)) {
-        // The "below the path" half of a PathPrefix ("/api/") keeps the separator in its replacement.
-        const below = prefixRewrite?.type === 'ReplacePrefixMatch' && cm.uri?.prefix?.endsWith('/') && !(m.path?.value ?? '/').endsWith('/');
-        const repl = prefixRewrite?.replacePrefixMatch ?? '/';
-        const rewrite = below && base.rewrite ? { ...base.rewrite, uri: repl.endsWith('/') ? repl : `${repl}/` } : base.rewrite;
-        out.push({ p, rule: ruleIndex, r: { ...base, ...(rewrite ? { rewrite } : {}), match: [cm] } });
+        // ReplacePrefixMatch, for the exact half of a PathPrefix ("/api") or the prefix half ("/api/", or "/").
+        const exactHalf = cm.uri?.exact !== undefined;
+        const r: IstioHTTPRoute = { ...base, match: [cm] };
+        if (rewritePath?.type === 'ReplacePrefixMatch' && base.rewrite) r.rewrite = { ...base.rewrite, uri: prefixReplacement(rewritePath.replacePrefixMatch ?? '', exactHalf) };
+        if (redirectPath?.type === 'ReplacePrefixMatch' && base.redirect) r.redirect = { ...base.redirect, uri: PREFIX_REDIRECT + prefixReplacement(redirectPath.replacePrefixMatch ?? '', exactHalf) };
+        out.push({ p, rule: ruleIndex, r });
       }
     }
   }

@@ -17,7 +17,7 @@ import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import { virtualServiceRoutes, type RouteContext } from './routes';
 import { claimServerNames, gatewayL4Chains, isL4Server, isTerminatedTls } from './gateway-l4';
-import { faultFilter, securityHttpFilters, securityNetworkFilters } from './listeners';
+import { corsFilter, faultFilter, securityHttpFilters, securityNetworkFilters } from './listeners';
 import { numTrustedProxies } from '../model/mesh-config';
 
 /** A server of a Gateway that applies to this proxy. */
@@ -132,7 +132,7 @@ export function gatewayListeners(push: PushContext, proxy: Proxy, servers: reado
   const out: Listener[] = [];
   // The gateway's own policies (AuthorizationPolicy, RequestAuthentication selecting it), then
   // fault injection, then the router: Istio's order of a gateway's HTTP filters.
-  const httpFilters = [...securityHttpFilters(push, proxy), faultFilter()];
+  const httpFilters = [...securityHttpFilters(push, proxy), corsFilter(), faultFilter()];
   const xffNumTrustedHops = numTrustedProxies(push, proxy);
   const hcm = (statPrefix: string, rdsName: string) => httpConnectionManager({ statPrefix, rdsName, httpFilters, useRemoteAddress: true, xffNumTrustedHops, upgradeWebsocket: true });
   for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {

@@ -36,6 +36,7 @@ const CASES: { file: string; proxy: string; node: { id: string; metadata?: unkno
   { file: 'todolist-canary.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'gateway-api-canary.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'gateway-api-tls.yaml', proxy: 'gateway', node: GATEWAY },
+  { file: 'gateway-api-routes.yaml', proxy: 'gateway', node: GATEWAY },
   { file: 'gateway-api-mesh.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'todolist-canary.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },
   { file: 'callme-split-fault.yaml', proxy: 'caller', node: SIDECAR('caller-service-0', '10.244.0.30') },

@@ -18,12 +18,17 @@ import type { ServiceModel } from '../registry/registry';
 import { BLACKHOLE_CLUSTER, ISTIO_ALPN, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, SDS_DEFAULT, SDS_ROOTCA } from './common';
 import { rbacFor, rbacHttpFilters, rbacNetworkFilters } from './rbac';
 import { jwtFilter } from './jwt';
-import { destinationCluster, FAULT_FILTER } from './routes';
+import { CORS_FILTER, destinationCluster, FAULT_FILTER } from './routes';
 import { registryOnly } from './scope';
 
 /** Envoy's fault filter with no defaults (per-route config turns it on). */
 export function faultFilter(): HttpFilter {
   return { name: FAULT_FILTER, typed_config: pack(ExtensionTypeUrl.HttpFault, {}) };
+}
+
+/** Envoy's CORS filter (`envoy.filters.http.cors`); the policies are per route (VirtualService `corsPolicy`). */
+export function corsFilter(): HttpFilter {
+  return { name: CORS_FILTER, typed_config: pack(ExtensionTypeUrl.Cors, {}) };
 }
 
 /** HTTP ports (outbound listeners `0.0.0.0_<port>`) and TCP service ports of the visible services. */
@@ -59,7 +64,7 @@ export function virtualOutboundListener(blocked: boolean, port = 15001): Listene
 export function httpOutboundListener(port: number): Listener {
   return listener({
     name: `0.0.0.0_${port}`, address: '0.0.0.0', port, bindToPort: false, trafficDirection: 'OUTBOUND',
-    filterChains: [{ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: String(port), httpFilters: [faultFilter()], upgradeWebsocket: true })] }],
+    filterChains: [{ filters: [httpConnectionManager({ statPrefix: `outbound_0.0.0.0_${port}`, rdsName: String(port), httpFilters: [corsFilter(), faultFilter()], upgradeWebsocket: true })] }],
   });
 }
 

@@ -15,6 +15,7 @@ import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
 import type { ServiceModel } from '../registry/registry';
 import { durationOf, fractionOf, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './common';
+import { corsPolicy, PREFIX_REDIRECT, retryPolicy } from './route-policies';
 
 /** Where routes are being generated. */
 export interface RouteContext {
@@ -30,6 +31,8 @@ export interface RouteContext {
 
 /** The name of Envoy's fault filter, used as the key of per-route fault config. */
 export const FAULT_FILTER = 'envoy.filters.http.fault';
+/** The name of Envoy's CORS filter, used as the key of per-route CORS policies. */
+export const CORS_FILTER = 'envoy.filters.http.cors';
 
 /** Istio's retry host selection: avoid hosts already tried, re-picking up to 5 times. */
 const RETRY_HOSTS = {
@@ -244,7 +247,8 @@ export function translateHttpRoute(h: HTTPRoute, index: number, vs: VirtualServi
   if (h.redirect) {
     const r = h.redirect;
     base.redirect = {
-      ...(r.uri ? { path_redirect: r.uri } : {}),
+      // Gateway API's RequestRedirect ReplacePrefixMatch: the matched prefix is replaced (Istio's `%PREFIX()%` form).
+      ...(r.uri?.startsWith(PREFIX_REDIRECT) ? { prefix_rewrite: r.uri.slice(PREFIX_REDIRECT.length) } : r.uri ? { path_redirect: r.uri } : {}),
       ...(r.authority ? { host_redirect: r.authority } : {}),
       ...(r.port ? { port_redirect: r.port } : {}),
       ...(r.scheme ? { scheme_redirect: r.scheme } : {}),
@@ -269,14 +273,7 @@ export function translateHttpRoute(h: HTTPRoute, index: number, vs: VirtualServi
     if (!proxyless) {
       action.timeout = durationOf(h.timeout) ?? { seconds: 0, nanos: 0 };
       if (h.retries) {
-        if ((h.retries.attempts ?? 0) > 0) {
-          action.retry_policy = {
-            retry_on: h.retries.retryOn ?? DEFAULT_RETRY.retry_on,
-            num_retries: { value: h.retries.attempts! },
-            ...(h.retries.perTryTimeout ? { per_try_timeout: durationOf(h.retries.perTryTimeout) } : {}),
-            ...RETRY_HOSTS,
-          };
-        }
+        if ((h.retries.attempts ?? 0) > 0) action.retry_policy = { ...retryPolicy(h.retries, DEFAULT_RETRY.retry_on), ...RETRY_HOSTS };
       } else {
         action.retry_policy = DEFAULT_RETRY;
       }
@@ -300,6 +297,7 @@ export function translateHttpRoute(h: HTTPRoute, index: number, vs: VirtualServi
   }
   if (!proxyless) {
     headerOps(h.headers, base as Record<string, unknown>);
+    if (h.corsPolicy) base.typed_per_filter_config = { ...base.typed_per_filter_config, [CORS_FILTER]: pack(ExtensionTypeUrl.CorsPolicy, corsPolicy(h.corsPolicy)) as never };
     const f = h.fault;
     if (f && (f.delay || f.abort)) {
       const fault: Record<string, unknown> = {};
@@ -310,7 +308,7 @@ export function translateHttpRoute(h: HTTPRoute, index: number, vs: VirtualServi
           percentage: fractionOf(f.abort.percentage),
         };
       }
-      base.typed_per_filter_config = { [FAULT_FILTER]: pack(ExtensionTypeUrl.HttpFault, fault) as never };
+      base.typed_per_filter_config = { ...base.typed_per_filter_config, [FAULT_FILTER]: pack(ExtensionTypeUrl.HttpFault, fault) as never };
     }
   }
   return applicable.map((m, j) => {

@@ -3,86 +3,10 @@ import { parseConfigYaml } from '../yaml';
 import { analyzeConfig } from './analyze';
 import { gatewayApiStatus } from './gateway-api-status';
 import { formatIssue } from '../issues';
-
-const YAML = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: istio}
-spec: {controllerName: istio.io/gateway-controller}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: apps}
-spec: {ports: [{port: 80}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: gw-istio, namespace: infra}
-spec: {clusterIP: 10.96.0.40, ports: [{port: 80}]}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: cert, namespace: infra}
-type: kubernetes.io/tls
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: istio
-  listeners:
-    - {name: http, port: 80, protocol: HTTP, hostname: "*.example.com", allowedRoutes: {namespaces: {from: All}}}
-    - {name: dup, port: 80, protocol: HTTP, hostname: "*.example.com"}
-    - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
-    - {name: missing, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: nope}]}}
-    - {name: cross, port: 9443, protocol: HTTPS, tls: {certificateRefs: [{name: cert, namespace: apps}]}}
-    - {name: udp, port: 9000, protocol: UDP}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: good, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
-  hostnames: [shop.example.com]
-  rules: [{backendRefs: [{name: web, port: 80}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: not-allowed, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: https}]
-  rules: [{backendRefs: [{name: web, port: 80}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: wrong-host, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
-  hostnames: [shop.example.org]
-  rules: [{backendRefs: [{name: web, port: 80}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: refs, namespace: infra}
-spec:
-  parentRefs: [{name: gw}, {name: absent}]
-  rules: [{backendRefs: [{name: web, namespace: apps, port: 80}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: missing-backend, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: http}]
-  hostnames: [a.example.com]
-  rules: [{backendRefs: [{name: gone, port: 80}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: mirror, namespace: apps}
-spec:
-  parentRefs: [{group: "", kind: Service, name: web}]
-  rules: [{filters: [{type: CORS, cors: {allowOrigins: ["https://a.example.com"]}}], backendRefs: [{name: web, port: 80}]}]
-`;
+import {
+  EXPECTED_ATTACHED_ROUTES, EXPECTED_GATEWAY_ADDRESSES, EXPECTED_GATEWAY_CONDITIONS, EXPECTED_LISTENER_CONDITIONS, EXPECTED_ROUTE_PARENTS,
+  GATEWAY_API_STATUS_YAML as YAML,
+} from '../testing/gateway-api-status';
 
 describe('Gateway API status', () => {
   const parsed = parseConfigYaml(YAML, 'gw.yaml');
@@ -91,24 +15,13 @@ describe('Gateway API status', () => {
     const s = gatewayApiStatus(parsed.resources);
     expect(s.get('GatewayClass//istio')!.conditions).toEqual([{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Handled by tsmesh' }]);
     const gw = s.get('KubernetesGateway/infra/gw')!;
-    expect(gw.conditions!.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=True/Accepted', 'Programmed=True/Programmed']);
-    expect(gw.addresses).toEqual([{ type: 'IPAddress', value: '10.96.0.40' }]);
+    expect(gw.conditions!.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ')).toBe(EXPECTED_GATEWAY_CONDITIONS);
+    expect(gw.addresses).toEqual(EXPECTED_GATEWAY_ADDRESSES);
     const cond = (name: string, type: string) => { const c = gw.listeners!.find((l) => l.name === name)!.conditions.find((x) => x.type === type)!; return `${c.status}/${c.reason}`; };
-    expect(cond('dup', 'Conflicted')).toBe('True/HostnameConflict');
-    expect(cond('https', 'ResolvedRefs')).toBe('True/ResolvedRefs');
-    expect(cond('missing', 'ResolvedRefs')).toBe('False/InvalidCertificateRef');
-    expect(cond('cross', 'ResolvedRefs')).toBe('False/RefNotPermitted');
-    expect(cond('udp', 'Accepted')).toBe('False/UnsupportedProtocol');
-    // "good", "missing-backend" and "refs" attach to http; "refs" (the Gateway's namespace, no hostnames) to every HTTP/HTTPS listener (an HTTPRoute never to UDP).
-    expect(gw.listeners!.map((l) => `${l.name}:${l.attachedRoutes}`)).toEqual(['http:3', 'dup:1', 'https:1', 'missing:1', 'cross:1', 'udp:0']);
-    const parent = (route: string, i = 0) => s.get(`HTTPRoute/${route.includes('/') ? route : `apps/${route}`}`)!.parents![i].conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
-    expect(parent('good')).toBe('Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs');
-    expect(parent('not-allowed')).toBe('Accepted=False/NotAllowedByListeners ResolvedRefs=True/ResolvedRefs');
-    expect(parent('wrong-host')).toBe('Accepted=False/NoMatchingListenerHostname ResolvedRefs=True/ResolvedRefs');
-    expect(parent('infra/refs', 0)).toBe('Accepted=True/Accepted ResolvedRefs=False/RefNotPermitted');
-    expect(parent('infra/refs', 1)).toBe('Accepted=False/NoMatchingParent ResolvedRefs=False/RefNotPermitted');
-    expect(parent('missing-backend')).toBe('Accepted=True/Accepted ResolvedRefs=False/BackendNotFound');
-    expect(parent('mirror')).toBe('Accepted=True/Accepted ResolvedRefs=False/UnsupportedValue');
+    for (const [name, type, expected] of EXPECTED_LISTENER_CONDITIONS) expect(`${name} ${type}=${cond(name, type)}`).toBe(`${name} ${type}=${expected}`);
+    expect(gw.listeners!.map((l) => `${l.name}:${l.attachedRoutes}`)).toEqual(EXPECTED_ATTACHED_ROUTES);
+    const parents = Object.fromEntries([...s].flatMap(([key, v]) => (v.parents ?? []).map((p, i) => [`${key}#${i}`, p.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ')])));
+    expect(parents).toEqual(EXPECTED_ROUTE_PARENTS);
   });
 
   it('Programmed: the address of the deployed Service, of the Service spec.addresses names, or why there is none', () => {

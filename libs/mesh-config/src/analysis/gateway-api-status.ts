@@ -25,7 +25,7 @@ export type GatewayApiStatus = Map<string, { conditions?: Condition[]; addresses
 export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
 /** Listener protocols tsmesh serves (UDP is not). */
 const SERVED_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP']);
-const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror']);
+const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS']);
 const ok = (type: string, reason: string, message = ''): Condition => ({ type, status: 'True', reason, message });
 const bad = (type: string, reason: string, message: string): Condition => ({ type, status: 'False', reason, message });
 

@@ -11,6 +11,9 @@
  * 3. the oldest route (`metadata.creationTimestamp`), then `{namespace}/{name}` alphabetically;
  * 4. within a route, the first rule, then the first match.
  *
+ * A precedence vector starts with its route kind (0 HTTPRoute, 1 GRPCRoute; see
+ * {@link grpcMatchPrecedence}), so the two kinds are never compared field by field.
+ *
  * Two matches equal in every respect are a conflict, resolved by that same order: the first one
  * (the older route's) serves, and the other route stays Accepted.
  */
@@ -22,7 +25,7 @@ const PATH_RANK: Record<string, number> = { Exact: 3, RegularExpression: 2, Path
 /** The precedence of one match, as a vector compared element by element (larger first). */
 export function matchPrecedence(m: HTTPRouteMatchApi | undefined): number[] {
   const type = m?.path?.type ?? 'PathPrefix';
-  return [PATH_RANK[type] ?? 0, (m?.path?.value ?? '/').length, m?.method ? 1 : 0, m?.headers?.length ?? 0, m?.queryParams?.length ?? 0];
+  return [0, PATH_RANK[type] ?? 0, (m?.path?.value ?? '/').length, m?.method ? 1 : 0, m?.headers?.length ?? 0, m?.queryParams?.length ?? 0];
 }
 
 /** Negative when vector `a` comes first (larger elements first), positive when `b` does, 0 on a tie. */
@@ -70,8 +73,10 @@ type GrpcMatch = NonNullable<NonNullable<NonNullable<GRPCRouteObject['spec']>['r
 
 /**
  * The precedence of one GRPCRoute match (GRPCRouteRule `matches`): more characters in the service,
- * then more characters in the method, then more header matches.
+ * then more characters in the method, then more header matches. On a hostname shared with
+ * HTTPRoutes (a conflict Gateway API leaves to implementations), GRPCRoute matches come first: they
+ * name gRPC service paths, which an HTTPRoute's catch-all would otherwise take.
  */
 export function grpcMatchPrecedence(m: GrpcMatch | undefined): number[] {
-  return [m?.method?.service?.length ?? 0, m?.method?.method?.length ?? 0, m?.headers?.length ?? 0];
+  return [1, m?.method?.service?.length ?? 0, m?.method?.method?.length ?? 0, m?.headers?.length ?? 0];
 }

@@ -33,7 +33,7 @@ const httpRoute = obj({
   delegate: obj({ name: str(), namespace: str() }, { required: ['name'] }),
   rewrite: obj({ uri: str(), authority: str(), uriRegexRewrite: obj({ match: str(), rewrite: str() }, { required: ['match', 'rewrite'] }) }),
   timeout: duration,
-  retries: obj({ attempts: int(0), perTryTimeout: duration, retryOn: str(), retryRemoteLocalities: bool }),
+  retries: obj({ attempts: int(0), perTryTimeout: duration, retryOn: str(), retryRemoteLocalities: bool, retryIgnorePreviousHosts: bool, backoff: duration }),
   fault: obj({
     delay: obj({ fixedDelay: duration, exponentialDelay: duration, percentage: percent, percent: int(0, 100) }),
     abort: obj({ httpStatus: int(200, 599), grpcStatus: str(), http2Error: str(), percentage: percent }),

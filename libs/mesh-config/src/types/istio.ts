@@ -89,6 +89,8 @@ export interface HTTPRetry {
   perTryTimeout?: string;
   retryOn?: string;
   retryRemoteLocalities?: boolean;
+  /** Minimum wait before a retry (Envoy `retry_back_off.base_interval`). */
+  backoff?: string;
 }
 
 /** `HTTPFaultInjection`. */

@@ -8,7 +8,7 @@ import { ExtensionTypeUrl } from '../type-urls';
 /** HTTP filters (typed_config type URLs) the proxy implements. */
 export const PROXY_HTTP_FILTER_TYPES: readonly string[] = [
   ExtensionTypeUrl.Router, ExtensionTypeUrl.HttpFault, ExtensionTypeUrl.HttpRbac, ExtensionTypeUrl.JwtAuthentication,
-  ExtensionTypeUrl.LocalRateLimit, ExtensionTypeUrl.HeaderMutation,
+  ExtensionTypeUrl.LocalRateLimit, ExtensionTypeUrl.HeaderMutation, ExtensionTypeUrl.Cors,
 ];
 
 /** Network filters (typed_config type URLs) the proxy implements. */

@@ -86,9 +86,9 @@ describe('EnvoyFilter: HTTP filters', () => {
       patch: {operation: REMOVE}
 `));
     const filters = (l: string) => (((json(g, TypeUrl.Listener, l).filter_chains as EnvoyJson[])[0].filters as EnvoyJson[])[0].typed_config as { http_filters: { name: string }[] }).http_filters.map((f) => f.name);
-    // generated: [fault, router]; INSERT_FIRST, then INSERT_AFTER it, then REPLACE it
-    expect(filters('0.0.0.0_8091')).toEqual(['tsmesh.sample.replaced', 'envoy.filters.http.fault', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
-    expect(filters('0.0.0.0_8090')).toEqual(['envoy.filters.http.router']);
+    // generated: [cors, fault, router]; INSERT_FIRST, then INSERT_AFTER it, then REPLACE it
+    expect(filters('0.0.0.0_8091')).toEqual(['tsmesh.sample.replaced', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
+    expect(filters('0.0.0.0_8090')).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.router']);
     expect(g.envoyFilters!.applied.map((a) => a.changed)).toEqual([1, 1, 1, 1, 0]);
     expect(g.envoyFilters!.unmatched).toEqual(['EnvoyFilter default/ops: configPatches[4] (REMOVE HTTP_FILTER) matched nothing']);
   });
