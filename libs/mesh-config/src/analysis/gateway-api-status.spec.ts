@@ -63,7 +63,7 @@ spec: {clusterIP: 10.96.0.7, selector: {istio: ingressgateway}, ports: [{port: 8
   });
 
   it("Programmed: a LoadBalancer Service's ingress IPs and hostnames once assigned, its cluster IP before", () => {
-    const lb = (status: string) => gatewayApiStatus(parseConfigYaml(YAML.replace('spec: {clusterIP: 10.96.0.40, ports: [{port: 80}]}', `spec: {type: LoadBalancer, clusterIP: 10.96.0.40, ports: [{port: 80}]}\nstatus: ${status}`), 'gw.yaml').resources)
+    const lb = (status: string) => gatewayApiStatus(parseConfigYaml(YAML.replace('spec: {clusterIP: 10.96.0.40,', `status: ${status}\nspec: {type: LoadBalancer, clusterIP: 10.96.0.40,`), 'gw.yaml').resources)
       .get('KubernetesGateway/infra/gw')!.addresses;
     expect(lb('{loadBalancer: {ingress: [{ip: 172.18.255.200}, {hostname: gw.lb.example.com}]}}')).toEqual([{ type: 'IPAddress', value: '172.18.255.200' }, { type: 'Hostname', value: 'gw.lb.example.com' }]);
     expect(lb('{loadBalancer: {}}')).toEqual([{ type: 'IPAddress', value: '10.96.0.40' }]);
