@@ -108,3 +108,44 @@ export function mergeGatewayRoutes(gateway: ConfigResource, listeners: readonly 
   }
   return out;
 }
+
+/** A GAMMA route (Service parent) converted on its own, with its rules for merging. */
+export interface MeshAttachment {
+  /** The Service host and who sees the route: `host|` for a producer route, `host|<namespace>` for a consumer route. */
+  key: string;
+  vs: { name: string; namespace: string; spec: VirtualServiceSpec; resource: ConfigResource };
+  /** The rules with their route names and the parentRef's port applied. */
+  entries: readonly RuleEntry[];
+}
+
+/**
+ * GAMMA routes for the same Service and the same callers (every caller for producer routes, one
+ * namespace for consumer routes) merged into one VirtualService, in the same precedence as on a
+ * Gateway listener (match, then the oldest route, then `{namespace}/{name}`, then rule order; an
+ * identical match of a later route dropped). A Service with one route keeps that route's own
+ * VirtualService. The merged one is named after the oldest route and lists every route it holds.
+ */
+export function mergeMeshRoutes(list: readonly MeshAttachment[]): (MeshAttachment['vs'] & { sources?: readonly ConfigResource[] })[] {
+  const groups = new Map<string, MeshAttachment[]>();
+  for (const a of list) groups.set(a.key, [...(groups.get(a.key) ?? []), a]);
+  const out: (MeshAttachment['vs'] & { sources?: readonly ConfigResource[] })[] = [];
+  for (const g of groups.values()) {
+    if (g.length === 1) {
+      out.push(g[0].vs);
+      continue;
+    }
+    const ranked = g.flatMap((a) => a.entries.map((e) => ({ e, a })));
+    ranked.sort((x, y) => comparePrecedence(x.e.p, y.e.p) || compareRouteAge(x.a.vs.resource, y.a.vs.resource) || x.e.rule - y.e.rule);
+    const seen = new Set<string>();
+    const http: IstioHTTPRoute[] = [];
+    for (const { e } of ranked) {
+      const key = JSON.stringify(e.r.match ?? []);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      http.push(e.r);
+    }
+    const first = g[0].vs;
+    out.push({ ...first, spec: { ...first.spec, http }, sources: [...new Set(g.map((a) => a.vs.resource))] });
+  }
+  return out;
+}
