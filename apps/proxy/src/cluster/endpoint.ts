@@ -128,7 +128,13 @@ export class UpstreamAttempt implements H1Handler {
     }
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));
     ex.writeHead(statusCode, out, false);
-    ex.flushAfterRead();
+    // the HTTP/1.1 pool says when the read that carried the head is handled; others get a tick
+    if (controller.tellsReadEnd !== true) ex.flushAfterRead();
+  }
+
+  /** The upstream read with the response head is handled: a head still held (no body bytes came with it) goes out. */
+  onResponseReadEnd(): void {
+    if (!this.finished && this.started) this.ex.flushHeldHead();
   }
 
   onResponseData(controller: H1Controller, chunk: Buffer): void {

@@ -371,6 +371,11 @@ export class Exchange implements RequestView, Timed {
     if (this.pendingHeaders !== null) process.nextTick(flushHeld, this);
   }
 
+  /** Sends a response head still held (called once the upstream read that carried it is handled). */
+  flushHeldHead(): void {
+    flushHeld(this);
+  }
+
   /** Ends a locally generated response with `body` (counted as sent). */
   endWith(body: Buffer | undefined): void {
     if (body !== undefined) this.responseBytes += body.length;

@@ -21,6 +21,8 @@ type Headers = Record<string, string | string[] | undefined>;
 export interface H1Controller {
   readonly aborted: boolean;
   readonly paused: boolean;
+  /** The pool tells {@link H1Handler.onResponseReadEnd} once each read that carried a response head is handled. */
+  readonly tellsReadEnd?: boolean;
   pause(): void;
   resume(): void;
   abort(reason: Error): void;
@@ -33,6 +35,8 @@ export interface H1Handler {
   onResponseData?(controller: H1Controller, chunk: Buffer): void;
   onResponseEnd?(controller: H1Controller, trailers: Record<string, string | string[]>): void;
   onResponseError?(controller: H1Controller | null, err: Error): void;
+  /** The socket read that carried the response head has been handled (pools whose controller `tellsReadEnd`). */
+  onResponseReadEnd?(controller: H1Controller): void;
   /** `n` bytes of a streamed request body were written upstream. */
   onRequestData?(n: number): void;
 }
@@ -96,6 +100,7 @@ function connectTimedOut(c: PendingConnect): void {
 class Exchange1 implements H1Controller {
   aborted = false;
   paused = false;
+  readonly tellsReadEnd = true;
   conn: H1ClientConnection | null = null;
   /** A retry on a fresh connection was already used. */
   retried = false;
@@ -256,10 +261,15 @@ function onIdleTimeout(c: H1ClientConnection): void {
   c.destroy();
 }
 
+/** The trailers of a response that has none (shared, never written to). */
+const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
+
 /** One upstream HTTP/1.1 connection. */
 export class H1ClientConnection implements ParserEvents {
   private readonly parser: Http1Parser;
   private x: Exchange1 | null = null;
+  /** The exchange whose response head the read being handled carried. */
+  private headIn: Exchange1 | null = null;
   private requests = 0;
   private destroyed = false;
   private gotBytes = false;
@@ -390,6 +400,12 @@ export class H1ClientConnection implements ParserEvents {
     }
     this.gotBytes = true;
     this.parser.execute(b);
+    // a head parsed in this read: its handler hears once the read is handled (no tick per response)
+    const h = this.headIn;
+    if (h !== null) {
+      this.headIn = null;
+      if (!h.aborted) h.handler.onResponseReadEnd?.(h);
+    }
   }
 
   pauseResponse(): void {
@@ -417,6 +433,7 @@ export class H1ClientConnection implements ParserEvents {
       else if (Array.isArray(cur)) cur.push(v);
       else h[k] = [cur, v];
     }
+    this.headIn = x;
     x.handler.onResponseStart?.(x, p.status, h, p.reason);
   }
 
@@ -428,8 +445,11 @@ export class H1ClientConnection implements ParserEvents {
   onComplete(trailers: string[] | null): void {
     const x = this.x;
     if (x === null || this.parser.status < 200) return;
-    const t: Record<string, string | string[]> = {};
-    if (trailers !== null) for (let i = 0; i < trailers.length; i += 2) t[trailers[i].toLowerCase()] = trailers[i + 1];
+    let t: Record<string, string | string[]> = NO_TRAILERS;
+    if (trailers !== null) {
+      t = {};
+      for (let i = 0; i < trailers.length; i += 2) t[trailers[i].toLowerCase()] = trailers[i + 1];
+    }
     this.responseDoneFlag = true;
     if (!this.requestDone) {
       // answered before the request body was sent: the connection cannot be reused
