@@ -31,6 +31,7 @@ import {
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { meshConfig } from './config';
 import { topSelfTime, type ProfileEntry } from './cpuprofile';
+import { LAUNCH, launchEnv } from './launch';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
@@ -46,8 +47,8 @@ const o = new Command()
   .option('--services <n>', 'services in the config-size case', (v) => Number(v), 1000)
   .option('--grpc-concurrency <n>', 'gRPC calls in flight at max rate', (v) => Number(v), 64)
   .option('--profile-seconds <s>', 'seconds of the CPU profile (0: none)', (v) => Number(v), 5)
-  .option('--proxy-node-flags <flags>', "V8/Node flags for the tsmesh proxies (the image's)", '--max-semi-space-size=2')
-  .option('--proxy-env <vars>', "environment of the tsmesh proxies, space-separated NAME=value (the image's)", 'MALLOC_ARENA_MAX=2')
+  .option('--proxy-node-flags <flags>', "V8/Node flags for the tsmesh proxies (the image's: apps/proxy/launch.json)", LAUNCH.nodeFlags.join(' '))
+  .option('--proxy-env <vars>', "environment of the tsmesh proxies, space-separated NAME=value (the image's)", launchEnv())
   .option('--out <prefix>', 'results path prefix', 'bench/results/proxy')
   .parse()
   .opts<{ pin?: boolean; rt: boolean; duration: number; rounds: number; maxDuration: number; maxRounds: number; warmup: number; rate: number; connections: number;

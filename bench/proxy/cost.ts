@@ -21,6 +21,7 @@ import {
 } from '@tsmesh/xds';
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { topSelfTime } from './cpuprofile';
+import { LAUNCH } from './launch';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
@@ -31,7 +32,7 @@ const o = new Command()
   .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
   .option('--profile-out <file>', 'keep the .cpuprofile there')
   .option('--proxy-main <file>', 'the proxy build to run', 'dist/apps/proxy/main.js')
-  .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's)", '--max-semi-space-size=2')
+  .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's: apps/proxy/launch.json)", LAUNCH.nodeFlags.join(' '))
   .parse()
   .opts<{ case: string; requests: number; connections: number; repeat: number; profile?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
 
@@ -199,7 +200,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
       const flags = [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), '--trace-gc', ...(prof ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${profDir}`] : [])];
       const c = spawn(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
         '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], {
-        stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2', POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' },
+        stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...LAUNCH.env, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' },
       });
       const log = { out: '' };
       c.stdout!.setEncoding('utf8').on('data', (d: string) => { log.out += d; });

@@ -13,6 +13,7 @@ import net from 'node:net';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { AdsServer, SnapshotCache, Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost } from '@tsmesh/xds';
+import { LAUNCH } from './launch';
 const root = resolve(import.meta.dirname, '../..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function freePort(): Promise<number> { return new Promise((res) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); }); }
@@ -54,7 +55,7 @@ cache.setSnapshot('sidecar~127.0.0.1~bench-a.default~default.svc.cluster.local',
 cache.setSnapshot('sidecar~127.0.0.1~bench-b.default~default.svc.cluster.local', Snapshot.create('1', { [TypeUrl.Listener]: [lst('inbound-grpc', tsB)], [TypeUrl.RouteConfiguration]: [rc('inbound-grpc', cU.name!)], [TypeUrl.Cluster]: [cU], [TypeUrl.ClusterLoadAssignment]: [eU] }));
 const proxyMain = resolve(root, 'dist/apps/proxy/main.js');
 const flags = (process.env.PROXY_FLAGS ?? '').split(/\s+/).filter(Boolean);
-const tsProxy = async (pod: string) => start([process.execPath, '--max-semi-space-size=2', ...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(await freePort()), '--status-port', String(await freePort()), '--prometheus-port', String(await freePort()), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], { MALLOC_ARENA_MAX: '2', POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
+const tsProxy = async (pod: string) => start([process.execPath, ...LAUNCH.nodeFlags, ...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(await freePort()), '--status-port', String(await freePort()), '--prometheus-port', String(await freePort()), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], { ...LAUNCH.env, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
 const pa = await tsProxy('bench-a'), pb = await tsProxy('bench-b');
 for (const p of [grpcUp, tsA, tsB]) await waitPort(p);
 await sleep(500);

@@ -2,12 +2,15 @@
  * Resident memory of one tsmesh proxy (not part of `npm test`; RSS is meaningful on a busy machine,
  * throughput is not): idle (connected to xDS, no resources), with the benchmark's sidecar config,
  * with a mesh of `--services` services, and each of those after `--load-seconds` at `--rate` rps.
- * Each case starts a fresh proxy from dist/apps/proxy/main.js; `--node-flags` passes V8/Node
- * flags to it (e.g. `--node-flags="--max-semi-space-size=1"`) so flags can be compared.
- *   node bench/proxy/run.mjs --rss [--services 1000] [--rate 1000] [--load-seconds 5] [--node-flags ...]
+ * Each case starts a fresh proxy from dist/apps/proxy/main.js with the image's flags and
+ * environment (apps/proxy/launch.json); `--node-flags` / `--proxy-env` replace them (e.g.
+ * `--node-flags="--max-semi-space-size=1"`) so flags can be compared. Each figure is reported as
+ * RSS and split into anonymous (`anon*`: V8 heap, malloc, stacks) and file-backed (`file*`: the
+ * node executable's pages, shared libraries) memory, with the proxy's CPU per 1,000 requests.
+ *   node bench/proxy/run.mjs rss [--services 1000] [--rate 1000] [--load-seconds 5] [--node-flags ...] [--heap-snapshot dir]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -16,6 +19,7 @@ import { Command } from 'commander';
 import autocannon from 'autocannon';
 import { AdsServer, SnapshotCache, Snapshot, TypeUrl } from '@tsmesh/xds';
 import { meshConfig } from './config';
+import { LAUNCH, launchEnv } from './launch';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
@@ -23,13 +27,14 @@ const o = new Command()
   .option('--rate <rps>', 'load rate', (v) => Number(v), 1000)
   .option('--load-seconds <s>', 'seconds of load per case (0: none)', (v) => Number(v), 5)
   .option('--settle <s>', 'seconds to wait after config before sampling', (v) => Number(v), 3)
-  .option('--node-flags <flags>', 'flags for the proxy process', '')
-  .option('--proxy-env <vars>', 'environment of the proxy process, space-separated NAME=value (the image sets MALLOC_ARENA_MAX=2)', '')
+  .option('--node-flags <flags>', "flags for the proxy process (default: the image's, apps/proxy/launch.json; \"\" for none)", LAUNCH.nodeFlags.join(' '))
+  .option('--proxy-env <vars>', "environment of the proxy process, space-separated NAME=value (default: the image's)", launchEnv())
   .option('--cases <list>', 'idle,sidecar,mesh', 'idle,sidecar,mesh')
   .option('--json', 'print one JSON line per case')
+  .option('--heap-snapshot <dir>', 'write a V8 heap snapshot of each case, after its samples, into <dir> (for a retained-size breakdown)')
   .allowUnknownOption()
   .parse()
-  .opts<{ services: number; rate: number; loadSeconds: number; settle: number; nodeFlags: string; proxyEnv: string; cases: string; json?: boolean }>();
+  .opts<{ services: number; rate: number; loadSeconds: number; settle: number; nodeFlags: string; proxyEnv: string; cases: string; json?: boolean; heapSnapshot?: string }>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,8 +45,17 @@ function cpuSeconds(pid: number): number {
 }
 
 export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+  return memMb(pid).rss;
+}
+
+/** The resident set split into anonymous (heap, malloc, stacks) and file-backed (the node binary's pages, shared libraries) from /proc/<pid>/status. */
+export function memMb(pid: number): { rss: number; anon: number; file: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => {
+    const m = new RegExp(`${name}:\\s+(\\d+) kB`).exec(st);
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
 }
 
 async function freePort(): Promise<number> {
@@ -74,6 +88,7 @@ async function main(): Promise<void> {
   const ads = new AdsServer({ cache });
   const adsPort = await ads.listen('127.0.0.1:0');
   const flags = o.nodeFlags.split(/\s+/).filter(Boolean);
+  if (o.heapSnapshot) flags.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${resolve(o.heapSnapshot)}`);
   const out: Record<string, number | string>[] = [];
   let seq = 0;
   for (const kind of o.cases.split(',')) {
@@ -96,7 +111,7 @@ async function main(): Promise<void> {
       });
       const configMs = performance.now() - t0;
       await sleep(o.settle * 1000);
-      const row: Record<string, number | string> = { case: kind, services: kind === 'mesh' ? o.services : kind === 'sidecar' ? 1 : 0, configMs: Math.round(configMs), rssMb: round(rssMb(child.pid!)) };
+      const row: Record<string, number | string> = { case: kind, services: kind === 'mesh' ? o.services : kind === 'sidecar' ? 1 : 0, configMs: Math.round(configMs), ...mem('', child.pid!) };
       if (kind !== 'idle' && o.loadSeconds > 0) {
         const cpu0 = cpuSeconds(child.pid!);
         const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 16, overallRate: o.rate, duration: o.loadSeconds, headers: { host: 'upstream.bench' } });
@@ -104,9 +119,16 @@ async function main(): Promise<void> {
         // proxy CPU per 1,000 requests served: less sensitive to a busy machine than a maximum rate
         row.cpuMsPer1kReq = round((1e6 * (cpuSeconds(child.pid!) - cpu0)) / Math.max(1, r.requests.total));
         row.loadErrors = r.errors + r.non2xx;
-        row.rssLoadMb = round(rssMb(child.pid!));
+        Object.assign(row, mem('Load', child.pid!));
         await sleep(o.settle * 1000);
-        row.rssAfterMb = round(rssMb(child.pid!));
+        Object.assign(row, mem('After', child.pid!));
+      }
+      // last, as taking it grows the resident set
+      if (o.heapSnapshot) {
+        const before = new Set(readdirSync(resolve(o.heapSnapshot)));
+        child.kill('SIGUSR2');
+        await waitFor(`${kind}: heap snapshot`, () => readdirSync(resolve(o.heapSnapshot!)).some((f) => !before.has(f) && f.endsWith('.heapsnapshot')), 120_000);
+        await sleep(3000);
       }
       out.push(row);
       console.log(o.json ? JSON.stringify({ flags: o.nodeFlags, env: o.proxyEnv, ...row }) : `${kind}: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -117,6 +139,11 @@ async function main(): Promise<void> {
   up.close();
   await ads.close();
   process.exit(0);
+}
+
+function mem(when: string, pid: number): Record<string, number> {
+  const m = memMb(pid);
+  return { [`rss${when}Mb`]: round(m.rss), [`anon${when}Mb`]: round(m.anon), [`file${when}Mb`]: round(m.file) };
 }
 
 function round(v: number): number {

@@ -148,11 +148,11 @@ export class XdsConfig extends EventEmitter {
     for (const r of u.resources) {
       if (next.has(r.name)) rejected(u.typeUrl, r.name, new Error('duplicate cluster name'));
       const prev = this.clusterSpecs.get(r.name);
-      const raw = r.message as unknown as Cluster__Output;
       // unchanged resources (same bytes) keep their compiled spec (and the runtime cluster is not touched)
       if (prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes)) { next.set(r.name, prev); continue; }
       try {
-        next.set(r.name, this.compile(() => compileCluster(raw, u.version)));
+        // decoded here, dropped once compiled (only the compiled spec is kept)
+        next.set(r.name, this.compile(() => compileCluster(r.message as unknown as Cluster__Output, u.version)));
       } catch (err) {
         rejected(u.typeUrl, r.name, err);
       }
@@ -184,12 +184,11 @@ export class XdsConfig extends EventEmitter {
     const addrs = new Map<string, string>();
     for (const r of u.resources) {
       const prev = this.listenerSpecs.get(r.name);
-      const raw = r.message as unknown as Listener__Output;
       let spec: ListenerSpec;
       if (prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes)) spec = prev;
       else {
         try {
-          spec = this.compile(() => compileListener(raw, u.version));
+          spec = this.compile(() => compileListener(r.message as unknown as Listener__Output, u.version));
         } catch (err) {
           rejected(u.typeUrl, r.name, err);
         }

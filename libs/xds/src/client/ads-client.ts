@@ -12,10 +12,13 @@ import { GrpcCode, ResourceRejectedError } from '../errors';
 import { TYPE_SHORT_NAME, type ResourceTypeUrl } from '../type-urls';
 import type { DiscoveryResponse__Output, Node } from '../types';
 
-/** One decoded resource of an update. */
+/**
+ * One resource of an update. `message` is decoded from `bytes` on each read when the resource
+ * came encoded: read it once, where it is compiled, and do not keep it.
+ */
 export interface DecodedResource<T = Record<string, unknown>> {
   name: string;
-  message: T;
+  readonly message: T;
   /** The resource as it arrived (the `Any` value): compact, for change detection and dumps. */
   bytes?: Uint8Array;
 }
@@ -66,6 +69,17 @@ interface TypeEntry extends ClientTypeState {
 }
 
 /** Name of a resource inside an update: `name`, or `cluster_name` for endpoints. */
+/**
+ * A resource kept as its bytes: `message` decodes it on each read (take it once), so the decoded
+ * form lives only while the handler compiles it.
+ */
+class EncodedResource implements DecodedResource {
+  constructor(readonly name: string, private readonly typeUrl: ResourceTypeUrl, readonly bytes: Uint8Array) {}
+  get message(): Record<string, unknown> {
+    return unpack({ type_url: this.typeUrl, value: this.bytes });
+  }
+}
+
 function nameOf(m: Record<string, unknown>): string {
   return (m.name as string) || (m.cluster_name as string) || '';
 }
@@ -214,8 +228,11 @@ export class AdsClient extends EventEmitter {
         break;
       }
       try {
-        const message = unpack(any);
-        resources.push({ name: nameOf(message), message, bytes: any.value instanceof Uint8Array ? any.value : undefined });
+        // Decoded here to refuse the whole response if any resource is malformed and to name it;
+        // that message is dropped at once (it dies young) and `message` decodes again when the
+        // handler reads it, so a large update never holds every decoded resource at the same time.
+        const name = nameOf(unpack(any));
+        resources.push(any.value instanceof Uint8Array ? new EncodedResource(name, typeUrl, any.value) : { name, message: unpack(any) });
       } catch (err) {
         error = `${TYPE_SHORT_NAME[typeUrl]} response resource #${i}: cannot decode: ${(err as Error).message}`;
       }
