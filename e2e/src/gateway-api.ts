@@ -31,3 +31,46 @@ export function requestsTotal(text: string, labels: Record<string, string>): num
   }
   return sum;
 }
+
+/** The layer-4 Gateway of the TLS passthrough / TCP scenario: its name and deployed Service. */
+export const L4_GATEWAY = { namespace: 'default', name: 'edge-l4', service: 'edge-l4-istio', sni: 'istio-sidecar-injector.istio-system.svc' };
+
+/**
+ * A Gateway (automated deployment) with a TLS Passthrough listener on 443 for the injector's host
+ * name and a TCP listener on 9000; a TLSRoute passing TLS through to the injector's webhook Service
+ * in istio-system (a TLS server with a certificate of its own, which the client must see) by a
+ * ReferenceGrant there; a TCPRoute to todolist-v1.
+ */
+export function gatewayApiL4Samples(): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ${L4_GATEWAY.name}, namespace: ${L4_GATEWAY.namespace}}
+spec:
+  gatewayClassName: istio
+  listeners:
+    - {name: tls, port: 443, protocol: TLS, hostname: ${L4_GATEWAY.sni}, tls: {mode: Passthrough}, allowedRoutes: {namespaces: {from: Same}}}
+    - {name: tcp, port: 9000, protocol: TCP, allowedRoutes: {namespaces: {from: Same}}}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: default-tlsroutes-to-injector, namespace: istio-system}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: TLSRoute, namespace: default}]
+  to: [{group: "", kind: Service, name: istio-sidecar-injector}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: injector-passthrough, namespace: default}
+spec:
+  parentRefs: [{name: ${L4_GATEWAY.name}, sectionName: tls}]
+  hostnames: [${L4_GATEWAY.sni}]
+  rules: [{backendRefs: [{name: istio-sidecar-injector, namespace: istio-system, port: 443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: todolist-tcp, namespace: default}
+spec:
+  parentRefs: [{name: ${L4_GATEWAY.name}, sectionName: tcp}]
+  rules: [{backendRefs: [{name: todolist-v1, port: 8000}]}]
+`;
+}
