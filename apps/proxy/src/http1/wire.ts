@@ -34,6 +34,25 @@ export function validValue(v: string): boolean {
   return true;
 }
 
+/**
+ * Long values found valid lately (the proxy's own peer metadata and node id go on every request
+ * and response of a hop): one of them again is known valid by a string comparison instead of a
+ * scan of its characters. Strings are immutable, so a value once valid stays valid.
+ */
+const recentValid: string[] = ['', '', '', ''];
+let recentNext = 0;
+
+/** {@link validValue}, remembering long valid values. */
+function validFieldValue(x: string): boolean {
+  if (x.length < 64) return validValue(x);
+  const r = recentValid;
+  if (x === r[0] || x === r[1] || x === r[2] || x === r[3]) return true;
+  if (!validValue(x)) return false;
+  r[recentNext] = x;
+  recentNext = (recentNext + 1) & 3;
+  return true;
+}
+
 /** Field lines (`name: value\r\n`...), invalid ones dropped. */
 export function fieldLines(h: Headers): string {
   let s = '';
@@ -41,10 +60,10 @@ export function fieldLines(h: Headers): string {
     const v = h[k];
     if (v === undefined || k.charCodeAt(0) === 58 || !validName(k)) continue;
     if (Array.isArray(v)) {
-      for (const x of v) if (validValue(x)) s += `${k}: ${x}\r\n`;
+      for (const x of v) if (validFieldValue(x)) s += `${k}: ${x}\r\n`;
     } else {
       const x = typeof v === 'string' ? v : String(v);
-      if (validValue(x)) s += `${k}: ${x}\r\n`;
+      if (validFieldValue(x)) s += `${k}: ${x}\r\n`;
     }
   }
   return s;
