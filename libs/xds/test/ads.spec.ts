@@ -270,6 +270,46 @@ describe('status of resumed streams and NACKs (State of the World)', () => {
   });
 });
 
+describe('incremental SotW for non-full-state types (EDS, RDS)', () => {
+  it('after an ACK, an EDS response carries only the load assignments that changed; CDS stays full; a NACK keeps the ACKed base', async () => {
+    const { port, cache } = await startServer();
+    const at = (ip: string) => (n: string) => clusterLoadAssignment(n, [{ address: ip, port: 80 }]);
+    const make = (v: string, ips: Record<string, string>) => Snapshot.create(v, {
+      [TypeUrl.Cluster]: Object.keys(ips).map((n) => cluster({ name: n })),
+      [TypeUrl.ClusterLoadAssignment]: Object.entries(ips).map(([n, ip]) => at(ip)(n)),
+    });
+    cache.setSnapshot('p', make('v1', { a: '10.0.0.1', b: '10.0.0.1', c: '10.0.0.1' }));
+    const client = startClient(port, 'p');
+    const cds: XdsUpdate[] = [];
+    const eds: XdsUpdate[] = [];
+    let refuse = false;
+    client.watch(TypeUrl.Cluster, '*', (u) => {
+      cds.push(u);
+      client.subscribe(TypeUrl.ClusterLoadAssignment, u.resources.map((r) => r.name));
+    });
+    client.watch(TypeUrl.ClusterLoadAssignment, [], (u) => {
+      if (refuse) throw new Error('refused');
+      eds.push(u);
+    });
+    client.start();
+    await waitFor(() => client.state().get(TypeUrl.ClusterLoadAssignment)?.acceptedVersion === 'v1', 'EDS v1');
+    expect(eds.at(-1)!.resources.map((r) => r.name).sort()).toEqual(['a', 'b', 'c']);
+    cache.setSnapshot('p', make('v2', { a: '10.0.0.1', b: '10.0.0.2', c: '10.0.0.1' }));
+    await waitFor(() => client.state().get(TypeUrl.ClusterLoadAssignment)?.acceptedVersion === 'v2', 'EDS v2');
+    expect(eds.at(-1)!.resources.map((r) => r.name)).toEqual(['b']);
+    // CDS is a full-state type: every cluster, every time.
+    expect(cds.at(-1)!.resources.map((r) => r.name)).toEqual(['a', 'b', 'c']);
+    // A NACKed response does not move the base: the next one carries what changed since the last ACK.
+    refuse = true;
+    cache.setSnapshot('p', make('v3', { a: '10.0.0.3', b: '10.0.0.2', c: '10.0.0.1' }));
+    await waitFor(() => client.state().get(TypeUrl.ClusterLoadAssignment)?.lastNack?.version === 'v3', 'EDS NACK');
+    refuse = false;
+    cache.setSnapshot('p', make('v4', { a: '10.0.0.3', b: '10.0.0.2', c: '10.0.0.4' }));
+    await waitFor(() => client.state().get(TypeUrl.ClusterLoadAssignment)?.acceptedVersion === 'v4', 'EDS v4');
+    expect(eds.at(-1)!.resources.map((r) => r.name).sort()).toEqual(['a', 'c']);
+  });
+});
+
 describe('DeltaAdsClient ↔ AdsServer (VHDS)', () => {
   const vh = (rc: string, host: string, cluster: string) => ({ name: host, domains: [host], routes: [{ match: { prefix: '/' }, route: { cluster } }] });
   const vhSnap = (v: string, hosts: Record<string, string>) => snapshotFromEncoded({ [TypeUrl.VirtualHost]: v }, {

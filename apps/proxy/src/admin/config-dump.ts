@@ -45,6 +45,18 @@ function resourceJson(typeUrl: ResourceTypeUrl, r: DumpedResource): J {
   return { '@type': typeUrl, ...(body as object) };
 }
 
+/** A route table that carries `vhds`, shown with the virtual hosts VHDS brought it (as the table in force), by resource name. */
+function withVhds(rc: J, vhds: (TypeDump & { kept?: ReadonlyMap<string, { bytes?: Uint8Array; message?: unknown }> }) | undefined): J {
+  if (!rc.vhds || !vhds?.kept) return rc;
+  const prefix = `${String(rc.name)}/`;
+  const names = [...vhds.kept.keys()].filter((n) => n.startsWith(prefix) && !n.slice(prefix.length).includes('/')).sort();
+  const hosts = names.map((n) => {
+    const { '@type': _t, ...vh } = resourceJson(TypeUrl.VirtualHost, { name: n, ...vhds.kept!.get(n)! });
+    return vh;
+  });
+  return { ...rc, virtual_hosts: hosts };
+}
+
 /** What a dump is built from. */
 export interface DumpSource {
   /** The bootstrap the proxy started with, as Envoy's `Bootstrap` JSON. */
@@ -115,10 +127,11 @@ export function configDump(src: DumpSource, opts: { includeEds?: boolean } = {})
   });
 
   const rds = t(TypeUrl.RouteConfiguration);
+  const vhds = t(TypeUrl.VirtualHost);
   configs.push({
     '@type': DUMP_TYPES.routes,
     static_route_configs: [],
-    dynamic_route_configs: rds ? kept(rds).map((r) => ({ version_info: rds.version, route_config: resourceJson(TypeUrl.RouteConfiguration, r), last_updated: lastUpdated(rds) })) : [],
+    dynamic_route_configs: rds ? kept(rds).map((r) => ({ version_info: rds.version, route_config: withVhds(resourceJson(TypeUrl.RouteConfiguration, r), vhds), last_updated: lastUpdated(rds) })) : [],
     ...(nackOf(rds) ? { last_nack: nackOf(rds) } : {}),
   });
 

@@ -1,6 +1,6 @@
 /** Bootstrap: the proxy's identity and settings from flags and the pod's downward-API env. */
 import { readFileSync } from 'node:fs';
-import { formatNodeId, type Node, type ProxyType } from '@tsmesh/xds';
+import { CLIENT_FEATURE_VHDS, formatNodeId, type Node, type ProxyType } from '@tsmesh/xds';
 import { accessLogTarget } from '../telemetry/access-log';
 
 /** Everything the proxy needs to start. */
@@ -151,6 +151,8 @@ export function xdsNode(b: Bootstrap): Node {
     id: b.nodeId,
     cluster: `${app}.${b.namespace}`,
     user_agent_name: 'tsmesh-proxy',
+    // Route tables may come as VHDS: virtual hosts over a Delta xDS stream (see agent/xds-config.ts).
+    client_features: [CLIENT_FEATURE_VHDS],
     metadata: {
       fields: {
         NAME: str(b.podName),

@@ -4,7 +4,7 @@
  */
 import type http from 'node:http';
 import pino, { type Logger } from 'pino';
-import { AdsClient, TYPE_SHORT_NAME, type ResourceTypeUrl } from '@tsmesh/xds';
+import { AdsClient, DeltaAdsClient, TYPE_SHORT_NAME, type ResourceTypeUrl } from '@tsmesh/xds';
 import { ClusterManager } from '../cluster/manager';
 import { ListenerManager } from '../listener/manager';
 import type { RouteTable } from '../config/route';
@@ -28,6 +28,8 @@ export class Proxy {
   readonly listeners: ListenerManager;
   readonly xds: XdsConfig;
   readonly client: AdsClient;
+  /** The Delta xDS stream for VHDS, opened once a route table carries `vhds`. */
+  readonly vhdsClient: DeltaAdsClient;
   adminPort = 0;
   statusPort = 0;
   prometheusPort = 0;
@@ -56,7 +58,8 @@ export class Proxy {
     this.ctx = { clusters: this.clusters, routes: this.routes, stats: new Stats(), activeRequests: 0, draining: false, telemetry: this.telemetry.deps };
     this.listeners = new ListenerManager(this.ctx);
     this.client = new AdsClient({ server: boot.discoveryAddress, node: xdsNode(boot), backoff: { initialMs: 200, maxMs: 10_000 } });
-    this.xds = new XdsConfig(this.client, this.clusters, this.listeners, this.routes, this.security);
+    this.vhdsClient = new DeltaAdsClient({ server: boot.discoveryAddress, node: xdsNode(boot), backoff: { initialMs: 200, maxMs: 10_000 } });
+    this.xds = new XdsConfig(this.client, this.clusters, this.listeners, this.routes, this.security, this.vhdsClient);
     this.xds.on('applied', (t: ResourceTypeUrl, v: string) => this.log.info({ type: TYPE_SHORT_NAME[t], version: v }, 'config applied'));
     this.xds.on('rejected', (t: ResourceTypeUrl, v: string, m: string) => this.log.warn({ type: TYPE_SHORT_NAME[t], version: v, reason: m }, 'config rejected (NACK)'));
     this.xds.on('ready', () => this.log.info('first config applied: ready'));
@@ -147,6 +150,7 @@ export class Proxy {
     if (this.stopped) return;
     this.stopped = true;
     this.client.close();
+    this.vhdsClient.close();
     this.listeners.close();
     this.clusters.close();
     this.security.stop();

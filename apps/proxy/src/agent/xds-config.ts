@@ -2,13 +2,22 @@
  * Applies xDS updates: compiles each pushed type into runtime tables once per version, rejects
  * (NACKs, with resource, field and reason) whatever cannot be applied faithfully while the last
  * good config keeps serving, and keeps EDS/RDS subscriptions in step with CDS/LDS.
+ *
+ * EDS and RDS are not full-state types: a State-of-the-World response may carry only the
+ * resources that changed, and a subscribed resource it leaves out is kept. A route table whose
+ * RouteConfiguration carries `vhds` takes its virtual hosts from VHDS: `VirtualHost` resources
+ * `<route configuration>/<name>` over a Delta xDS stream (wildcard), each response applied to
+ * every table it touches at once or NACKed as a whole (the tables in force keep serving).
  */
 import { EventEmitter } from 'node:events';
-import { ResourceRejectedError, TypeUrl, TYPE_SHORT_NAME, unpack, type AdsClient, type XdsUpdate, type Cluster__Output, type ClusterLoadAssignment__Output, type Listener__Output, type RouteConfiguration__Output, type ResourceTypeUrl } from '@tsmesh/xds';
+import {
+  parseVhdsResourceName, ResourceRejectedError, TypeUrl, TYPE_SHORT_NAME, unpack,
+  type AdsClient, type DeltaAdsClient, type DeltaUpdate, type XdsUpdate, type Cluster__Output, type ClusterLoadAssignment__Output, type Listener__Output, type RouteConfiguration__Output, type ResourceTypeUrl, type VirtualHost__Output,
+} from '@tsmesh/xds';
 import { ConfigError } from '../config/errors';
 import { compileCluster, compileLoadAssignment, type ClusterSpec, type EndpointSet } from '../config/cluster';
 import { compileListener, type ListenerSpec } from '../config/listener';
-import { compileRouteTable, referencedClusters, type RouteTable } from '../config/route';
+import { compileRouteTable, compileVhdsRouteTable, referencedClusters, type RouteTable } from '../config/route';
 import type { ClusterManager } from '../cluster/manager';
 import type { ListenerManager } from '../listener/manager';
 import type { ProxySecurity } from '../security/proxy-security';
@@ -62,6 +71,11 @@ export class XdsConfig extends EventEmitter {
   private edsNames: string[] = [];
   private rdsNames: string[] = [];
   private isReady = false;
+  /** Route configurations in force that carry `vhds` (their virtual hosts come from VHDS). */
+  private vhdsHeaders = new Map<string, RouteConfiguration__Output>();
+  /** VHDS virtual hosts in force, by route configuration name → resource name. */
+  private virtualHosts = new Map<string, ReadonlyMap<string, VirtualHost__Output>>();
+  private vhdsStarted = false;
 
   constructor(
     private readonly client: AdsClient,
@@ -69,6 +83,8 @@ export class XdsConfig extends EventEmitter {
     private readonly listenerManager: ListenerManager,
     private readonly routes: Map<string, RouteTable>,
     private readonly security: ProxySecurity | null = null,
+    /** The Delta xDS client for VHDS (started when a route table first carries `vhds`); without one, `vhds` is refused. */
+    private readonly vhdsClient: DeltaAdsClient | null = null,
   ) {
     super();
   }
@@ -120,9 +136,15 @@ export class XdsConfig extends EventEmitter {
     return this.dumps.get(typeUrl)?.kept.get(name)?.bytes;
   }
 
-  private record(typeUrl: ResourceTypeUrl, u: XdsUpdate): void {
+  /**
+   * Records an accepted version. For a type that is not full-state, `keep` names the resources
+   * held from before (subscribed, not in this response) and `removed` those gone.
+   */
+  private record(typeUrl: ResourceTypeUrl, u: { version: string; resources: XdsUpdate['resources'] }, keep?: ReadonlySet<string> | 'all', removed: readonly string[] = []): void {
     const prev = this.dumps.get(typeUrl);
     const kept = new Map<string, Kept>();
+    if (keep && prev) for (const [n, k] of prev.kept) if (keep === 'all' || keep.has(n)) kept.set(n, k);
+    for (const n of removed) kept.delete(n);
     for (const r of u.resources) kept.set(r.name, r.bytes ? { bytes: r.bytes } : { message: r.message });
     const d = new KeptDump(typeUrl, u.version, kept);
     d.lastNack = prev?.lastNack;
@@ -139,6 +161,7 @@ export class XdsConfig extends EventEmitter {
     if (this.edsNames.length && !a.has(TypeUrl.ClusterLoadAssignment)) return;
     if (this.rdsNames.length && !a.has(TypeUrl.RouteConfiguration)) return;
     for (const n of this.rdsNames) if (!this.routes.has(n)) return;
+    if (this.vhdsHeaders.size && !a.has(TypeUrl.VirtualHost)) return;
     this.isReady = true;
     this.emit('ready');
   }
@@ -166,7 +189,10 @@ export class XdsConfig extends EventEmitter {
   }
 
   private onEndpoints(u: XdsUpdate): void {
+    // Not full-state: subscribed load assignments the response leaves out are kept.
+    const subscribed = new Set(this.edsNames);
     const next = new Map<string, EndpointSet>();
+    for (const [n, e] of this.endpointSets) if (subscribed.has(n)) next.set(n, e);
     for (const r of u.resources) {
       try {
         next.set(r.name, compileLoadAssignment(r.message as unknown as ClusterLoadAssignment__Output, u.version));
@@ -176,7 +202,7 @@ export class XdsConfig extends EventEmitter {
     }
     this.endpointSets = next;
     this.clusters.applyEndpoints(next);
-    this.record(u.typeUrl, u);
+    this.record(u.typeUrl, u, subscribed);
   }
 
   private async onListeners(u: XdsUpdate): Promise<void> {
@@ -215,26 +241,104 @@ export class XdsConfig extends EventEmitter {
   }
 
   private onRoutes(u: XdsUpdate): void {
+    // Not full-state: subscribed route tables the response leaves out are kept.
+    const subscribed = new Set(this.rdsNames);
     const next = new Map<string, RouteTable>();
+    const headers = new Map<string, RouteConfiguration__Output>();
+    for (const [n, t] of this.routes) if (subscribed.has(n)) next.set(n, t);
+    for (const [n, h] of this.vhdsHeaders) if (subscribed.has(n)) headers.set(n, h);
     for (const r of u.resources) {
       const raw = r.message as unknown as RouteConfiguration__Output;
       const prev = this.routes.get(r.name);
       let t: RouteTable;
-      try {
-        t = prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes) ? prev : compileRouteTable(raw, u.version);
-      } catch (err) {
-        rejected(u.typeUrl, r.name, err);
-      }
-      if (raw.validate_clusters?.value) {
-        for (const c of referencedClusters(t)) {
-          if (!this.clusterSpecs.has(c)) rejected(u.typeUrl, r.name, new Error(`validate_clusters: cluster "${c}" is unknown`));
+      headers.delete(r.name);
+      if (raw.vhds) {
+        if (!this.vhdsClient) rejected(u.typeUrl, r.name, new Error('vhds: this proxy has no VHDS client'));
+        if (raw.virtual_hosts.length) rejected(u.typeUrl, r.name, new Error('virtual_hosts: a route configuration with vhds takes its virtual hosts from VHDS only'));
+        if (raw.vhds.config_source?.config_source_specifier !== 'ads') rejected(u.typeUrl, r.name, new Error('vhds.config_source: only ads is supported'));
+        headers.set(r.name, raw);
+        t = this.compileVhds(r.name, raw, this.virtualHosts.get(r.name), u.version, (err) => rejected(u.typeUrl, r.name, err));
+      } else {
+        try {
+          t = prev && sameBytes(this.acceptedBytes(u.typeUrl, r.name), r.bytes) ? prev : compileRouteTable(raw, u.version);
+        } catch (err) {
+          rejected(u.typeUrl, r.name, err);
         }
+        this.checkClusters(u.typeUrl, r.name, raw, t);
       }
       next.set(r.name, t);
     }
     this.routes.clear();
     for (const [k, v] of next) this.routes.set(k, v);
-    this.record(u.typeUrl, u);
+    this.vhdsHeaders = headers;
+    if (headers.size) this.startVhds();
+    this.record(u.typeUrl, u, subscribed);
+  }
+
+  private checkClusters(typeUrl: ResourceTypeUrl, name: string, raw: RouteConfiguration__Output, t: RouteTable): void {
+    if (!raw.validate_clusters?.value) return;
+    for (const c of referencedClusters(t)) {
+      if (!this.clusterSpecs.has(c)) rejected(typeUrl, name, new Error(`validate_clusters: cluster "${c}" is unknown`));
+    }
+  }
+
+  /** A route table from a `vhds` header and its VHDS virtual hosts (in resource-name order: Envoy's matching does not depend on it). */
+  private compileVhds(name: string, header: RouteConfiguration__Output, hosts: ReadonlyMap<string, VirtualHost__Output> | undefined, version: string, fail: (err: unknown) => never): RouteTable {
+    let t: RouteTable;
+    try {
+      t = compileVhdsRouteTable(header, hosts, version);
+    } catch (err) {
+      fail(err);
+    }
+    this.checkClusters(TypeUrl.RouteConfiguration, name, header, t);
+    return t;
+  }
+
+  /** Opens the VHDS stream once: a wildcard subscription to every virtual host of this proxy's route tables. */
+  private startVhds(): void {
+    if (this.vhdsStarted || !this.vhdsClient) return;
+    this.vhdsStarted = true;
+    this.vhdsClient.on('nack', (typeUrl: ResourceTypeUrl, version: string, message: string) => {
+      const d = this.dumps.get(typeUrl) ?? new KeptDump(typeUrl, '', new Map());
+      d.lastNack = { version, message, at: new Date().toISOString() };
+      this.dumps.set(typeUrl, d);
+      this.emit('rejected', typeUrl, version, message);
+    });
+    this.vhdsClient.watch(TypeUrl.VirtualHost, (u) => this.onVirtualHosts(u));
+    this.vhdsClient.start();
+  }
+
+  /** Applies one VHDS response to every route table it touches, all or nothing. */
+  private onVirtualHosts(u: DeltaUpdate): void {
+    const touched = new Map<string, Map<string, VirtualHost__Output>>();
+    const edit = (rc: string) => {
+      let m = touched.get(rc);
+      if (!m) touched.set(rc, (m = new Map(this.virtualHosts.get(rc) ?? [])));
+      return m;
+    };
+    for (const r of u.resources) {
+      const n = parseVhdsResourceName(r.name);
+      if (!n) rejected(u.typeUrl, r.name, new Error('name: a VHDS resource is named <route configuration>/<host>'));
+      edit(n.routeConfig).set(r.name, r.message as unknown as VirtualHost__Output);
+    }
+    for (const name of u.removed) {
+      const n = parseVhdsResourceName(name);
+      if (n) edit(n.routeConfig).delete(name);
+    }
+    const tables = new Map<string, RouteTable>();
+    for (const [rc, hosts] of touched) {
+      const header = this.vhdsHeaders.get(rc);
+      if (!header) continue; // its route table is not (yet) in force: kept for when it arrives
+      tables.set(rc, this.compileVhds(rc, header, hosts, u.systemVersion, (err) => {
+        // Name the virtual host at fault, with its field path inside it.
+        const vh = err instanceof ConfigError ? /^virtual_hosts\[(\d+)\]\.?(.*)$/.exec(err.field) : null;
+        if (!vh) rejected(u.typeUrl, rc, err);
+        rejected(u.typeUrl, [...hosts.keys()].sort()[Number(vh[1])], new ConfigError(vh[2] || '(virtual host)', (err as ConfigError).reason));
+      }));
+    }
+    for (const [rc, hosts] of touched) this.virtualHosts.set(rc, hosts);
+    for (const [rc, t] of tables) this.routes.set(rc, t);
+    this.record(u.typeUrl, { version: u.systemVersion, resources: u.resources }, 'all', u.removed);
   }
 
   /** Short type names with accepted versions (for logs). */

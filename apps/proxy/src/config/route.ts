@@ -3,7 +3,7 @@
  * precompiled matchers and actions. Built once per RDS version (or per listener for inline
  * route configs); matching a request allocates nothing beyond a lazily parsed query string.
  */
-import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, type HTTPFault__Output } from '@tsmesh/xds';
+import { durationMs, ExtensionTypeUrl, unpack, type RouteConfiguration__Output, type VirtualHost__Output, type HTTPFault__Output } from '@tsmesh/xds';
 import { reject } from './errors';
 import { fields, rejectUnsupported } from './fields';
 import { compileHeaderMatcher, compileQueryMatcher, compileRegex, HeaderKind, type HeaderMatch, type QueryMatch, type Re2Matcher } from './matchers';
@@ -510,6 +510,16 @@ export function compileRouteTable(rc: RouteConfiguration__Output, version: strin
     compileHeaderMutation(raw.request_headers_to_add, raw.request_headers_to_remove, 'request_headers'),
     compileHeaderMutation(raw.response_headers_to_add, raw.response_headers_to_remove, 'response_headers'),
     !!raw.ignore_port_in_host_matching);
+}
+
+/**
+ * Compiles a route table whose RouteConfiguration carries `vhds`: its own fields plus the VHDS
+ * virtual hosts (by resource name; the virtual host picked for a host does not depend on order).
+ * Throws ConfigError as {@link compileRouteTable}, with `virtual_hosts[i]` the i-th name in order.
+ */
+export function compileVhdsRouteTable(header: RouteConfiguration__Output, hosts: ReadonlyMap<string, VirtualHost__Output> | undefined, version: string): RouteTable {
+  const list = hosts ? [...hosts.keys()].sort().map((k) => hosts.get(k)!) : [];
+  return compileRouteTable({ ...header, vhds: null, virtual_hosts: list } as RouteConfiguration__Output, version);
 }
 
 /** Cluster names a route table can send to (for validate_clusters). */

@@ -4,6 +4,7 @@
  * subscription, emit) → cancel` and its Delta xDS twin.
  */
 import type { EncodedResource } from '../resource';
+import { FULL_STATE_TYPES } from '../type-urls';
 import type { Snapshot } from './snapshot';
 
 /** What a State-of-the-World stream asks for one type. */
@@ -69,6 +70,8 @@ export interface DeltaWatchRequest {
    * map owes the client nothing, and no diff is computed.
    */
   readonly held?: ReadonlyMap<string, EncodedResource>;
+  /** A system version the client NACKed: nothing is sent until the snapshot's version of the type moves on. */
+  readonly nackedVersion?: string;
 }
 
 /** A Delta xDS response: changed or new resources, and names removed. */
@@ -206,6 +209,10 @@ export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscri
   if (!namesChanged && (version === req.versionInfo || version === sub.nackedVersion)) return null;
   const all = snapshot.resources(req.typeUrl);
   if (req.wildcard) return sotwWildcard(all, req.typeUrl, version);
+  if (sub.ackedMap && !namesChanged && !FULL_STATE_TYPES.has(req.typeUrl)) {
+    const r = sotwIncremental(all, req, version, sub.ackedMap);
+    if (r) return r;
+  }
   const resources: EncodedResource[] = [];
   {
     for (const name of req.resourceNames) {
@@ -216,10 +223,32 @@ export function sotwResponse(snapshot: Snapshot, req: WatchRequest, sub: Subscri
   return { typeUrl: req.typeUrl, version, resources, from: all };
 }
 
+/**
+ * A SotW response of a non-full-state type carrying only the subscribed resources changed since
+ * the map the client ACKed (xDS: absent resources of these types are kept). Shared by every
+ * stream making the same move. Null when a subscribed resource left the snapshot (SotW cannot
+ * say "removed": the full subscribed set is sent, as before).
+ */
+function sotwIncremental(all: ResourceMap, req: WatchRequest, version: string, acked: ResourceMap): WatchResponse | null {
+  const d = mapDiff(acked, all);
+  const names = req.resourceNames;
+  for (const n of d.removed) if (names.has(n)) return null;
+  let resources = d.changed;
+  if (resources.some((r) => !names.has(r.name))) resources = resources.filter((r) => names.has(r.name));
+  let shared: object | undefined;
+  if (resources === d.changed) {
+    const k = `sotw\0${version}`;
+    shared = d.tokens.get(k);
+    if (!shared) d.tokens.set(k, (shared = {}));
+  }
+  return { typeUrl: req.typeUrl, version, resources, shared, from: all, incremental: true };
+}
+
 /** Computes the Delta response due for a request against a snapshot, or null when nothing changed. */
 export function deltaResponse(snapshot: Snapshot, req: DeltaWatchRequest): DeltaWatchResponse | null {
   const all = snapshot.resources(req.typeUrl);
   if (req.held === all) return null;
+  if (req.nackedVersion !== undefined && snapshot.version(req.typeUrl) === req.nackedVersion) return null;
   if (req.held) return heldDelta(snapshot, req, req.held, all);
   const resources: EncodedResource[] = [];
   const removed: string[] = [];

@@ -173,6 +173,8 @@ interface DeltaTypeState {
   known: HeldVersions;
   /** What the client held before the last response: what it keeps if it NACKs that response. */
   beforeSend?: HeldVersions;
+  /** The system version the client last NACKed (not sent again until the snapshot moves on). */
+  nackedVersion?: string;
   /** Bumped by every subscription change: a response computed before one is applied name by name, not held as its map. */
   epoch: number;
   cancel?: Cancel;
@@ -473,6 +475,8 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
         this.x.hooks.onNack?.(nodeId, typeUrl, st.sentVersion ?? '', detail);
       } else {
         st.nackedVersion = undefined;
+        st.ackedMap = st.sentFrom;
+        st.ackedNames = st.lastResponseNames;
         this.x.status.acked(nodeId, typeUrl, req.version_info);
         this.x.hooks.onAck?.(nodeId, typeUrl, req.version_info);
       }
@@ -499,6 +503,7 @@ class SotwStream extends StreamBase<DiscoveryRequest__Output, OutgoingDiscoveryR
       { nodeId, typeUrl, resourceNames: requestNames, wildcard, versionInfo: req.version_info },
       {
         lastResponseNames: st.lastResponseNames, lastResponseWildcard: st.lastResponseWildcard, nackedVersion: st.nackedVersion,
+        ackedMap: st.ackedMap && st.ackedNames === names && !wildcard ? st.ackedMap : undefined,
       },
       (r) => this.send(state, r, requestNames, wildcard),
     );
@@ -557,10 +562,12 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
           st.epoch += 1;
         }
         st.beforeSend = undefined;
+        st.nackedVersion = st.sentSystemVersion;
         this.x.status.nacked(nodeId, typeUrl, st.sentSystemVersion ?? '', st.nonce, detail.code, detail.message);
         this.x.hooks.onNack?.(nodeId, typeUrl, st.sentSystemVersion ?? '', detail);
       } else {
         st.beforeSend = undefined;
+        st.nackedVersion = undefined;
         this.x.status.acked(nodeId, typeUrl, st.sentSystemVersion ?? '');
         this.x.hooks.onAck?.(nodeId, typeUrl, st.sentSystemVersion ?? '');
       }
@@ -610,7 +617,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest__Output, OutgoingDelt
     let answered = false;
     state.cancel = this.x.cache.createDeltaWatch(
       // The stream's own sets, read when the watch fires (no copy per request: they change only when a response is written or a request arrives, and a request replaces the watch).
-      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known, held: st.known.held },
+      { nodeId, typeUrl, wildcard: st.wildcard, subscribed: st.subscribed, known: st.known, held: st.known.held, nackedVersion: st.nackedVersion },
       (r) => {
         answered = true;
         this.send(state, r);
