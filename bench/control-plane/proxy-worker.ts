@@ -6,13 +6,18 @@
  * restart or a RESOURCE_EXHAUSTED from the admission limit), resuming with the versions it holds
  * (Delta `initial_resource_versions`, SotW `version_info`), as Envoy does.
  *
+ * With `vhds` a simulated proxy mimics the tsmesh proxy: its node declares the VHDS client feature
+ * and it subscribes to VirtualHost by wildcard — on its Delta ADS stream, or with SotW on a Delta
+ * stream of its own beside it (the tsmesh proxy's way). Without, it is a full-RDS client (gRPC,
+ * plain Envoy).
+ *
  * Responses are read at the envelope: version, type URL, nonce, and each resource's name and
  * version (Delta) or name (SotW, field 1 of the resource) — no resource is decoded — so the
  * benchmark measures the control plane, not the simulator. The worker reports its own CPU.
  * Driven over IPC.
  */
 import * as grpc from '@grpc/grpc-js';
-import { adsCodec, ADS_PATHS, TypeUrl } from '@tsmesh/xds';
+import { adsCodec, ADS_PATHS, CLIENT_FEATURE_VHDS, TypeUrl } from '@tsmesh/xds';
 
 interface TypeState {
   version: string;
@@ -29,6 +34,9 @@ interface Sim {
   id: string;
   client?: grpc.Client;
   call?: grpc.ClientDuplexStream<Buffer, Buffer>;
+  /** SotW with VHDS: the Delta stream carrying VirtualHost (as the tsmesh proxy opens beside its SotW stream). */
+  vcall?: grpc.ClientDuplexStream<Buffer, Buffer>;
+  vattempt: number;
   types: Map<string, TypeState>;
   errors: number;
   rateLimited: number;
@@ -41,6 +49,9 @@ const sims: Sim[] = [];
 let bytes = 0;
 let server = '';
 let delta = true;
+/** Mimic tsmesh proxies: declare VHDS and subscribe to VirtualHost by wildcard. */
+let vhds = false;
+const nodeOf = (s: Sim) => ({ id: s.id, cluster: s.id.split('~')[2].split('.')[0], ...(vhds ? { client_features: [CLIENT_FEATURE_VHDS] } : {}) });
 
 /** One copy of each name and version string across simulated proxies. */
 const interned = new Map<string, string>();
@@ -150,15 +161,15 @@ function sotwRequest(s: Sim, typeUrl: string, names: string[], first = false): v
   const st = s.types.get(typeUrl);
   s.call!.write(adsCodec.encodeRequest({
     version_info: st?.version ?? '', resource_names: names, type_url: typeUrl, response_nonce: first ? '' : (st?.nonce ?? ''),
-    ...(first ? { node: { id: s.id, cluster: s.id.split('~')[2].split('.')[0] } } : {}),
+    ...(first ? { node: nodeOf(s) } : {}),
   }));
 }
 
-function deltaRequest(s: Sim, typeUrl: string, subscribe: string[], unsubscribe: string[], nonce = '', first = false, initial?: Map<string, string>): void {
-  s.call!.write(adsCodec.encodeDeltaRequest({
+function deltaRequest(s: Sim, typeUrl: string, subscribe: string[], unsubscribe: string[], nonce = '', first = false, initial?: Map<string, string>, call = s.call): void {
+  call!.write(adsCodec.encodeDeltaRequest({
     type_url: typeUrl, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe, response_nonce: nonce,
     ...(initial?.size ? { initial_resource_versions: Object.fromEntries(initial) } : {}),
-    ...(first ? { node: { id: s.id, cluster: s.id.split('~')[2].split('.')[0] } } : {}),
+    ...(first ? { node: nodeOf(s) } : {}),
   } as never));
 }
 
@@ -187,7 +198,7 @@ function onSotw(s: Sim, e: Envelope): void {
   else if (e.typeUrl === TypeUrl.Listener) follow(TypeUrl.RouteConfiguration, rdsNames(st.known));
 }
 
-function onDelta(s: Sim, e: Envelope): void {
+function onDelta(s: Sim, e: Envelope, call = s.call): void {
   const st = state(s, e.typeUrl);
   for (const r of e.resources) st.known.set(r.name, r.version);
   for (const n of e.removed) st.known.delete(n);
@@ -195,7 +206,7 @@ function onDelta(s: Sim, e: Envelope): void {
   st.version = e.version;
   st.nonce = e.nonce;
   st.count += 1;
-  deltaRequest(s, e.typeUrl, [], [], e.nonce);
+  deltaRequest(s, e.typeUrl, [], [], e.nonce, false, undefined, call);
   const follow = (dep: string, want: string[]) => {
     const d = state(s, dep);
     const have = new Set(d.names);
@@ -260,7 +271,10 @@ function connect(s: Sim): void {
       const d = s.types.get(t);
       if (d?.names.length) deltaRequest(s, t, d.names, [], '', false, d.known);
     }
+    // VHDS on the same (Delta) ADS stream: every virtual host of the proxy's route tables.
+    if (vhds) deltaRequest(s, TypeUrl.VirtualHost, ['*'], [], '', false, state(s, TypeUrl.VirtualHost).known);
   } else {
+    if (vhds && !s.vcall) connectVhds(s);
     sotwRequest(s, TypeUrl.Cluster, [], true);
     sotwRequest(s, TypeUrl.Listener, []);
     for (const t of [TypeUrl.ClusterLoadAssignment, TypeUrl.RouteConfiguration]) {
@@ -270,16 +284,39 @@ function connect(s: Sim): void {
   }
 }
 
-const SHORT: Record<string, string> = { [TypeUrl.Cluster]: 'CDS', [TypeUrl.ClusterLoadAssignment]: 'EDS', [TypeUrl.Listener]: 'LDS', [TypeUrl.RouteConfiguration]: 'RDS' };
+/** SotW with VHDS: a Delta stream on the same connection for VirtualHost only (what the tsmesh proxy does beside its SotW stream). */
+function connectVhds(s: Sim): void {
+  const call = s.client!.makeBidiStreamRequest(ADS_PATHS.delta, (b: Buffer) => b, (b: Buffer) => b) as grpc.ClientDuplexStream<Buffer, Buffer>;
+  s.vcall = call;
+  call.on('data', (b: Buffer) => {
+    s.vattempt = 0;
+    bytes += b.length;
+    onDelta(s, readEnvelope(b, true, () => true), call);
+  });
+  const gone = (err?: grpc.ServiceError) => {
+    if (s.vcall !== call) return;
+    s.errors += 1;
+    if (err?.code === grpc.status.RESOURCE_EXHAUSTED) s.rateLimited += 1;
+    s.vcall = undefined;
+    const cap = Math.min(30_000, 500 * 2 ** s.vattempt);
+    s.vattempt += 1;
+    setTimeout(() => { s.reconnects += 1; connectVhds(s); }, 250 + Math.random() * cap);
+  };
+  call.on('error', (err: grpc.ServiceError) => gone(err));
+  call.on('end', () => gone());
+  deltaRequest(s, TypeUrl.VirtualHost, ['*'], [], '', true, state(s, TypeUrl.VirtualHost).known, call);
+}
+
+const SHORT: Record<string, string> = { [TypeUrl.Cluster]: 'CDS', [TypeUrl.ClusterLoadAssignment]: 'EDS', [TypeUrl.Listener]: 'LDS', [TypeUrl.RouteConfiguration]: 'RDS', [TypeUrl.VirtualHost]: 'VHDS' };
 const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 
-process.on('message', (m: { cmd: string; server?: string; ids?: string[]; delta?: boolean; type?: string; since?: number }) => {
+process.on('message', (m: { cmd: string; server?: string; ids?: string[]; delta?: boolean; vhds?: boolean; type?: string; since?: number }) => {
   if (m.cmd === 'synced') {
-    const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+    const types: string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, ...(vhds ? [TypeUrl.VirtualHost] : [])];
     process.send!({
       synced: sims.filter((s) => types.every((t) => s.types.get(t)?.version)).length,
       errors: sims.reduce((a, s) => a + s.errors, 0), rateLimited: sims.reduce((a, s) => a + s.rateLimited, 0),
-      reconnects: sims.reduce((a, s) => a + s.reconnects, 0), connected: sims.filter((s) => s.call).length, bytes, cpuSec: cpu(),
+      reconnects: sims.reduce((a, s) => a + s.reconnects, 0), connected: sims.filter((s) => s.call && (!vhds || delta || s.vcall)).length, bytes, cpuSec: cpu(),
     });
   } else if (m.cmd === 'changes') {
     const t = Object.keys(SHORT).find((k) => SHORT[k] === m.type)!;
@@ -287,8 +324,9 @@ process.on('message', (m: { cmd: string; server?: string; ids?: string[]; delta?
   } else if (m.cmd === 'start') {
     server = m.server!;
     delta = !!m.delta;
+    vhds = !!m.vhds;
     for (const id of m.ids!) {
-      const s: Sim = { id, types: new Map(), errors: 0, rateLimited: 0, reconnects: 0, attempt: 0, connectedAt: 0 };
+      const s: Sim = { id, types: new Map(), errors: 0, rateLimited: 0, reconnects: 0, attempt: 0, vattempt: 0, connectedAt: 0 };
       sims.push(s);
       connect(s);
     }
@@ -296,6 +334,7 @@ process.on('message', (m: { cmd: string; server?: string; ids?: string[]; delta?
   } else if (m.cmd === 'exit') {
     for (const s of sims) {
       s.call?.cancel();
+      s.vcall?.cancel();
       s.client?.close();
     }
     process.exit(0);

@@ -19,7 +19,7 @@ import { Command } from 'commander';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
-  .option('--cases <list>', 'scope:servicesxproxies, comma-separated (scope mesh | namespace)', 'mesh:1000x2000,namespace:1000x2000,mesh:250x500')
+  .option('--cases <list>', 'scope:servicesxproxies[:vhds|:rds], comma-separated (scope mesh | namespace; clients vhds = tsmesh proxies, the default, rds = full-RDS clients)', 'mesh:1000x2000,mesh:1000x2000:rds,namespace:1000x2000,mesh:250x500')
   .option('--namespaces <n>', 'namespaces', (v) => Number(v), 20)
   .option('--workers <n>', 'processes hosting the simulated proxies', (v) => Number(v), 4)
   .option('--iterations <n>', 'changes per kind', (v) => Number(v), 5)
@@ -31,14 +31,15 @@ const o = new Command()
   .parse()
   .opts<{ cases: string; protocol: string; writeConfig?: string; namespaces: number; workers: number; iterations: number; storm: string; timeoutMs: number; out: string }>();
 
-interface Case { scope: 'mesh' | 'namespace'; services: number; proxies: number }
+/** A case: scope, size, and the clients — VHDS (tsmesh proxies) or full RDS (gRPC, plain Envoy). */
+interface Case { scope: 'mesh' | 'namespace'; services: number; proxies: number; clients: 'vhds' | 'rds' }
 const cases: Case[] = o.cases.split(',').map((c) => {
-  const m = /^(mesh|namespace):(\d+)x(\d+)$/.exec(c.trim());
+  const m = /^(mesh|namespace):(\d+)x(\d+)(?::(vhds|rds))?$/.exec(c.trim());
   if (!m) {
-    process.stderr.write(`--cases: "${c}" is not scope:servicesxproxies (for example mesh:1000x2000)\n`);
+    process.stderr.write(`--cases: "${c}" is not scope:servicesxproxies[:vhds|:rds] (for example mesh:1000x2000 or mesh:1000x2000:rds)\n`);
     process.exit(2);
   }
-  return { scope: m[1] as Case['scope'], services: Number(m[2]), proxies: Number(m[3]) };
+  return { scope: m[1] as Case['scope'], services: Number(m[2]), proxies: Number(m[3]), clients: (m[4] ?? 'vhds') as Case['clients'] };
 });
 /** The sizes of the case being run (layout and config generation read them). */
 const size = { services: cases[0].services, proxies: cases[0].proxies };
@@ -151,7 +152,7 @@ interface WorkerTotals { synced: number; errors: number; rateLimited: number; re
 
 class Workers {
   private procs: ChildProcess[] = [];
-  async start(server: string, ids: string[]): Promise<void> {
+  async start(server: string, ids: string[], vhds: boolean): Promise<void> {
     const per = Math.ceil(ids.length / o.workers);
     for (let w = 0; w < o.workers; w++) {
       const p = fork(join(root, 'bench/control-plane/proxy-worker.ts'), [], {
@@ -160,7 +161,7 @@ class Workers {
       });
       this.procs.push(p);
       await this.next(p);
-      p.send({ cmd: 'start', server, ids: ids.slice(w * per, (w + 1) * per), delta: o.protocol === 'delta' });
+      p.send({ cmd: 'start', server, ids: ids.slice(w * per, (w + 1) * per), delta: o.protocol === 'delta', vhds });
       await this.next(p);
     }
   }
@@ -276,12 +277,12 @@ async function runCase(c: Case, storm: boolean): Promise<void> {
   try {
     const idle = procStat(cp.proc.pid!);
     log(`${scope}: control plane up (${c.services} services, RSS ${idle.rssMb.toFixed(0)} MB); connecting ${ids.length} proxies`);
-    const caseName = `${o.protocol === 'delta' ? 'Delta xDS' : 'SotW xDS'}, ${c.services} services, ${ids.length} proxies, ${scope === 'namespace' ? 'Sidecar egress ./* per namespace' : 'all services visible to every proxy'}`;
+    const caseName = `${o.protocol === 'delta' ? 'Delta xDS' : 'SotW xDS'}${c.clients === 'vhds' ? ' + VHDS (tsmesh proxies)' : ', full RDS (gRPC / Envoy clients)'}, ${c.services} services, ${ids.length} proxies, ${scope === 'namespace' ? 'Sidecar egress ./* per namespace' : 'all services visible to every proxy'}`;
     const row = (metric: string, unit: string, value: number, target: number | null = null, cs = caseName) => rows.push({ case: cs, metric, unit, value, baseline: null, target });
 
     const t0 = Date.now();
     const c0 = procStat(cp.proc.pid!).cpuSec;
-    await workers.start(`127.0.0.1:${cp.xdsPort}`, ids);
+    await workers.start(`127.0.0.1:${cp.xdsPort}`, ids, c.clients === 'vhds');
     const w0 = await workers.synced();
     const synced = await waitUntil(async () => (await workers.synced()).synced === ids.length, o.timeoutMs * 2);
     const syncMs = Date.now() - t0;
@@ -295,8 +296,10 @@ async function runCase(c: Case, storm: boolean): Promise<void> {
     row('simulated proxies\' CPU during initial sync (all workers)', 'cores', round((st0.cpuSec - w0.cpuSec) / (syncMs / 1000), 2));
     row('streams told to back off during initial sync (admission rate)', 'count', st0.rateLimited);
 
-    const changes: { kind: 'VirtualService weight' | 'endpoint added/removed'; type: 'RDS' | 'EDS' }[] = [];
-    for (let i = 0; i < o.iterations; i++) changes.push({ kind: 'VirtualService weight', type: 'RDS' }, { kind: 'endpoint added/removed', type: 'EDS' });
+    // A VirtualService change reaches VHDS clients as VirtualHost, full-RDS clients as RouteConfiguration.
+    const routeType = c.clients === 'vhds' ? 'VHDS' : 'RDS';
+    const changes: { kind: 'VirtualService weight' | 'endpoint added/removed'; type: 'RDS' | 'VHDS' | 'EDS' }[] = [];
+    for (let i = 0; i < o.iterations; i++) changes.push({ kind: 'VirtualService weight', type: routeType }, { kind: 'endpoint added/removed', type: 'EDS' });
     const lat: Record<string, number[]> = {};
     const last: Record<string, number[]> = {};
     const missed: Record<string, number> = {};
@@ -311,7 +314,7 @@ async function runCase(c: Case, storm: boolean): Promise<void> {
       const cpuBefore = procStat(cp.proc.pid!).cpuSec;
       const wBefore = (await workers.synced()).cpuSec;
       const start = Date.now();
-      if (ch.type === 'RDS') writeFileSync(join(dir, 'hot-vs.yaml'), vsYaml(hot, hotNs, n % 4 === 0 ? 90 : 50));
+      if (ch.type !== 'EDS') writeFileSync(join(dir, 'hot-vs.yaml'), vsYaml(hot, hotNs, n % 4 === 0 ? 90 : 50));
       else writeFileSync(join(dir, 'hot-eps.yaml'), sliceYaml(hot, hotNs, n % 4 === 1 ? [...hotIps, '10.250.0.1'] : hotIps));
       let got: { id: string; at: number }[] = [];
       const done = await waitUntil(async () => {
@@ -384,7 +387,7 @@ async function runCase(c: Case, storm: boolean): Promise<void> {
       writeFileSync(join(dir, 'hot-vs.yaml'), vsYaml(hot, hotNs, 10));
       const start = Date.now();
       cp = await startControlPlane(dir, port);
-      const stormDone = await waitUntil(async () => (await workers.changes('RDS', start)).filter((p) => affectedIds.has(p.id)).length >= affectedIds.size, o.timeoutMs);
+      const stormDone = await waitUntil(async () => (await workers.changes(routeType, start)).filter((p) => affectedIds.has(p.id)).length >= affectedIds.size, o.timeoutMs);
       const ms = Date.now() - start;
       const b1 = await workers.synced();
       const st = procStat(cp.proc.pid!);
@@ -430,7 +433,7 @@ async function main(): Promise<void> {
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
     `Run: \`tsx --tsconfig bench/control-plane/tsconfig.json bench/control-plane/run.ts --cases ${o.cases} --namespaces ${o.namespaces} --workers ${o.workers} --iterations ${o.iterations} --storm ${o.storm} --protocol ${o.protocol}\`.`,
     'The control plane runs as its own process (the built `dist/apps/control-plane/main.js`, debounce 100 ms); the simulated proxies run in',
-    `${o.workers} worker processes on the same machine, each proxy a real gRPC ADS stream on its own HTTP/2 connection that subscribes like Envoy (CDS/LDS wildcard, then EDS/RDS by name) and ACKs at once.`,
+    `${o.workers} worker processes on the same machine, each proxy a real gRPC ADS stream on its own HTTP/2 connection that subscribes like Envoy (CDS/LDS wildcard, then EDS/RDS by name) and ACKs at once; "VHDS" cases mimic tsmesh proxies (the VHDS client feature, VirtualHost by wildcard), "full RDS" cases gRPC / plain Envoy clients.`,
     'Convergence: from writing the changed YAML file to each affected proxy receiving the new version of the changed type (it ACKs in the same tick).',
     'Targets: P90 convergence under 1 s (Airbnb measured 1.5 to 4.5 s on Istio); at most 1 vCPU and 1.5 GB for the control plane (istiod’s published figure for this size). No baseline was run on this machine (no istiod here).',
     `Load average of the machine during the changes (other jobs share it): median ${pct([...loads].sort((a, b) => a - b), 50)}, max ${Math.max(...loads)} on ${cpus().length} cores.`,
