@@ -14,7 +14,7 @@ import {
   AdsServer, DECODE_OPTIONS, encodeResource, messageType, routeConfiguration, Snapshot, snapshotFromEncoded, TypeUrl, vhdsResourceName, virtualHost,
   type RouteConfiguration, type RouteConfiguration__Output, type VirtualHost, type VirtualHost__Output,
 } from '@tsmesh/xds';
-import { compileRouteTable, compileVhdsRouteTable, type RouteTable } from '../src/config/route';
+import { compileRouteTable, compileVhdsRouteTable, compileVirtualHost, type RouteTable } from '../src/config/route';
 import { ControlPlane, NODE_ID, startProxy, upstream, httpListener, edsCluster, route, until, request, type Upstream } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import { configDump } from '../src/admin/config-dump';
@@ -57,7 +57,7 @@ describe('VHDS differential against full RDS (control-plane golden configs)', ()
         expect(header.vhds).toBeTruthy();
         expect(header.virtual_hosts).toEqual([]);
         // The golden dump holds virtual hosts without their resource names: name them as the control plane does.
-        const mine = new Map(vhosts.filter((v) => rc.virtual_hosts.some((x) => x.name === v.name && JSON.stringify(x.domains) === JSON.stringify(v.domains))).map((v) => [vhdsResourceName(rc.name, v.name), v]));
+        const mine = new Map(vhosts.filter((v) => rc.virtual_hosts.some((x) => x.name === v.name && JSON.stringify(x.domains) === JSON.stringify(v.domains))).map((v) => [vhdsResourceName(rc.name, v.name), compileVirtualHost(v, '')]));
         const a: RouteTable = compileRouteTable(rc, 'full');
         const b: RouteTable = compileVhdsRouteTable(header, mine, 'vhds');
         expect(b.virtualHosts.length).toBe(a.virtualHosts.length);
@@ -73,7 +73,7 @@ describe('VHDS differential against full RDS (control-plane golden configs)', ()
   it('the comparison sees a difference: one virtual host routed elsewhere changes the effect', () => {
     const rc = decode<RouteConfiguration__Output>('envoy.config.route.v3.RouteConfiguration', routeConfiguration('80', [virtualHost('a:80', ['a'], [route({ cluster: 'c1' })])]) as unknown as Json);
     const other = decode<VirtualHost__Output>('envoy.config.route.v3.VirtualHost', virtualHost('a:80', ['a'], [route({ cluster: 'c2' })]) as unknown as Json);
-    const b = compileVhdsRouteTable({ ...rc, virtual_hosts: [] }, new Map([['80/a:80', other]]), 'v');
+    const b = compileVhdsRouteTable({ ...rc, virtual_hosts: [] }, new Map([['80/a:80', compileVirtualHost(other, '')]]), 'v');
     expect(effect(b.selectVirtualHost('a'))).not.toBe(effect(compileRouteTable(rc, 'v').selectVirtualHost('a')));
   });
 });

@@ -17,7 +17,7 @@ import {
 import { ConfigError } from '../config/errors';
 import { compileCluster, compileLoadAssignment, type ClusterSpec, type EndpointSet } from '../config/cluster';
 import { compileListener, type ListenerSpec } from '../config/listener';
-import { compileRouteTable, compileVhdsRouteTable, referencedClusters, type RouteTable } from '../config/route';
+import { compileRouteTable, compileVhdsRouteTable, compileVirtualHost, referencedClusters, type CompiledVirtualHost, type RouteTable } from '../config/route';
 import type { ClusterManager } from '../cluster/manager';
 import type { ListenerManager } from '../listener/manager';
 import type { ProxySecurity } from '../security/proxy-security';
@@ -73,8 +73,8 @@ export class XdsConfig extends EventEmitter {
   private isReady = false;
   /** Route configurations in force that carry `vhds` (their virtual hosts come from VHDS). */
   private vhdsHeaders = new Map<string, RouteConfiguration__Output>();
-  /** VHDS virtual hosts in force, by route configuration name → resource name. */
-  private virtualHosts = new Map<string, ReadonlyMap<string, VirtualHost__Output>>();
+  /** VHDS virtual hosts in force, compiled, by route configuration name → resource name. */
+  private virtualHosts = new Map<string, ReadonlyMap<string, CompiledVirtualHost>>();
   private vhdsStarted = false;
 
   constructor(
@@ -283,7 +283,7 @@ export class XdsConfig extends EventEmitter {
   }
 
   /** A route table from a `vhds` header and its VHDS virtual hosts (in resource-name order: Envoy's matching does not depend on it). */
-  private compileVhds(name: string, header: RouteConfiguration__Output, hosts: ReadonlyMap<string, VirtualHost__Output> | undefined, version: string, fail: (err: unknown) => never): RouteTable {
+  private compileVhds(name: string, header: RouteConfiguration__Output, hosts: ReadonlyMap<string, CompiledVirtualHost> | undefined, version: string, fail: (err: unknown) => never): RouteTable {
     let t: RouteTable;
     try {
       t = compileVhdsRouteTable(header, hosts, version);
@@ -308,9 +308,13 @@ export class XdsConfig extends EventEmitter {
     this.vhdsClient.start();
   }
 
-  /** Applies one VHDS response to every route table it touches, all or nothing. */
+  /**
+   * Applies one VHDS response to every route table it touches, all or nothing: each changed
+   * virtual host is compiled on its own (an error names it), then each touched table is assembled
+   * from its compiled virtual hosts (unchanged ones are reused, not recompiled).
+   */
   private onVirtualHosts(u: DeltaUpdate): void {
-    const touched = new Map<string, Map<string, VirtualHost__Output>>();
+    const touched = new Map<string, Map<string, CompiledVirtualHost>>();
     const edit = (rc: string) => {
       let m = touched.get(rc);
       if (!m) touched.set(rc, (m = new Map(this.virtualHosts.get(rc) ?? [])));
@@ -319,7 +323,13 @@ export class XdsConfig extends EventEmitter {
     for (const r of u.resources) {
       const n = parseVhdsResourceName(r.name);
       if (!n) rejected(u.typeUrl, r.name, new Error('name: a VHDS resource is named <route configuration>/<host>'));
-      edit(n.routeConfig).set(r.name, r.message as unknown as VirtualHost__Output);
+      let compiled: CompiledVirtualHost;
+      try {
+        compiled = compileVirtualHost(r.message as unknown as VirtualHost__Output, '');
+      } catch (err) {
+        rejected(u.typeUrl, r.name, err);
+      }
+      edit(n.routeConfig).set(r.name, compiled);
     }
     for (const name of u.removed) {
       const n = parseVhdsResourceName(name);
@@ -329,12 +339,7 @@ export class XdsConfig extends EventEmitter {
     for (const [rc, hosts] of touched) {
       const header = this.vhdsHeaders.get(rc);
       if (!header) continue; // its route table is not (yet) in force: kept for when it arrives
-      tables.set(rc, this.compileVhds(rc, header, hosts, u.systemVersion, (err) => {
-        // Name the virtual host at fault, with its field path inside it.
-        const vh = err instanceof ConfigError ? /^virtual_hosts\[(\d+)\]\.?(.*)$/.exec(err.field) : null;
-        if (!vh) rejected(u.typeUrl, rc, err);
-        rejected(u.typeUrl, [...hosts.keys()].sort()[Number(vh[1])], new ConfigError(vh[2] || '(virtual host)', (err as ConfigError).reason));
-      }));
+      tables.set(rc, this.compileVhds(rc, header, hosts, u.systemVersion, (err) => rejected(u.typeUrl, rc, err)));
     }
     for (const [rc, hosts] of touched) this.virtualHosts.set(rc, hosts);
     for (const [rc, t] of tables) this.routes.set(rc, t);

@@ -293,7 +293,7 @@ type Dec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 function compilePerFilter(cfg: Record<string, { type_url: string; value: Buffer }> | undefined, field: string, other: Map<string, unknown> | null = null): FaultConfig | null | undefined {
   let fault: FaultConfig | null | undefined;
   for (const [name, any] of Object.entries(cfg ?? {})) {
-    const f = `${field}.typed_per_filter_config["${name}"]`;
+    const f = `${field ? `${field}.` : ''}typed_per_filter_config["${name}"]`;
     let inner = any;
     let optional = false;
     if (any.type_url === 'type.googleapis.com/envoy.config.route.v3.FilterConfig') {
@@ -469,57 +469,84 @@ function compileRoute(r: Dec, field: string, vhRetry: RetryConfig | null): Route
     compilePerFilter(r.typed_per_filter_config, field, perFilter), perFilter.size ? perFilter : EMPTY_PER_FILTER, metadata.length ? metadata : NO_METADATA);
 }
 
-/** Compiles a RouteConfiguration; throws ConfigError naming the field it cannot apply. */
-export function compileRouteTable(rc: RouteConfiguration__Output, version: string): RouteTable {
-  const raw = rc as unknown as Dec;
-  rejectUnsupported('envoy.config.route.v3.RouteConfiguration', raw, RC_FIELDS, '');
+/** One compiled virtual host with its domains (what a route table is assembled from). */
+export interface CompiledVirtualHost {
+  readonly entry: VirtualHostEntry;
+  readonly domains: readonly string[];
+}
+
+/** Compiles one VirtualHost; throws ConfigError naming the field (under `path`) it cannot apply. */
+export function compileVirtualHost(vh: Dec | VirtualHost__Output, path: string): CompiledVirtualHost {
+  const v = vh as Dec;
+  const vf = path;
+  const at = (f: string) => (vf ? `${vf}.${f}` : f);
+  rejectUnsupported('envoy.config.route.v3.VirtualHost', v, VH_FIELDS, vf);
+  const retry = v.retry_policy ? compileRetry(v.retry_policy, at('retry_policy')) : null;
+  const vhFault = compilePerFilter(v.typed_per_filter_config, vf);
+  const routes = (v.routes as Dec[]).map((r, ri) => {
+    const e = compileRoute(r, at(`routes[${ri}]`), retry);
+    if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault, e.perFilter, e.metadata);
+    return e;
+  });
+  const entry = new VirtualHostEntry(v.name ?? '', routes,
+    compileHeaderMutation(v.request_headers_to_add, v.request_headers_to_remove, at('request_headers')),
+    compileHeaderMutation(v.response_headers_to_add, v.response_headers_to_remove, at('response_headers')),
+    retry, !!v.include_request_attempt_count, v.require_tls === 'ALL' ? 2 : v.require_tls === 'EXTERNAL_ONLY' ? 1 : 0);
+  for (const [di, d0] of (v.domains as string[]).entries()) {
+    const d = d0.toLowerCase();
+    if (d !== '*' && !d.startsWith('*') && !d.endsWith('*') && d.includes('*')) reject(at(`domains[${di}]`), `wildcard in the middle of "${d0}" is not allowed`);
+  }
+  return { entry, domains: v.domains as string[] };
+}
+
+/**
+ * Assembles a route table from its RouteConfiguration's own fields and compiled virtual hosts
+ * (`pathOf(i)` names the i-th in errors). A domain used by two virtual hosts is refused.
+ */
+function assembleRouteTable(raw: Dec, hosts: readonly CompiledVirtualHost[], version: string, pathOf: (i: number) => string): RouteTable {
   const exact = new Map<string, VirtualHostEntry>();
   const suffixes: [string, VirtualHostEntry][] = [];
   const prefixes: [string, VirtualHostEntry][] = [];
   let star: VirtualHostEntry | null = null;
   const seen = new Set<string>();
-  const vhosts = (raw.virtual_hosts as Dec[]).map((vh, vi) => {
-    const vf = `virtual_hosts[${vi}]`;
-    rejectUnsupported('envoy.config.route.v3.VirtualHost', vh, VH_FIELDS, vf);
-    const retry = vh.retry_policy ? compileRetry(vh.retry_policy, `${vf}.retry_policy`) : null;
-    const vhFault = compilePerFilter(vh.typed_per_filter_config, vf);
-    const routes = (vh.routes as Dec[]).map((r, ri) => {
-      const e = compileRoute(r, `${vf}.routes[${ri}]`, retry);
-      if (e.fault === undefined && vhFault !== undefined) return new RouteEntry(e.name, e.pathKind, e.path, e.regex, e.caseSensitive, e.headers, e.query, e.grpcOnly, e.actionKind, e.action, e.redirect, e.directStatus, e.directBody, e.requestMutation, e.responseMutation, vhFault, e.perFilter, e.metadata);
-      return e;
-    });
-    const entry = new VirtualHostEntry(vh.name ?? '', routes,
-      compileHeaderMutation(vh.request_headers_to_add, vh.request_headers_to_remove, `${vf}.request_headers`),
-      compileHeaderMutation(vh.response_headers_to_add, vh.response_headers_to_remove, `${vf}.response_headers`),
-      retry, !!vh.include_request_attempt_count, vh.require_tls === 'ALL' ? 2 : vh.require_tls === 'EXTERNAL_ONLY' ? 1 : 0);
-    for (const [di, d0] of (vh.domains as string[]).entries()) {
+  for (const [vi, { entry, domains }] of hosts.entries()) {
+    for (const [di, d0] of domains.entries()) {
       const d = d0.toLowerCase();
-      if (seen.has(d)) reject(`${vf}.domains[${di}]`, `domain "${d0}" is already used by another virtual host`);
+      const vf = pathOf(vi);
+      if (seen.has(d)) reject(`${vf ? `${vf}.` : ''}domains[${di}]`, `domain "${d0}" is already used by another virtual host`);
       seen.add(d);
       if (d === '*') star = entry;
       else if (d.startsWith('*')) suffixes.push([d.slice(1), entry]);
       else if (d.endsWith('*')) prefixes.push([d.slice(0, -1), entry]);
-      else if (d.includes('*')) reject(`${vf}.domains[${di}]`, `wildcard in the middle of "${d0}" is not allowed`);
       else exact.set(d, entry);
     }
-    return entry;
-  });
+  }
   suffixes.sort((a, b) => b[0].length - a[0].length);
   prefixes.sort((a, b) => b[0].length - a[0].length);
-  return new RouteTable(raw.name, version, vhosts, exact, suffixes, prefixes, star,
+  return new RouteTable(raw.name, version, hosts.map((h) => h.entry), exact, suffixes, prefixes, star,
     compileHeaderMutation(raw.request_headers_to_add, raw.request_headers_to_remove, 'request_headers'),
     compileHeaderMutation(raw.response_headers_to_add, raw.response_headers_to_remove, 'response_headers'),
     !!raw.ignore_port_in_host_matching);
 }
 
+/** Compiles a RouteConfiguration; throws ConfigError naming the field it cannot apply. */
+export function compileRouteTable(rc: RouteConfiguration__Output, version: string): RouteTable {
+  const raw = rc as unknown as Dec;
+  rejectUnsupported('envoy.config.route.v3.RouteConfiguration', raw, RC_FIELDS, '');
+  const hosts = (raw.virtual_hosts as Dec[]).map((vh, vi) => compileVirtualHost(vh, `virtual_hosts[${vi}]`));
+  return assembleRouteTable(raw, hosts, version, (i) => `virtual_hosts[${i}]`);
+}
+
 /**
- * Compiles a route table whose RouteConfiguration carries `vhds`: its own fields plus the VHDS
- * virtual hosts (by resource name; the virtual host picked for a host does not depend on order).
- * Throws ConfigError as {@link compileRouteTable}, with `virtual_hosts[i]` the i-th name in order.
+ * Assembles a route table whose RouteConfiguration carries `vhds`: its own fields plus the VHDS
+ * virtual hosts, compiled one by one as they arrive (by resource name; the virtual host picked for
+ * a host does not depend on order). A domain used twice is refused naming the resource.
  */
-export function compileVhdsRouteTable(header: RouteConfiguration__Output, hosts: ReadonlyMap<string, VirtualHost__Output> | undefined, version: string): RouteTable {
-  const list = hosts ? [...hosts.keys()].sort().map((k) => hosts.get(k)!) : [];
-  return compileRouteTable({ ...header, vhds: null, virtual_hosts: list } as RouteConfiguration__Output, version);
+export function compileVhdsRouteTable(header: RouteConfiguration__Output, hosts: ReadonlyMap<string, CompiledVirtualHost> | undefined, version: string): RouteTable {
+  const raw = { ...(header as unknown as Dec), vhds: null, virtual_hosts: [] } as Dec;
+  rejectUnsupported('envoy.config.route.v3.RouteConfiguration', raw, RC_FIELDS, '');
+  const names = hosts ? [...hosts.keys()].sort() : [];
+  return assembleRouteTable(raw, names.map((n) => hosts!.get(n)!), version, (i) => `virtual host "${names[i]}"`);
 }
 
 /** Cluster names a route table can send to (for validate_clusters). */
