@@ -73,5 +73,14 @@ describe('VHDS from the control plane', () => {
     const one = (await get('/debug/syncz?proxyID=caller-service-0.default')) as { types: Record<string, { state: string }>; resources: { type: string; name: string }[] };
     expect(one.types.VHDS.state).toBe('SYNCED');
     expect(one.resources.filter((r) => r.type === 'VHDS' && r.name.startsWith('8091/')).length).toBe(all);
+    // /debug/config_dump shows a VHDS route table as the proxy runs it: header plus the virtual hosts VHDS sends it, in the full table's order.
+    const id = encodeURIComponent(formatNodeId({ type: 'sidecar', ip: '10.244.0.30', podName: 'caller-service-0', namespace: 'default' }));
+    const fullId = encodeURIComponent(formatNodeId({ type: 'sidecar', ip: '10.244.0.31', podName: 'caller-service-1', namespace: 'default' }));
+    type Dump = { resources: { RouteConfiguration: { name: string; vhds?: unknown; virtual_hosts: { name: string }[] }[] } };
+    const dump = (await get(`/debug/config_dump?proxyID=${id}`)) as unknown as Dump;
+    const full = (await get(`/debug/config_dump?proxyID=${fullId}`)) as unknown as Dump;
+    const mine = dump.resources.RouteConfiguration.find((r) => r.name === '8091')!;
+    expect(mine.vhds).toBeTruthy();
+    expect(mine.virtual_hosts).toEqual(full.resources.RouteConfiguration.find((r) => r.name === '8091')!.virtual_hosts);
   });
 });

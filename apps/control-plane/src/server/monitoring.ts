@@ -15,7 +15,7 @@
  */
 import express from 'express';
 import type { Server } from 'node:http';
-import { ALL_TYPE_URLS, messageNameOf, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
+import { ALL_TYPE_URLS, messageNameOf, parseVhdsResourceName, TypeUrl, type EncodedResource, type ResourceTypeUrl } from '@tsmesh/xds';
 import { formatIssue } from '@tsmesh/mesh-config';
 import type { Discovery } from './discovery';
 import { dumpResources } from '../xds/envoy-json';
@@ -58,6 +58,19 @@ export async function startMonitoring(d: Discovery, host: string, port: number):
       // Private keys never leave the control plane through the debug port.
       if (name === 'Secret') for (const sec of resources[name] as { tls_certificate?: { private_key?: unknown } }[]) if (sec.tls_certificate?.private_key) sec.tls_certificate.private_key = '[redacted]';
       versions[name] = snap.version(t);
+    }
+    // A route table served by VHDS is shown as the proxy runs it: its header with the virtual hosts VHDS sends it (in generation order).
+    const vhosts = [...snap.resources(TypeUrl.VirtualHost).values()];
+    if (vhosts.length) {
+      const json = resources.VirtualHost as Record<string, unknown>[];
+      const byName = new Map([...vhosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((r, i) => [r.name, json[i]]));
+      for (const rc of resources.RouteConfiguration as { name: string; vhds?: unknown; virtual_hosts?: unknown[] }[]) {
+        if (!rc.vhds) continue;
+        rc.virtual_hosts = vhosts.filter((v) => parseVhdsResourceName(v.name)?.routeConfig === rc.name).map((v) => {
+          const { '@type': _t, ...vh } = byName.get(v.name) as Record<string, unknown>;
+          return vh;
+        });
+      }
     }
     const envoyFilters = d.envoyFilterReport(id);
     res.json({ proxy: id, versions, resources, ...(envoyFilters ? { envoyFilters } : {}) });
