@@ -8,12 +8,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalDriver, ROOT } from '../src/drivers/index';
+import { LocalMeshDriver, ROOT } from '../src/drivers/index';
 import { burst, closeLoad, share } from '../src/load';
 import { peerAuthentication } from '../src/config';
 import { eventually, fromPod } from '../src/mesh-client';
 
-const driver = new LocalDriver(ROOT, (line) => process.env.E2E_VERBOSE && console.log(line), { fromImages: true });
+const driver = new LocalMeshDriver(ROOT, { log: (line) => void (process.env.E2E_VERBOSE && console.log(line)), fromImages: true });
 const skipReason = (process.env.E2E_DRIVER ?? 'local') !== 'local' ? `E2E_DRIVER=${process.env.E2E_DRIVER}: the image pass runs on the local driver` : await driver.unavailable();
 if (skipReason) console.warn(`e2e (local driver, from images) skipped: ${skipReason}`);
 

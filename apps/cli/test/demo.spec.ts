@@ -4,7 +4,7 @@ import { buildProgram } from '../src/cli';
 import { addDemoOptions } from '../src/commands/demo';
 import { count, formatTally, ProgressTracker, share, statusLine, tryCommands, urlLines, type DemoEndpoints, type MeshSnapshot, type Tally } from '../src/commands/demo-mesh';
 import { analyze } from '../src/commands/analyze';
-import { leftovers, portFree } from '../src/commands/demo-local';
+import { leftovers, portFree } from '@tsmesh/cluster';
 import { createServer } from 'node:net';
 import { Command } from 'commander';
 

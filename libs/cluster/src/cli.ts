@@ -33,6 +33,8 @@ export async function runCli(cmd: string, args: string[], opts: CliOptions = {})
         if (code === 0) done(out);
         else fail(new Error(`${cmd} ${args.join(' ')}: ${(err || `exit ${code}`).trim()}`));
       });
+      // A tool that exits without reading its stdin: the exit code names the failure, not EPIPE.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(input);
     });
   }

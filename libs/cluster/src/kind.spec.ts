@@ -1,28 +1,15 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { applyPayload, clusterConfig, KindCli, kindUnavailable, runCli, versionAtLeast } from './index';
+import { applyPayload, clusterConfig, KindCli, kindUnavailable, runCli, StandInTools, versionAtLeast } from './index';
 
 const root = resolve(import.meta.dirname, '../../..');
 
 describe('@tsmesh/cluster', () => {
-  const saved = process.env.PATH;
-  const dirs: string[] = [];
-  afterEach(() => {
-    process.env.PATH = saved;
-    dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
-  });
-  const withTools = (tools: Record<string, string>) => {
-    const dir = mkdtempSync(join(tmpdir(), 'cluster-prereq-'));
-    dirs.push(dir);
-    for (const [name, out] of Object.entries(tools)) {
-      writeFileSync(join(dir, name), `#!/bin/sh\n${out}\n`);
-      chmodSync(join(dir, name), 0o755);
-    }
-    process.env.PATH = dir;
-  };
+  const tools = new StandInTools();
+  afterEach(() => tools.restore());
+  const withTools = (t: Record<string, string>) => tools.use(t);
 
   it('names each missing or unfit kind prerequisite, for whoever asks', async () => {
     const kind = new KindCli('x');

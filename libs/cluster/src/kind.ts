@@ -4,6 +4,7 @@
  * `kubectl apply --server-side` of raw YAML (every CRD schema field kept) in the order a tree of
  * manifests needs (Namespaces and CRDs first, CRDs `Established` before the rest).
  */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { parseDocument, stringify } from 'yaml';
 import { runCli, type CliOptions } from './cli';
 
@@ -103,12 +104,33 @@ const TRANSIENT = /no matches for kind|ensure CRDs are installed|failed calling 
 
 type Obj = { kind?: unknown; metadata?: unknown };
 
-/** kubectl against one context. */
+/** kubectl against one context (in `kubeconfig`, when one is named; else kubectl's own, `$KUBECONFIG` or ~/.kube/config). */
 export class Kubectl {
-  constructor(readonly context: string, readonly fieldManager: string) {}
+  constructor(readonly context: string, readonly fieldManager: string, readonly kubeconfig?: string) {}
 
+  /** The full argument list of `kubectl args…`: the kubeconfig (when named) and the context first. */
+  argv(args: string[]): string[] {
+    return [...(this.kubeconfig ? ['--kubeconfig', this.kubeconfig] : []), '--context', this.context, ...args];
+  }
+
+  /** Runs `kubectl args…`; rejects naming the command and its stderr. */
   run(args: string[], opts: CliOptions = {}): Promise<string> {
-    return runCli('kubectl', ['--context', this.context, ...args], opts);
+    return runCli('kubectl', this.argv(args), opts);
+  }
+
+  /** {@link Kubectl.run}, synchronously (short reads: a pod's status). */
+  runSync(args: string[], timeoutMs = 30_000): string {
+    try {
+      return execFileSync('kubectl', this.argv(args), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`kubectl ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
+    }
+  }
+
+  /** Starts `kubectl args…` as a child (port-forward, exec with streams); the caller owns it. */
+  spawn(args: string[], env?: Record<string, string>): ChildProcess {
+    return spawn('kubectl', this.argv(args), { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : undefined });
   }
 
   /** Server-side apply of raw YAML, retried while the API server is not ready for a kind (a CRD being established, a webhook starting). */
@@ -126,17 +148,72 @@ export class Kubectl {
     }
   }
 
+  /** `kubectl wait --for=condition=Established` of CRDs. */
+  async waitEstablished(crdNames: string[]): Promise<void> {
+    if (crdNames.length) await this.run(['wait', '--for=condition=Established', '--timeout=120s', ...crdNames.map((n) => `crd/${n}`)], { timeoutMs: 130_000 });
+  }
+
   /** A tree of manifests: Namespaces and CRDs first, the CRDs `Established`, then the rest (`extra` with them). */
   async applyTree(objs: Obj[], extra: Obj[] = []): Promise<void> {
     const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
     const first = objs.filter((o) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition');
     await this.serverSideApply(first);
-    if (crds.length) await this.run(['wait', '--for=condition=Established', '--timeout=120s', ...crds.map((c) => `crd/${(c.metadata as { name: string }).name}`)], { timeoutMs: 130_000 });
+    await this.waitEstablished(crds.map((c) => (c.metadata as { name: string }).name));
     await this.serverSideApply([...extra, ...objs.filter((o) => !first.includes(o))]);
   }
 
   /** `kubectl rollout status deployment/<name>` (every Deployment of the namespace without a name). */
   async rolloutStatus(namespace: string, name: string | undefined, timeoutMs: number): Promise<void> {
     await this.run(['rollout', 'status', name ? `deployment/${name}` : 'deployment', '-n', namespace, `--timeout=${Math.ceil(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+  }
+
+  /** `kubectl rollout restart deployment -n <namespace>`. */
+  async rolloutRestart(namespace: string): Promise<void> {
+    await this.run(['rollout', 'restart', 'deployment', '-n', namespace], { timeoutMs: 60_000 });
+  }
+
+  /** `kubectl get … -o json`, parsed. */
+  async getJson<T>(args: string[]): Promise<T> {
+    return JSON.parse(await this.run(['get', ...args, '-o', 'json'])) as T;
+  }
+
+  /** {@link Kubectl.getJson}, synchronously. */
+  getJsonSync<T>(args: string[]): T {
+    return JSON.parse(this.runSync(['get', ...args, '-o', 'json'])) as T;
+  }
+
+  /** `kubectl delete --ignore-not-found -f -` of YAML. */
+  async deleteYaml(yaml: string): Promise<void> {
+    await this.run(['delete', '--ignore-not-found', '-f', '-'], { input: yaml });
+  }
+
+  /**
+   * `kubectl port-forward <target> [local]:<port> --address 127.0.0.1`, kept running until the child
+   * is killed; resolves with the child and the loopback port once kubectl prints it.
+   */
+  portForward(namespace: string, target: string, port: number, local = 0): Promise<{ child: ChildProcess; port: number }> {
+    const child = this.spawn(['port-forward', '-n', namespace, target, `${local || ''}:${port}`, '--address', '127.0.0.1']);
+    child.stdin?.end();
+    return new Promise((done, fail) => {
+      let out = '';
+      const timer = setTimeout(() => {
+        child.kill();
+        fail(new Error(`kubectl port-forward ${target}: no port after 30 s: ${out}`));
+      }, 30_000);
+      const read = (d: Buffer) => {
+        out += d;
+        const m = /127\.0\.0\.1:(\d+) ->/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          done({ child, port: Number(m[1]) });
+        }
+      };
+      child.stdout?.on('data', read);
+      child.stderr?.on('data', (d: Buffer) => (out += d));
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        fail(new Error(`kubectl port-forward ${target} exited ${code}: ${out.trim()}`));
+      });
+    });
   }
 }

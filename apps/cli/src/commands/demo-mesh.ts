@@ -1,30 +1,10 @@
 /**
- * What the demo needs from a mesh (the local runtime or a kind cluster), and the pure parts of the
- * demo: progress events from successive snapshots of the pods and endpoints, the split tally, the
- * summary text.
+ * The pure parts of the demo (the mesh itself is `@tsmesh/cluster`'s mesh driver): progress events
+ * from successive snapshots of the pods and endpoints, the split tally, the summary text.
  */
-import type { ClusterDriver } from '@tsmesh/cluster';
+import type { MeshSnapshot, PodView } from '@tsmesh/cluster';
 
-/** A pod as the demo's progress sees it. */
-export interface PodView {
-  /** `namespace/name`. */
-  key: string;
-  ip: string;
-  ready: boolean;
-  /** The pod has an injected `istio-proxy` sidecar. */
-  sidecar: boolean;
-  sidecarReady: boolean;
-  restarts: number;
-}
-
-/** Pods and endpoints at one instant. */
-export interface MeshSnapshot {
-  pods: PodView[];
-  /** Ready endpoint addresses (`ip:port`) per Service (`namespace/name`), for Services with a selector. */
-  endpoints: Record<string, string[]>;
-  /** Pods the Deployments ask for. */
-  expectedPods: number;
-}
+export type { MeshSnapshot, PodView, ProgressSink } from '@tsmesh/cluster';
 
 /** Loopback addresses of the demo's mesh. */
 export interface DemoEndpoints {
@@ -48,51 +28,6 @@ export interface DemoEndpoints {
   /** Where the proxies export OTLP/HTTP traces (the dashboard receives them there), or why they do not. */
   otlp?: { host: string; port: number };
   tracesMissing?: string;
-}
-
-/** A mesh the demo can bring up, show and tear down. */
-export interface DemoMesh extends Omit<ClusterDriver, 'rolloutStatus'> {
-  readonly name: 'local' | 'kind';
-  /** Why this mesh cannot run here, or null when it can. */
-  unavailable(): Promise<string | null>;
-  /** Brings the mesh up and waits until every pod is ready; `progress` gets snapshots and notes. */
-  up(progress: ProgressSink, timeoutMs: number): Promise<void>;
-  /** Publishes the control plane and metrics on loopback; returns every address. */
-  endpoints(): Promise<DemoEndpoints>;
-  /** Applies Kubernetes/Istio YAML; returns `Kind ns/name` of each object. */
-  apply(yaml: string): Promise<string[]>;
-  /** How a user applies a YAML file while the demo runs. */
-  applyHint(file: string): string;
-  /** Current pods and endpoints. */
-  snapshot(): Promise<MeshSnapshot>;
-  /** Logs of a not-ready pod's containers (last lines), for failures. */
-  diagnose(podKey: string): Promise<string[]>;
-  /** Tears everything down; returns what is left behind (empty when nothing). */
-  down(): Promise<string[]>;
-  /** Where the run's files are (logs, config), if any. */
-  readonly runDir?: string;
-  /** `--gateway-api`: applies infra/k8s/gateway-api (with its certificate Secret) and says where its Gateway answers; meshes without it leave it out. */
-  gatewayApi?(): Promise<GatewayApiDemo>;
-}
-
-/** The Gateway API flavour of the samples, running. */
-export interface GatewayApiDemo {
-  /** Base URL of the deployed Gateway's HTTP listener. */
-  http: string;
-  /** Host and port of its HTTPS listener (hostname todolist.example.com). */
-  https: { host: string; port: number };
-  /** Deletes objects (YAML), as `kubectl delete -f`. */
-  delete(yaml: string): Promise<void>;
-  /** The status file the control plane writes for a resource (`Gateway default/todolist-gateway`), if there is one. */
-  statusFile(kind: string, namespace: string, name: string): string | undefined;
-  /** The control plane's config directory (for `tsmesh analyze`). */
-  configDir?: string;
-}
-
-/** Where a mesh reports progress while it starts. */
-export interface ProgressSink {
-  snapshot(s: MeshSnapshot): void;
-  note(kind: string, subject: string, detail?: string): void;
 }
 
 /** One line of progress. */

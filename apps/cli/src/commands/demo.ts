@@ -8,14 +8,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { InvalidArgumentError, type Command } from 'commander';
-import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describeWrittenStatus, parseStatusFile } from '@tsmesh/mesh-config';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TLSSocket } from 'node:tls';
-import { count, formatTally, ProgressTracker, share, statusLine, tryCommands, urlLines, type DemoEndpoints, type DemoMesh, type MeshSnapshot, type ProgressEvent, type Tally } from './demo-mesh';
+import { KindMeshDriver, LocalMeshDriver, portFree, type MeshDriver } from '@tsmesh/cluster';
+import { count, formatTally, ProgressTracker, share, statusLine, tryCommands, urlLines, type DemoEndpoints, type MeshSnapshot, type ProgressEvent, type Tally } from './demo-mesh';
 import { formatProxyStatus, getJson, type ProxyStatusEntry } from './proxy-status';
 
 /** Options of {@link runDemo}. */
@@ -159,21 +161,57 @@ async function sample(url: string, requests: number, label: (a: Answer) => strin
 const version = (a: Answer) => (a.status === 200 ? String(a.headers['x-version'] ?? 'no x-version') : `HTTP ${a.status}`);
 const callme = (a: Answer) => (a.status === 200 ? (/callme-service:(\S+)/.exec(a.body)?.[1] ?? 'unknown') : `HTTP ${a.status}`);
 
-async function makeMesh(o: DemoOptions, root: string, screen: Screen): Promise<DemoMesh> {
+function makeMesh(o: DemoOptions, root: string, screen: Screen): MeshDriver {
   const log = (line: string) => {
     if (o.verbose) screen.line(dim(`         [runtime] ${line}`));
   };
+  const gatewayCertHosts = ['localhost', 'todolist.example.com', 'tsmesh.local', '*.tsmesh.local'];
   if (o.kind) {
-    const { KindMesh } = await import('./demo-kind');
-    return new KindMesh(root, { keepCluster: !!o.keepCluster, log: (l) => screen.event('kind', '', l) });
+    return new KindMeshDriver(root, { clusterName: 'tsmesh-demo', fieldManager: 'tsmesh-demo', who: '--kind', keepCluster: !!o.keepCluster, gatewayCertHosts, log: (l) => screen.event('kind', '', l) });
   }
-  const { LocalMesh } = await import('./demo-local');
-  return new LocalMesh(root, {
-    httpPort: o.httpPort ?? (o.check ? 0 : 8080),
-    httpsPort: o.httpsPort ?? (o.check ? 0 : 8443),
-    controlPlanePort: o.check ? 0 : 15014,
+  return new LocalMeshDriver(root, {
+    hostPorts: { http: o.httpPort ?? (o.check ? 0 : 8080), https: o.httpsPort ?? (o.check ? 0 : 8443) },
+    gatewayCertHosts,
+    // Every proxy exports its spans (100 % sampled) to the dashboard's OTLP receiver on an address
+    // of this machine the pods reach through the bridge.
+    tracing: { port: 4318, samplingPercent: 100 },
+    // 2 s scrapes: the dashboard's 15 s rate window follows the canary within seconds.
+    prometheus: { port: 9090, scrapeIntervalSeconds: 2 },
     log,
   });
+}
+
+/**
+ * The demo's loopback addresses: the gateway, the control plane (on 15014 unless `--check`, so
+ * `tsmesh proxy-status` finds it), the gateway's and a sidecar's metrics, the mesh root as a file,
+ * Prometheus and the traces receiver where the mesh has them.
+ */
+async function demoEndpoints(mesh: MeshDriver, o: DemoOptions): Promise<DemoEndpoints> {
+  const cp = await mesh.forward('istio-system', { app: 'istiod' }, 15014, o.check ? 0 : 15014);
+  const gw = await mesh.forward('istio-system', { istio: 'ingressgateway' }, 15020);
+  const side = await mesh.forward('default', { app: 'todolist' }, 15020);
+  const dir = mesh.runDir ? join(mesh.runDir, 'demo') : mkdtempSync(join(tmpdir(), 'tsmesh-demo-'));
+  mkdirSync(dir, { recursive: true });
+  const rootCaFile = join(dir, 'root-cert.pem');
+  writeFileSync(rootCaFile, await mesh.rootCertPem());
+  const https = mesh.gatewayHttps();
+  const e: DemoEndpoints = {
+    gatewayHttp: mesh.gatewayHttp(),
+    gatewayHttps: `https://localhost:${https.port}`,
+    httpsHost: 'localhost',
+    controlPlane: cp.url,
+    gatewayMetrics: gw.url,
+    sidecarMetrics: side.url,
+    sidecarPod: side.pod,
+    rootCaFile,
+  };
+  const otlp = mesh.otlpReceiver?.() ?? `the ${mesh.name} mesh sends no traces here`;
+  if (typeof otlp === 'object') e.otlp = otlp;
+  else e.tracesMissing = otlp;
+  const prom = mesh.prometheus ? await mesh.prometheus() : `the ${mesh.name} path does not deploy Prometheus yet`;
+  if (typeof prom === 'string') e.prometheusMissing = `${prom}; the demo runs without it`;
+  else e.prometheus = prom.url;
+  return e;
 }
 
 /** Runs the demo; resolves with the exit code (interactive mode resolves after Ctrl-C and teardown). */
@@ -185,7 +223,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     return r.status ?? 1;
   }
   const screen = new Screen();
-  const mesh = await makeMesh(o, root, screen);
+  const mesh = makeMesh(o, root, screen);
   const why = await mesh.unavailable();
   if (why) {
     screen.line(`tsmesh demo${o.kind ? ' --kind' : ''}: ${o.check && o.kind ? 'skipped: ' : ''}${why}`);
@@ -263,7 +301,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       screen.setStatus(statusLine(s));
     };
     try {
-      await mesh.up({ snapshot: onSnapshot, note: (k, s, d) => void (tearingDown || screen.event(k, s, d)) }, (o.timeout ?? 300) * 1000);
+      await mesh.up({ progress: { snapshot: onSnapshot, note: (k, s, d) => void (tearingDown || screen.event(k, s, d)) }, timeoutMs: (o.timeout ?? 300) * 1000 });
     } catch (err) {
       if (tearingDown) return await tearingDown;
       screen.clearStatus();
@@ -279,7 +317,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     screen.clearStatus();
     if (last) screen.line(green(`  ✓ ${statusLine(last)}`));
 
-    const e = await mesh.endpoints();
+    const e = await demoEndpoints(mesh, o);
     dashboard = await startDemoDashboard(e);
     await tour(e, o, screen, fail);
     if (o.gatewayApi) await gatewayApiTour(mesh, e, root, o, screen, fail);
@@ -413,11 +451,11 @@ async function tour(e: DemoEndpoints, o: DemoOptions, screen: Screen, fail: (wha
  * callme 20/80 by a GAMMA HTTPRoute (with the base's VirtualService for callme set aside meanwhile),
  * and the status the control plane wrote back.
  */
-async function gatewayApiTour(mesh: DemoMesh, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
+async function gatewayApiTour(mesh: MeshDriver, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
   screen.line();
   screen.line(bold('Kubernetes Gateway API (infra/k8s/gateway-api)'));
   if (!mesh.gatewayApi) return fail(`--gateway-api is not available on ${mesh.name} yet (nothing deploys a Gateway there)`);
-  let g: Awaited<ReturnType<NonNullable<DemoMesh['gatewayApi']>>>;
+  let g: Awaited<ReturnType<NonNullable<MeshDriver['gatewayApi']>>>;
   try {
     g = await mesh.gatewayApi();
   } catch (err) {
@@ -449,7 +487,7 @@ async function gatewayApiTour(mesh: DemoMesh, e: DemoEndpoints, root: string, o:
   }
   // The base's VirtualService for callme is older than the GAMMA route and would decide: set it aside.
   const vs = readFileSync(join(root, 'infra/k8s/base/samples/routing.yaml'), 'utf8').split(/^---$/m).find((d) => /^kind: VirtualService$/m.test(d) && /^ {2}name: callme-service$/m.test(d));
-  if (vs) await g.delete(vs);
+  if (vs) await mesh.delete(vs);
   await sleep(2000);
   const calls = await sample(`${e.gatewayHttp}/caller/ping`, 50, callme, (a) => a.status === 200);
   screen.line(`  GET ${e.gatewayHttp}/caller/ping × 50: caller → callme by the GAMMA HTTPRoute callme-split (parentRef Service callme-service: 20 % callme-service-v1, 80 % callme-service-v2), over mTLS:`);
@@ -469,7 +507,7 @@ async function gatewayApiTour(mesh: DemoMesh, e: DemoEndpoints, root: string, o:
 }
 
 /** `--check`: applies tools/demo-todolist-50-50.yaml and shows the split moving, live. */
-async function moveTo5050(mesh: DemoMesh, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
+async function moveTo5050(mesh: MeshDriver, e: DemoEndpoints, root: string, o: DemoOptions, screen: Screen, fail: (what: string) => void): Promise<void> {
   const file = join(root, 'tools/demo-todolist-50-50.yaml');
   screen.line();
   screen.line(bold('A live canary move: tools/demo-todolist-50-50.yaml (todolist 50/50)'));
@@ -496,7 +534,6 @@ async function moveTo5050(mesh: DemoMesh, e: DemoEndpoints, root: string, o: Dem
 async function startDemoDashboard(e: DemoEndpoints): Promise<{ url: string; close(): Promise<void> } | undefined> {
   try {
     const { startDashboard } = await import('../dashboard/server');
-    const { portFree } = await import('./demo-local');
     const d = await startDashboard({ port: (await portFree(20001)) ? 20001 : 0, controlPlane: e.controlPlane, prometheus: e.prometheus, otlp: e.otlp });
     e.dashboard = d.url;
     return d;
@@ -532,7 +569,7 @@ async function checkDashboard(url: string, screen: Screen, fail: (what: string) 
   }
 }
 
-function printSummary(e: DemoEndpoints, mesh: DemoMesh, root: string, screen: Screen): void {
+function printSummary(e: DemoEndpoints, mesh: MeshDriver, root: string, screen: Screen): void {
   screen.line(bold('URLs'));
   for (const [k, v] of urlLines(e)) screen.line(`  ${k.padEnd(16)} ${v}`);
   screen.line();
@@ -545,14 +582,14 @@ function printSummary(e: DemoEndpoints, mesh: DemoMesh, root: string, screen: Sc
 }
 
 /** While the demo runs: pod events, and YAML dropped into the apply directory (local runtime). */
-function watchWhileRunning(mesh: DemoMesh, screen: Screen, tracker: ProgressTracker): () => void {
+function watchWhileRunning(mesh: MeshDriver, screen: Screen, tracker: ProgressTracker): () => void {
   const timer = setInterval(() => {
     void mesh.snapshot().then((s) => {
       for (const ev of tracker.update(s) as ProgressEvent[]) screen.event(ev.kind, ev.subject, ev.detail);
     }, () => undefined);
   }, 1000);
   let watcher: FSWatcher | undefined;
-  const dir = (mesh as DemoMesh & { applyDir?: string }).applyDir;
+  const dir = mesh.applyDir;
   if (dir) {
     const seen = new Map<string, NodeJS.Timeout>();
     const applyFile = async (name: string) => {

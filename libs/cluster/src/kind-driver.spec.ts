@@ -1,14 +1,13 @@
-// The kind driver's parts that need no cluster: what it sends to `kubectl apply`, the e2e cluster's
-// kind config, and the prerequisite checks (with stand-in kind/kubectl/docker CLIs on PATH).
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// The kind driver's parts that need no cluster: what it sends to `kubectl apply`, the derived
+// cluster config, the prerequisite checks and the command lines of every hook (with stand-in
+// kind/kubectl/docker CLIs on PATH: no API server or kind cluster can run here).
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRootCa, exportPrivateKeyPem, parseCertificate } from '@tsmesh/certs';
 import { parse, parseAllDocuments } from 'yaml';
-import { hookTimeoutFor } from '../timeouts';
-import { applyPayload, CAPTURE_CONTAINER, CAPTURE_IMAGE, e2eClusterConfig, KindCli, KindDriver, renderKustomization } from './kind';
+import { applyPayload, CAPTURE_CONTAINER, CAPTURE_IMAGE, clusterConfig, KindCli, KindMeshDriver, renderKustomization, StandInTools } from './index';
 
 const root = resolve(import.meta.dirname, '../../..');
 
@@ -48,7 +47,7 @@ describe('CRDs applied unchanged', () => {
 describe('the e2e cluster config', () => {
   it("is infra/kind/cluster.yaml with the cluster's own name and loopback host ports, so it runs beside the demo's cluster", () => {
     const base = readFileSync(join(root, 'infra/kind/cluster.yaml'), 'utf8');
-    const cfg = parse(e2eClusterConfig(base, 'tsmesh-e2e', { http: 18080, https: 18443 })) as { name: string; nodes: { image: string; extraPortMappings: { containerPort: number; hostPort: number; listenAddress: string }[] }[] };
+    const cfg = parse(clusterConfig(base, 'tsmesh-e2e', { http: 18080, https: 18443 })) as { name: string; nodes: { image: string; extraPortMappings: { containerPort: number; hostPort: number; listenAddress: string }[] }[] };
     expect(cfg.name).toBe('tsmesh-e2e');
     expect(cfg.nodes[0].extraPortMappings).toEqual([
       { containerPort: 30080, hostPort: 18080, listenAddress: '127.0.0.1', protocol: 'TCP' },
@@ -57,31 +56,15 @@ describe('the e2e cluster config', () => {
     expect(cfg.nodes[0].image).toMatch(/^kindest\/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
   });
 
-  it('gives the setup hook 40 minutes on kind (cluster, seven image builds and loads, rollout), 5 on the local driver', () => {
-    expect(hookTimeoutFor('kind')).toBeGreaterThanOrEqual(40 * 60_000);
-    expect(hookTimeoutFor(undefined)).toBe(300_000);
-  });
 });
 
 describe('prerequisites (stand-in CLIs on PATH)', () => {
-  const saved = process.env.PATH;
-  const dirs: string[] = [];
-  afterEach(() => {
-    process.env.PATH = saved;
-    dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
-  });
-  const withTools = (tools: Record<string, string>) => {
-    const dir = mkdtempSync(join(tmpdir(), 'kind-prereq-'));
-    dirs.push(dir);
-    for (const [name, out] of Object.entries(tools)) {
-      writeFileSync(join(dir, name), `#!/bin/sh\n${out}\n`);
-      chmodSync(join(dir, name), 0o755);
-    }
-    process.env.PATH = dir;
-  };
+  const tools = new StandInTools();
+  afterEach(() => tools.restore());
+  const withTools = (t: Record<string, string>) => tools.use(t);
 
   it("checks the shared kind prerequisites (@tsmesh/cluster's own tests cover each one) and names itself", async () => {
-    const d = new KindDriver(root);
+    const d = new KindMeshDriver(root);
     withTools({ kind: 'echo "kind v0.25.0 go1.22 linux/amd64"' });
     expect(await d.unavailable()).toMatch(/kubectl is not installed; the kind driver applies/);
     withTools({ kind: 'echo "kind v0.25.0"', kubectl: 'echo "{}"', docker: 'echo 27.0.0' });
@@ -98,37 +81,34 @@ describe('prerequisites (stand-in CLIs on PATH)', () => {
 const STAND_IN_KUBECTL = readFileSync(join(import.meta.dirname, 'testdata/stand-in-kubectl.sh'), 'utf8');
 
 describe('command lines the kind driver builds (stand-in kubectl and kind: no API server or kind cluster here)', () => {
-  const saved = { PATH: process.env.PATH, LOG: process.env.LOG, STATE: process.env.STATE, SECRET_JSON: process.env.SECRET_JSON };
+  const saved = { LOG: process.env.LOG, STATE: process.env.STATE, SECRET_JSON: process.env.SECRET_JSON };
+  const tools = new StandInTools();
   let dir: string;
   const calls = () => readFileSync(join(dir, 'log'), 'utf8').split('\n').filter(Boolean);
   const argvs = () => calls().filter((l) => !l.startsWith('custom ')).map((l) => l.split('\x1f').filter(Boolean));
   afterEach(() => {
-    Object.assign(process.env, saved);
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+    tools.restore();
     rmSync(dir, { recursive: true, force: true });
   });
   const setup = () => {
-    dir = mkdtempSync(join(tmpdir(), 'kind-argv-'));
     const logArgv = `printf '%s\\037' "$@" >> "$LOG"; echo >> "$LOG"`;
-    const tools = {
+    dir = tools.use({
       kubectl: STAND_IN_KUBECTL,
       kind: `#!/bin/bash\n${logArgv}\n[ "$1 $2" = "get clusters" ] && echo tsmesh-argv\nexit 0\n`,
       // build-images.sh, run by the driver as \`bash <script>\`: only logged here.
       bash: `#!/bin/sh\n${logArgv}\nexit 0\n`,
-    };
-    for (const [name, body] of Object.entries(tools)) {
-      writeFileSync(join(dir, name), body);
-      chmodSync(join(dir, name), 0o755);
-    }
+    }, { keepPath: true });
     writeFileSync(join(dir, 'state'), '');
-    process.env.PATH = `${dir}:${saved.PATH}`;
     process.env.LOG = join(dir, 'log');
     process.env.STATE = join(dir, 'state');
   };
 
   it('every kubectl call names the kubeconfig and the context; watchWire adds a debug container to each Ready pod and counts on eth0', async () => {
     setup();
-    const d = new KindDriver(root, 'tsmesh-argv', join(dir, 'kc.yaml'));
-    expect(d.kubectlArgv(['get', 'ns'])).toEqual(['--kubeconfig', join(dir, 'kc.yaml'), '--context', 'kind-tsmesh-argv', 'get', 'ns']);
+    const d = new KindMeshDriver(root, { clusterName: 'tsmesh-argv', kubeconfig: join(dir, 'kc.yaml'), ports: { http: 18080, https: 18443 } });
+    expect(d.kubectl.argv(['get', 'ns'])).toEqual(['--kubeconfig', join(dir, 'kc.yaml'), '--context', 'kind-tsmesh-argv', 'get', 'ns']);
     expect(d.restarts('default', { app: 'callme-service' }, 'callme')).toBe(2);
     expect(() => d.podIP('default', { app: 'callme-service' })).toThrow(/route to the kind node/);
     await d.exec('default', { app: 'callme-service' }, ['node', '-e', '1']);
@@ -150,7 +130,6 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
     expect(kubectl.filter((a) => a.includes('iptables') && a.includes('-D'))).toHaveLength(2);
     // down() ends each capture container (ephemeral containers cannot be removed).
     expect(kubectl.filter((a) => a.includes(CAPTURE_CONTAINER) && a.some((x) => x.includes('process.kill(1')))).toHaveLength(2);
-    expect(argvs()).toContainEqual(['delete', 'cluster', '--name', 'tsmesh-argv', '--kubeconfig', join(dir, 'kc.yaml')]);
   });
 
   it('up() on a reused cluster: build, load, namespaces and CRDs first, Established, the rest retried until served, the gateway Secret from the CA root, restarts, rollout, port-forward', async () => {
@@ -159,11 +138,12 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
     const pem = (x: string) => Buffer.from(x).toString('base64');
     writeFileSync(join(dir, 'secret.json'), JSON.stringify({ data: { 'ca-cert.pem': pem(ca.rootPem), 'ca-key.pem': pem(await exportPrivateKeyPem(ca.keys.privateKey)) } }));
     process.env.SECRET_JSON = join(dir, 'secret.json');
-    const d = new KindDriver(root, 'tsmesh-argv', join(dir, 'kc.yaml'));
+    const d = new KindMeshDriver(root, { clusterName: 'tsmesh-argv', kubeconfig: join(dir, 'kc.yaml'), ports: { http: 18080, https: 18443 } });
     await d.up();
     expect(d.controlPlane()).toBe('http://127.0.0.1:45678');
     await d.exec('default', { app: 'callme-service' }, ['node', join(root, 'e2e/src/pod-client.mjs'), '{}']);
     await d.down();
+    expect(argvs()).toContainEqual(['delete', 'cluster', '--name', 'tsmesh-argv', '--kubeconfig', join(dir, 'kc.yaml')]);
     const lines = calls().map((l) => l.split('\x1f').join('␟')); // a visible separator for the patterns
     const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
     const order = [
@@ -195,6 +175,6 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
       ['create', 'cluster', '--name', 'tsmesh-argv', '--kubeconfig', '/tmp/kc', '--config', '/tmp/cluster.yaml', '--wait', '180s'],
       ['create', 'cluster', '--name', 'tsmesh-argv', '--config', '/tmp/cluster.yaml', '--wait', '180s'],
     ]);
-    expect(new KindDriver(root, 'c', undefined).kubectlArgv(['x'])).toEqual(['--context', 'kind-c', 'x']);
+    expect(new KindMeshDriver(root, { clusterName: 'c' }).kubectl.argv(['x'])).toEqual(['--context', 'kind-c', 'x']);
   });
 });
