@@ -4,6 +4,11 @@
  * ordinal order — with `podManagementPolicy: OrderedReady` (the default) each only once the one
  * before is Ready — removed from the highest ordinal down, and re-created under the same name when
  * deleted. A changed template replaces the pods from the highest ordinal down.
+ *
+ * A create that ends without the pod existing (refused, its sandbox could not be set up, cancelled)
+ * re-queues the set with a per-pod back-off (100 ms doubling to 10 s, as a controller's rate-limited
+ * work queue does): the pod's own DELETED event may have been handled while the create was still
+ * counted in flight, so no later event would bring the set back to it.
  */
 import { defaultPodSpec, keyOf, podTemplateHash, type KubeObject, type ObjectMeta, type PodObject, type PodSpec } from './kube';
 
@@ -50,10 +55,12 @@ export class StatefulSetController {
   /** Sets with a sync queued or running (the resync adds none beside them). */
   private readonly queued = new Map<string, number>();
   private stopped = false;
-  /** Periodic resync, as a controller's informer resyncs: a pod event lost to a race (a create refused while its namesake was still being removed) is made up within a period. */
+  /** Periodic resync, as a controller's informer resyncs (a safety net; failed creates re-queue themselves). */
   private resync: NodeJS.Timeout | undefined;
+  /** Consecutive creates of a pod (`<set key>/<pod name>`) that ended without the pod, and the timer of its retry. */
+  private readonly retries = new Map<string, { failures: number; timer?: NodeJS.Timeout }>();
 
-  constructor(private readonly host: StatefulSetHost, private readonly resyncMs = 2000) {}
+  constructor(private readonly host: StatefulSetHost, private readonly resyncMs = 30_000) {}
 
   static owner(set: KubeObject | string): string {
     return `StatefulSet/${typeof set === 'string' ? set : keyOf(set)}`;
@@ -85,6 +92,25 @@ export class StatefulSetController {
     this.stopped = true;
     clearInterval(this.resync);
     this.resync = undefined;
+    for (const r of this.retries.values()) clearTimeout(r.timer);
+    this.retries.clear();
+  }
+
+  /** The create of `podName` ended: if no pod of that name exists now, the set is synced again after the pod's back-off. */
+  private createEnded(key: string, owner: string, podName: string): void {
+    if (this.stopped || !this.sets.has(key)) return;
+    const id = `${key}/${podName}`;
+    // The pod exists: its events drive the set from here.
+    if (this.host.podsOf(owner).some((p) => p.name === podName)) return;
+    const r = this.retries.get(id) ?? { failures: 0 };
+    r.failures++;
+    clearTimeout(r.timer);
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      void this.sync(key);
+    }, Math.min(10_000, 100 * 2 ** (r.failures - 1)));
+    r.timer.unref();
+    this.retries.set(id, r);
   }
 
   /** Re-evaluates the set owning a pod whose readiness changed or which was deleted. Serialised per set. */
@@ -125,16 +151,24 @@ export class StatefulSetController {
     for (let i = 0; i < replicas; i++) {
       const podName = `${name}-${i}`;
       const p = pods.get(podName);
+      // A pod that made it to Ready ends its back-off.
+      if (p?.ready) this.retries.delete(`${key}/${podName}`);
       if (p) {
         if (ordered && !p.ready) return;
         continue;
       }
-      if (creating.has(podName)) {
+      // Being created, or waiting out the back-off of a create that ended without it.
+      if (creating.has(podName) || this.retries.get(`${key}/${podName}`)?.timer) {
         if (ordered) return;
         continue;
       }
       creating.add(podName);
-      const created = this.host.createPod(this.podFor(set, i, revision), owner).catch((err: Error) => this.host.log(`pod ${ns}/${podName}: ${err.message}`)).finally(() => creating.delete(podName));
+      const created = this.host.createPod(this.podFor(set, i, revision), owner)
+        .catch((err: Error) => this.host.log(`pod ${ns}/${podName}: ${err.message}`))
+        .finally(() => {
+          creating.delete(podName);
+          this.createEnded(key, owner, podName);
+        });
       if (ordered) {
         // The next ordinal waits for this one to be Ready (a readiness change calls sync again).
         void created;

@@ -109,4 +109,19 @@ describe('LocalRuntime StatefulSets and headless Services', () => {
     await until('only web-0', () => rt.pods().filter((p) => p.labels.app === 'web').map((p) => p.name).join() === 'web-0');
     await until('web-1 out of DNS', async () => ((await fetchIn(rt, 'sts/web-0', 'http://web-1.web:8080/')).stdout === 'ERR ENOTFOUND' ? true : undefined));
   }, 40_000);
+
+  it('brings a set up once the ConfigMap its pods mount appears: each failed sandbox re-queues the create with back-off', async () => {
+    const cfgSet = web(1).split('---')[1].replaceAll('name: web, namespace: sts', 'name: cfg, namespace: sts').replace('serviceName: web', 'serviceName: cfg').replaceAll('app: web', 'app: cfg')
+      .replace('          readinessProbe:', '          volumeMounts: [{ name: conf, mountPath: /etc/conf }]\n          readinessProbe:')
+      .concat('      volumes: [{ name: conf, configMap: { name: later } }]\n');
+    await rt.apply(cfgSet);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(rt.pods().some((p) => p.labels.app === 'cfg')).toBe(false);
+    const failed = rt.list('Event').filter((e) => (e.reason as string) === 'FailedCreatePodSandBox' && (e.involvedObject as { name?: string }).name === 'cfg-0');
+    expect(failed.length).toBeGreaterThan(0);
+    await rt.apply('apiVersion: v1\nkind: ConfigMap\nmetadata: { name: later, namespace: sts }\ndata: { a: b }\n');
+    await until('cfg-0 ready', () => rt.pods().some((p) => p.name === 'cfg-0' && p.ready), 15_000);
+    await rt.delete('StatefulSet', 'sts/cfg');
+  }, 30_000);
 });
+
