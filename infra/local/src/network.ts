@@ -3,7 +3,7 @@
  * network namespace and veth pair per pod, and kube-proxy-style Service VIPs (iptables DNAT in
  * the nat table, in chains of the run's own, jumped to from PREROUTING and OUTPUT).
  */
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, rmdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, tryRun } from './exec';
@@ -65,6 +65,9 @@ export class HostNetwork {
   readonly vips: IpPool;
   private vethCount = 0;
   private readonly podNets = new Map<string, PodNetwork>();
+  /** The hosts file last written per pod network namespace. */
+  private readonly hostsWritten = new Map<string, string>();
+  private readonly hostsChains = new Map<string, Promise<unknown>>();
   private serviceChains: string[] = [];
   private closed = false;
   /** The k of 10.244.k.0/24 this run reserved in this process. */
@@ -193,6 +196,7 @@ export class HostNetwork {
     try {
       await mkdir(etcDir, { recursive: true });
       await writeFile(join(etcDir, 'hosts'), files.hosts);
+      this.hostsWritten.set(netns, files.hosts);
       await writeFile(join(etcDir, 'resolv.conf'), files.resolvConf);
       if (files.nsswitch !== undefined) await writeFile(join(etcDir, 'nsswitch.conf'), files.nsswitch);
       await run(['ip', 'netns', 'add', netns]);
@@ -212,9 +216,34 @@ export class HostNetwork {
     return pn;
   }
 
-  /** Rewrites a pod's hosts file in place (processes see it at once: `ip netns exec` bind-mounts the same inode). */
-  async updateHosts(pn: PodNetwork, hosts: string): Promise<void> {
-    await writeFile(join(pn.etcDir, 'hosts'), hosts);
+  /**
+   * Rewrites a pod's hosts file in place (processes see it at once: `ip netns exec` and the
+   * containers bind-mount the same inode, so it cannot be replaced by a rename). Unchanged content
+   * is not written; new content is written over the old and the file cut to its length after, never
+   * truncated first — a lookup in the pod meanwhile reads old or new lines, not an empty file
+   * (which fails every name with ENOTFOUND).
+   */
+  updateHosts(pn: PodNetwork, hosts: string): Promise<void> {
+    // One write at a time per file (the kubelet's first write and cluster DNS's refresh may meet).
+    const next = (this.hostsChains.get(pn.netns) ?? Promise.resolve()).then(() => this.writeHosts(pn, hosts));
+    const settled = next.catch(() => undefined);
+    this.hostsChains.set(pn.netns, settled);
+    void settled.then(() => this.hostsChains.get(pn.netns) === settled && this.hostsChains.delete(pn.netns));
+    return next;
+  }
+
+  private async writeHosts(pn: PodNetwork, hosts: string): Promise<void> {
+    if (this.hostsWritten.get(pn.netns) === hosts) return;
+    const file = join(pn.etcDir, 'hosts');
+    const buf = Buffer.from(hosts);
+    const fh = await open(file, existsSync(file) ? 'r+' : 'w');
+    try {
+      await fh.write(buf, 0, buf.length, 0);
+      await fh.truncate(buf.length);
+    } finally {
+      await fh.close();
+    }
+    this.hostsWritten.set(pn.netns, hosts);
   }
 
   /** Removes a pod's namespace, veth, hairpin rule and /etc/netns directory (each step best effort). */
@@ -222,6 +251,7 @@ export class HostNetwork {
     const pn = this.podNets.get(netns);
     if (!pn) return;
     this.podNets.delete(netns);
+    this.hostsWritten.delete(netns);
     await tryRun(['iptables', '-w', '-t', 'nat', '-D', this.names.postroutingChain, '-s', `${pn.ip}/32`, '-d', `${pn.ip}/32`, '-j', 'MASQUERADE']);
     await tryRun(['ip', 'link', 'del', pn.vethHost]);
     await tryRun(['ip', 'netns', 'del', netns]);
