@@ -8,6 +8,7 @@
  */
 import { Cron } from 'croner';
 import { keyOf, type KubeObject } from './kube';
+import type { ObjectStore } from './store';
 
 /** What the CronJob controller needs from the runtime. */
 export interface CronJobHost {
@@ -148,4 +149,16 @@ export class CronJobController {
     t.unref();
     this.timers.set(key, t);
   }
+}
+
+/** The Jobs of a CronJob (`namespace/name`) in the store, with when each was scheduled and whether it finished and how. */
+export function jobsOfCronJob(store: ObjectStore, cronKey: string): { key: string; created: string; finished?: 'Complete' | 'Failed' }[] {
+  const [ns, name] = cronKey.split('/');
+  return store.list('Job', ns)
+    .filter((j) => j.metadata.ownerReferences?.some((r) => r.kind === 'CronJob' && r.name === name))
+    .map((j) => {
+      const conds = (j.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? [];
+      const finished = conds.some((c) => c.type === 'Complete') ? ('Complete' as const) : conds.some((c) => c.type === 'Failed') ? ('Failed' as const) : undefined;
+      return { key: keyOf(j), created: j.metadata.annotations?.['batch.kubernetes.io/cronjob-scheduled-timestamp'] ?? '', finished };
+    });
 }

@@ -321,3 +321,18 @@ export function rolloutComplete(dep: KubeObject): boolean {
   const replicas = spec.replicas ?? 1;
   return !!st && (st.observedGeneration ?? 0) >= Number(dep.metadata.generation ?? 0) && st.updatedReplicas === replicas && st.replicas === replicas && (st.availableReplicas ?? 0) >= replicas;
 }
+
+/**
+ * Waits until a Deployment's rollout is complete, as `kubectl rollout status` does: every replica
+ * of the current template created and Ready, no pod of an older one left. Throws with the status after `timeoutMs`.
+ */
+export async function waitRollout(store: ObjectStore, key: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dep = store.get('Deployment', key);
+    if (!dep) throw new Error(`Deployment ${key} not found`);
+    if (rolloutComplete(dep)) return;
+    if (Date.now() > deadline) throw new Error(`Deployment ${key}: rollout not complete after ${timeoutMs} ms: ${JSON.stringify(dep.status ?? {})}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -6,6 +6,7 @@
  * {@link JobHost}; the controller only reads pod outcomes and writes Job status.
  */
 import { defaultPodSpec, keyOf, type KubeObject, type ObjectMeta, type PodObject, type PodSpec } from './kube';
+import type { ObjectStore } from './store';
 
 /** What the Job controller needs from the runtime. */
 export interface JobHost {
@@ -217,4 +218,15 @@ export class JobController {
     else st.job.status = { ...((st.job.status ?? {}) as Record<string, unknown>), active: st.active.size, succeeded: st.succeeded, failed: st.failed };
     await this.host.writeStatus(st.job);
   }
+}
+
+/** Writes a Job's status subresource, unless the stored Job is another one of the same name (deleted and re-created since). */
+export function writeJobStatus(store: ObjectStore, job: KubeObject): void {
+  const stored = store.get('Job', keyOf(job));
+  if (stored?.metadata.uid === job.metadata.uid) store.status('Job', keyOf(job), structuredClone(job.status));
+}
+
+/** Whether a Job has its Complete or Failed condition. */
+export function jobFinished(job: KubeObject): boolean {
+  return ((job.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? []).some((c) => c.type === 'Complete' || c.type === 'Failed');
 }

@@ -42,6 +42,8 @@ export interface ContainerSpec {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   startupProbe?: Probe;
+  /** `preStop` runs before the container is sent SIGTERM, within the pod's grace period. */
+  lifecycle?: { preStop?: LifecycleHandler; postStart?: LifecycleHandler };
   restartPolicy?: string;
   imagePullPolicy?: string;
   securityContext?: {
@@ -61,6 +63,13 @@ export interface EnvVar {
     configMapKeyRef?: { name: string; key: string; optional?: boolean };
     secretKeyRef?: { name: string; key: string; optional?: boolean };
   };
+}
+
+/** A container lifecycle handler (`lifecycle.preStop`): one of exec, httpGet, sleep. */
+export interface LifecycleHandler {
+  exec?: { command: string[] };
+  httpGet?: { path?: string; port: number | string; scheme?: string; host?: string; httpHeaders?: { name: string; value: string }[] };
+  sleep?: { seconds: number };
 }
 
 /** A probe (httpGet, tcpSocket or exec) and its timing. */

@@ -10,6 +10,7 @@
  * after), then the sandbox goes and the Pod object is removed. A pod that completes
  * (`restartPolicy` Never / OnFailure) is torn down the same way once its phase is recorded.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backoff } from './container';
@@ -18,12 +19,35 @@ import type { EventRecorder } from './events';
 import { nsswitchConf, resolvConf } from './dns';
 import type { ImageRunner } from './image-runner';
 import type { ImageContext, ImageEntry } from './images';
+import { ownerOf } from './api';
 import { dataOf, keyOf, type KubeObject, type PodObject } from './kube';
 import type { HostNetwork } from './network';
 import { LocalPod, podDir } from './pod';
 import type { ObjectStore, WatchEvent } from './store';
 import type { TokenIssuer } from './tokens';
 import { materializeVolumes } from './volumes';
+
+/** A pod as `pods()` reports it. */
+export interface PodInfo {
+  namespace: string;
+  name: string;
+  ip: string;
+  netns: string;
+  phase: string;
+  ready: boolean;
+  labels: Record<string, string>;
+  owner?: string;
+  containers: { name: string; state: string; ready: boolean; restartCount: number; pid?: number; sidecar: boolean }[];
+  /** The pod object as admitted (after the webhooks' patches). */
+  object: PodObject;
+}
+
+/** Result of a command run in a pod ({@link Kubelet.exec}). */
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** What the kubelet needs from the node and the cluster. */
 export interface KubeletHost {
@@ -86,6 +110,53 @@ export class Kubelet {
   /** A running pod by `namespace/name`. */
   pod(key: string): LocalPod | undefined {
     return this.running.get(key);
+  }
+
+  /** The first running pod of `namespace` whose labels include `selector` (Ready and not terminating first). */
+  find(namespace: string, selector: Record<string, string>): LocalPod | undefined {
+    const matching = this.pods().filter((p) => p.namespace === namespace && Object.entries(selector).every(([k, v]) => p.object.metadata.labels?.[k] === v));
+    const live = (p: LocalPod) => !p.object.metadata.deletionTimestamp;
+    return matching.find((p) => live(p) && p.ready) ?? matching.find(live) ?? matching[0];
+  }
+
+  /** Running pods with their container statuses (what `kubectl get pods` would show of them). */
+  podInfos(): PodInfo[] {
+    return this.pods().map((p) => ({
+      namespace: p.namespace,
+      name: p.name,
+      ip: p.ip,
+      netns: p.net.netns,
+      phase: p.phase,
+      ready: p.ready,
+      labels: p.object.metadata.labels ?? {},
+      owner: ownerOf(p.object),
+      containers: p.containerStatuses(),
+      object: p.object,
+    }));
+  }
+
+  /**
+   * Runs a command inside a pod's network namespace (`namespace/name` or the pod), with the pod's
+   * hosts and resolv.conf (as a process in the pod would; not UID 1337, so a sidecar's capture applies to it).
+   */
+  exec(pod: string | LocalPod, argv: string[], opts: { uid?: number; timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<ExecResult> {
+    const netns = typeof pod === 'string' ? this.running.get(pod)?.net.netns : pod.net.netns;
+    if (!netns) return Promise.reject(new Error(`pod ${typeof pod === 'string' ? pod : pod.key} not found`));
+    const uid = opts.uid ?? 0;
+    return new Promise((resolveExec, reject) => {
+      const child = spawn('ip', ['netns', 'exec', netns, 'setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups', '--', ...argv], {
+        cwd: this.host.workspaceRoot,
+        env: { ...process.env, ...(opts.env ?? {}) },
+        timeout: opts.timeoutMs ?? 30_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => resolveExec({ code, stdout, stderr }));
+      child.stdin.end(opts.input ?? '');
+    });
   }
 
   /** True while the pod is being terminated. */
@@ -170,6 +241,7 @@ export class Kubelet {
           this.writeStatus(p);
         },
         onComplete: (p) => void this.completed(p),
+        onHookFailed: (p, container, reason) => this.host.events.record(p.object, 'Warning', 'FailedPreStopHook', `PreStopHook failed for container ${container}: ${reason}`),
         log: (m) => this.host.log(m),
       }, this.host.nodeName, hostNet.gateway);
       this.running.set(key, lp);

@@ -39,6 +39,19 @@ export class MeshPki {
     return secret(namespace, name, { 'tls.crt': c.chainPem, 'tls.key': c.keyPem, 'ca.crt': c.rootPem }, 'kubernetes.io/tls');
   }
 
+  /**
+   * What a cluster's operator installs before the mesh: Secret `cacerts` for the CA, the injector's
+   * serving Secret `istio-sidecar-injector-certs`, and the gateway's `tsmesh-gateway-cert` for `gatewayHosts`.
+   */
+  async bootstrapObjects(gatewayHosts: string[], namespace = 'istio-system'): Promise<KubeObject[]> {
+    const injector = 'istio-sidecar-injector';
+    return [
+      await this.cacertsSecret(namespace),
+      await this.tlsSecret(namespace, `${injector}-certs`, [`${injector}.${namespace}.svc`, `${injector}.${namespace}.svc.cluster.local`, `${injector}.${namespace}`, injector]),
+      await this.tlsSecret(namespace, 'tsmesh-gateway-cert', gatewayHosts),
+    ];
+  }
+
   /** ConfigMap `istio-ca-root-cert` (key root-cert.pem) for `namespace`, as the CA publishes it. */
   rootCertConfigMap(namespace: string): KubeObject {
     return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-root-cert', namespace }, data: { 'root-cert.pem': this.rootPem } };

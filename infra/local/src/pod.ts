@@ -12,6 +12,7 @@ import type { ImageRunner } from './image-runner';
 import { containerArgv, imageName, type ImageContext, type ImageEntry } from './images';
 import { expandVars, resolveEnv, type ContainerSpec, type KeyLookup, type PodFacts, type PodObject } from './kube';
 import type { PodNetwork } from './network';
+import { runHook } from './lifecycle';
 import { Prober } from './probes';
 
 /** Pod phases, as in PodStatus. */
@@ -32,6 +33,8 @@ export interface PodHost {
   onReadyChange: (pod: LocalPod) => void;
   /** Called once when a pod whose restartPolicy is Never or OnFailure reaches Succeeded or Failed (its sidecars already stopped). */
   onComplete?: (pod: LocalPod) => void;
+  /** A container's preStop hook failed or ran past the grace period (the kubelet records FailedPreStopHook). */
+  onHookFailed?: (pod: LocalPod, container: string, reason: string) => void;
   log: (msg: string) => void;
 }
 
@@ -246,13 +249,13 @@ export class LocalPod {
     if (this.completing) return;
     this.completing = true;
     this.markTerminating();
-    const grace = (this.object.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const deadline = Date.now() + (this.object.spec.terminationGracePeriodSeconds ?? 30) * 1000;
     const sidecars = [...this.running.values()].filter((r) => r.sidecar).reverse();
     for (const r of sidecars) {
       r.readiness?.stop();
       r.liveness?.stop();
       r.startup?.stop();
-      await r.proc.stop(grace);
+      await this.stopContainer(r, deadline);
     }
     this.phase = phase;
     this.host.log(`pod ${this.key} ${phase}`);
@@ -297,19 +300,38 @@ export class LocalPod {
     if (wasReady) this.host.onReadyChange(this);
   }
 
-  /** Terminates: app containers first (in parallel), then sidecars in reverse start order. */
+  /**
+   * Terminates: app containers first (in parallel), then sidecars in reverse start order. Each
+   * container's preStop hook runs before its SIGTERM; hooks and SIGTERMs share the pod's
+   * `terminationGracePeriodSeconds`, counted from here. A container still running when it is over
+   * gets SIGKILL (after a one-time 2 s extension when its hook used the grace up, as the kubelet gives).
+   */
   async stop(): Promise<void> {
     this.markTerminating();
-    const grace = (this.object.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const deadline = Date.now() + (this.object.spec.terminationGracePeriodSeconds ?? 30) * 1000;
     const all = [...this.running.values()];
     for (const r of all) {
       r.readiness?.stop();
       r.liveness?.stop();
       r.startup?.stop();
     }
-    await Promise.all(all.filter((r) => !r.sidecar).map((r) => r.proc.stop(grace)));
-    for (const r of all.filter((x) => x.sidecar).reverse()) await r.proc.stop(grace);
+    await Promise.all(all.filter((r) => !r.sidecar).map((r) => this.stopContainer(r, deadline)));
+    for (const r of all.filter((x) => x.sidecar).reverse()) await this.stopContainer(r, deadline);
     if (!this.completing) this.phase = 'Succeeded';
+  }
+
+  /** One container's termination: its preStop hook (if any, and if it runs), then SIGTERM, SIGKILL at `deadline`. */
+  private async stopContainer(r: Running, deadline: number): Promise<void> {
+    const hook = r.spec.lifecycle?.preStop;
+    if (hook && r.proc.state === 'running') {
+      const result = await runHook(hook, { pid: r.proc.pid, podIP: this.net.ip, containers: this.allContainers(), netns: this.net.netns }, Math.max(0, deadline - Date.now()));
+      if (!result.ok) {
+        this.host.log(`pod ${this.key}: container ${r.spec.name}: preStop hook: ${result.reason}`);
+        this.host.onHookFailed?.(this, r.spec.name, result.reason);
+      }
+    }
+    const left = deadline - Date.now();
+    await r.proc.stop(left > 0 ? left : 2000);
   }
 }
 

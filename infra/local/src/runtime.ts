@@ -7,27 +7,27 @@
  * the service proxy (`service-proxy.ts`); cluster DNS (`cluster-dns.ts`); and, for the control
  * plane, the file store writer (`config-writer.ts`) and the host port publisher (`publisher.ts`).
  */
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { ApiServer, ownerOf, type Refusal } from './api';
+import { phaseOf, readySince, specWatch } from './controller-watch';
+import { findWorkspaceRoot } from './workspace';
 import { cleanup } from './cleanup';
 import { ClusterDns } from './cluster-dns';
 import { ConfigWriter } from './config-writer';
 import type { Backoff } from './container';
-import { CronJobController } from './cronjobs';
-import { DeploymentController, rolloutComplete } from './deployments';
+import { CronJobController, jobsOfCronJob } from './cronjobs';
+import { DeploymentController, waitRollout } from './deployments';
 import { EndpointSliceController, podReady } from './endpointslice-controller';
 import { EventRecorder } from './events';
 import { LocalApi } from './local-api';
 import { IMAGES, type ImageEntry } from './images';
 import { ImageRunner, type FromImagesOptions } from './image-runner';
 import { GATEWAY_API_GATEWAY, GatewayDeployer } from './gateway-deployer';
-import { JobController } from './jobs';
+import { JobController, jobFinished, writeJobStatus } from './jobs';
 import { keyOf, loadManifests, type KubeObject, type PodObject } from './kube';
-import { Kubelet } from './kubelet';
+import { Kubelet, type ExecResult, type PodInfo } from './kubelet';
 import { RunNames, newRunId } from './names';
 import { HostNetwork } from './network';
 import { MeshPki } from './pki';
@@ -36,7 +36,8 @@ import { HostPortPublisher } from './publisher';
 import { ClusterIpAllocator } from './service-ips';
 import { ServiceProxy } from './service-proxy';
 import { StatefulSetController } from './statefulsets';
-import { ObjectStore, type WatchEvent } from './store';
+import { waitPodsReady } from './readiness';
+import { ObjectStore } from './store';
 import { TokenIssuer } from './tokens';
 
 /** Options of {@link LocalRuntime.start}. */
@@ -81,73 +82,11 @@ export interface LocalRuntimeOptions {
   log?: (line: string) => void;
 }
 
-/** A pod as `pods()` reports it. */
-export interface PodInfo {
-  namespace: string;
-  name: string;
-  ip: string;
-  netns: string;
-  phase: string;
-  ready: boolean;
-  labels: Record<string, string>;
-  owner?: string;
-  containers: { name: string; state: string; ready: boolean; restartCount: number; pid?: number; sidecar: boolean }[];
-  /** The pod object as admitted (after the webhooks' patches). */
-  object: PodObject;
-}
-
-
 export type { Refusal } from './api';
-
-/** Result of {@link LocalRuntime.exec}. */
-export interface ExecResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type { ExecResult, PodInfo } from './kubelet';
 
 
 const NODE_NAME = 'local-node';
-
-function findWorkspaceRoot(): string {
-  const starts = [dirname(fileURLToPath(import.meta.url)), process.cwd()];
-  for (const s of starts) {
-    let d = s;
-    for (;;) {
-      if (existsSync(join(d, 'nx.json'))) return d;
-      const up = dirname(d);
-      if (up === d) break;
-      d = up;
-    }
-  }
-  return process.cwd();
-}
-
-const conditions = (o: KubeObject) => (o.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? [];
-/** When the pod's Ready condition last turned True (ms), if it is True. */
-function readySince(p: KubeObject): number | undefined {
-  const c = (p.status as { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } | undefined)?.conditions?.find((x) => x.type === 'Ready');
-  return c?.status === 'True' && c.lastTransitionTime ? Date.parse(c.lastTransitionTime) : undefined;
-}
-const phaseOf = (o: KubeObject) => (o.status as { phase?: string } | undefined)?.phase;
-
-/**
- * Calls `onSpec` for an object that is new or whose spec changed (`metadata.generation` moved) and
- * `onDelete` when it goes: the part of a controller's watch that ignores its own status writes.
- */
-function specWatch(store: ObjectStore, kind: string, onSpec: (o: KubeObject) => Promise<unknown>, onDelete: (key: string, o: KubeObject) => Promise<unknown>): () => void {
-  const seen = new Map<string, unknown>();
-  return store.watch(kind, (e: WatchEvent) => {
-    const key = keyOf(e.object);
-    if (e.type === 'DELETED') {
-      seen.delete(key);
-      return onDelete(key, e.object);
-    }
-    if (seen.get(key) === e.object.metadata.generation) return;
-    seen.set(key, e.object.metadata.generation);
-    return onSpec(e.object);
-  });
-}
 
 /** The local runtime. Create with {@link LocalRuntime.start}; always {@link LocalRuntime.stop}. */
 export class LocalRuntime {
@@ -251,12 +190,7 @@ export class LocalRuntime {
     }
     if (this.opts.meshPki !== false) {
       this.pki = await MeshPki.create();
-      const sys = 'istio-system';
-      await this.apply([
-        await this.pki.cacertsSecret(sys),
-        await this.pki.tlsSecret(sys, 'istio-sidecar-injector-certs', ['istio-sidecar-injector.istio-system.svc', 'istio-sidecar-injector.istio-system.svc.cluster.local', 'istio-sidecar-injector.istio-system', 'istio-sidecar-injector']),
-        await this.pki.tlsSecret(sys, 'tsmesh-gateway-cert', this.opts.gatewayCertHosts ?? ['localhost', 'tsmesh.local', '*.tsmesh.local']),
-      ]);
+      await this.apply(await this.pki.bootstrapObjects(this.opts.gatewayCertHosts ?? ['localhost', 'tsmesh.local', '*.tsmesh.local']));
     }
   }
 
@@ -320,27 +254,16 @@ export class LocalRuntime {
     this.cron = new CronJobController({
       applyJob: (job) => this.api.applyOne(job),
       deleteJob: (key) => this.api.delete('Job', key),
-      jobsOf: (cronKey) => {
-        const [ns, name] = cronKey.split('/');
-        return store.list('Job', ns)
-          .filter((j) => j.metadata.ownerReferences?.some((r) => r.kind === 'CronJob' && r.name === name))
-          .map((j) => {
-            const conds = conditions(j);
-            const finished = conds.some((c) => c.type === 'Complete') ? ('Complete' as const) : conds.some((c) => c.type === 'Failed') ? ('Failed' as const) : undefined;
-            return { key: keyOf(j), created: j.metadata.annotations?.['batch.kubernetes.io/cronjob-scheduled-timestamp'] ?? '', finished };
-          });
-      },
+      jobsOf: (cronKey) => jobsOfCronJob(store, cronKey),
       log,
     });
     this.jobs = new JobController({
       createPod: (pod, owner) => this.api.createPod(pod, owner),
       deletePod: (key) => this.api.deletePod(key),
       writeStatus: async (job) => {
-        const stored = store.get('Job', keyOf(job));
-        if (stored?.metadata.uid === job.metadata.uid) store.status('Job', keyOf(job), structuredClone(job.status));
+        writeJobStatus(store, job);
         const cronOwner = job.metadata.ownerReferences?.find((r) => r.kind === 'CronJob');
-        const done = conditions(job).some((c) => c.type === 'Complete' || c.type === 'Failed');
-        if (cronOwner && done) void this.cron.prune(`${job.metadata.namespace}/${cronOwner.name}`).catch((err: Error) => this.log(err.message));
+        if (cronOwner && jobFinished(job)) void this.cron.prune(`${job.metadata.namespace}/${cronOwner.name}`).catch((err: Error) => this.log(err.message));
       },
       retryDelayMs: (n) => Math.min(this.opts.backoff?.maxMs ?? 30_000, (this.opts.backoff?.initialMs ?? 1000) * 2 ** Math.max(0, n - 1)),
       log,
@@ -448,60 +371,25 @@ export class LocalRuntime {
 
   /** Running pods. */
   pods(): PodInfo[] {
-    return this.kubelet.pods().map((p) => ({
-      namespace: p.namespace,
-      name: p.name,
-      ip: p.ip,
-      netns: p.net.netns,
-      phase: p.phase,
-      ready: p.ready,
-      labels: p.object.metadata.labels ?? {},
-      owner: ownerOf(p.object),
-      containers: p.containerStatuses(),
-      object: p.object,
-    }));
+    return this.kubelet.podInfos();
   }
 
   /** A running pod by `namespace/name`, or the first whose labels include `selector` in `namespace` (Ready and not terminating first). */
   pod(namespace: string, nameOrSelector: string | Record<string, string>): LocalPod | undefined {
-    if (typeof nameOrSelector === 'string') return this.kubelet.pod(`${namespace}/${nameOrSelector}`);
-    const matching = this.kubelet.pods().filter((p) => p.namespace === namespace && Object.entries(nameOrSelector).every(([k, v]) => p.object.metadata.labels?.[k] === v));
-    const live = (p: LocalPod) => !p.object.metadata.deletionTimestamp;
-    return matching.find((p) => live(p) && p.ready) ?? matching.find(live) ?? matching[0];
+    return typeof nameOrSelector === 'string' ? this.kubelet.pod(`${namespace}/${nameOrSelector}`) : this.kubelet.find(namespace, nameOrSelector);
   }
 
   /**
    * Waits until a Deployment's rollout is complete, as `kubectl rollout status` does: every replica
    * of the current template created and Ready, no pod of an older one left. Throws with the status after `timeoutMs`.
    */
-  async waitRollout(key: string, opts: { timeoutMs?: number } = {}): Promise<void> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
-    for (;;) {
-      const dep = this.get('Deployment', key);
-      if (!dep) throw new Error(`Deployment ${key} not found`);
-      if (rolloutComplete(dep)) return;
-      if (Date.now() > deadline) throw new Error(`Deployment ${key}: rollout not complete after ${opts.timeoutMs ?? 120_000} ms: ${JSON.stringify(dep.status ?? {})}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  waitRollout(key: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    return waitRollout(this.store, key, opts.timeoutMs);
   }
 
   /** Waits until every pod (and every pod still being admitted) is Ready and reachable; throws with the stragglers after `timeoutMs`. */
-  async waitReady(opts: { timeoutMs?: number; namespace?: string; selector?: Record<string, string> } = {}): Promise<void> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
-    const selected = (p: KubeObject) =>
-      (!opts.namespace || p.metadata.namespace === opts.namespace) && Object.entries(opts.selector ?? {}).every(([k, v]) => p.metadata.labels?.[k] === v);
-    for (;;) {
-      const pods = this.store.list('Pod').filter((p) => selected(p) && !p.metadata.deletionTimestamp && phaseOf(p) !== 'Succeeded' && phaseOf(p) !== 'Failed');
-      const notReady = pods.filter((p) => !podReady(p)).map((p) => keyOf(p));
-      const pendingOwners = opts.selector ? [] : [...this.api.pending.values()].filter((s) => !s.cancelled && (!opts.namespace || s.owner.includes(`/${opts.namespace}/`))).map((s) => `${s.owner} (admitting)`);
-      if (notReady.length === 0 && pendingOwners.length === 0) {
-        // Ready means reachable: wait until the EndpointSlices and VIP rules reflect it.
-        await this.endpointsSettled();
-        return;
-      }
-      if (Date.now() > deadline) throw new Error(`pods not ready after ${opts.timeoutMs ?? 120_000} ms: ${[...notReady, ...pendingOwners].join(', ')} (logs in ${join(this.runDir, 'logs')})`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  waitReady(opts: { timeoutMs?: number; namespace?: string; selector?: Record<string, string> } = {}): Promise<void> {
+    return waitPodsReady({ store: this.store, pending: () => this.api.pending.values(), settled: () => this.endpointsSettled(), logDir: join(this.runDir, 'logs') }, opts);
   }
 
   /**
@@ -509,23 +397,7 @@ export class LocalRuntime {
    * process in the pod would; not UID 1337, so a sidecar's capture applies to it).
    */
   exec(pod: string | PodInfo | LocalPod, argv: string[], opts: { uid?: number; timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<ExecResult> {
-    const netns = typeof pod === 'string' ? this.kubelet.pod(pod)?.net.netns : 'net' in pod ? pod.net.netns : pod.netns;
-    if (!netns) return Promise.reject(new Error(`pod ${String(pod)} not found`));
-    const uid = opts.uid ?? 0;
-    return new Promise((resolveExec, reject) => {
-      const child = spawn('ip', ['netns', 'exec', netns, 'setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups', '--', ...argv], {
-        cwd: this.workspaceRoot,
-        env: { ...process.env, ...(opts.env ?? {}) },
-        timeout: opts.timeoutMs ?? 30_000,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolveExec({ code, stdout, stderr }));
-      child.stdin.end(opts.input ?? '');
-    });
+    return this.kubelet.exec(typeof pod === 'string' ? pod : 'net' in pod ? pod : `${pod.namespace}/${pod.name}`, argv, opts);
   }
 
   /** Counts packets between pods on the bridge whose payload contains `pattern` (see {@link HostNetwork.watchWire}). */

@@ -1,7 +1,7 @@
 /** Test images: tiny Node programs standing in for app images, run through the same image table mechanism. */
 import type { ImageEntry } from '../src/images';
 
-/** An HTTP server on $PORT answering `<name> <uid> <labels file?>` and /healthz (503 until $READY_AFTER_MS passed). */
+/** An HTTP server on $PORT answering `<name> <uid> <labels file?>`, /healthz (503 until $READY_AFTER_MS passed) and /prestop (logged); logs `start` and, on SIGTERM, `stop` with the time. */
 export const HTTP_ECHO = `
 const http = require('node:http');
 const fs = require('node:fs');
@@ -9,6 +9,7 @@ const started = Date.now();
 const readyAfter = Number(process.env.READY_AFTER_MS || 0);
 http.createServer((req, res) => {
   if (req.url === '/healthz') { res.statusCode = Date.now() - started >= readyAfter && !fs.existsSync('/tmp/.never') ? 200 : 503; return res.end('ok'); }
+  if (req.url === '/prestop') { console.log('prestop ' + Date.now() + ' ' + req.method + ' ' + req.headers['user-agent']); return res.end('ok'); }
   if (req.url === '/file') { try { return res.end(fs.readFileSync(process.env.FILE, 'utf8')); } catch (e) { res.statusCode = 404; return res.end(String(e)); } }
   if (req.url === '/resolve') { return require('node:dns').lookup(process.env.NAME, (err, a) => res.end(err ? 'ERR ' + err.code : a)); }
   res.end(JSON.stringify({ pod: process.env.POD_NAME, ns: process.env.POD_NAMESPACE, ip: process.env.POD_IP, uid: process.getuid(), msg: process.env.MSG }));
