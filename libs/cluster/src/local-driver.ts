@@ -64,6 +64,7 @@ export class LocalMeshDriver implements MeshDriver {
   private readonly forwards: Forward[] = [];
   private prom?: Promise<RunningPrometheus | string>;
   private otlp?: { host: string; port: number } | string;
+  private lastRunDir?: string;
   readonly fromImages: boolean;
 
   constructor(private readonly root: string, private readonly opts: LocalDriverOptions = {}) {
@@ -76,8 +77,9 @@ export class LocalMeshDriver implements MeshDriver {
     return this.rt;
   }
 
+  /** The run's directory (logs, config), also after down(): the runtime keeps it. */
   get runDir(): string | undefined {
-    return this.rt?.runDir;
+    return this.rt?.runDir ?? this.lastRunDir;
   }
 
   async unavailable(): Promise<string | null> {
@@ -367,6 +369,7 @@ export class LocalMeshDriver implements MeshDriver {
     this.rt = undefined;
     this.starting = undefined;
     if (!rt) return [];
+    this.lastRunDir = rt.runDir;
     const pids = rt.pods().flatMap((x) => x.containers.map((c) => c.pid ?? 0)).filter((x) => x > 0);
     await rt.stop();
     return leftovers(rt.names.id, pids);
