@@ -18,7 +18,8 @@ function paths(v: unknown, at = '', out: string[] = []): string[] {
   return out;
 }
 
-describe('CRDs applied unchanged', () => {
+// Reading and walking every CRD of infra/k8s/base takes seconds, more on a loaded machine.
+describe('CRDs applied unchanged', { timeout: 180_000 }, () => {
   const crds = renderKustomization(join(root, 'infra/k8s/base/crds')).filter((o) => o.kind === 'CustomResourceDefinition');
 
   it('the apply payload holds every field of every CRD schema, enum and x-kubernetes-preserve-unknown-fields included', () => {
