@@ -81,6 +81,8 @@ export interface MeshDriver {
   applyHint(file: string): string;
   /** Current pods and endpoints. */
   snapshot(): Promise<MeshSnapshot>;
+  /** The log of a container of a pod (`namespace/name`), its last `tailLines` lines when given (`kubectl logs`). */
+  logs(podKey: string, container: string, tailLines?: number): Promise<string>;
   /** The state and last log lines of a pod's containers, for failures. */
   diagnose(podKey: string): Promise<string[]>;
   /** Where the run's files are (logs, config), if any. */

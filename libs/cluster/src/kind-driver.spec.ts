@@ -116,11 +116,13 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
     const w = await d.watchWire('GET /callme/ping');
     expect(await w.packets()).toBe(14); // 7 on each of the two Ready pods; the terminating one is left alone
     await w.remove();
-    await d.down().catch(() => undefined); // kind delete cluster (stand-in)
+    await d.logs('default/callme-a', 'callme', 5).catch(() => undefined); // the stand-in answers no logs
+    await d.down().catch(() => undefined);
 
     const kubectl = argvs().filter((a) => a[0] === '--kubeconfig' || a[0] === '--context');
     expect(kubectl.length).toBeGreaterThan(8);
     for (const a of kubectl) expect(a.slice(0, 4), a.join(' ')).toEqual(['--kubeconfig', join(dir, 'kc.yaml'), '--context', 'kind-tsmesh-argv']);
+    expect(kubectl).toContainEqual([...kubectl[0].slice(0, 4), 'logs', '-n', 'default', 'callme-a', '-c', 'callme', '--tail=5']);
     const debug = kubectl.filter((a) => a[4] === 'debug');
     expect(debug.map((a) => a[7])).toEqual(['callme-a', 'callme-b']);
     expect(debug[0]).toEqual(expect.arrayContaining([`--image=${CAPTURE_IMAGE}`, '--image-pull-policy=IfNotPresent', '--profile=netadmin', '-c', CAPTURE_CONTAINER, '--attach=false']));

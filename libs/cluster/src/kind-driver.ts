@@ -234,6 +234,11 @@ export class KindMeshDriver implements MeshDriver {
     return { pods, endpoints, expectedPods };
   }
 
+  logs(podKey: string, container: string, tailLines?: number): Promise<string> {
+    const [namespace, name] = podKey.split('/');
+    return this.kubectl.run(['logs', '-n', namespace, name, '-c', container, ...(tailLines === undefined ? [] : [`--tail=${tailLines}`])]);
+  }
+
   async diagnose(podKey: string): Promise<string[]> {
     const [namespace, name] = podKey.split('/');
     const p = await this.kubectl.getJson<PodJson>(['pod', '-n', namespace, name]).catch(() => undefined);

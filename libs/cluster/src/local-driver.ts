@@ -212,6 +212,14 @@ export class LocalMeshDriver implements MeshDriver {
     return { pods, endpoints, expectedPods };
   }
 
+  async logs(podKey: string, container: string, tailLines?: number): Promise<string> {
+    const [ns, name] = podKey.split('/');
+    const f = this.runtime.logPath(ns, name, container);
+    if (!existsSync(f)) throw new Error(`no log of container ${container} of pod ${podKey} (${f})`);
+    const text = readFileSync(f, 'utf8');
+    return tailLines === undefined ? text : `${text.trimEnd().split('\n').slice(-tailLines).join('\n')}\n`;
+  }
+
   async diagnose(podKey: string): Promise<string[]> {
     const rt = this.rt;
     if (!rt) return [];
