@@ -28,6 +28,19 @@ export class ImageRunner {
   readonly store: ImageStore;
   private helperDir: string | undefined;
 
+  /**
+   * A runner ready for a run: refused with the reason when images cannot run here; unpacked images
+   * no tag names any more (older builds) are pruned in the background (a failure only leaves them).
+   */
+  static async start(opts: FromImagesOptions, ctx: ImageContext, table: Record<string, ImageEntry>, log: (line: string) => void): Promise<ImageRunner> {
+    const runner = new ImageRunner(opts, ctx, table);
+    const why = await runner.unavailable();
+    if (why) throw new Error(`fromImages: ${why}`);
+    log(`containers run from their images (unpacked under ${runner.store.cacheDir})`);
+    void runner.store.prune().then((gone) => gone.length && log(`removed ${gone.length} unpacked images no tag names`), () => undefined);
+    return runner;
+  }
+
   constructor(private readonly opts: FromImagesOptions, private readonly ctx: ImageContext, private readonly table: Record<string, ImageEntry>) {
     this.store = new ImageStore(opts);
   }

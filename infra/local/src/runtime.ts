@@ -160,15 +160,7 @@ export class LocalRuntime {
     this.tokens = await TokenIssuer.create();
     await this.tokens.writeJwks(this.jwksFile);
     const fromImages = this.opts.fromImages ?? process.env.TSMESH_LOCAL_IMAGES === '1';
-    if (fromImages) {
-      const runner = new ImageRunner(fromImages === true ? {} : fromImages, { jwksFile: this.jwksFile, issuer: this.tokens.issuer, configDir: this.configDir }, this.opts.images ?? IMAGES);
-      const why = await runner.unavailable();
-      if (why) throw new Error(`fromImages: ${why}`);
-      this.imageRunner = runner;
-      this.log(`containers run from their images (unpacked under ${runner.store.cacheDir})`);
-      // Unpacked images no tag names any more (older builds) go; a failure here only leaves them.
-      void runner.store.prune().then((gone) => gone.length && this.log(`removed ${gone.length} unpacked images no tag names`), () => undefined);
-    }
+    if (fromImages) this.imageRunner = await ImageRunner.start(fromImages === true ? {} : fromImages, { jwksFile: this.jwksFile, issuer: this.tokens.issuer, configDir: this.configDir }, this.opts.images ?? IMAGES, (l) => this.log(l));
     this.net = await HostNetwork.create(this.names, { podCidr: this.opts.podCidr });
     this.log(`run ${this.names.id}: bridge ${this.names.bridge} ${this.net.podCidr}, services ${this.net.serviceCidr}, run dir ${this.runDir}`);
     this.wire();
