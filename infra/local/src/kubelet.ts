@@ -355,7 +355,9 @@ export class Kubelet {
   private terminate(key: string): Promise<void> {
     let t = this.terminations.get(key);
     if (!t) {
-      t = this.doTerminate(key).finally(() => this.terminations.delete(key));
+      // Registered before it starts: marking the pod not Ready writes its status, whose MODIFIED
+      // event comes back here synchronously and must find this termination (not start a second one).
+      t = Promise.resolve().then(() => this.doTerminate(key)).finally(() => this.terminations.delete(key));
       this.terminations.set(key, t);
     }
     return t;

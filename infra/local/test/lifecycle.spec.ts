@@ -22,7 +22,7 @@ const echo = (name: string, port: number, preStop: string) => `
       image: test/echo:latest
       env: [{ name: PORT, value: "${port}" }]
       ports: [{ name: p${port}, containerPort: ${port} }]
-      volumeMounts: [{ name: data, mountPath: /tmp/hookdata }]
+      volumeMounts: [{ name: data, mountPath: /var/lib/hookdata }]
       lifecycle:
         preStop: ${preStop}`;
 
@@ -44,16 +44,18 @@ describe('LocalRuntime preStop hooks', () => {
 
   it('runs exec (in the container: its mounts and user) and httpGet (to the pod) before SIGTERM', async () => {
     await rt.apply(pod('both', 10, [
-      echo('a', 8080, `{ exec: { command: [sh, -c, "sleep 1; echo prestop $(date +%s%3N) $(id -u) >> /tmp/hookdata/a; echo prestop $(date +%s%3N) $(id -u)"] } }`),
+      echo('a', 8080, `{ exec: { command: [sh, -c, "sleep 1; echo prestop $(date +%s%3N) $(id -u) >> /var/lib/hookdata/a"] } }`),
       echo('b', 8081, '{ httpGet: { path: /prestop, port: p8081 } }'),
     ].join('')));
     await rt.waitReady({ timeoutMs: 20_000, namespace: 'hooks' });
     const dataDir = join(rt.runDir, 'pods', 'hooks_both', 'volumes', 'data');
     const t0 = Date.now();
     await rt.deletePod('hooks/both');
-    // exec: ran for its 1 s in the container's mount namespace (the emptyDir at /tmp/hookdata), as root, then SIGTERM.
+    // exec: ran for its 1 s in the container's mount namespace (the emptyDir at /var/lib/hookdata), as root, then SIGTERM.
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
-    const written = readFileSync(join(dataDir, 'a'), 'utf8').trim().split(' ');
+    const file = readFileSync(join(dataDir, 'a'), 'utf8');
+    expect(file.trim().split('\n'), file).toHaveLength(1);
+    const written = file.trim().split(' ');
     expect(written[2]).toBe('0');
     const [stopA] = times(rt, 'both', 'a', 'stop');
     expect(stopA).toBeGreaterThanOrEqual(Number(written[1]));
