@@ -48,8 +48,11 @@ export interface H1DispatchOptions {
   body?: Buffer | Readable | null;
 }
 
-/** Opens a transport connection; calls back with the connected socket or an error. */
-export type H1Connector = (cb: (err: Error | null, socket: net.Socket | null) => void) => void;
+/**
+ * Opens a transport connection; calls back with the connected socket or an error, and for a socket
+ * opened with `onread` the {@link SocketReads} its reads go to.
+ */
+export type H1Connector = (cb: (err: Error | null, socket: net.Socket | null, reads?: SocketReads | null) => void) => void;
 
 export interface H1PoolOptions {
   /** `max_connections`, `max_pending_requests`, `max_requests_per_connection`, idle timeout (shared with the HTTP/2 pool). */
@@ -59,12 +62,47 @@ export interface H1PoolOptions {
 
 const OVERFLOW = Object.assign(new Error('too many pending requests'), { code: 'PROXY_OVERFLOW' });
 
-/** Plain TCP connector with a connect timeout. */
+/** What reads of a socket opened with `onread` are handed to (the connection using it). */
+export interface ReadTarget {
+  /** `b` is a view into the shared read buffer: valid only until this call returns. */
+  onRead(b: Buffer): void;
+}
+
+/**
+ * Upstream plaintext sockets read into one buffer shared by all of them (`net.Socket`'s `onread`):
+ * no Buffer and no stream-layer work per read, and no per-connection read buffer. A read is handled
+ * before the next one is made, so whatever outlives the call is copied by its reader.
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
+let readBuffer: Buffer | null = null;
+
+/** The reads of one socket opened with `onread`: forwarded to the connection once it exists. */
+export class SocketReads {
+  target: ReadTarget | null = null;
+  socket: net.Socket | null = null;
+  readonly callback = this.onRead.bind(this);
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    const t = this.target;
+    if (t === null) {
+      // bytes before any request: the server is not speaking HTTP/1.1 to us
+      this.socket?.destroy();
+      return false;
+    }
+    t.onRead((buf as Buffer).subarray(0, n));
+    return true;
+  }
+}
+
+/** Plain TCP connector with a connect timeout; the socket is read with `onread` (see {@link SocketReads}). */
 export function tcpConnector(host: string, port: number, timeoutMs: number, localAddress: string | null, extra: Record<string, unknown> | null): H1Connector {
   return (cb) => {
-    const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}), ...(extra ?? {}) } as net.NetConnectOpts);
+    const reads = new SocketReads();
+    readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}), ...(extra ?? {}), onread: { buffer: readBuffer, callback: reads.callback } } as net.NetConnectOpts);
+    reads.socket = s;
     s.setNoDelay(true);
-    const c = new PendingConnect(s, cb);
+    const c = new PendingConnect(s, cb, reads);
     if (timeoutMs > 0) c.timer = setTimeout(connectTimedOut, timeoutMs, c);
   };
 }
@@ -72,7 +110,7 @@ export function tcpConnector(host: string, port: number, timeoutMs: number, loca
 class PendingConnect {
   timer: NodeJS.Timeout | null = null;
   done = false;
-  constructor(readonly s: net.Socket, readonly cb: (err: Error | null, socket: net.Socket | null) => void) {
+  constructor(readonly s: net.Socket, readonly cb: (err: Error | null, socket: net.Socket | null, reads: SocketReads | null) => void, readonly reads: SocketReads | null = null) {
     s.once('connect', this.onConnect.bind(this));
     s.once('error', this.onError.bind(this));
   }
@@ -81,13 +119,13 @@ class PendingConnect {
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
     this.s.removeAllListeners('error');
-    this.cb(null, this.s);
+    this.cb(null, this.s, this.reads);
   }
   onError(err: Error): void {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    this.cb(err, null);
+    this.cb(err, null, null);
   }
 }
 
@@ -189,7 +227,7 @@ export class H1Pool {
     this.opts.connect(this.onConnect.bind(this));
   }
 
-  private onConnect(err: Error | null, socket: net.Socket | null): void {
+  private onConnect(err: Error | null, socket: net.Socket | null, reads?: SocketReads | null): void {
     this.opening--;
     if (err !== null || socket === null) {
       this.size--;
@@ -203,7 +241,7 @@ export class H1Pool {
       return;
     }
     this.connected++;
-    const c = new H1ClientConnection(this, socket);
+    const c = new H1ClientConnection(this, socket, reads ?? null);
     if (this.closed) {
       c.destroy();
       return;
@@ -283,12 +321,19 @@ export class H1ClientConnection implements ParserEvents {
   private readonly onBodyEnd: () => void;
   private readonly onBodyError: (e: Error) => void;
 
-  constructor(readonly pool: H1Pool, readonly socket: net.Socket) {
+  /** Reads land in a reused buffer: body slices handed on are copied (see {@link SocketReads}). */
+  private readonly copyBody: boolean;
+
+  constructor(readonly pool: H1Pool, readonly socket: net.Socket, reads: SocketReads | null = null) {
     this.parser = new Http1Parser(RESPONSE, this, 64 * 1024, 1000);
     this.onBodyData = this.bodyData.bind(this);
     this.onBodyEnd = this.bodyEnd.bind(this);
     this.onBodyError = this.bodyError.bind(this);
-    socket.on('data', this.onData.bind(this));
+    this.copyBody = reads !== null;
+    if (reads !== null) {
+      this.parser.copyRetained = true;
+      reads.target = this;
+    } else socket.on('data', this.onData.bind(this));
     socket.on('end', this.onEnd.bind(this));
     socket.on('error', this.onSocketError.bind(this));
     socket.on('close', this.onClose.bind(this));
@@ -392,6 +437,11 @@ export class H1ClientConnection implements ParserEvents {
     this.body?.resume();
   }
 
+  /** A read of a socket opened with `onread` (the buffer is reused once this returns). */
+  onRead(b: Buffer): void {
+    this.onData(b);
+  }
+
   private onData(b: Buffer): void {
     if (this.x === null) {
       // bytes while idle: the server is not speaking HTTP/1.1 to us
@@ -439,7 +489,8 @@ export class H1ClientConnection implements ParserEvents {
 
   onBody(chunk: Buffer): void {
     const x = this.x;
-    if (x !== null && !x.aborted) x.handler.onResponseData?.(x, chunk);
+    // the downstream may queue it (a paused reader, a held head): it must outlive the read
+    if (x !== null && !x.aborted) x.handler.onResponseData?.(x, this.copyBody ? Buffer.from(chunk) : chunk);
   }
 
   onComplete(trailers: string[] | null): void {

@@ -297,4 +297,54 @@ describe('H1Pool', () => {
     expect((await get(p, '/')).body).toBe('ok');
     expect(conns).toBe(2);
   });
+  it('reads land in one reused buffer: held body chunks, a split head and input kept while paused arrive intact', async () => {
+    // Each response is sent in many writes (separate reads): a head split mid-line, chunk-size
+    // lines split across reads, and two chunks in one read so the parser holds the second while
+    // the handler has it paused. The handler keeps every chunk it is given without copying and
+    // pauses for a while, so the other connection's reads go through the shared buffer meanwhile.
+    const pieces = (letters: string): string[] => {
+      const out = ['HTTP/1.1 200 OK\r\nTransfer-Enc', 'oding: chunked\r\n\r\n'];
+      const data = (c: string) => `1000\r\n${c.repeat(4096)}\r\n`;
+      out.push(data(letters[0]) + data(letters[1]));
+      out.push(data(letters[2]).slice(0, 2), data(letters[2]).slice(2, 3000), data(letters[2]).slice(3000));
+      out.push(data(letters[3]) + '1', '000\r\n' + letters[4].repeat(4096) + '\r\n0\r\n\r\n');
+      return out;
+    };
+    const srv = net.createServer((s) => {
+      s.setNoDelay(true);
+      s.on('data', async (d) => {
+        const path = d.toString('latin1').split(' ')[1];
+        for (const part of pieces(path === '/lower' ? 'abcde' : 'VWXYZ')) {
+          s.write(part);
+          await new Promise((r) => setTimeout(r, 8));
+        }
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    closers.push(() => srv.close());
+    const p = pool((srv.address() as net.AddressInfo).port);
+    class Holding extends Collect {
+      held: Buffer[] = [];
+      paused = false;
+      override onResponseData(c: H1Controller, chunk: Buffer): void {
+        this.held.push(chunk);
+        if (this.paused) return;
+        this.paused = true;
+        c.pause();
+        setTimeout(() => c.resume(), 60);
+      }
+    }
+    const run = (path: string) => {
+      const h = new Holding();
+      p.dispatch({ method: 'GET', path, headers: { host: 'u' }, body: null }, h);
+      return h.done.then(() => Buffer.concat(h.held).toString('latin1'));
+    };
+    const [lower, upper] = await Promise.all([run('/lower'), run('/upper')]);
+    const want = (letters: string) => [...letters].map((c) => c.repeat(4096)).join('');
+    expect(lower === want('abcde')).toBe(true);
+    expect(upper === want('VWXYZ')).toBe(true);
+    // and again on the same (reused) connections
+    expect((await run('/lower')) === want('abcde')).toBe(true);
+  });
 });

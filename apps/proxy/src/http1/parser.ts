@@ -159,6 +159,11 @@ export class Http1Parser {
   /** The last field line had whitespace after its value. */
   private trimmedEnd = false;
   private trailers: string[] | null = null;
+  /**
+   * The input Buffers are reused by the caller after {@link execute} returns (a socket read with
+   * `onread` into one buffer): bytes the parser keeps past the call are copied.
+   */
+  copyRetained = false;
 
   constructor(
     readonly kind: number,
@@ -219,6 +224,14 @@ export class Http1Parser {
 
   /** Feeds received bytes. */
   execute(buf: Buffer): void {
+    this.feed(buf);
+    // a partial head or chunk line, input held while paused, tunnel bytes: a view into a reused
+    // buffer would be overwritten by the next read
+    const p = this.pending;
+    if (this.copyRetained && p !== null && p.buffer === buf.buffer) this.pending = Buffer.from(p);
+  }
+
+  private feed(buf: Buffer): void {
     if (this.state === S.Closed) return;
     if (this.state === S.Upgraded) {
       this.pending = this.pending === null ? buf : Buffer.concat([this.pending, buf]);
