@@ -33,6 +33,8 @@ let cp: ControlPlane;
 let client: Proxy;
 let server: Proxy;
 let app: Upstream;
+let plain: Upstream;
+let outMixedPort = 0;
 let inPort = 0;
 let outPort = 0;
 let inTcpPort = 0;
@@ -81,6 +83,24 @@ function istioMutual(sans: string[]) {
   return { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, upstreamTlsContext(sdsCommonTlsContext({ certSecret: 'default', validationSecret: 'ROOTCA', alpn: ['istio-peer-exchange', 'istio'], spiffeIds: sans }), 'outbound_.8091_._.callme.shop.svc.cluster.local')) };
 }
 
+/** Istio's auto-mTLS sockets: `tlsMode: istio` endpoints get ISTIO_MUTUAL, every other endpoint plaintext. */
+function autoMtls(sans: string[]) {
+  return [
+    { name: 'tlsMode-istio', match: { fields: { tlsMode: { stringValue: 'istio' } } }, transport_socket: istioMutual(sans) },
+    { name: 'tlsMode-disabled', match: {}, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: pack(ExtensionTypeUrl.RawBuffer, {}) } },
+  ] as never;
+}
+
+/** A load assignment whose endpoints with `sidecar` carry the `tlsMode: istio` transport socket match metadata. */
+function autoMtlsEndpoints(name: string, eps: { address: string; port: number; sidecar: boolean }[]) {
+  const cla = clusterLoadAssignment(name, eps.filter((e) => e.port).map((e) => ({ address: e.address, port: e.port })));
+  for (const lb of cla.endpoints?.[0]?.lb_endpoints ?? []) {
+    const e = eps.find((x) => x.port === lb.endpoint?.address?.socket_address?.port_value);
+    if (e?.sidecar) lb.metadata = { filter_metadata: { 'envoy.transport_socket_match': { fields: { tlsMode: { stringValue: 'istio' } } } } } as never;
+  }
+  return cla;
+}
+
 /** The config both proxies get (one node id): outbound listener + mTLS cluster, inbound STRICT chain with RBAC. */
 function push(sans: string[]): string {
   const rbac: HttpFilter = { name: 'envoy.filters.http.rbac', typed_config: pack(ExtensionTypeUrl.HttpRbac, { rules: { action: 'ALLOW', policies: { 'ns[shop]-policy[callers]-rule[0]': { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
@@ -89,6 +109,9 @@ function push(sans: string[]): string {
   const outTcp: Cluster = { ...cluster({ name: 'outbound|9000||db.shop.svc.cluster.local' }), transport_socket: istioMutual(sans) };
   // gRPC: HTTP/2 on both hops, over the same mTLS
   const outGrpc: Cluster = { ...cluster({ name: 'outbound|9090||grpc.shop.svc.cluster.local', http2: true }), transport_socket: istioMutual(sans) };
+  // Auto mTLS as the control plane builds it: one cluster, the socket chosen per endpoint.
+  const mixed: Cluster = { ...cluster({ name: 'outbound|8092||mixed.shop.svc.cluster.local' }), transport_socket_matches: autoMtls(sans) };
+  const meshOnly: Cluster = { ...cluster({ name: 'outbound|8093||meshonly.shop.svc.cluster.local' }), transport_socket_matches: autoMtls(sans) };
   const tcpRbac = { name: 'envoy.filters.network.rbac', typed_config: pack(ExtensionTypeUrl.NetworkRbac, { stat_prefix: 'tcp.inbound_9000', rules: { action: 'ALLOW', policies: { callers: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: CALLER } } }] } } } }) };
   return cp.push({
     listeners: [
@@ -100,20 +123,24 @@ function push(sans: string[]): string {
       listener({ name: 'out_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [tcpProxy('outbound|9000||db.shop.svc.cluster.local', outTcp.name!)] }] }),
       listener({ name: 'in_tcp', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9000_mtls', transport_socket: inboundTls, filters: [tcpRbac as never, tcpProxy('inbound_0.0.0.0_9000', 'inbound|9000||')] }] }),
       connectListener(outTcp.name!),
+      listener({ name: 'out_mixed', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_8092', rdsName: '8092' })] }] }),
       listener({ name: 'out_grpc', address: '127.0.0.1', port: 0, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'outbound_0.0.0.0_9090', rdsName: '9090' })] }] }),
       listener({ name: 'in_grpc', address: '127.0.0.1', port: 0, trafficDirection: 'INBOUND', filterChains: [{ name: 'inbound_9090_mtls', transport_socket: inboundTls, filters: [httpConnectionManager({ statPrefix: 'inbound_0.0.0.0_9090', rdsName: 'inbound|9090', httpFilters: [rbac] })] }] }),
     ],
     routes: [
       routes('8091', [route({ name: 'default', match: { prefix: '/' }, cluster: out.name! })]),
       routes('inbound|8091', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|8091||' })]),
+      routes('8092', [route({ name: 'mesh-only', match: { prefix: '/mesh-only' }, cluster: meshOnly.name! }), route({ name: 'default', match: { prefix: '/' }, cluster: mixed.name! })]),
       routes('9090', [route({ name: 'default', match: { prefix: '/' }, cluster: outGrpc.name! })]),
       routes('inbound|9090', [route({ name: 'default', match: { prefix: '/' }, cluster: 'inbound|9090||' })]),
     ],
-    clusters: [out, cluster({ name: 'inbound|8091||' }), outTcp, cluster({ name: 'inbound|9000||' }), outGrpc, cluster({ name: 'inbound|9090||', http2: true })],
+    clusters: [out, cluster({ name: 'inbound|8091||' }), outTcp, cluster({ name: 'inbound|9000||' }), outGrpc, cluster({ name: 'inbound|9090||', http2: true }), mixed, meshOnly],
     endpoints: [
       clusterLoadAssignment(out.name!, inPort ? [{ address: '127.0.0.1', port: inPort }] : []), clusterLoadAssignment('inbound|8091||', [{ address: '127.0.0.1', port: app.port }]),
       clusterLoadAssignment(outTcp.name!, inTcpPort ? [{ address: '127.0.0.1', port: inTcpPort }] : []), clusterLoadAssignment('inbound|9000||', [{ address: '127.0.0.1', port: echoPort }]),
       clusterLoadAssignment(outGrpc.name!, inGrpcPort ? [{ address: '127.0.0.1', port: inGrpcPort }] : []), clusterLoadAssignment('inbound|9090||', [{ address: '127.0.0.1', port: grpcPort }]),
+      autoMtlsEndpoints(mixed.name!, [{ address: '127.0.0.1', port: inPort, sidecar: true }, { address: '127.0.0.1', port: plain?.port ?? 0, sidecar: false }]),
+      autoMtlsEndpoints(meshOnly.name!, [{ address: '127.0.0.1', port: inPort, sidecar: true }]),
     ],
   });
 }
@@ -121,6 +148,7 @@ function push(sans: string[]): string {
 beforeAll(async () => {
   ca = await startCa();
   app = await upstream('callme');
+  plain = await upstream('plain');
   // WebSocket handshakes: 101 then echo (what the app sees is recorded like any request)
   app.server.on('upgrade', (req: { url?: string }, socket: net.Socket) => {
     tunnels.add(socket);
@@ -160,6 +188,7 @@ beforeAll(async () => {
   outTcpPort = client.listeners.boundPort('out_tcp')!;
   inGrpcPort = server.listeners.boundPort('in_grpc')!;
   outGrpcPort = client.listeners.boundPort('out_grpc')!;
+  outMixedPort = client.listeners.boundPort('out_mixed')!;
   push([CALLME]);
   await until(async () => (await request(outPort, '/warm').catch(() => ({ status: 0 }))).status === 200, 20_000, 'mTLS route');
   exporter.reset();
@@ -171,12 +200,33 @@ afterAll(async () => {
   await cp?.close();
   for (const t of tunnels) t.destroy();
   await app?.close();
+  await plain?.close();
   echo?.close();
   grpcServer?.forceShutdown();
   await ca?.stop();
 });
 
 describe('two proxies with CA-issued certificates', () => {
+  it('auto mTLS: one cluster reaches the sidecar endpoint over mTLS (STRICT inbound) and the plain endpoint in plaintext, chosen per endpoint by EDS metadata', async () => {
+    const bodies = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await request(outMixedPort, `/mixed/${i}`);
+      expect(r.status, r.body).toBe(200);
+      bodies.add(r.body.split(' ')[0]);
+    }
+    // "callme" came through the server proxy's STRICT mTLS chain (plaintext there is refused), "plain" straight from the plain app (TLS there fails).
+    expect([...bodies].sort()).toEqual(['callme', 'plain']);
+    expect(plain.lastHeaders['x-forwarded-client-cert']).toBeUndefined();
+  });
+
+  it('auto mTLS: a cluster with transport_socket_matches whose endpoints all run sidecars still speaks mTLS to each', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await request(outMixedPort, `/mesh-only/${i}`);
+      expect(r.status, r.body).toBe(200);
+      expect(r.body).toContain(`callme GET /mesh-only/${i}`);
+    }
+  });
+
   it('a request crosses mutual TLS 1.3; the server proxy authorizes the client\'s SPIFFE ID', async () => {
     const r = await request(outPort, '/callme/ping', { headers: { host: 'callme.shop.svc.cluster.local:8091' } });
     expect(r.status).toBe(200);

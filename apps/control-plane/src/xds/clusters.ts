@@ -130,7 +130,9 @@ export function outboundCluster(push: PushContext, proxy: Proxy, svc: ServiceMod
   }
   const c = cluster(o);
   if (proxyless) return c;
-  // TLS: an explicit DestinationRule setting wins; otherwise auto mTLS when the endpoints run sidecars.
+  // TLS: an explicit DestinationRule setting wins; otherwise auto mTLS. The SANs are the service
+  // accounts of the service's endpoints (as Istio's per-service accounts), so a new account among
+  // them changes the cluster; endpoints coming and going under known accounts do not.
   const eps = (push.registry.endpoints.get(svc.hostname) ?? []).filter((e) => e.servicePort === port.port);
   const sans = [...new Set(eps.filter((e) => e.serviceAccount).map((e) => spiffeId(push.options.trustDomain, e.namespace, e.serviceAccount!)))].sort();
   const sni = istioSni(port.port, subset, svc.hostname);
@@ -139,20 +141,43 @@ export function outboundCluster(push: PushContext, proxy: Proxy, svc: ServiceMod
     setTls(c, istioMutualTls(sni, sans));
   } else if (mode === 'SIMPLE' || mode === 'MUTUAL') {
     setTls(c, clientTls(tp.tls!, svc.hostname));
-  } else if (mode === undefined && !svc.external && eps.length > 0) {
-    const withSidecar = eps.filter((e) => e.sidecar).length;
-    if (withSidecar === eps.length) {
-      setTls(c, istioMutualTls(sni, sans));
-    } else if (withSidecar > 0) {
-      // Mixed: only endpoints labelled tlsMode=istio get mTLS (Envoy transport_socket_matches).
-      c.transport_socket_matches = [{
-        name: 'tlsMode-istio',
-        match: { fields: { tlsMode: { stringValue: 'istio' } } } as never,
-        transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, istioMutualTls(sni, sans)) },
-      }];
+  } else if (mode === undefined && !svc.external) {
+    if (c.type === 'EDS') {
+      // Auto mTLS on an EDS cluster, as Istio builds it: the cluster always carries both sockets
+      // and each endpoint's EDS metadata (`tlsMode: istio` when it runs a sidecar) picks one, so
+      // endpoints gaining or losing sidecars change the load assignment only, never the cluster.
+      c.transport_socket_matches = autoMtlsMatches(istioMutualTls(sni, sans));
+    } else if (eps.length > 0) {
+      // DNS and ORIGINAL_DST clusters carry no endpoint metadata: mTLS when every endpoint runs a
+      // sidecar, the per-endpoint choice over the inline endpoints when only some do.
+      const withSidecar = eps.filter((e) => e.sidecar).length;
+      if (withSidecar === eps.length) setTls(c, istioMutualTls(sni, sans));
+      else if (withSidecar > 0) c.transport_socket_matches = autoMtlsMatches(istioMutualTls(sni, sans)).slice(0, 1);
     }
   }
   return c;
+}
+
+/** The endpoint metadata (`envoy.transport_socket_match` filter) that selects the mTLS socket: set on endpoints that run a sidecar. */
+export const TLS_MODE_ISTIO_METADATA = { filter_metadata: { 'envoy.transport_socket_match': { fields: { tlsMode: { stringValue: 'istio' } } } } };
+
+/**
+ * Istio's auto mTLS sockets: `tlsMode-istio` (endpoints whose metadata says `tlsMode: istio`) get
+ * ISTIO_MUTUAL, and `tlsMode-disabled` (an empty match: every other endpoint) plaintext.
+ */
+export function autoMtlsMatches(tls: ReturnType<typeof upstreamTlsContext>): NonNullable<Cluster['transport_socket_matches']> {
+  return [
+    {
+      name: 'tlsMode-istio',
+      match: { fields: { tlsMode: { stringValue: 'istio' } } } as never,
+      transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: pack(ExtensionTypeUrl.UpstreamTlsContext, tls) },
+    },
+    {
+      name: 'tlsMode-disabled',
+      match: {} as never,
+      transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: pack(ExtensionTypeUrl.RawBuffer, {}) },
+    },
+  ];
 }
 
 function setTls(c: Cluster, tls: ReturnType<typeof upstreamTlsContext>): void {

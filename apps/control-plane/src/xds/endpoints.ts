@@ -3,6 +3,7 @@ import { clusterLoadAssignment, parseClusterName, type Cluster, type ClusterLoad
 import type { PushContext } from '../model/push-context';
 import { matches } from '../model/push-context';
 import type { Proxy } from '../model/proxy';
+import { TLS_MODE_ISTIO_METADATA } from './clusters';
 
 /** Load assignments for the EDS clusters among `clusters`. */
 export function endpointsFor(push: PushContext, proxy: Proxy, clusters: readonly Cluster[]): ClusterLoadAssignment[] {
@@ -34,7 +35,7 @@ export function loadAssignment(push: PushContext, proxy: Proxy, clusterName: str
     for (const lb of loc.lb_endpoints ?? []) {
       const sa = lb.endpoint?.address?.socket_address;
       const e = byAddr.get(`${sa?.address}:${sa?.port_value}`);
-      if (e?.sidecar) lb.metadata = { filter_metadata: { 'envoy.transport_socket_match': { fields: { tlsMode: { stringValue: 'istio' } } } } } as never;
+      if (e?.sidecar) lb.metadata = TLS_MODE_ISTIO_METADATA as never;
     }
   }
   return cla;

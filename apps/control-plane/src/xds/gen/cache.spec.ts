@@ -149,4 +149,31 @@ describe('XdsCache invalidation', () => {
     const changedTypes = (Object.keys(second.versions) as ResourceTypeUrl[]).filter((t) => second.versions[t] !== first.g.versions[t]);
     expect(changedTypes).toEqual([TypeUrl.ClusterLoadAssignment]);
   });
+
+  it('a pod without a sidecar joining a service changes only EDS: the auto-mTLS clusters and the encoded CDS are byte-for-byte the same', () => {
+    const docs = docsOf('base.yaml');
+    const caller = NODES[0];
+    const gen = (v: string) => {
+      const push = new PushContext(validateConfig(resourcesOf(docs)).accepted, v);
+      return generate(new PushGeneration(push, new XdsCache()), completeProxy(proxyFromNode(caller as never), push));
+    };
+    const first = gen('1');
+    // A plain pod (no sidecar, same service account) backing callme-service.
+    docs.set('Pod/default/callme-plain-0', 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: callme-plain-0\n  namespace: default\n  labels: {app: callme-service, version: v1}\nspec: {serviceAccountName: callme-service, containers: [{name: app, image: callme}]}\nstatus: {podIP: 10.244.0.98, phase: Running}\n');
+    edit(docs, 'EndpointSlice/default/callme-service-abcde', 'targetRef: {kind: Pod, name: callme-service-v2-0, namespace: default}', 'targetRef: {kind: Pod, name: callme-service-v2-0, namespace: default}\n  - addresses: [10.244.0.98]\n    conditions: {ready: true}\n    targetRef: {kind: Pod, name: callme-plain-0, namespace: default}');
+    const second = gen('2');
+    const changedTypes = (Object.keys(second.versions) as ResourceTypeUrl[]).filter((t) => second.versions[t] !== first.versions[t]);
+    expect(changedTypes).toEqual([TypeUrl.ClusterLoadAssignment]);
+    expect(bytesOf(second)[TypeUrl.Cluster]).toEqual(bytesOf(first)[TypeUrl.Cluster]);
+    // The load assignment tells the sidecar endpoints from the plain one.
+    const cla = second.resources[TypeUrl.ClusterLoadAssignment].find((r) => r.name === 'outbound|8091||callme-service.default.svc.cluster.local')!.message as { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string } } }; metadata?: unknown }[] }[] };
+    const modes = Object.fromEntries(cla.endpoints.flatMap((l) => l.lb_endpoints).map((e) => [e.endpoint.address.socket_address.address, JSON.stringify(e.metadata ?? null)]));
+    expect(modes['10.244.0.98']).toBe('null');
+    expect(modes['10.244.0.20']).toContain('"tlsMode":{"stringValue":"istio"}');
+    expect(modes['10.244.0.21']).toContain('"tlsMode":{"stringValue":"istio"}');
+    // The cluster carries both sockets whatever its endpoints run.
+    const c = second.resources[TypeUrl.Cluster].find((r) => r.name === 'outbound|8091||callme-service.default.svc.cluster.local')!.message as { transport_socket?: unknown; transport_socket_matches?: { name: string }[] };
+    expect(c.transport_socket).toBeUndefined();
+    expect(c.transport_socket_matches?.map((m) => m.name)).toEqual(['tlsMode-istio', 'tlsMode-disabled']);
+  });
 });

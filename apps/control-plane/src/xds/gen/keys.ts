@@ -61,7 +61,9 @@ export class ClusterKey implements CacheKey {
   }
 
   dependencies(): Dependency[] {
-    // SANs, auto mTLS and DNS endpoints come from the endpoints.
+    // The SANs (the endpoints' service accounts), DNS endpoints and the auto-mTLS choice of DNS /
+    // ORIGINAL_DST clusters come from the endpoints; an EDS cluster's auto mTLS does not (the
+    // endpoint's EDS metadata picks the socket), so its bytes change only with the accounts.
     const d = [serviceDep(this.service.hostname), endpointsDep(this.service.hostname)];
     if (this.destinationRule) d.push(configDep(this.destinationRule));
     return d;
