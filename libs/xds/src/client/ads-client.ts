@@ -4,13 +4,15 @@
  * reason what it refused (keeping the last accepted version), reconnects with backoff and
  * resumes from its last accepted versions.
  */
-import * as grpc from '@grpc/grpc-js';
-import { EventEmitter } from 'node:events';
+import type * as grpc from '@grpc/grpc-js';
 import { adsCodec, ADS_PATHS, type OutgoingDiscoveryRequest } from '../proto/ads-service';
 import { unpack } from '../proto/codec';
 import { GrpcCode, ResourceRejectedError } from '../errors';
 import { TYPE_SHORT_NAME, type ResourceTypeUrl } from '../type-urls';
-import type { DiscoveryResponse__Output, Node } from '../types';
+import type { DiscoveryResponse__Output } from '../types';
+import { AdsStreamClient, type AdsClientOptions } from './stream-client';
+
+export type { AdsClientOptions, Backoff } from './stream-client';
 
 /**
  * One resource of an update. `message` is decoded from `bytes` on each read when the resource
@@ -36,22 +38,6 @@ export interface XdsUpdate<T = Record<string, unknown>> {
  * `error_detail.message`, and the previously accepted version stays in force.
  */
 export type UpdateHandler = (update: XdsUpdate) => void | Promise<void>;
-
-/** Reconnect backoff: exponential with full jitter between `initialMs` and `maxMs`. */
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-}
-
-/** Options for {@link AdsClient}. */
-export interface AdsClientOptions {
-  /** `host:port` of the ADS server. */
-  server: string;
-  credentials?: grpc.ChannelCredentials;
-  node: Node;
-  backoff?: Partial<Backoff>;
-  channelOptions?: grpc.ChannelOptions;
-}
 
 /** Client-side state of one type. */
 export interface ClientTypeState {
@@ -88,21 +74,11 @@ function nameOf(m: Record<string, unknown>): string {
  * Events: `connected`, `disconnected` (error), `ack` (typeUrl, version), `nack` (typeUrl,
  * version, message), `backoff` (ms).
  */
-export class AdsClient extends EventEmitter {
-  private readonly opts: AdsClientOptions;
-  private readonly backoff: Backoff;
+export class AdsClient extends AdsStreamClient<OutgoingDiscoveryRequest, DiscoveryResponse__Output> {
   private readonly types = new Map<ResourceTypeUrl, TypeEntry>();
-  private client?: grpc.Client;
-  private stream?: grpc.ClientDuplexStream<OutgoingDiscoveryRequest, DiscoveryResponse__Output>;
-  private retryTimer?: NodeJS.Timeout;
-  private attempt = 0;
-  private running = false;
-  private sentNode = false;
 
   constructor(opts: AdsClientOptions) {
-    super();
-    this.opts = opts;
-    this.backoff = { initialMs: opts.backoff?.initialMs ?? 250, maxMs: opts.backoff?.maxMs ?? 30_000 };
+    super(opts);
   }
 
   /** Registers the handler of a type and its subscription (`'*'` for all, LDS/CDS only). */
@@ -130,87 +106,28 @@ export class AdsClient extends EventEmitter {
     return out;
   }
 
-  /** Opens the stream (and keeps reopening it until {@link close}). */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.client = new grpc.Client(this.opts.server, this.opts.credentials ?? grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      ...this.opts.channelOptions,
-    });
-    this.connect();
+  protected open(client: grpc.Client): grpc.ClientDuplexStream<OutgoingDiscoveryRequest, DiscoveryResponse__Output> {
+    return client.makeBidiStreamRequest(ADS_PATHS.sotw, adsCodec.encodeRequest, adsCodec.decodeResponse);
   }
 
-  /** Closes the stream and stops reconnecting. */
-  close(): void {
-    this.running = false;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const s = this.stream;
-    this.stream = undefined;
-    s?.cancel();
-    this.client?.close();
-    this.client = undefined;
-  }
-
-  private connect(): void {
-    if (!this.running || !this.client) return;
-    const stream = this.client.makeBidiStreamRequest(ADS_PATHS.sotw, adsCodec.encodeRequest, adsCodec.decodeResponse);
-    this.stream = stream;
-    this.sentNode = false;
-    let gotResponse = false;
-    stream.on('data', (res: DiscoveryResponse__Output) => {
-      if (!gotResponse) {
-        gotResponse = true;
-        this.attempt = 0;
-        this.emit('connected');
-      }
-      this.onResponse(res);
-    });
-    const onGone = (err?: Error) => {
-      if (this.stream !== stream) return;
-      this.stream = undefined;
-      this.emit('disconnected', err);
-      this.scheduleReconnect();
-    };
-    stream.on('error', onGone);
-    stream.on('end', () => onGone());
-    // Resume: one request per type, carrying the last accepted version and no nonce.
+  /** Resume: one request per type, carrying the last accepted version and no nonce. */
+  protected resume(): void {
     for (const typeUrl of this.types.keys()) this.sendRequest(typeUrl, { resume: true });
-  }
-
-  private scheduleReconnect(): void {
-    if (!this.running || this.retryTimer) return;
-    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
-    const delay = Math.max(this.backoff.initialMs / 2, Math.random() * cap);
-    this.attempt += 1;
-    this.emit('backoff', delay);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.connect();
-    }, delay);
   }
 
   private sendRequest(typeUrl: ResourceTypeUrl, o: { resume?: boolean; error?: string; nonce?: string } = {}): void {
     const t = this.types.get(typeUrl);
-    const stream = this.stream;
-    if (!t || !stream) return;
-    const req: OutgoingDiscoveryRequest = {
+    if (!t || !this.stream) return;
+    this.write({
       version_info: t.acceptedVersion,
       resource_names: t.names === '*' ? [] : t.names,
       type_url: typeUrl,
       response_nonce: o.resume ? '' : (o.nonce ?? t.lastNonce),
       error_detail: o.error ? { code: GrpcCode.INVALID_ARGUMENT, message: o.error } : null,
-    };
-    if (!this.sentNode) {
-      req.node = this.opts.node;
-      this.sentNode = true;
-    }
-    stream.write(req);
+    });
   }
 
-  private onResponse(res: DiscoveryResponse__Output): void {
+  protected onResponse(res: DiscoveryResponse__Output): void {
     const typeUrl = res.type_url as ResourceTypeUrl;
     const t = this.types.get(typeUrl);
     if (!t) return;

@@ -5,14 +5,14 @@
  * resources it last accepted), and on a new stream resumes with `initial_resource_versions` of
  * what it holds. The proxy uses it for VHDS (`envoy.config.route.v3.VirtualHost`).
  */
-import * as grpc from '@grpc/grpc-js';
-import { EventEmitter } from 'node:events';
+import type * as grpc from '@grpc/grpc-js';
 import { adsCodec, ADS_PATHS } from '../proto/ads-service';
 import { unpack } from '../proto/codec';
 import { GrpcCode, ResourceRejectedError } from '../errors';
 import { TYPE_SHORT_NAME, type ResourceTypeUrl } from '../type-urls';
-import type { DeltaDiscoveryResponse__Output, Node } from '../types';
-import type { Backoff, DecodedResource } from './ads-client';
+import type { DeltaDiscoveryResponse__Output } from '../types';
+import type { DecodedResource } from './ads-client';
+import { AdsStreamClient, type AdsClientOptions } from './stream-client';
 
 /** One Delta response for a type: resources added or changed, and names removed. */
 export interface DeltaUpdate<T = Record<string, unknown>> {
@@ -27,14 +27,8 @@ export interface DeltaUpdate<T = Record<string, unknown>> {
 /** Applies a Delta update atomically. Throw (or reject) to NACK: nothing of the update is kept. */
 export type DeltaUpdateHandler = (update: DeltaUpdate) => void | Promise<void>;
 
-/** Options for {@link DeltaAdsClient}. */
-export interface DeltaAdsClientOptions {
-  server: string;
-  credentials?: grpc.ChannelCredentials;
-  node: Node;
-  backoff?: Partial<Backoff>;
-  channelOptions?: grpc.ChannelOptions;
-}
+/** Options for {@link DeltaAdsClient}: those of every ADS client. */
+export type DeltaAdsClientOptions = AdsClientOptions;
 
 /** Client-side state of one Delta type. */
 export interface DeltaTypeState {
@@ -57,19 +51,11 @@ interface Entry {
 }
 
 /** Events: `connected`, `disconnected` (error), `ack` (typeUrl, systemVersion), `nack` (typeUrl, systemVersion, message), `backoff` (ms). */
-export class DeltaAdsClient extends EventEmitter {
-  private readonly backoff: Backoff;
+export class DeltaAdsClient extends AdsStreamClient<Record<string, unknown>, DeltaDiscoveryResponse__Output> {
   private readonly types = new Map<ResourceTypeUrl, Entry>();
-  private client?: grpc.Client;
-  private stream?: grpc.ClientDuplexStream<object, DeltaDiscoveryResponse__Output>;
-  private retryTimer?: NodeJS.Timeout;
-  private attempt = 0;
-  private running = false;
-  private sentNode = false;
 
-  constructor(private readonly opts: DeltaAdsClientOptions) {
-    super();
-    this.backoff = { initialMs: opts.backoff?.initialMs ?? 250, maxMs: opts.backoff?.maxMs ?? 30_000 };
+  constructor(opts: DeltaAdsClientOptions) {
+    super(opts);
   }
 
   /** Subscribes to every resource of a type (wildcard) with its handler. */
@@ -85,75 +71,12 @@ export class DeltaAdsClient extends EventEmitter {
     return out;
   }
 
-  /** Opens the stream (and keeps reopening it until {@link close}). */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.client = new grpc.Client(this.opts.server, this.opts.credentials ?? grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      ...this.opts.channelOptions,
-    });
-    this.connect();
+  protected open(client: grpc.Client): grpc.ClientDuplexStream<Record<string, unknown>, DeltaDiscoveryResponse__Output> {
+    return client.makeBidiStreamRequest(ADS_PATHS.delta, adsCodec.encodeDeltaRequest, adsCodec.decodeDeltaResponse);
   }
 
-  /** Closes the stream and stops reconnecting. */
-  close(): void {
-    this.running = false;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const s = this.stream;
-    this.stream = undefined;
-    s?.cancel();
-    this.client?.close();
-    this.client = undefined;
-  }
-
-  private connect(): void {
-    if (!this.running || !this.client) return;
-    const stream = this.client.makeBidiStreamRequest(ADS_PATHS.delta, adsCodec.encodeDeltaRequest, adsCodec.decodeDeltaResponse);
-    this.stream = stream;
-    this.sentNode = false;
-    let gotResponse = false;
-    stream.on('data', (res: DeltaDiscoveryResponse__Output) => {
-      if (!gotResponse) {
-        gotResponse = true;
-        this.attempt = 0;
-        this.emit('connected');
-      }
-      this.onResponse(res);
-    });
-    const onGone = (err?: Error) => {
-      if (this.stream !== stream) return;
-      this.stream = undefined;
-      this.emit('disconnected', err);
-      this.scheduleReconnect();
-    };
-    stream.on('error', onGone);
-    stream.on('end', () => onGone());
+  protected resume(): void {
     for (const typeUrl of this.types.keys()) this.subscribeRequest(typeUrl);
-  }
-
-  private scheduleReconnect(): void {
-    if (!this.running || this.retryTimer) return;
-    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
-    const delay = Math.max(this.backoff.initialMs / 2, Math.random() * cap);
-    this.attempt += 1;
-    this.emit('backoff', delay);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.connect();
-    }, delay);
-  }
-
-  private write(req: Record<string, unknown>): void {
-    const stream = this.stream;
-    if (!stream) return;
-    if (!this.sentNode) {
-      req.node = this.opts.node;
-      this.sentNode = true;
-    }
-    stream.write(req);
   }
 
   /** The first request of a type on a stream: wildcard, with what the client holds. */
@@ -163,7 +86,7 @@ export class DeltaAdsClient extends EventEmitter {
     this.write({ type_url: typeUrl, resource_names_subscribe: ['*'], initial_resource_versions: Object.fromEntries(t.held) });
   }
 
-  private onResponse(res: DeltaDiscoveryResponse__Output): void {
+  protected onResponse(res: DeltaDiscoveryResponse__Output): void {
     const typeUrl = res.type_url as ResourceTypeUrl;
     const t = this.types.get(typeUrl);
     if (!t) return;
