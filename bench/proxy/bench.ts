@@ -20,7 +20,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import http2 from 'node:http2';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import net from 'node:net';
 import { Command } from 'commander';
 import { Pool } from 'undici';
 import autocannon from 'autocannon';
@@ -32,6 +31,7 @@ import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { meshConfig } from './config';
 import { topSelfTime, type ProfileEntry } from './cpuprofile';
 import { LAUNCH, launchEnv } from './launch';
+import { freePort, waitPort } from './ports';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
@@ -58,28 +58,6 @@ const TWO_CORES = cpus().length >= 2 && !!o.pin;
 const pin = (cpu: number, cmd: string[]) => (TWO_CORES ? ['taskset', '-c', String(cpu), ...cmd] : cmd);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 if (TWO_CORES) execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function waitPort(port: number, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 function ensureNginx(): string {
   const have = () => { try { return execFileSync('sh', ['-c', 'command -v nginx || ls /usr/sbin/nginx'], { encoding: 'utf8' }).trim().split('\n')[0]; } catch { return ''; } };

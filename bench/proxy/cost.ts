@@ -22,6 +22,7 @@ import {
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { topSelfTime } from './cpuprofile';
 import { LAUNCH } from './launch';
+import { freePort, waitPort } from './ports';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
@@ -38,28 +39,6 @@ const o = new Command()
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const procs: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function waitPort(port: number, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 /** [user, system] CPU-seconds of a process (clock ticks of USER_HZ = 100). */
 function cpuSeconds(pid: number): [number, number] {

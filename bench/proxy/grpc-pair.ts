@@ -9,15 +9,13 @@
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { AdsServer, SnapshotCache, Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost } from '@tsmesh/xds';
 import { LAUNCH } from './launch';
+import { freePort, waitPort } from './ports';
 const root = resolve(import.meta.dirname, '../..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function freePort(): Promise<number> { return new Promise((res) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => res(p)); }); }); }
-async function waitPort(port: number) { for (;;) { const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); }); if (ok) return; await sleep(50); } }
 const procs: ChildProcess[] = [];
 const start = (cmd: string[], env = {}) => { const c = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } }); procs.push(c); return c; };
 const cpu = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };

@@ -12,7 +12,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -20,6 +20,7 @@ import autocannon from 'autocannon';
 import { AdsServer, SnapshotCache, Snapshot, TypeUrl } from '@tsmesh/xds';
 import { meshConfig } from './config';
 import { LAUNCH, launchEnv } from './launch';
+import { freePort } from './ports';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
@@ -56,15 +57,6 @@ export function memMb(pid: number): { rss: number; anon: number; file: number } 
     return m ? Number(m[1]) / 1024 : NaN;
   };
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
 }
 
 async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
