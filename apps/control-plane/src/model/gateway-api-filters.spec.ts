@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatNodeId } from '@tsmesh/xds';
-import { parseConfigYaml, validateConfig, formatIssue } from '@tsmesh/mesh-config';
-import { PushContext } from './push-context';
-import { completeProxy, proxyFromNode } from './proxy';
-import { generate } from '../xds/generate';
-import { dumpResources } from '../xds/envoy-json';
+import { accepted, ingressConfig, INGRESS_SERVICE } from '../../test/gateway-api-helpers';
 
 const GW = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -15,13 +10,7 @@ spec:
   addresses: [{type: Hostname, value: istio-ingressgateway.istio-system.svc.cluster.local}]
   listeners: [{name: http, port: 80, protocol: HTTP}]
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: istio-ingressgateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  ports: [{name: http2, port: 80, targetPort: 8080}]
----
+${INGRESS_SERVICE}---
 apiVersion: v1
 kind: Pod
 metadata: {name: istio-ingressgateway-0, namespace: istio-system, labels: {istio: ingressgateway}}
@@ -38,7 +27,7 @@ type EnvoyRoute = { name: string; match: Record<string, unknown>; route?: Record
 
 /** The Envoy routes of the gateway's `http.8080` table for one HTTPRoute's rules. */
 function routes(rules: string): EnvoyRoute[] {
-  const p = parseConfigYaml(`${GW}
+  const yaml = `${GW}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -46,13 +35,8 @@ metadata: {name: r, namespace: apps}
 spec:
   parentRefs: [{name: gw}]
   rules: ${rules}
-`, 't.yaml');
-  expect(p.issues.map(formatIssue)).toEqual([]);
-  const v = validateConfig(p.resources);
-  expect(v.issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
-  const push = new PushContext(v.accepted, 't');
-  const proxy = completeProxy(proxyFromNode({ id: formatNodeId({ type: 'router', ip: '10.244.0.2', podName: 'istio-ingressgateway-0', namespace: 'istio-system' }) } as never), push);
-  const rds = dumpResources(generate(push, proxy).resources).RDS as { name: string; virtual_hosts: { routes: EnvoyRoute[] }[] }[];
+`;
+  const rds = ingressConfig(accepted(yaml)).RDS as { name: string; virtual_hosts: { routes: EnvoyRoute[] }[] }[];
   return rds.find((r) => r.name === 'http.8080')!.virtual_hosts.flatMap((v) => v.routes);
 }
 

@@ -1,35 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatNodeId } from '@tsmesh/xds';
-import { parseConfigYaml, validateConfig, formatIssue, type ConfigResource } from '@tsmesh/mesh-config';
+import type { ConfigResource } from '@tsmesh/mesh-config';
 import { convertGatewayApi } from './gateway-api';
 import { hostnameIntersection, tlsRouteSniHosts } from './gateway-api-l4';
 import { PushContext } from './push-context';
-import { completeProxy, proxyFromNode } from './proxy';
-import { generate } from '../xds/generate';
 import { credentialSecrets } from '../xds/secrets';
-import { dumpResources } from '../xds/envoy-json';
+import { accepted, ingressConfig } from '../../test/gateway-api-helpers';
 
 const golden = fileURLToPath(new URL('../../testdata/golden/', import.meta.url));
 const BASE = readFileSync(`${golden}base.yaml`, 'utf8');
 const L4 = readFileSync(`${golden}gateway-api-tls.yaml`, 'utf8');
-const GATEWAY = { id: formatNodeId({ type: 'router', ip: '10.244.0.2', podName: 'istio-ingressgateway-0', namespace: 'istio-system' }) };
 
-function accepted(yaml: string): ConfigResource[] {
-  const p = parseConfigYaml(yaml, 't.yaml');
-  expect(p.issues.map(formatIssue)).toEqual([]);
-  const v = validateConfig(p.resources);
-  expect(v.issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
-  return v.accepted;
-}
 const byKindOf = (rs: readonly ConfigResource[]) => (k: string) => rs.filter((r) => r.kind === k);
 const withoutGrant = (yaml: string) => yaml.split('\n---\n').filter((d) => !d.includes('kind: ReferenceGrant')).join('\n---\n');
 
 function gatewayResources(yaml: string) {
-  const push = new PushContext(accepted(`${BASE}\n---\n${yaml}`), 't');
-  const proxy = completeProxy(proxyFromNode(GATEWAY as never), push);
-  return dumpResources(generate(push, proxy).resources) as Record<string, { name: string; filter_chains?: { name: string; transport_socket?: unknown }[] }[]>;
+  return ingressConfig(accepted(`${BASE}\n---\n${yaml}`)) as unknown as Record<string, { name: string; filter_chains?: { name: string; transport_socket?: unknown }[] }[]>;
 }
 
 describe('Gateway API TLS and TCP listeners, TLSRoute and TCPRoute', () => {

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatNodeId } from '@tsmesh/xds';
-import { gatewayApiStatus, parseConfigYaml, validateConfig, formatIssue, type ConfigResource } from '@tsmesh/mesh-config';
-import { convertGatewayApi } from './gateway-api';
-import { PushContext } from './push-context';
-import { completeProxy, proxyFromNode } from './proxy';
-import { generate } from '../xds/generate';
-import { dumpResources } from '../xds/envoy-json';
+import { gatewayApiStatus } from '@tsmesh/mesh-config';
+import { accepted, convert, ingressConfig, INGRESS_SERVICE } from '../../test/gateway-api-helpers';
 
 const GW = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -17,26 +12,7 @@ spec:
   listeners:
     - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: istio-ingressgateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  ports: [{name: http2, port: 80, targetPort: 8080}]
-`;
-
-function accepted(yaml: string): ConfigResource[] {
-  const p = parseConfigYaml(yaml, 't.yaml');
-  expect(p.issues.map(formatIssue)).toEqual([]);
-  const v = validateConfig(p.resources);
-  expect(v.issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
-  return v.accepted;
-}
-
-function convert(yaml: string) {
-  const all = accepted(yaml);
-  return convertGatewayApi((k) => all.filter((r) => r.kind === k), 'cluster.local');
-}
+${INGRESS_SERVICE}`;
 
 /** `name: match` of each rule of the VirtualService for `host` on `port`. */
 function order(c: ReturnType<typeof convert>, port: number, host: string): string[] {
@@ -162,9 +138,7 @@ metadata: {name: istio-ingressgateway-0, namespace: istio-system, labels: {istio
 spec: {containers: [{name: istio-proxy, image: proxy}]}
 status: {podIP: 10.244.0.2, phase: Running}
 `);
-    const push = new PushContext(all, 't');
-    const proxy = completeProxy(proxyFromNode({ id: formatNodeId({ type: 'router', ip: '10.244.0.2', podName: 'istio-ingressgateway-0', namespace: 'istio-system' }) } as never), push);
-    const dump = dumpResources(generate(push, proxy).resources).RDS as { name?: string; virtual_hosts?: { domains: string[]; routes: { name: string; match: Record<string, unknown> }[] }[] }[];
+    const dump = ingressConfig(all).RDS as { name?: string; virtual_hosts?: { domains: string[]; routes: { name: string; match: Record<string, unknown> }[] }[] }[];
     const table = dump.find((r) => r.name === 'http.8080')!;
     const vh = (d: string) => table.virtual_hosts!.find((v) => v.domains.includes(d))!;
     expect(vh('example.com').routes.map((r) => r.name)).toEqual(['apps.part2.0', 'apps.part2.0', 'apps.part1.0', 'apps.part2.0', 'apps.part1.0']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigYaml, validateConfig, formatIssue, type ConfigResource } from '@tsmesh/mesh-config';
-import { convertGatewayApi } from './gateway-api';
+import { parseConfigYaml } from '@tsmesh/mesh-config';
+import { convert, INGRESS_SERVICE } from '../../test/gateway-api-helpers';
 
 const GW = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -29,22 +29,7 @@ spec:
   gatewayClassName: someone-else
   listeners: [{name: http, port: 80, protocol: HTTP}]
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: istio-ingressgateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  ports: [{name: http2, port: 80, targetPort: 8080}]
-`;
-
-function convert(yaml: string) {
-  const p = parseConfigYaml(yaml, 't.yaml');
-  expect(p.issues.map(formatIssue)).toEqual([]);
-  const v = validateConfig(p.resources);
-  expect(v.issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
-  const by = (k: string): ConfigResource[] => v.accepted.filter((r) => r.kind === k);
-  return convertGatewayApi(by, 'cluster.local');
-}
+${INGRESS_SERVICE}`;
 
 /** A converted route's match without the listener port every Gateway route carries. */
 const matchOf = (h: { match?: { port?: number }[] }) => JSON.stringify((h.match ?? []).map(({ port: _port, ...m }) => m));
