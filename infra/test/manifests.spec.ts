@@ -208,8 +208,10 @@ describe('infra/k8s manifests', () => {
   it('renders as kubectl kustomize does (when kubectl is installed)', (ctx) => {
     let rendered: string;
     try {
-      rendered = execFileSync('kubectl', ['kustomize', base], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
-    } catch {
+      rendered = execFileSync('kubectl', ['kustomize', base], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, maxBuffer: 64 << 20 });
+    } catch (err) {
+      // Only a missing kubectl skips; any other failure (its error, a timeout, output too large) fails.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       ctx.skip('kubectl is not installed: cross-check with kubectl kustomize skipped');
       return;
     }
