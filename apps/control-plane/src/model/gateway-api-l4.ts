@@ -19,7 +19,7 @@ import type {
   ConfigResource, GatewayListener, L4BackendRefApi, ReferenceGranted, RouteDestination, Server, TCPRouteObject, TLSRouteObject,
   VirtualServiceSpec, TLSRoute as IstioTLSRoute, TCPRoute as IstioTCPRoute,
 } from '@tsmesh/mesh-config';
-import { crossNamespaceCredential, GATEWAY_API_GROUP, listenerAllows, resolveCertificateRef } from '@tsmesh/mesh-config';
+import { crossNamespaceCredential, GATEWAY_API_GROUP, hostnameIntersection, listenerAllows, resolveCertificateRef } from '@tsmesh/mesh-config';
 
 /** The Istio server a Gateway API listener is served as, or undefined when it cannot be served. */
 export function listenerServer(l: GatewayListener, gwNs: string, byKind: (kind: string) => readonly ConfigResource[], granted: ReferenceGranted): Server | undefined {
@@ -34,15 +34,6 @@ export function listenerServer(l: GatewayListener, gwNs: string, byKind: (kind: 
   const cert = resolved?.ok ? resolved : resolved?.missing;
   if (!cert) return undefined;
   return { ...base, tls: { mode: 'SIMPLE', credentialName: cert.crossNamespace ? crossNamespaceCredential(cert.namespace, cert.name) : cert.name } };
-}
-
-/** Gateway API hostname intersection of a listener hostname and a route hostname (either may be `*.x`). */
-export function hostnameIntersection(listener: string | undefined, route: string): string | undefined {
-  if (!listener || listener === route) return route;
-  const within = (wild: string, h: string) => wild.startsWith('*.') && h.endsWith(wild.slice(1)) && h.length > wild.length - 1;
-  if (within(listener, route)) return route;
-  if (within(route, listener)) return listener;
-  return undefined;
 }
 
 /** The SNI names a TLSRoute matches on a listener: its hostnames intersected with the listener's (none: the listener's, or any). */

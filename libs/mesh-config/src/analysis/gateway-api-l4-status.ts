@@ -9,17 +9,9 @@ import type { ConfigResource } from '../resource';
 import type { KubernetesGatewayObject, TCPRouteObject, TLSRouteObject } from '../types/gateway-api';
 import type { ReferenceGranted } from '../gateway-api/reference-grant';
 import { listenerAllows } from '../gateway-api/attach';
-import type { Condition, GatewayApiStatus, ListenerStatus, RouteParentStatus } from './gateway-api-status';
+import { bad, GATEWAY_CONTROLLER, ok, type Condition, type GatewayApiStatus, type ListenerStatus, type RouteParentStatus } from './gateway-api-conditions';
+import { hostnameIntersection } from '../gateway-api/precedence';
 
-const CONTROLLER = 'istio.io/gateway-controller';
-const ok = (type: string, reason: string, message = ''): Condition => ({ type, status: 'True', reason, message });
-const bad = (type: string, reason: string, message: string): Condition => ({ type, status: 'False', reason, message });
-
-function hostsIntersect(listener: string | undefined, route: string): boolean {
-  if (!listener || listener === route) return true;
-  const within = (wild: string, h: string) => wild.startsWith('*.') && h.endsWith(wild.slice(1));
-  return within(listener, route) || within(route, listener);
-}
 
 /** Adds the status of every TLSRoute and TCPRoute to `out`, counting attached routes on `gateways`' listeners. */
 export function l4RouteStatus(
@@ -53,13 +45,13 @@ export function l4RouteStatus(
       } else {
         const named = g.gw.spec.listeners.map((l, i) => ({ l, s: g.listeners[i] })).filter(({ l }) => (!p.sectionName || l.name === p.sectionName) && (!p.port || l.port === p.port));
         const allowed = named.filter(({ l }) => listenerAllows(l, ns, r.namespace, r.kind, labelsOf));
-        const hostOk = allowed.filter(({ l }) => !hostnames?.length || hostnames.some((h) => hostsIntersect(l.hostname, h)));
+        const hostOk = allowed.filter(({ l }) => !hostnames?.length || hostnames.some((h) => hostnameIntersection(l.hostname, h) !== undefined));
         if (!named.length) accepted = bad('Accepted', 'NoMatchingParent', `Gateway ${ns}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? ` on port ${p.port}` : ''}`);
         else if (!allowed.length) accepted = bad('Accepted', 'NotAllowedByListeners', `no listener of Gateway ${ns}/${p.name} takes a ${r.kind} from namespace ${r.namespace}`);
         else if (!hostOk.length) accepted = bad('Accepted', 'NoMatchingListenerHostname', `no listener hostname of Gateway ${ns}/${p.name} intersects ${hostnames!.join(', ')}`);
         else { accepted = ok('Accepted', 'Accepted'); for (const { s } of hostOk) s.attachedRoutes++; }
       }
-      parents.push({ parentRef: ref, controllerName: CONTROLLER, conditions: [accepted, resolved] });
+      parents.push({ parentRef: ref, controllerName: GATEWAY_CONTROLLER, conditions: [accepted, resolved] });
     }
     out.set(r.key, { parents });
   }

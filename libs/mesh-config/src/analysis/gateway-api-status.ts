@@ -11,29 +11,15 @@ import { invalidRouteKinds, listenerAllows, namespaceLabels } from '../gateway-a
 import { grpcRouteAsHttpRoute } from '../gateway-api/grpc';
 import { referenceGrants, resolveCertificateRef } from '../gateway-api/reference-grant';
 import { l4RouteStatus } from './gateway-api-l4-status';
+import { bad, GATEWAY_CONTROLLER, ok, type Condition, type GatewayApiStatus, type ListenerStatus, type RouteParentStatus } from './gateway-api-conditions';
+import { hostnameIntersection } from '../gateway-api/precedence';
 import type { GRPCRouteObject } from '../types/gateway-api';
 
-/** One status condition. */
-export interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string }
-/** A listener's status. */
-export interface ListenerStatus { name: string; attachedRoutes: number; conditions: Condition[] }
-/** A route's status for one parent. */
-export interface RouteParentStatus { parentRef: { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number }; controllerName: string; conditions: Condition[] }
-/** Status by resource key (`Kind/namespace/name`). */
-export type GatewayApiStatus = Map<string, { conditions?: Condition[]; addresses?: { type: 'IPAddress' | 'Hostname'; value: string }[]; listeners?: ListenerStatus[]; parents?: RouteParentStatus[] }>;
-
-export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
+export type { Condition, GatewayApiStatus, ListenerStatus, RouteParentStatus } from './gateway-api-conditions';
+export { GATEWAY_CONTROLLER } from './gateway-api-conditions';
 /** Listener protocols tsmesh serves (UDP is not). */
 const SERVED_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP']);
 const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS']);
-const ok = (type: string, reason: string, message = ''): Condition => ({ type, status: 'True', reason, message });
-const bad = (type: string, reason: string, message: string): Condition => ({ type, status: 'False', reason, message });
-
-function hostsIntersect(listener: string | undefined, route: string): boolean {
-  if (!listener || listener === route) return true;
-  const within = (wild: string, h: string) => wild.startsWith('*.') && h.endsWith(wild.slice(1));
-  return within(listener, route) || within(route, listener);
-}
 
 /** Computes the status of every Gateway API resource of class `istio` in `resources`. */
 export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayApiStatus {
@@ -109,7 +95,7 @@ export function gatewayApiStatus(resources: readonly ConfigResource[]): GatewayA
         }
         const named = g.gw.spec.listeners.map((l, i) => ({ l, s: g.listeners[i] })).filter(({ l }) => (!p.sectionName || l.name === p.sectionName) && (!p.port || l.port === p.port));
         const allowed = named.filter(({ l }) => listenerAllows(l, ns, r.namespace, r.kind, labelsOf));
-        const hostOk = allowed.filter(({ l }) => !route.spec.hostnames?.length || route.spec.hostnames.some((h) => hostsIntersect(l.hostname, h)));
+        const hostOk = allowed.filter(({ l }) => !route.spec.hostnames?.length || route.spec.hostnames.some((h) => hostnameIntersection(l.hostname, h) !== undefined));
         if (!named.length) accepted = bad('Accepted', 'NoMatchingParent', `Gateway ${ns}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? ` on port ${p.port}` : ''}`);
         else if (!allowed.length) accepted = bad('Accepted', 'NotAllowedByListeners', `no listener of Gateway ${ns}/${p.name} allows routes from namespace ${r.namespace}`);
         else if (!hostOk.length) accepted = bad('Accepted', 'NoMatchingListenerHostname', `no listener hostname of Gateway ${ns}/${p.name} intersects ${route.spec.hostnames!.join(', ')}`);

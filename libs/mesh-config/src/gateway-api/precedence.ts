@@ -53,6 +53,19 @@ export function hostnameCovers(pattern: string | undefined, host: string): boole
   return h.endsWith(suffix) && h.length > suffix.length;
 }
 
+/**
+ * Gateway API hostname intersection of a listener hostname (none: any) and a route hostname,
+ * either of which may be a `*.suffix` wildcard: the more specific of the two, or undefined when
+ * they do not intersect.
+ */
+export function hostnameIntersection(listener: string | undefined, route: string): string | undefined {
+  if (!listener || listener === route) return route;
+  const within = (wild: string, h: string) => wild.startsWith('*.') && h.endsWith(wild.slice(1)) && h.length > wild.length - 1;
+  if (within(listener, route)) return route;
+  if (within(route, listener)) return listener;
+  return undefined;
+}
+
 /** `metadata.creationTimestamp` in ms (a route without one sorts last). */
 export function creationOf(r: ConfigResource): number {
   const t = (r.object as { metadata?: { creationTimestamp?: string | Date } }).metadata?.creationTimestamp;
