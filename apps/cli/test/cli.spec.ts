@@ -1,24 +1,10 @@
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../src/cli';
+import { runCli } from './run-cli';
 import { formatProxyStatus, getJson, selectKind, type ProxyStatusEntry } from '../src/commands/proxy-status';
 
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
-
-async function runCli(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const p = buildProgram({ out: (s) => (out += s), err: (s) => (err += s), exit: (c) => (code = c) });
-  try {
-    await p.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    err += (e as Error).message;
-    code = code || 1;
-  }
-  return { out, err, code };
-}
 
 describe('tsmesh analyze', () => {
   it('accepts a consistent canary config and says so as istioctl does, exit 0', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRuntime } from '@tsmesh/local-runtime';
-import { buildProgram } from '../src/cli';
+import { runCli as cli } from './run-cli';
 
 const ECHO = `require('node:http').createServer((q, s) => s.end('echo ' + process.env.MSG)).listen(8080); console.log('start ' + process.env.MSG); process.on('SIGTERM', () => process.exit(0));`;
 const CRASH = `console.log('crashing now, attempt at ' + Date.now()); setTimeout(() => process.exit(3), 100);`;
@@ -50,20 +50,6 @@ spec:
       containers:
         - { name: app, image: test/crash:latest }
 `;
-
-async function cli(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const p = buildProgram({ out: (s) => (out += s), err: (s) => (err += s), exit: (c) => (code = c) });
-  try {
-    await p.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    err += (e as Error).message;
-    code = code || 1;
-  }
-  return { out, err, code };
-}
 
 async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -6,22 +6,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildProgram } from '../src/cli';
+import { runCli } from './run-cli';
 import { formatAge, parseWaitTarget } from '../src/commands/proxy-status';
-
-async function runCli(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  let code = 0;
-  const p = buildProgram({ out: (s) => (out += s), err: (s) => (err += s), exit: (c) => (code = c) });
-  try {
-    await p.parseAsync(args, { from: 'user' });
-  } catch (e) {
-    err += (e as Error).message;
-    code = code || 1;
-  }
-  return { out, err, code };
-}
 
 const ID = 'sidecar~10.244.0.30~caller-service-0.default~default.svc.cluster.local';
 
