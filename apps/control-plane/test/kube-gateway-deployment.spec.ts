@@ -10,15 +10,15 @@
  * plane path runs: KubeStore informers → Discovery rebuild (validation, last good) → controller.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as k8s from '@kubernetes/client-node';
 import { gatewayApiStatus } from '@tsmesh/mesh-config';
 import { KubeStore } from '../src/config/kube-store';
 import { GatewayDeploymentController, GATEWAY_FIELD_MANAGER, KubeDeploymentClient } from '../src/config/gateway-deployments';
 import { Discovery } from '../src/server/discovery';
 import { waitFor } from './helpers';
+import { FakeApiServer } from './fake-api-server';
 
 const fx = (f: string) => readFileSync(fileURLToPath(new URL(`./fixtures/kube/${f}`, import.meta.url)), 'utf8');
 
@@ -27,54 +27,39 @@ interface Req { method: string; path: string; query: Record<string, string>; con
 const WEB_UID = '7c2e9a41-5b3d-4f6e-9a8b-1d2c3e4f5a6b';
 const EDGE_UID = 'e1d2c3b4-a596-4877-8695-a4b3c2d1e0f9';
 
-class FakeApiServer {
-  readonly lists = new Map<string, string>([
-    ['/api/v1/services', fx('services.deploy.list.json')],
-    ['/apis/gateway.networking.k8s.io/v1/gatewayclasses', fx('gatewayclasses.list.json')],
-    ['/apis/gateway.networking.k8s.io/v1/gateways', fx('gateways.deploy.list.json')],
-  ]);
+class DeploymentApiServer extends FakeApiServer {
   readonly objects = new Map<string, string>([
     ['/apis/apps/v1/namespaces/infra/deployments/edge-istio', fx('deployment.edge-istio.json')],
     ['/api/v1/namespaces/infra/serviceaccounts/edge-istio', fx('serviceaccount.edge-istio.json')],
     ['/api/v1/namespaces/infra/services/edge-istio', fx('service.edge-istio.json')],
   ]);
   readonly requests: Req[] = [];
-  private readonly watches = new Map<string, Set<ServerResponse>>();
-  private server?: Server;
-  port = 0;
   failApplies = 0;
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.port = (this.server!.address() as { port: number }).port;
+  constructor() {
+    super([
+      ['/api/v1/services', fx('services.deploy.list.json')],
+      ['/apis/gateway.networking.k8s.io/v1/gatewayclasses', fx('gatewayclasses.list.json')],
+      ['/apis/gateway.networking.k8s.io/v1/gateways', fx('gateways.deploy.list.json')],
+    ]);
   }
 
   /** Sends a watch event to the watchers of `listPath`. */
   event(listPath: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void {
-    for (const res of this.watches.get(listPath) ?? []) res.write(`${JSON.stringify({ type, object })}\n`);
+    this.send(listPath, JSON.stringify({ type, object }));
   }
 
   /** Writes to the deployed objects (the status subresource patches the status writer makes are apart). */
   writes = () => this.requests.filter((r) => r.method !== 'GET' && !r.path.endsWith('/status'));
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     let text = '';
     req.on('data', (d) => (text += d));
     req.on('end', () => {
       const json = (code: number, body: string) => res.writeHead(code, { 'content-type': 'application/json' }).end(body);
       if (req.method === 'GET') {
-        const list = this.lists.get(url.pathname);
-        if (list && url.searchParams.get('watch') === 'true') {
-          res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-          res.flushHeaders();
-          const set = this.watches.get(url.pathname) ?? new Set();
-          set.add(res);
-          this.watches.set(url.pathname, set);
-          return;
-        }
-        if (list) return json(200, list);
+        if (this.serveList(url, res)) return;
         this.requests.push({ method: 'GET', path: url.pathname, query: {}, contentType: '', body: undefined });
         const obj = this.objects.get(url.pathname);
         return obj ? json(200, obj) : json(404, fx('status.notfound.json'));
@@ -98,19 +83,13 @@ class FakeApiServer {
       json(405, '{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"MethodNotAllowed","code":405}');
     });
   }
-
-  async stop(): Promise<void> {
-    for (const set of this.watches.values()) for (const r of set) r.destroy();
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
-  }
 }
 
 const GATEWAYS = '/apis/gateway.networking.k8s.io/v1/gateways';
 const gateway = (name: string) => (JSON.parse(fx('gateways.deploy.list.json')) as { items: any[] }).items.find((g) => g.metadata.name === name);
 
 describe('automated Gateway deployment on Kubernetes (fake API server, recorded payload shapes)', () => {
-  const api = new FakeApiServer();
+  const api = new DeploymentApiServer();
   let store: KubeStore;
   let discovery: Discovery;
   let controller: GatewayDeploymentController;
@@ -118,13 +97,7 @@ describe('automated Gateway deployment on Kubernetes (fake API server, recorded 
 
   beforeAll(async () => {
     await api.start();
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${api.port}`, skipTLSVerify: true }],
-      users: [{ name: 'test', token: 'test-token' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
-      currentContext: 'fake',
-    });
+    const kc = api.kubeConfig();
     store = new KubeStore(kc, { kinds: ['Service', 'GatewayClass', 'KubernetesGateway'], resyncMs: 0, reconnectMs: 50 });
     controller = new GatewayDeploymentController(new KubeDeploymentClient(kc), {
       image: 'registry.example.com/tsmesh/proxy:1.2.3', discoveryAddress: 'istiod.istio-system.svc:15010', retryMs: 0, reapplyMs: 0,

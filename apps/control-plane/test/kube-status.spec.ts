@@ -7,37 +7,31 @@
  * the object was read at, for namespaced and cluster-scoped kinds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as k8s from '@kubernetes/client-node';
 import { KubeStore } from '../src/config/kube-store';
 import { GatewayStatusWriter } from '../src/config/gateway-status';
+import { FakeApiServer, NOT_FOUND } from './fake-api-server';
 
 const fx = (f: string) => readFileSync(fileURLToPath(new URL(`./fixtures/kube/${f}`, import.meta.url)), 'utf8');
 
 interface Write { method: string; path: string; contentType: string; body: { status: Record<string, unknown> } }
 
-class FakeApiServer {
-  readonly lists = new Map<string, string>([
-    ['/api/v1/services', fx('services.gateway-api.list.json')],
-    ['/apis/gateway.networking.k8s.io/v1/gatewayclasses', fx('gatewayclasses.list.json')],
-    ['/apis/gateway.networking.k8s.io/v1/gateways', fx('gateways.list.json')],
-    ['/apis/gateway.networking.k8s.io/v1/httproutes', fx('httproutes.list.json')],
-  ]);
+class StatusApiServer extends FakeApiServer {
   readonly writes: Write[] = [];
-  private server?: Server;
-  private readonly open = new Set<ServerResponse>();
-  port = 0;
   failNext = 0;
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.port = (this.server!.address() as { port: number }).port;
+  constructor() {
+    super([
+      ['/api/v1/services', fx('services.gateway-api.list.json')],
+      ['/apis/gateway.networking.k8s.io/v1/gatewayclasses', fx('gatewayclasses.list.json')],
+      ['/apis/gateway.networking.k8s.io/v1/gateways', fx('gateways.list.json')],
+      ['/apis/gateway.networking.k8s.io/v1/httproutes', fx('httproutes.list.json')],
+    ]);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method === 'PATCH') {
       let text = '';
@@ -55,44 +49,21 @@ class FakeApiServer {
       });
       return;
     }
-    const list = this.lists.get(url.pathname);
-    if (!list) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}');
-      return;
-    }
-    if (url.searchParams.get('watch') === 'true') {
-      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-      res.flushHeaders();
-      this.open.add(res);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(list);
-  }
-
-  async stop(): Promise<void> {
-    for (const r of this.open) r.destroy();
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    if (!this.serveList(url, res)) res.writeHead(404, { 'content-type': 'application/json' }).end(NOT_FOUND);
   }
 }
 
 type Cond = { type: string; status: string; reason: string; observedGeneration?: number; lastTransitionTime: string };
 
 describe('Gateway API status on the Kubernetes status subresource (fake API server, recorded payload shapes)', () => {
-  const api = new FakeApiServer();
+  const api = new StatusApiServer();
   let store: KubeStore;
   const logged: string[] = [];
   let writer: GatewayStatusWriter;
 
   beforeAll(async () => {
     await api.start();
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${api.port}`, skipTLSVerify: true }],
-      users: [{ name: 'test', token: 'test-token' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
-      currentContext: 'fake',
-    });
+    const kc = api.kubeConfig();
     store = new KubeStore(kc, { kinds: ['Service', 'GatewayClass', 'KubernetesGateway', 'HTTPRoute'], resyncMs: 0, reconnectMs: 50 });
     await store.start();
     writer = new GatewayStatusWriter([store], (m) => logged.push(m), () => '2026-11-20T09:15:00Z');

@@ -5,94 +5,46 @@
  * the watch connection drops, and resync of a deletion the watch missed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Socket } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { validateConfig, type ConfigResource } from '@tsmesh/mesh-config';
 import { KubeStore, kindEndpoints } from '../src/config/kube-store';
 import { LastGoodConfig } from '../src/config/last-good';
 import { PushContext } from '../src/model/push-context';
 import { waitFor } from './helpers';
+import { FakeApiServer, NOT_FOUND } from './fake-api-server';
 
 const fx = (f: string) => readFileSync(fileURLToPath(new URL(`./fixtures/kube/${f}`, import.meta.url)), 'utf8');
 
 /** The fake API server: list responses per path, open watch streams per path. */
-class FakeApiServer {
-  readonly lists = new Map<string, string>([
-    ['/api/v1/services', fx('services.list.json')],
-    ['/apis/discovery.k8s.io/v1/endpointslices', fx('endpointslices.list.json')],
-    ['/apis/networking.istio.io/v1/virtualservices', fx('virtualservices.list.json')],
-  ]);
-  readonly watches = new Map<string, Set<ServerResponse>>();
+class StoreApiServer extends FakeApiServer {
   readonly requests: string[] = [];
-  private readonly sockets = new Set<Socket>();
-  private server?: Server;
-  port = 0;
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.port = (this.server!.address() as { port: number }).port;
+  constructor() {
+    super([
+      ['/api/v1/services', fx('services.list.json')],
+      ['/apis/discovery.k8s.io/v1/endpointslices', fx('endpointslices.list.json')],
+      ['/apis/networking.istio.io/v1/virtualservices', fx('virtualservices.list.json')],
+    ]);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
-    const list = this.lists.get(url.pathname);
-    if (!list) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}');
-      return;
-    }
-    if (url.searchParams.get('watch') === 'true') {
-      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-      res.flushHeaders();
-      let set = this.watches.get(url.pathname);
-      if (!set) this.watches.set(url.pathname, (set = new Set()));
-      set.add(res);
-      res.on('close', () => set!.delete(res));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(list);
-  }
-
-  /** Sends a watch event (one JSON line) on every open watch of `path`. */
-  send(path: string, event: string): number {
-    const set = this.watches.get(path) ?? new Set();
-    for (const res of set) res.write(`${event.trim()}\n`);
-    return set.size;
-  }
-
-  /** Drops every connection (the API server went away). */
-  dropAll(): void {
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async stop(): Promise<void> {
-    this.dropAll();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    if (!this.serveList(url, res)) res.writeHead(404, { 'content-type': 'application/json' }).end(NOT_FOUND);
   }
 }
 
 describe('KubeStore against a fake Kubernetes API server', () => {
-  const api = new FakeApiServer();
+  const api = new StoreApiServer();
   let store: KubeStore;
   const changes: string[][] = [];
 
   beforeAll(async () => {
     await api.start();
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${api.port}`, skipTLSVerify: true }],
-      users: [{ name: 'test', token: 'test-token' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
-      currentContext: 'fake',
-    });
+    const kc = api.kubeConfig();
     store = new KubeStore(kc, { kinds: ['Service', 'EndpointSlice', 'VirtualService'], resyncMs: 0, reconnectMs: 50 });
     store.onChange((keys) => changes.push([...keys]));
     await store.start();
