@@ -6,7 +6,10 @@
  * /proc) per 100,000 requests, the garbage collections they ran (--trace-gc) and, with
  * `--profile`, the top self-time entries of a --cpu-prof of the first proxy. CPU per request
  * depends little on how busy the machine is, unlike the rate.
- *   node --import tsx bench/proxy/cost.ts [--case one|mtls] [--requests 200000] [--connections 32] [--repeat 3] [--profile]
+ * `--rate` paces the requests (open loop, as the benchmark's fixed rate) instead of sending each
+ * connection's next request as soon as the last is answered: at 1,000 rps every request wakes the
+ * proxy on its own, which costs several times the per-request CPU of a saturated proxy.
+ *   node --import tsx bench/proxy/cost.ts [--case one|mtls|nginx|forwarder] [--rate 1000] [--requests 200000] [--connections 32] [--repeat 3] [--profile]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,16 +29,17 @@ import { freePort, waitPort } from './ports';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
-  .option('--case <name>', 'one (one proxy), mtls (client+server proxies over mTLS) or nginx (one nginx reverse proxy, the reference)', 'one')
+  .option('--case <name>', 'one (one proxy), mtls (client+server proxies over mTLS), nginx (one nginx reverse proxy, the reference) or forwarder (a minimal Node.js forwarder, forwarder.mjs: the floor of Node itself)', 'one')
   .option('--requests <n>', 'requests per measurement', (v) => Number(v), 200_000)
   .option('--connections <n>', 'keep-alive connections of the client', (v) => Number(v), 32)
+  .option('--rate <rps>', 'pace the requests at this rate (0: each connection sends its next request as soon as the last is answered)', (v) => Number(v), 0)
   .option('--repeat <n>', 'measurements (after one warm-up of a quarter of the requests)', (v) => Number(v), 3)
   .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
   .option('--profile-out <file>', 'keep the .cpuprofile there')
   .option('--proxy-main <file>', 'the proxy build to run', 'dist/apps/proxy/main.js')
   .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's: apps/proxy/launch.json)", LAUNCH.nodeFlags.join(' '))
   .parse()
-  .opts<{ case: string; requests: number; connections: number; repeat: number; profile?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
+  .opts<{ case: string; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const procs: ChildProcess[] = [];
@@ -55,6 +59,13 @@ function load(port: number, total: number, connections: number): Promise<number>
     let sent = 0;
     let answered = 0;
     let bad = 0;
+    // --rate: requests go out on a 1 ms pacer to whichever connection is idle (open loop), as at the bench's fixed rate
+    const idle: net.Socket[] = [];
+    const t0 = performance.now();
+    const pacer = o.rate > 0 ? setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * o.rate));
+      while (sent < due && idle.length) { sent++; idle.pop()!.write(REQUEST); }
+    }, 1) : undefined;
     for (let i = 0; i < connections; i++) {
       const s = net.connect(port, '127.0.0.1');
       s.setNoDelay(true);
@@ -62,6 +73,7 @@ function load(port: number, total: number, connections: number): Promise<number>
       let need = -1;
       const next = () => {
         if (sent >= total) { s.end(); return; }
+        if (pacer) { idle.push(s); return; }
         sent++;
         s.write(REQUEST);
       };
@@ -81,7 +93,7 @@ function load(port: number, total: number, connections: number): Promise<number>
           if (buf.length < need) return;
           buf = buf.subarray(need);
           need = -1;
-          if (++answered === total) done(bad);
+          if (++answered === total) { if (pacer) clearInterval(pacer); done(bad); }
           next();
         }
       });
@@ -91,7 +103,7 @@ function load(port: number, total: number, connections: number): Promise<number>
 
 /** Warm-up, then `--repeat` measurements of `--requests` requests: CPU-seconds per 100k requests of `proxies`. */
 async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][]): Promise<void> {
-  console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections${o.rate ? `, paced at ${o.rate} rps` : ''}, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     await load(front, Math.ceil(o.requests / 4), o.connections);
     for (let r = 0; r < o.repeat; r++) {
       const c0 = proxies.map((p) => cpuSeconds(p.pid!));
@@ -122,6 +134,18 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
   server { listen 127.0.0.1:${up}; location / { root ${dir}; try_files /index.html =404; default_type text/plain; } } }
 `);
     procs.push(spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' }));
+    if (o.case === 'forwarder') {
+      // the floor: the same Node.js, flags and environment, minimal forwarding only (forwarder.mjs)
+      const front = await freePort();
+      const f = spawn(process.execPath, [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), resolve(root, 'bench/proxy/forwarder.mjs')], {
+        stdio: 'inherit', env: { ...process.env, ...LAUNCH.env, FORWARDER_LISTEN: String(front), FORWARDER_UPSTREAM: String(up) },
+      });
+      procs.push(f);
+      await waitPort(up);
+      await waitPort(front);
+      await measure(front, [f], () => []);
+      return;
+    }
     if (o.case === 'nginx') {
       // the reference: one nginx reverse proxy as bench.ts configures it, measured the same way
       const front = await freePort();

@@ -26,6 +26,10 @@ export class Host {
   peerPrincipal = '';
   private pool: H1Pool | H2Pool | null = null;
   private poolKey = '';
+  /** What the pool was last looked up with: the same spec, transport and protocol skip the key. */
+  private poolSpec: ClusterSpec | null = null;
+  private poolTransport: unknown = null;
+  private poolHttp2 = false;
 
   constructor(readonly address: string, readonly port: number, spec: HostSpec | null) {
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
@@ -43,6 +47,10 @@ export class Host {
   /** The pool for this host under the cluster's current protocol settings: HTTP/1.1 on the proxy's own codec, or `node:http2` sessions. */
   dispatcher(spec: ClusterSpec, http2: boolean, counters: OverflowCounters | null = null): H1Pool | H2Pool {
     const transport = spec.transport.forHost ? spec.transport.forHost(this.metadata) : spec.transport;
+    if (this.pool !== null && this.poolSpec === spec && this.poolTransport === transport && this.poolHttp2 === http2) return this.pool;
+    this.poolSpec = spec;
+    this.poolTransport = transport;
+    this.poolHttp2 = http2;
     const key = `${http2 ? 'h2' : 'h1'}|${spec.connectTimeoutMs}|${spec.limits.maxConnections}|${spec.limits.maxPendingRequests}|${spec.sourceAddress ?? ''}|${spec.maxRequestsPerConnection}|${spec.idleTimeoutMs}|${transportId(transport)}`;
     if (this.pool && this.poolKey === key) return this.pool;
     const old = this.pool;
@@ -50,7 +58,7 @@ export class Host {
     const tlsFactory = transport instanceof UpstreamTlsFactory ? transport : null;
     let connect: H1Connector;
     if (tlsFactory) {
-      const c = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: [http2 ? 'h2' : 'http/1.1'], onPeer: setPeer.bind(null, this) });
+      const c = tlsFactory.connector({ timeoutMs: spec.connectTimeoutMs, localAddress: spec.sourceAddress ?? undefined, appProtocols: [http2 ? 'h2' : 'http/1.1'], onPeer: setPeer.bind(null, this), sharedReads: !http2 });
       const target = { hostname: this.address, port: this.port };
       connect = (cb) => c(target, cb);
     } else {

@@ -14,6 +14,9 @@ import type { Readable } from 'node:stream';
 import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
 import { COALESCE_MAX, headWithBody, requestHead, requestHeadText } from './wire';
 import { Admit, type PoolLimits } from '../cluster/limits';
+import { sharedReadBuffer, SocketReads } from './reads';
+
+export { SocketReads };
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -62,44 +65,11 @@ export interface H1PoolOptions {
 
 const OVERFLOW = Object.assign(new Error('too many pending requests'), { code: 'PROXY_OVERFLOW' });
 
-/** What reads of a socket opened with `onread` are handed to (the connection using it). */
-export interface ReadTarget {
-  /** `b` is a view into the shared read buffer: valid only until this call returns. */
-  onRead(b: Buffer): void;
-}
-
-/**
- * Upstream plaintext sockets read into one buffer shared by all of them (`net.Socket`'s `onread`):
- * no Buffer and no stream-layer work per read, and no per-connection read buffer. A read is handled
- * before the next one is made, so whatever outlives the call is copied by its reader.
- */
-const READ_BUFFER_BYTES = 64 * 1024;
-let readBuffer: Buffer | null = null;
-
-/** The reads of one socket opened with `onread`: forwarded to the connection once it exists. */
-export class SocketReads {
-  target: ReadTarget | null = null;
-  socket: net.Socket | null = null;
-  readonly callback = this.onRead.bind(this);
-
-  private onRead(n: number, buf: Uint8Array): boolean {
-    const t = this.target;
-    if (t === null) {
-      // bytes before any request: the server is not speaking HTTP/1.1 to us
-      this.socket?.destroy();
-      return false;
-    }
-    t.onRead((buf as Buffer).subarray(0, n));
-    return true;
-  }
-}
-
 /** Plain TCP connector with a connect timeout; the socket is read with `onread` (see {@link SocketReads}). */
 export function tcpConnector(host: string, port: number, timeoutMs: number, localAddress: string | null, extra: Record<string, unknown> | null): H1Connector {
   return (cb) => {
     const reads = new SocketReads();
-    readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}), ...(extra ?? {}), onread: { buffer: readBuffer, callback: reads.callback } } as net.NetConnectOpts);
+    const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}), ...(extra ?? {}), onread: { buffer: sharedReadBuffer(), callback: reads.callback } } as net.NetConnectOpts);
     reads.socket = s;
     s.setNoDelay(true);
     const c = new PendingConnect(s, cb, reads);

@@ -1,14 +1,18 @@
 /** The HTTP/1.1 codec's connections on real sockets: the server side and the upstream pool. */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { H1Pool, tcpConnector, type H1Controller, type H1Handler } from './client';
 import { PoolLimits } from '../cluster/limits';
+import { adoptAccepted, downstreamReads } from './reads';
 import { H1ServerConnection, type H1Owner, type H1Request, type H1Response, type H1ServerOptions } from './server';
 
 const closers: (() => void)[] = [];
 afterEach(() => {
   for (const c of closers.splice(0)) c();
 });
+
+/** Server sockets: as `net.Server` hands them over ('data' events), or adopted as the listeners do (shared read buffer). */
+let adopting = false;
 
 const OPTS: H1ServerOptions = { headersTimeoutMs: 0, idleTimeoutMs: 0, streamIdleTimeoutMs: 0, requestTimeoutMs: 0 };
 
@@ -22,7 +26,14 @@ async function serve(answer: (req: H1Request, res: H1Response) => void, opts: H1
     },
     onUpgrade: onUpgrade ?? ((_r, s) => s.destroy()),
   };
-  const srv = net.createServer({ allowHalfOpen }, (s) => new H1ServerConnection(s, owner, opts));
+  // as the listeners accept: paused, then moved to a socket reading into the shared buffer
+  const srv = adopting
+    ? net.createServer({ allowHalfOpen, pauseOnConnect: true }, (s) => {
+      const a = adoptAccepted(s, allowHalfOpen);
+      if (!downstreamReads(a)) throw new Error('the accepted socket was not adopted');
+      new H1ServerConnection(a, owner, opts);
+    })
+    : net.createServer({ allowHalfOpen }, (s) => new H1ServerConnection(s, owner, opts));
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   closers.push(() => srv.close());
   return { port: (srv.address() as net.AddressInfo).port, seen };
@@ -65,7 +76,10 @@ function echo(req: H1Request, res: H1Response): void {
   });
 }
 
-describe('H1ServerConnection', () => {
+for (const mode of ['data events', 'accepted sockets reading into the shared buffer'] as const) describe(`H1ServerConnection (${mode})`, () => {
+  beforeAll(() => {
+    adopting = mode !== 'data events';
+  });
   it('answers pipelined requests in order, bodies framed by Content-Length and chunked', async () => {
     const { port } = await serve((req, res) => {
       // the first answer is the slowest: order must still hold
@@ -167,6 +181,31 @@ describe('H1ServerConnection', () => {
     const r = await raw(port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${'z'.repeat(size)}`, 3000);
     expect(r.text.endsWith(`\r\n\r\n${size}`)).toBe(true);
   }, 20_000);
+
+  it('bodies, split heads and pipelined requests of connections read at the same time arrive intact', async () => {
+    // Each client sends its requests in many small writes (separate reads), a head split mid-line
+    // and a second request pipelined behind a body; the handler keeps every chunk it is given
+    // without copying and pauses, so the other connection's reads reuse the buffer meanwhile.
+    const { port } = await serve((req, res) => {
+      const held: Buffer[] = [];
+      req.on('data', (c: Buffer) => {
+        held.push(c);
+        req.pause();
+        setTimeout(() => req.resume(), 5);
+      });
+      req.on('end', () => setTimeout(() => res.end(`${req.url}:${Buffer.concat(held).toString('latin1')}`), 20));
+    });
+    const send = (letter: string) => {
+      const body = letter.repeat(6000);
+      const second = `POST /${letter}2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n${letter}${letter}${letter}`;
+      return raw(port, `POST /${letter} HTTP/1.1\r\nHo`, 5, `st: x\r\nContent-Length: ${body.length}\r\n\r\n`, 5, body.slice(0, 2000), 5, body.slice(2000, 4000), 5, body.slice(4000) + second, 150);
+    };
+    const [a, b] = await Promise.all([send('a'), send('B')]);
+    for (const [r, l] of [[a, 'a'], [b, 'B']] as const) {
+      const bodies = r.text.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).filter(Boolean);
+      expect(bodies).toEqual([`/${l}:${l.repeat(6000)}`, `/${l}2:${l.repeat(3)}`]);
+    }
+  });
 });
 
 /** An upstream that counts connections and answers per path. */

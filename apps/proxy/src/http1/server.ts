@@ -10,6 +10,7 @@
 import type net from 'node:net';
 import { Http1Parser, REQUEST, type ParserEvents } from './parser';
 import { COALESCE_MAX, fieldLines, headWithBody, responseHeadText, STATUS_TEXT } from './wire';
+import { downstreamReads, type DownstreamReads, type ReadTarget } from './reads';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -494,6 +495,7 @@ const BAD = (status: number, text: string) => Buffer.from(`HTTP/1.1 ${status} ${
 const ERRORS: Record<number, Buffer> = { 400: BAD(400, 'Bad Request'), 408: BAD(408, 'Request Timeout'), 431: BAD(431, 'Request Header Fields Too Large'), 501: BAD(501, 'Not Implemented'), 505: BAD(505, 'HTTP Version Not Supported') };
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n');
+const DISCARD: ReadTarget = { onRead: noop };
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
 /** One downstream HTTP/1.1 connection. */
@@ -511,11 +513,19 @@ export class H1ServerConnection implements ParserEvents {
   private requestStartedAt = 0;
   private destroyed = false;
   private readonly onDataBound: (b: Buffer) => void;
+  /** The socket's shared-buffer reads (an accepted listener socket), or null: reads are 'data' events. */
+  private readonly reads: DownstreamReads | null;
 
   constructor(readonly socket: net.Socket, private readonly owner: H1Owner, private readonly opts: H1ServerOptions) {
     this.parser = new Http1Parser(REQUEST, this, opts.maxHeadBytes, opts.maxHeaders);
     this.onDataBound = this.onData.bind(this);
-    socket.on('data', this.onDataBound);
+    const reads = downstreamReads(socket);
+    this.reads = reads ?? null;
+    if (reads !== undefined) {
+      // reads into the shared buffer: what the parser keeps and body chunks are copied
+      this.parser.copyRetained = true;
+      reads.target = this;
+    } else socket.on('data', this.onDataBound);
     socket.on('end', this.onEnd.bind(this));
     socket.on('close', this.onClose.bind(this));
     socket.on('error', noop);
@@ -526,11 +536,19 @@ export class H1ServerConnection implements ParserEvents {
     this.arm();
     // the client's side ended before the connection got here (half-open listener sockets)
     if (socket.readableEnded) process.nextTick(endedEarly, this);
+    // what inspection read (or the connection's earlier requests left) is parsed first
+    let b: Buffer | null;
+    while (reads !== undefined && reads.target === this && (b = socket.read() as Buffer | null) !== null) this.onData(b);
   }
 
   /** True when no request is in flight. */
   get idle(): boolean {
     return this.req === null && !this.parser.inMessage;
+  }
+
+  /** @internal a read into the shared buffer (valid only during the call) */
+  onRead(b: Buffer): void {
+    this.onData(b);
   }
 
   private onData(b: Buffer): void {
@@ -590,8 +608,8 @@ export class H1ServerConnection implements ParserEvents {
   onBody(chunk: Buffer): void {
     const req = this.req!;
     req.bodyBytes += chunk.length;
-    // copy-free: the slice belongs to the socket's chunk, which is never reused
-    req.push(chunk);
+    // a 'data' chunk is never reused (its slice is kept as is); the shared read buffer is
+    req.push(this.reads !== null ? Buffer.from(chunk) : chunk);
   }
 
   onComplete(): void {
@@ -614,7 +632,13 @@ export class H1ServerConnection implements ParserEvents {
     if (this.req !== null && !this.req.complete) abortBody(this.req, 'malformed request body', 'HPE_INVALID');
     this.answerInstead(status);
     this.socket.end(ERRORS[status] ?? ERRORS[400]);
-    this.socket.removeListener('data', this.onDataBound);
+    this.stopReading();
+  }
+
+  /** Nothing more is parsed: later bytes are dropped. */
+  private stopReading(): void {
+    if (this.reads !== null) this.reads.target = DISCARD;
+    else this.socket.removeListener('data', this.onDataBound);
   }
 
   /** @internal the body's reader stops (or is not there yet): the parser and the socket pause */
@@ -632,9 +656,13 @@ export class H1ServerConnection implements ParserEvents {
 
   private upgrade(): void {
     const req = this.req!;
-    const head = this.parser.takeRest();
+    const rest = this.parser.takeRest();
+    // bytes after the head may be a view of the shared read buffer: the tunnel sends them later
+    const head = this.reads !== null && rest.length > 0 ? Buffer.from(rest) : rest;
     this.socket.pause();
-    this.socket.removeListener('data', this.onDataBound);
+    // the tunnel reads the socket as a stream (shared-buffer reads are copied into it from now on)
+    if (this.reads !== null) this.reads.target = null;
+    else this.socket.removeListener('data', this.onDataBound);
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     req.complete = true;

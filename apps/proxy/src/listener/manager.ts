@@ -14,6 +14,7 @@ import { selectChain } from './chain-select';
 import { parseClientHello } from '../security/client-hello';
 import { jsDuplex } from '../security/js-duplex';
 import { kPeerIdentity, peerIdentityOf } from '../security/peer';
+import { adoptAccepted } from '../http1/reads';
 
 interface Bound {
   server: net.Server;
@@ -124,9 +125,10 @@ export class ListenerManager {
     return new Promise((resolve, reject) => {
       // half-open: a client that ends its side after a complete request still gets the answer
       // (RFC 9112 §9.6); the codec (HTTP/1.1) or the TCP proxy decide when to end ours
-      const server = net.createServer({ noDelay: true, allowHalfOpen: true });
+      const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true });
       const b: Bound = { server, address: s.address, port: s.port, name: s.name };
-      server.on('connection', (sock) => this.onConnection(b, sock));
+      // accepted paused: each connection moves to a socket reading into the shared buffer (http1/reads.ts)
+      server.on('connection', (sock) => this.onConnection(b, adoptAccepted(sock, true)));
       server.once('error', (err) => reject(new Error(`listener "${s.name}": cannot bind ${s.address}:${s.port}: ${(err as Error).message}`)));
       server.listen({ host: s.address, port: s.port, backlog: 4096 }, () => {
         b.port = s.port === 0 ? (server.address() as net.AddressInfo).port : s.port;

@@ -12,10 +12,12 @@ import { registerTransportSocket, type TransportSocketFactory } from '../config/
 import { X509Certificate } from 'node:crypto';
 import { describePeer, kPeerIdentity, peerIdentityOf, type PeerIdentity } from './peer';
 import type { SecretStore } from './secrets';
+import { sharedReadBuffer, SocketReads } from '../http1/reads';
 import { DownstreamTls, UpstreamTls } from './tls-context';
 
 /** Opens a TLS connection to a host: the connected, verified socket or an error. */
-export type Connector = (opts: { hostname: string; host?: string; port: string | number; servername?: string; localAddress?: string | null; httpSocket?: net.Socket }, cb: (err: Error | null, socket: net.Socket | null) => void) => void;
+/** Opens an upstream connection; `reads` is set for a socket reading into the shared buffer (`sharedReads`). */
+export type Connector = (opts: { hostname: string; host?: string; port: string | number; servername?: string; localAddress?: string | null; httpSocket?: net.Socket }, cb: (err: Error | null, socket: net.Socket | null, reads?: SocketReads | null) => void) => void;
 
 /** A TLS factory for a cluster. */
 export class UpstreamTlsFactory implements TransportSocketFactory {
@@ -29,9 +31,11 @@ export class UpstreamTlsFactory implements TransportSocketFactory {
 
   /**
    * A connector for the upstream pools: TLS to the endpoint with the current certificate (so a rotated
-   * one is used by the next connection), `appProtocols` after the context's ALPN.
+   * one is used by the next connection), `appProtocols` after the context's ALPN. With
+   * `sharedReads` (the HTTP/1.1 pool's codec) decrypted reads go to the shared read buffer
+   * (`onread`, http1/reads.ts) and to the {@link SocketReads} handed back with the socket.
    */
-  connector(o: { timeoutMs: number; localAddress?: string; appProtocols: readonly string[]; onPeer?: (principal: string) => void }): Connector {
+  connector(o: { timeoutMs: number; localAddress?: string; appProtocols: readonly string[]; onPeer?: (principal: string) => void; sharedReads?: boolean }): Connector {
     return (opts, cb) => {
       let options: tls.ConnectionOptions;
       try {
@@ -41,7 +45,9 @@ export class UpstreamTlsFactory implements TransportSocketFactory {
         return;
       }
       let done = false;
-      const s = tls.connect({ ...options, host: opts.hostname, port: Number(opts.port), ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+      const reads = o.sharedReads ? new SocketReads() : null;
+      const s = tls.connect({ ...options, host: opts.hostname, port: Number(opts.port), ...(o.localAddress ? { localAddress: o.localAddress } : {}), ...(reads !== null ? { onread: { buffer: sharedReadBuffer(), callback: reads.callback } } : {}) });
+      if (reads !== null) reads.socket = s;
       s.setNoDelay(true);
       const timer = setTimeout(() => s.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), o.timeoutMs);
       const finish = (err: Error | null) => {
@@ -55,7 +61,7 @@ export class UpstreamTlsFactory implements TransportSocketFactory {
           return;
         }
         if (o.onPeer) o.onPeer(peerIdentityOf(s)?.principal ?? '');
-        cb(null, s);
+        cb(null, s, reads);
       };
       s.once('error', finish);
       s.once('secureConnect', () => {

@@ -1,0 +1,93 @@
+/**
+ * Socket reads into one buffer shared by every plaintext socket of the proxy (`net.Socket`'s
+ * `onread`): no Buffer, ArrayBuffer or stream-layer work per read, and no per-connection read
+ * buffer. A read is handed over before the next one is made, so whatever outlives the call is
+ * copied by its reader.
+ *
+ * Upstream sockets (plaintext, and TLS to HTTP/1.1 pools) are opened with `onread`
+ * ({@link SocketReads}). Downstream
+ * sockets are accepted by `net.Server`, which does not take `onread`: the listener accepts them
+ * paused and {@link adoptAccepted} moves each connection's handle to a socket reading this way
+ * before anything reads it. Until the HTTP/1.1 codec takes its reads ({@link DownstreamReads.target}),
+ * every read is pushed as a copy into the socket's stream, so protocol inspection, TLS
+ * termination, HTTP/2, the TCP proxy and tunnels read it as any socket.
+ */
+import net from 'node:net';
+
+const READ_BUFFER_BYTES = 64 * 1024;
+let readBuffer: Buffer | null = null;
+
+/** The one read buffer. */
+export function sharedReadBuffer(): Buffer {
+  readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  return readBuffer;
+}
+
+/** What reads of a socket reading into the shared buffer are handed to. */
+export interface ReadTarget {
+  /** `b` is a view into the shared read buffer: valid only until this call returns. */
+  onRead(b: Buffer): void;
+}
+
+/** The reads of one accepted socket: to {@link target} when set, else copied into the socket's stream. */
+export class DownstreamReads {
+  target: ReadTarget | null = null;
+  socket: net.Socket | null = null;
+  readonly callback = this.onRead.bind(this);
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    const t = this.target;
+    if (t !== null) {
+      t.onRead((buf as Buffer).subarray(0, n));
+      return true;
+    }
+    // a stream reader (inspection, TLS, HTTP/2, TCP proxy, tunnel): backpressure is the stream's
+    return this.socket!.push(Buffer.from(buf.subarray(0, n)));
+  }
+}
+
+/** The reads of one socket opened with `onread`: forwarded to the connection once it exists. */
+export class SocketReads {
+  target: ReadTarget | null = null;
+  socket: net.Socket | null = null;
+  readonly callback = this.onRead.bind(this);
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    const t = this.target;
+    if (t === null) {
+      // bytes before any request: the server is not speaking HTTP/1.1 to us
+      this.socket?.destroy();
+      return false;
+    }
+    t.onRead((buf as Buffer).subarray(0, n));
+    return true;
+  }
+}
+
+const readsOf = new WeakMap<net.Socket, DownstreamReads>();
+
+/** The shared-buffer reads of a socket from {@link adoptAccepted}, or undefined for any other socket. */
+export function downstreamReads(s: net.Socket): DownstreamReads | undefined {
+  return readsOf.get(s);
+}
+
+interface WithHandle {
+  _handle: unknown;
+}
+
+/**
+ * The connection of a socket a `net.Server` with `pauseOnConnect` accepted, as a socket reading
+ * into the shared buffer. The accepted socket gives up its handle (so is never read and closes
+ * nothing) and is destroyed, which also takes it off the server's connection count.
+ */
+export function adoptAccepted(accepted: net.Socket, allowHalfOpen: boolean): net.Socket {
+  const handle = (accepted as unknown as WithHandle)._handle;
+  if (handle === null || handle === undefined || accepted.destroyed) return accepted;
+  (accepted as unknown as WithHandle)._handle = null;
+  const reads = new DownstreamReads();
+  const s = new net.Socket({ handle, allowHalfOpen, readable: true, writable: true, onread: { buffer: sharedReadBuffer(), callback: reads.callback } } as unknown as net.SocketConstructorOpts);
+  reads.socket = s;
+  readsOf.set(s, reads);
+  accepted.destroy();
+  return s;
+}
