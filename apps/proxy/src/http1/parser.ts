@@ -86,24 +86,54 @@ const COMMON_NAMES = [
   'sec-websocket-version', 'sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions', 'strict-transport-security',
   'www-authenticate', 'x-content-type-options', 'access-control-allow-origin', 'content-range', 'alt-svc',
 ];
-/** COMMON_NAMES by length, each with its bytes. */
-const NAMES_BY_LENGTH: { name: string; bytes: Uint8Array }[][] = [];
-for (const name of COMMON_NAMES) (NAMES_BY_LENGTH[name.length] ??= []).push({ name, bytes: Buffer.from(name, 'latin1') });
+/** A common field name: the constant, its bytes, its Title-Case spelling (`Content-Type`) and bytes, and its index. */
+interface CommonName {
+  name: string;
+  bytes: Uint8Array;
+  title: string;
+  titleBytes: Uint8Array;
+  id: number;
+}
+/** COMMON_NAMES by length. */
+const NAMES_BY_LENGTH: CommonName[][] = [];
+COMMON_NAMES.forEach((name, id) => {
+  const title = name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+  (NAMES_BY_LENGTH[name.length] ??= []).push({ name, bytes: Buffer.from(name, 'latin1'), title, titleBytes: Buffer.from(title, 'latin1'), id });
+});
 const LOWER = new Uint8Array(256);
 for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
 
-/** The constant for a common field name at buf[s, e), or null. */
-function commonName(buf: Buffer, s: number, e: number): string | null {
+/** The common field name at buf[s, e) (in any case), or null. */
+function commonName(buf: Buffer, s: number, e: number): CommonName | null {
   const list = NAMES_BY_LENGTH[e - s];
   if (list === undefined) return null;
   for (let n = 0; n < list.length; n++) {
     const b = list[n].bytes;
     let j = 0;
     while (j < b.length && LOWER[buf[s + j]] === b[j]) j++;
-    if (j === b.length) return list[n].name;
+    if (j === b.length) return list[n];
   }
   return null;
 }
+
+/** True when buf[s, s + b.length) holds exactly the bytes b. */
+function sameBytes(buf: Buffer, s: number, b: Uint8Array): boolean {
+  for (let j = 0; j < b.length; j++) if (buf[s + j] !== b[j]) return false;
+  return true;
+}
+
+/**
+ * Texts of a connection's messages kept for reuse ({@link Http1Parser.text}): the method, the
+ * target, the reason phrase and the value of each common field. A client or an upstream sends the
+ * same values message after message (its host, user agent, accept, server, content type …): the
+ * same bytes again give the string made last time, compared in place, instead of a new string.
+ */
+const TEXT_METHOD = 0;
+const TEXT_TARGET = 1;
+const TEXT_REASON = 2;
+const TEXT_VALUES = 3;
+/** Longer texts are made anew each time (a comparison of them costs about what a copy does). */
+const TEXT_REUSE_MAX = 256;
 
 const CR = 13;
 const LF = 10;
@@ -124,6 +154,8 @@ export class Http1Parser {
   raw: string[] = [];
   /** Lower-cased names, one per header (index i is raw[2i]). */
   names: string[] = [];
+  /** The last texts per slot (TEXT_METHOD, TEXT_TARGET, TEXT_REASON, TEXT_VALUES + a common name's index). */
+  private readonly texts: string[] = new Array<string>(TEXT_VALUES + COMMON_NAMES.length).fill('');
   /** Content-Length, or -1. */
   contentLength = -1;
   chunked = false;
@@ -613,13 +645,13 @@ export class Http1Parser {
     let i = s;
     while (i < e && TOKEN[buf[i]] === 1) i++;
     if (i === s || i >= e || buf[i] !== SP) return this.bad(400, i === s ? 'invalid method' : 'invalid request line');
-    const m = buf.toString('latin1', s, i);
+    const m = this.text(buf, s, i, TEXT_METHOD);
     if (!METHODS.has(m)) return this.bad(400, 'unknown method');
     this.method = m;
     const ts = ++i;
     while (i < e && TARGET[buf[i]] === 1) i++;
     if (i === ts || i >= e || buf[i] !== SP) return this.bad(400, 'invalid request target');
-    this.target = buf.toString('latin1', ts, i);
+    this.target = this.text(buf, ts, i, TEXT_TARGET);
     i++;
     if (e - i !== 8 || buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50 || buf[i + 4] !== 0x2f || buf[i + 5] !== 0x31 || buf[i + 6] !== 0x2e) {
       return this.bad(e - i === 8 && buf[i + 5] >= 0x30 && buf[i + 5] <= 0x39 ? 505 : 400, 'invalid HTTP version');
@@ -649,7 +681,7 @@ export class Http1Parser {
       i++;
       for (let j = i; j < e; j++) if (VALUE[buf[j]] !== 1) return this.bad(502, 'invalid reason phrase');
     }
-    this.reason = i < e ? buf.toString('latin1', i, e) : '';
+    this.reason = i < e ? this.text(buf, i, e, TEXT_REASON) : '';
     return true;
   }
 
@@ -674,7 +706,7 @@ export class Http1Parser {
       return null;
     }
     const known = commonName(buf, s, i);
-    const name = known !== null && !upper ? known : buf.toString('latin1', s, i);
+    const name = known === null ? buf.toString('latin1', s, i) : !upper ? known.name : sameBytes(buf, s, known.titleBytes) ? known.title : buf.toString('latin1', s, i);
     i++;
     while (i < e && (buf[i] === SP || buf[i] === HT)) i++;
     let ve = e;
@@ -686,8 +718,23 @@ export class Http1Parser {
       }
     }
     this.trimmedEnd = ve !== e;
-    out.push(name, i < ve ? buf.toString('latin1', i, ve) : '');
-    return known !== null ? known : upper ? name.toLowerCase() : name;
+    out.push(name, i === ve ? '' : known !== null ? this.text(buf, i, ve, TEXT_VALUES + known.id) : buf.toString('latin1', i, ve));
+    return known !== null ? known.name : upper ? name.toLowerCase() : name;
+  }
+
+  /** The Latin-1 text of buf[s, e): the string made for `slot` last time when the bytes are the same. */
+  private text(buf: Buffer, s: number, e: number, slot: number): string {
+    const n = e - s;
+    if (n > TEXT_REUSE_MAX) return buf.toString('latin1', s, e);
+    const prev = this.texts[slot];
+    if (prev.length === n) {
+      let j = 0;
+      while (j < n && prev.charCodeAt(j) === buf[s + j]) j++;
+      if (j === n) return prev;
+    }
+    const t = buf.toString('latin1', s, e);
+    this.texts[slot] = t;
+    return t;
   }
 
   private parseTrailers(buf: Buffer, starts: Int32Array, n: number, lastEnd: number): boolean {
