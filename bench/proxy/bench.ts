@@ -211,6 +211,7 @@ async function main(): Promise<void> {
     const [up, grpcUp, ads0] = [await port(), await port(), await port()];
     const [ng1, ng1log, ng2, ngTlsA, ngTlsB, ngGrpcA, ngGrpcB] = [await port(), await port(), await port(), await port(), await port(), await port(), await port()];
     const [tsOne, tsOneLog, tsMesh, tsPairA, tsPairB, tsMtlsA, tsMtlsB, tsGrpcA, tsGrpcB] = [await port(), await port(), await port(), await port(), await port(), await port(), await port(), await port(), await port()];
+    const fwdPort = await port();
 
     // upstreams: nginx serving 1 KiB, and a gRPC server (@grpc/grpc-js) in its own process
     nginx(bin, dir, 'upstream', up, `server { LISTEN location / { root ${dir}; try_files /index.html =404; default_type text/plain; } }`);
@@ -303,9 +304,11 @@ async function main(): Promise<void> {
     const tsB = await tsProxy('bench-b', 'off');
     const tsL = await tsProxy('bench-log', join(dir, 'tsmesh-access.log'));
     const tsM = await tsProxy('bench-mesh', 'off');
-    for (const p of [up, grpcUp, ng1, ng1log, ng2, ngTlsA, ngTlsB, ngGrpcA, ngGrpcB, tsOne, tsOneLog, tsMesh, tsPairA, tsPairB, tsMtlsA, tsMtlsB, tsGrpcA, tsGrpcB]) await waitPort(p, 60_000);
+    // the floor of a proxy written in Node.js: a minimal forwarder on raw sockets, same Node, flags and environment
+    const fwd = start(pin(1, [process.execPath, ...proxyFlags, resolve(root, 'bench/proxy/forwarder.mjs')]), { ...proxyEnv, FORWARDER_LISTEN: String(fwdPort), FORWARDER_UPSTREAM: String(up) });
+    for (const p of [up, grpcUp, ng1, ng1log, ng2, ngTlsA, ngTlsB, ngGrpcA, ngGrpcB, tsOne, tsOneLog, tsMesh, tsPairA, tsPairB, tsMtlsA, tsMtlsB, tsGrpcA, tsGrpcB, fwdPort]) await waitPort(p, 60_000);
     await sleep(1000);
-    const idleRss = new Map<ChildProcess, number>([tsA, tsB, tsL, tsM, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rssMb(p.pid!)]));
+    const idleRss = new Map<ChildProcess, number>([tsA, tsB, tsL, tsM, fwd, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rssMb(p.pid!)]));
 
     const cases: Case[] = [
       { key: 'direct', label: 'direct', port: up, proxies: [] },
@@ -314,6 +317,7 @@ async function main(): Promise<void> {
       { key: 'tsmesh-1-mesh', label: `tsmesh, one proxy holding ${o.services} services`, port: tsMesh, proxies: [tsM] },
       { key: 'tsmesh-2', label: 'tsmesh, client+server proxies (plaintext)', port: tsPairA, proxies: [tsA, tsB] },
       { key: 'tsmesh-2-mtls', label: 'tsmesh, client+server proxies (mTLS, telemetry)', port: tsMtlsA, proxies: [tsA, tsB] },
+      { key: 'node-forwarder', label: 'minimal Node.js forwarder', port: fwdPort, proxies: [fwd] },
       { key: 'nginx-1', label: 'nginx, one proxy', port: ng1, proxies: [ngOne] },
       { key: 'nginx-1-log', label: 'nginx, one proxy, access log on', port: ng1log, proxies: [ngOneLog] },
       { key: 'nginx-2', label: 'nginx, two proxies', port: ng2, proxies: [ngPairA, ngOne] },
@@ -419,6 +423,7 @@ async function main(): Promise<void> {
       ['tsmesh-1', 'nginx-1', 'one proxy, access log off as in Istio (tsmesh; baseline nginx)', { rate: 0.8, cpu: true, rss: true }],
       ['tsmesh-1-log', 'nginx-1-log', 'one proxy, access log on (tsmesh; baseline nginx, access log on)', {}],
       ['tsmesh-1-mesh', 'nginx-1', `one proxy holding ${o.services} services (tsmesh; baseline nginx, one proxy)`, { mesh: true }],
+      ['node-forwarder', 'nginx-1', 'the floor: a minimal Node.js forwarder on raw sockets, no routing, header rewriting or telemetry (forwarder.mjs; baseline nginx)', {}],
       ['tsmesh-2', 'nginx-2', 'client+server proxies, plaintext (tsmesh; baseline nginx pair)', {}],
       ['tsmesh-2-mtls', 'nginx-2-tls', 'client+server proxies, mTLS + telemetry (tsmesh; baseline nginx TLS pair, client certificates)', { rate: 0.6, cpu: true, lat: true }],
     ];

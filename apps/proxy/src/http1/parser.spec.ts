@@ -50,7 +50,7 @@ describe('HTTP/1.1 parser: requests', () => {
     const methods = ['GET', 'PUT', 'GET', 'POST'];
     const targets = ['/a', '/b', '/a', '/ab', '/a?x=1'];
     const names = ['User-Agent', 'user-agent', 'USER-AGENT', 'User-agent'];
-    const values = ['curl/8', 'curl/9', 'curl/8', '', 'caf\xe9', 'cafe', 'x'.repeat(300), 'x'.repeat(299) + 'y'];
+    const values = ['curl/8', 'curl/9', 'curl/8', '', 'caf\xe9', 'cafe', 'x'.repeat(300), 'x'.repeat(299) + 'y', 'x'.repeat(150) + 'z' + 'x'.repeat(149), 'x'.repeat(300)];
     const types = ['text/plain', 'text/plaim', 'Text/Plain'];
     const msgs: string[] = [];
     for (let i = 0; i < 40; i++) {

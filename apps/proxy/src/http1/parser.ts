@@ -132,8 +132,13 @@ const TEXT_METHOD = 0;
 const TEXT_TARGET = 1;
 const TEXT_REASON = 2;
 const TEXT_VALUES = 3;
-/** Longer texts are made anew each time (a comparison of them costs about what a copy does). */
-const TEXT_REUSE_MAX = 256;
+/** Texts up to this length are compared character by character with the string itself. */
+const TEXT_INLINE_MAX = 64;
+/**
+ * Longer ones (peer metadata, cookies, tokens, user agents), up to this length, are compared with
+ * a copy of their bytes kept beside the string (one memcmp); longer still are made anew each time.
+ */
+const TEXT_REUSE_MAX = 8192;
 
 const CR = 13;
 const LF = 10;
@@ -156,6 +161,8 @@ export class Http1Parser {
   names: string[] = [];
   /** The last texts per slot (TEXT_METHOD, TEXT_TARGET, TEXT_REASON, TEXT_VALUES + a common name's index). */
   private readonly texts: string[] = new Array<string>(TEXT_VALUES + COMMON_NAMES.length).fill('');
+  /** The bytes of a kept text longer than TEXT_INLINE_MAX (else null). */
+  private readonly textBytes: (Buffer | null)[] = new Array<Buffer | null>(TEXT_VALUES + COMMON_NAMES.length).fill(null);
   /** Content-Length, or -1. */
   contentLength = -1;
   chunked = false;
@@ -728,12 +735,16 @@ export class Http1Parser {
     if (n > TEXT_REUSE_MAX) return buf.toString('latin1', s, e);
     const prev = this.texts[slot];
     if (prev.length === n) {
-      let j = 0;
-      while (j < n && prev.charCodeAt(j) === buf[s + j]) j++;
-      if (j === n) return prev;
+      if (n <= TEXT_INLINE_MAX) {
+        let j = 0;
+        while (j < n && prev.charCodeAt(j) === buf[s + j]) j++;
+        if (j === n) return prev;
+      } else if (buf.compare(this.textBytes[slot]!, 0, n, s, e) === 0) return prev;
     }
     const t = buf.toString('latin1', s, e);
     this.texts[slot] = t;
+    // a copy: `buf` may be the shared read buffer
+    this.textBytes[slot] = n > TEXT_INLINE_MAX ? Buffer.from(buf.subarray(s, e)) : null;
     return t;
   }
 
