@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane, startProxy, upstream, httpListener, routes, edsCluster, route, applied, until, collectRequestFacts, type Upstream } from './harness';
+import { ControlPlane, listenerPort, startProxy, upstream, httpListener, routes, edsCluster, route, applied, until, collectRequestFacts, type Upstream } from './harness';
 import type { Proxy } from '../src/agent/proxy';
 import type { RequestFacts } from '../src/telemetry/recorder';
 
@@ -20,13 +20,6 @@ const echoService: grpc.ServiceDefinition = {
   Find: { path: '/test.Echo/Find', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
 };
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 /** Sends raw bytes, half-closes when asked, and collects everything until the proxy closes. */
 function raw(port: number, bytes: string, halfClose: boolean): Promise<string> {
@@ -93,7 +86,7 @@ describe('data path', () => {
       Find: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' }),
     });
     const gport = await new Promise<number>((r, j) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
-    const inPort = await freePort();
+    const inPort = await listenerPort();
     const cSlow = edsCluster('slow', [slow.port]);
     const cEcho = edsCluster('echo', [echo.port]);
     const cGrpc = edsCluster('grpc', [gport], { http2: true });

@@ -1,19 +1,9 @@
 import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost } from '@tsmesh/xds';
-import { ControlPlane, upstream, request, until, type Upstream } from './harness';
+import { ControlPlane, listenerPort, upstream, request, until, type Upstream } from './harness';
 import { bundleProxy, removeBundle, run, waitOutput, type Proc } from './process';
 
-/** A port free right now (bound to 0, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Drain on SIGTERM: stop accepting, finish every in-flight request, exit 0. */
 describe('drain on SIGTERM (real process)', () => {
@@ -26,7 +16,7 @@ describe('drain on SIGTERM (real process)', () => {
   beforeAll(async () => {
     cp = new ControlPlane();
     await cp.start();
-    listenPort = await freePort();
+    listenPort = await listenerPort();
     slow = await upstream('slow', (_q, res) => setTimeout(() => res.end('done'), 600));
     const nodeId = 'sidecar~127.0.0.1~drain.default~default.svc.cluster.local';
     cp.cache.setSnapshot(nodeId, Snapshot.create('1', {

@@ -18,7 +18,7 @@ import { createRootCa, createWorkloadCert, parseCertificate, type Issuer, type W
 import { clusterLoadAssignment, packEnvoyJson, Snapshot, tlsCertificateSecret, TypeUrl } from '@tsmesh/xds';
 import { Proxy } from '../src/agent/proxy';
 import { bootstrap } from '../src/agent/bootstrap';
-import { ControlPlane, until } from './harness';
+import { ControlPlane, listenerPort, until } from './harness';
 
 const GOLDEN = resolve(import.meta.dirname, '../../control-plane/testdata/golden/gateway-api-tls.gateway.json');
 const GW_NODE = 'router~127.0.0.1~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local';
@@ -39,13 +39,6 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 /** A TLS backend answering its name, with its own certificate. */
 async function tlsBackend(name: string, cert: WorkloadCert): Promise<number> {
@@ -100,7 +93,7 @@ describe.skipIf(!existsSync(GOLDEN))('Gateway API TLS passthrough, TLS terminate
     const listeners: never[] = [];
     for (const l of golden.LDS) {
       const sa = (l.address as { socket_address: { port_value: number } }).socket_address;
-      const port = await freePort();
+      const port = await listenerPort();
       ports.set(sa.port_value, port);
       listeners.push(decode({ ...l, address: { socket_address: { address: '127.0.0.1', port_value: port } } }));
     }

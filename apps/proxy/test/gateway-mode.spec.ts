@@ -22,7 +22,7 @@ import {
 } from '@tsmesh/xds';
 import { Proxy } from '../src/agent/proxy';
 import { bootstrap } from '../src/agent/bootstrap';
-import { ControlPlane, until, upstream, type Upstream } from './harness';
+import { ControlPlane, listenerPort, until, upstream, type Upstream } from './harness';
 
 const GW_NODE = 'router~127.0.0.1~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local';
 let root: Issuer;
@@ -110,15 +110,8 @@ beforeAll(async () => {
   backendPort = (backend.address() as AddressInfo).port;
   app = await upstream('app');
   // fixed ports for the gateway listeners, found free first
-  const free = async () => {
-    const s = http.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const p = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    return p;
-  };
-  httpsPort = await free();
-  httpPort = await free();
+  httpsPort = await listenerPort();
+  httpPort = await listenerPort();
   cp = new ControlPlane();
   await cp.start();
   push(certA);

@@ -1,6 +1,6 @@
 /** Test harness: a real ADS server + snapshot cache serving resources built with libs/xds, an in-process proxy, real upstream servers. */
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import pino from 'pino';
 import {
   AdsServer, SnapshotCache, Snapshot, TypeUrl, cluster, clusterLoadAssignment, httpConnectionManager, listener, route, routeConfiguration, virtualHost,
@@ -120,6 +120,26 @@ export function edsCluster(name: string, ports: number[], opts: Parameters<typeo
 export { route };
 
 /** Waits until `cond()` holds (polling). */
+/**
+ * A port for a proxy listener a test configures by number: free now, and below the kernel's
+ * ephemeral range (32768–60999 by default), so no outgoing connection of another test running
+ * beside it can take it as its local port before the proxy binds it.
+ */
+export async function listenerPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = net.createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '0.0.0.0', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+}
+
 export async function until(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {

@@ -8,7 +8,7 @@ import type { H1Controller, H1DispatchOptions, H1Handler, H1Pool } from '../http
 import type { H2Pool } from '../http2/client';
 import { RESPONSE_HOP_BY_HOP, type Exchange } from '../http/exchange';
 import { RF } from '../http/response-flags';
-import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
+import { isPeerMetadataHeader, onUpstreamPeer, peerFromUpstreamResponse } from '../telemetry/layer';
 import { Outcome, type UpstreamCluster } from './cluster';
 import type { Host } from './host';
 
@@ -101,9 +101,13 @@ export class UpstreamAttempt implements H1Handler {
     }
     if (ex.retriesDone > 0) this.cluster.stats.upstream_rq_retry_success++;
     this.started = true;
-    // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers
+    // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers and,
+    // with telemetry, the upstream's workload metadata (for this proxy's telemetry, not for the app)
+    const telemetry = ex.ctx.telemetry !== null && ex.ctx.telemetry !== undefined;
     const out: Record<string, string | string[] | undefined> = {};
-    for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
+    if (telemetry) {
+      for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k) && !isPeerMetadataHeader(k)) out[k] = headers[k];
+    } else for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
     const action = ex.action!;
     const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
     const r = ex.route!.responseMutation;
@@ -121,9 +125,8 @@ export class UpstreamAttempt implements H1Handler {
       const sc = out['set-cookie'];
       out['set-cookie'] = sc === undefined ? ex.setCookie : Array.isArray(sc) ? [...sc, ex.setCookie] : [sc, ex.setCookie];
     }
-    if (ex.ctx.telemetry) {
-      // the upstream's workload metadata is for this proxy's telemetry, not for the app
-      onUpstreamResponseHeaders(ex, out);
+    if (telemetry) {
+      peerFromUpstreamResponse(ex, headers);
       if (this.host.peerPrincipal) onUpstreamPeer(ex, this.host.peerPrincipal);
     }
     out['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - ex.startedAt));

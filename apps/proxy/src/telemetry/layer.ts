@@ -47,6 +47,23 @@ export function onUpstreamResponseHeaders(ex: Exchange, headers: Record<string, 
   }
 }
 
+/**
+ * Records what the upstream's response says about its workload (outbound side), reading the
+ * upstream response headers only: the caller leaves both peer metadata headers out of the copy it
+ * sends downstream (what {@link onUpstreamResponseHeaders} deletes), so no header object is
+ * turned into a slower dictionary-mode one by a `delete` on every response.
+ */
+export function peerFromUpstreamResponse(ex: Exchange, headers: Readonly<Record<string, string | string[] | undefined>>): void {
+  const st = ex.telemetry;
+  const v = headers[PEER_METADATA_HEADER];
+  if (v !== undefined && st) st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
+}
+
+/** True for the two headers of Istio's metadata exchange (`x-envoy-peer-metadata`, `-id`). */
+export function isPeerMetadataHeader(name: string): boolean {
+  return name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER;
+}
+
 /** Records the upstream connection's verified peer (outbound mTLS). */
 export function onUpstreamPeer(ex: Exchange, principal: string): void {
   const st = ex.telemetry;
