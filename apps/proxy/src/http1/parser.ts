@@ -468,8 +468,11 @@ export class Http1Parser {
   /** Parses a complete head; lines are [starts[i], starts[i+1]-2), the last ending at `lastEnd`-2. */
   private parseHead(buf: Buffer, starts: Int32Array, n: number, lastEnd: number): boolean {
     const isReq = this.kind === REQUEST;
-    this.raw = [];
-    this.names = [];
+    // sized once from the line count and filled by index (no growth on push)
+    const raw: string[] = new Array<string>(2 * (n - 1));
+    const names: string[] = new Array<string>(n - 1);
+    this.raw = raw;
+    this.names = names;
     this.contentLength = -1;
     this.chunked = false;
     this.upgrade = false;
@@ -487,10 +490,10 @@ export class Http1Parser {
     for (let li = 1; li < n; li++) {
       const s = starts[li];
       const e = (li + 1 < n ? starts[li + 1] : lastEnd) - 2;
-      const lower = this.fieldLine(buf, s, e, this.raw);
+      const lower = this.fieldLine(buf, s, e, raw, 2 * (li - 1));
       if (lower === null) return false;
-      this.names.push(lower);
-      const value = this.raw[this.raw.length - 1];
+      names[li - 1] = lower;
+      const value = raw[2 * li - 1];
       switch (lower) {
         case 'content-length': {
           if (this.contentLength >= 0) return this.bad(400, 'duplicate content-length');
@@ -692,8 +695,8 @@ export class Http1Parser {
     return true;
   }
 
-  /** Parses one field line into `out` (name, value); returns the lower-cased name, or null on error. */
-  private fieldLine(buf: Buffer, s: number, e: number, out: string[]): string | null {
+  /** Parses one field line into `out[at]` (name) and `out[at + 1]` (value); returns the lower-cased name, or null on error. */
+  private fieldLine(buf: Buffer, s: number, e: number, out: string[], at: number): string | null {
     const c0 = buf[s];
     if (c0 === SP || c0 === HT) {
       this.fail(400, 'obs-fold');
@@ -725,7 +728,8 @@ export class Http1Parser {
       }
     }
     this.trimmedEnd = ve !== e;
-    out.push(name, i === ve ? '' : known !== null ? this.text(buf, i, ve, TEXT_VALUES + known.id) : buf.toString('latin1', i, ve));
+    out[at] = name;
+    out[at + 1] = i === ve ? '' : known !== null ? this.text(buf, i, ve, TEXT_VALUES + known.id) : buf.toString('latin1', i, ve);
     return known !== null ? known.name : upper ? name.toLowerCase() : name;
   }
 
@@ -753,7 +757,7 @@ export class Http1Parser {
     for (let li = 0; li < n; li++) {
       const s = starts[li];
       const e = (li + 1 < n ? starts[li + 1] : lastEnd) - 2;
-      if (this.fieldLine(buf, s, e, out) === null) return false;
+      if (this.fieldLine(buf, s, e, out, out.length) === null) return false;
     }
     this.complete(out.length ? out : null);
     return true;
