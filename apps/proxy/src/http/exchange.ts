@@ -61,7 +61,8 @@ export class Exchange implements RequestView, Timed {
   readonly method: string;
   readonly path: string;
   readonly query: string;
-  readonly headers: Headers;
+  /** The request's headers (the downstream request's own object until a filter takes headers off: then a copy without them). */
+  headers: Headers;
   readonly authority: string;
   readonly scheme: string;
   parsedQuery: URLSearchParams | null = null;

@@ -59,6 +59,13 @@ export function peerFromUpstreamResponse(ex: Exchange, headers: Readonly<Record<
   if (v !== undefined && st) st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
 }
 
+/** The headers without the two of Istio's metadata exchange, in their order. */
+function withoutPeerMetadata(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k in h) if (k !== PEER_METADATA_HEADER && k !== PEER_METADATA_ID_HEADER) out[k] = h[k];
+  return out;
+}
+
 /** True for the two headers of Istio's metadata exchange (`x-envoy-peer-metadata`, `-id`). */
 export function isPeerMetadataHeader(name: string): boolean {
   return name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER;
@@ -104,8 +111,9 @@ export class TelemetryFilter implements HttpHandler {
       const v = h[PEER_METADATA_HEADER];
       if (v !== undefined) {
         st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
-        delete h[PEER_METADATA_HEADER];
-        delete h[PEER_METADATA_ID_HEADER];
+        // taken off for every filter after this one and the app: a copy without them rather than
+        // deletes (which would turn the request's header object into a slower dictionary-mode one)
+        ex.headers = withoutPeerMetadata(h);
       }
       const peer = peerIdentityOf(requestSocket(ex));
       if (peer) st.peerPrincipal = peer.principal;
