@@ -257,6 +257,8 @@ describe('two proxies with CA-issued certificates', () => {
     expect(s.parentSpanContext?.spanId).toBe(c.spanContext().spanId);
     expect(c.resource.attributes['service.name']).toBe('caller.shop');
     expect(s.resource.attributes['service.name']).toBe('callme.shop');
+    // the app gets the server proxy's SERVER span as its parent (to pass on to its own calls)
+    expect(app.lastHeaders.traceparent).toBe(`00-0af7651916cd43dd8448eb211c80319c-${s.spanContext().spanId}-01`);
   });
 
   it('STRICT: plaintext to the server proxy\'s inbound port is refused', async () => {

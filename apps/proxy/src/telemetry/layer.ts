@@ -106,14 +106,15 @@ export class TelemetryFilter implements HttpHandler {
     const st = new RequestTelemetry(this, ex);
     // recorded when the response closes (Exchange.onResponseClose)
     ex.telemetry = st;
-    const h = ex.headers;
+    let h = ex.headers;
     if (this.side === 'inbound') {
       const v = h[PEER_METADATA_HEADER];
       if (v !== undefined) {
         st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
         // taken off for every filter after this one and the app: a copy without them rather than
         // deletes (which would turn the request's header object into a slower dictionary-mode one)
-        ex.headers = withoutPeerMetadata(h);
+        h = withoutPeerMetadata(h);
+        ex.headers = h;
       }
       const peer = peerIdentityOf(requestSocket(ex));
       if (peer) st.peerPrincipal = peer.principal;
