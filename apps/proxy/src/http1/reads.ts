@@ -1,16 +1,19 @@
 /**
- * Socket reads into one buffer shared by every plaintext socket of the proxy (`net.Socket`'s
- * `onread`): no Buffer, ArrayBuffer or stream-layer work per read, and no per-connection read
- * buffer. A read is handed over before the next one is made, so whatever outlives the call is
- * copied by its reader.
+ * Socket reads into one buffer shared by the HTTP/1.1 codec's sockets (`net.Socket`'s `onread`):
+ * no Buffer, ArrayBuffer or stream-layer work per read, and no per-connection read buffer. A read
+ * is handed over before the next one is made, so whatever outlives the call is copied by its
+ * reader.
  *
  * Upstream sockets (plaintext, and TLS to HTTP/1.1 pools) are opened with `onread`
- * ({@link SocketReads}). Downstream
- * sockets are accepted by `net.Server`, which does not take `onread`: the listener accepts them
- * paused and {@link adoptAccepted} moves each connection's handle to a socket reading this way
- * before anything reads it. Until the HTTP/1.1 codec takes its reads ({@link DownstreamReads.target}),
- * every read is pushed as a copy into the socket's stream, so protocol inspection, TLS
- * termination, HTTP/2, the TCP proxy and tunnels read it as any socket.
+ * ({@link SocketReads}). Downstream sockets are accepted by `net.Server`, which does not take
+ * `onread`: the listener accepts them paused and {@link adoptAccepted} moves each connection's
+ * handle to a socket reading this way before anything reads it. That uses two things Node does
+ * not document — the socket's `_handle` and the `handle` option of `new net.Socket()` (what
+ * `net.Server` itself builds accepted sockets with) — so the codec's tests run every server
+ * case on such sockets and fail when adoption stops working. Until the HTTP/1.1 codec takes its
+ * reads ({@link DownstreamReads.target}), every read is pushed as a copy into the socket's
+ * stream, so protocol inspection, TLS termination, HTTP/2, the TCP proxy and tunnels read it as
+ * any socket.
  */
 import net from 'node:net';
 
