@@ -103,11 +103,9 @@ export class UpstreamAttempt implements H1Handler {
     this.started = true;
     // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers and,
     // with telemetry, the upstream's workload metadata (for this proxy's telemetry, not for the app)
-    const telemetry = ex.ctx.telemetry !== null && ex.ctx.telemetry !== undefined;
+    const telemetry = !!ex.ctx.telemetry;
     const out: Record<string, string | string[] | undefined> = {};
-    if (telemetry) {
-      for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k) && !isPeerMetadataHeader(k)) out[k] = headers[k];
-    } else for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
+    for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k) && !(telemetry && isPeerMetadataHeader(k))) out[k] = headers[k];
     const action = ex.action!;
     const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
     const r = ex.route!.responseMutation;

@@ -32,23 +32,6 @@ export interface ReadTarget {
   onRead(b: Buffer): void;
 }
 
-/** The reads of one accepted socket: to {@link target} when set, else copied into the socket's stream. */
-export class DownstreamReads {
-  target: ReadTarget | null = null;
-  socket: net.Socket | null = null;
-  readonly callback = this.onRead.bind(this);
-
-  private onRead(n: number, buf: Uint8Array): boolean {
-    const t = this.target;
-    if (t !== null) {
-      t.onRead((buf as Buffer).subarray(0, n));
-      return true;
-    }
-    // a stream reader (inspection, TLS, HTTP/2, TCP proxy, tunnel): backpressure is the stream's
-    return this.socket!.push(Buffer.from(buf.subarray(0, n)));
-  }
-}
-
 /** The reads of one socket opened with `onread`: forwarded to the connection once it exists. */
 export class SocketReads {
   target: ReadTarget | null = null;
@@ -57,13 +40,23 @@ export class SocketReads {
 
   private onRead(n: number, buf: Uint8Array): boolean {
     const t = this.target;
-    if (t === null) {
-      // bytes before any request: the server is not speaking HTTP/1.1 to us
-      this.socket?.destroy();
-      return false;
-    }
+    if (t === null) return this.untargeted(buf.subarray(0, n));
     t.onRead((buf as Buffer).subarray(0, n));
     return true;
+  }
+
+  /** A read before any connection takes them: bytes before any request, the server is not speaking HTTP/1.1 to us. */
+  protected untargeted(_b: Uint8Array): boolean {
+    this.socket?.destroy();
+    return false;
+  }
+}
+
+/** The reads of one accepted socket: to {@link target} when set, else copied into the socket's stream. */
+export class DownstreamReads extends SocketReads {
+  /** A stream reader's (inspection, TLS, HTTP/2, TCP proxy, tunnel): backpressure is the stream's. */
+  protected override untargeted(b: Uint8Array): boolean {
+    return this.socket!.push(Buffer.from(b));
   }
 }
 

@@ -38,13 +38,10 @@ export class RequestTelemetry {
 
 /** Records what the upstream's response says about its workload (outbound side): call with the upstream response headers. */
 export function onUpstreamResponseHeaders(ex: Exchange, headers: Record<string, string | string[] | undefined>): void {
-  const st = ex.telemetry;
-  const v = headers[PEER_METADATA_HEADER];
-  if (v !== undefined) {
-    if (st) st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
-    delete headers[PEER_METADATA_HEADER];
-    delete headers[PEER_METADATA_ID_HEADER];
-  }
+  if (headers[PEER_METADATA_HEADER] === undefined) return;
+  peerFromUpstreamResponse(ex, headers);
+  delete headers[PEER_METADATA_HEADER];
+  delete headers[PEER_METADATA_ID_HEADER];
 }
 
 /**
@@ -62,7 +59,7 @@ export function peerFromUpstreamResponse(ex: Exchange, headers: Readonly<Record<
 /** The headers without the two of Istio's metadata exchange, in their order. */
 function withoutPeerMetadata(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {};
-  for (const k in h) if (k !== PEER_METADATA_HEADER && k !== PEER_METADATA_ID_HEADER) out[k] = h[k];
+  for (const k in h) if (!isPeerMetadataHeader(k)) out[k] = h[k];
   return out;
 }
 
