@@ -15,8 +15,10 @@ import type { SecretStore } from './secrets';
 import { sharedReadBuffer, SocketReads } from '../http1/reads';
 import { DownstreamTls, UpstreamTls } from './tls-context';
 
-/** Opens a TLS connection to a host: the connected, verified socket or an error. */
-/** Opens an upstream connection; `reads` is set for a socket reading into the shared buffer (`sharedReads`). */
+/**
+ * Opens a TLS connection to a host: the connected, verified socket or an error, and `reads` for a
+ * socket reading into the shared buffer (`sharedReads`).
+ */
 export type Connector = (opts: { hostname: string; host?: string; port: string | number; servername?: string; localAddress?: string | null; httpSocket?: net.Socket }, cb: (err: Error | null, socket: net.Socket | null, reads?: SocketReads | null) => void) => void;
 
 /** A TLS factory for a cluster. */
