@@ -6,8 +6,8 @@
  *   HTTP/2 — and the same through nginx (Debian) as the baseline: one proxy (log off and on), a
  *   plaintext pair, a TLS pair with client certificates (`proxy_ssl_*`), a gRPC pair (`grpc_pass`).
  * At a fixed 1,000 rps (open loop, own client with sub-millisecond timing; cases interleaved over
- * several rounds, best round per percentile): P50/P90/P99 latency and the latency each case adds
- * over direct, CPU per 1,000 rps and RSS of each proxy (idle with its config, and at the rate).
+ * several rounds): P50/P90/P99 latency (median over the rounds) and the latency each case adds over
+ * direct (each round's percentile minus direct's in the same round, median over the rounds), CPU per 1,000 rps and RSS of each proxy (idle with its config, and at the rate).
  * At maximum rate (autocannon; gRPC: HTTP/2 client of our own): requests per second, and per
  * proxy core (rps / proxy CPU used). Then a CPU profile (--cpu-prof) of one tsmesh proxy at
  * maximum rate, its top self-time entries written into the Markdown.
@@ -36,7 +36,7 @@ import { freePort, waitPort } from './ports';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const o = new Command()
   .option('--duration <s>', 'seconds per fixed-rate round', (v) => Number(v), 3)
-  .option('--rounds <n>', 'fixed-rate rounds (cases interleaved)', (v) => Number(v), 5)
+  .option('--rounds <n>', 'fixed-rate rounds (cases interleaved)', (v) => Number(v), 7)
   .option('--max-duration <s>', 'seconds per max-rate round', (v) => Number(v), 5)
   .option('--max-rounds <n>', 'max-rate rounds (cases interleaved)', (v) => Number(v), 3)
   .option('--warmup <s>', 'warm-up seconds before each measurement', (v) => Number(v), 2)
@@ -196,7 +196,8 @@ async function maxRate(port: number, seconds: number, connections: number): Prom
 interface Row { case: string; metric: string; unit: string; value: number; baseline: number | null; target: number | null }
 
 interface Case { key: string; label: string; port: number; proxies: ChildProcess[]; grpc?: boolean }
-interface Result { p50: number; p90: number; p99: number; cpuPer1k: number[]; rss: number[]; idleRss: number[]; rps: number; rpsPerCore: number; errors: number }
+type Percentiles = { p50: number; p90: number; p99: number };
+interface Result { p50: number; p90: number; p99: number; added: Percentiles; cpuPer1k: number[]; rss: number[]; idleRss: number[]; rps: number; rpsPerCore: number; errors: number }
 
 async function main(): Promise<void> {
   const bin = ensureNginx();
@@ -328,10 +329,12 @@ async function main(): Promise<void> {
       { key: 'tsmesh-2-grpc', label: 'tsmesh, client+server proxies, gRPC unary (h2c)', port: tsGrpcA, proxies: [tsA, tsB], grpc: true },
       { key: 'nginx-2-grpc', label: 'nginx, two proxies, grpc_pass (h2c)', port: ngGrpcA, proxies: [ngGrpcAProc, ngGrpcBProc], grpc: true },
     ];
-    // The machine is shared: cases are interleaved round by round, and each latency percentile is
-    // the best of the rounds (the round least disturbed by other work); CPU is averaged over all rounds.
-    type Acc = { p50: number; p90: number; p99: number; cpu: number[]; secs: number; rss: number[]; rps: number; rpsPerCore: number; errors: number };
-    const acc = new Map<string, Acc>([...cases, ...grpcCases].map((c) => [c.key, { p50: Infinity, p90: Infinity, p99: Infinity, cpu: c.proxies.map(() => 0), secs: 0, rss: c.proxies.map(() => 0), rps: 0, rpsPerCore: 0, errors: 0 }]));
+    // The machine is shared: cases are interleaved round by round. Each latency percentile is the
+    // median over the rounds, and the latency a case adds is paired by round (its percentile minus
+    // direct's in the same round, median over the rounds), so one disturbed round moves neither,
+    // and a spike in direct's tail cannot make a baseline negative. CPU is averaged over all rounds.
+    type Acc = { lat: Percentiles[]; cpu: number[]; secs: number; rss: number[]; rps: number; rpsPerCore: number; errors: number };
+    const acc = new Map<string, Acc>([...cases, ...grpcCases].map((c) => [c.key, { lat: [], cpu: c.proxies.map(() => 0), secs: 0, rss: c.proxies.map(() => 0), rps: 0, rpsPerCore: 0, errors: 0 }]));
     // Fixed-rate phase under SCHED_RR (it needs well under one core in total), so that latency
     // measures the proxies rather than how long other work on the machine keeps them waiting.
     const all = [process.pid, ...procs.map((p) => p.pid!)];
@@ -356,9 +359,7 @@ async function main(): Promise<void> {
         const secs = (performance.now() - t0) / 1000;
         c.proxies.forEach((p, i) => { a.cpu[i] += cpuSeconds(p.pid!) - cpu0[i]; a.rss[i] = Math.max(a.rss[i], rssMb(p.pid!)); });
         a.secs += secs;
-        a.p50 = Math.min(a.p50, fr.p50);
-        a.p90 = Math.min(a.p90, fr.p90);
-        a.p99 = Math.min(a.p99, fr.p99);
+        a.lat.push({ p50: fr.p50, p90: fr.p90, p99: fr.p99 });
         a.errors += fr.errors;
         console.log(`round ${round + 1} ${c.label}: fixed ${o.rate} rps p50 ${fr.p50.toFixed(3)} p90 ${fr.p90.toFixed(3)} p99 ${fr.p99.toFixed(3)} ms, errors ${fr.errors}`);
       }
@@ -382,9 +383,12 @@ async function main(): Promise<void> {
       }
     }
     const res = new Map<string, Result>();
+    const direct = acc.get('direct')!.lat;
     for (const c of [...cases, ...grpcCases]) {
       const a = acc.get(c.key)!;
-      res.set(c.key, { p50: a.p50, p90: a.p90, p99: a.p99, cpuPer1k: a.cpu.map((x) => (a.secs ? x / a.secs / (o.rate / 1000) : NaN)), rss: a.rss, idleRss: c.proxies.map((p) => idleRss.get(p) ?? NaN), rps: a.rps, rpsPerCore: a.rpsPerCore, errors: a.errors });
+      const at = (k: keyof Percentiles) => median(a.lat.map((l) => l[k]));
+      const added = (k: keyof Percentiles) => median(a.lat.map((l, i) => l[k] - direct[i][k]));
+      res.set(c.key, { p50: at('p50'), p90: at('p90'), p99: at('p99'), added: { p50: added('p50'), p90: added('p90'), p99: added('p99') }, cpuPer1k: a.cpu.map((x) => (a.secs ? x / a.secs / (o.rate / 1000) : NaN)), rss: a.rss, idleRss: c.proxies.map((p) => idleRss.get(p) ?? NaN), rps: a.rps, rpsPerCore: a.rpsPerCore, errors: a.errors });
     }
 
     // A CPU profile of one proxy at maximum rate: the one-proxy case on a fresh proxy started with --cpu-prof.
@@ -430,9 +434,9 @@ async function main(): Promise<void> {
     for (const [ts, ng, c, t] of pairs) {
       const r = res.get(ts)!;
       const n = res.get(ng)!;
-      add({ case: c, metric: 'p50 added latency @1000 rps', unit: 'ms', value: r.p50 - d.p50, baseline: n.p50 - d.p50, target: null });
-      add({ case: c, metric: 'p90 added latency @1000 rps', unit: 'ms', value: r.p90 - d.p90, baseline: n.p90 - d.p90, target: t.lat ? 1.5 * (n.p90 - d.p90) : null });
-      add({ case: c, metric: 'p99 added latency @1000 rps', unit: 'ms', value: r.p99 - d.p99, baseline: n.p99 - d.p99, target: t.lat ? 2 * (n.p99 - d.p99) : null });
+      add({ case: c, metric: 'p50 added latency @1000 rps', unit: 'ms', value: r.added.p50, baseline: n.added.p50, target: null });
+      add({ case: c, metric: 'p90 added latency @1000 rps', unit: 'ms', value: r.added.p90, baseline: n.added.p90, target: t.lat ? 1.5 * n.added.p90 : null });
+      add({ case: c, metric: 'p99 added latency @1000 rps', unit: 'ms', value: r.added.p99, baseline: n.added.p99, target: t.lat ? 2 * n.added.p99 : null });
       add({ case: c, metric: 'CPU per 1000 rps, per proxy', unit: 'vCPU', value: avg(r.cpuPer1k), baseline: avg(n.cpuPer1k), target: t.cpu ? 1.5 * avg(n.cpuPer1k) : null });
       add({ case: c, metric: 'RSS per proxy, idle with config', unit: 'MB', value: Math.max(...r.idleRss), baseline: Math.max(...n.idleRss), target: t.rss ? 50 : t.mesh ? 80 : null });
       add({ case: c, metric: 'RSS per proxy @1000 rps', unit: 'MB', value: Math.max(...r.rss), baseline: Math.max(...n.rss), target: t.rss ? 60 : t.mesh ? 80 : null });
@@ -453,6 +457,14 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
+}
+
+/** The median (the mean of the middle two for an even count); NaN for none. */
+function median(a: number[]): number {
+  if (!a.length) return NaN;
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function avg(a: number[]): number {
@@ -481,7 +493,7 @@ function writeResults(rows: Row[], res: Map<string, { errors: number }>, profile
     '# Proxy benchmark',
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. Load average (1/5/15 min) ${la(loadStart)} at the start, ${la(loadavg())} at the end.`,
-    `Load: 1 KiB HTTP/1.1 keep-alive GETs from an nginx upstream. Fixed rate: ${o.rate} rps, ${o.rounds} rounds of ${o.duration} s per case (own open-loop client, sub-ms timing), cases interleaved, each percentile the best round. Max rate: autocannon, ${o.connections} connections, best of ${o.maxRounds} rounds of ${o.maxDuration} s; gRPC: ${o.grpcConcurrency} unary calls in flight over 4 HTTP/2 connections (100-byte request, 1 KiB response, @grpc/grpc-js server). ${TWO_CORES ? 'Proxies pinned to CPU 1, client and upstream to CPU 0.' : 'No CPU pinning (the scheduler places every process).'} CPU per 1000 rps averaged over all fixed-rate rounds.${o.rt ? ' The fixed-rate phase ran under SCHED_RR (all measured processes alike), the max-rate phase under normal scheduling.' : ''} Errors per case: ${errs}.`,
+    `Load: 1 KiB HTTP/1.1 keep-alive GETs from an nginx upstream. Fixed rate: ${o.rate} rps, ${o.rounds} rounds of ${o.duration} s per case (own open-loop client, sub-ms timing), cases interleaved; each percentile is the median over the rounds, and the latency a case adds is its percentile minus direct's in the same round, median over the rounds. Max rate: autocannon, ${o.connections} connections, best of ${o.maxRounds} rounds of ${o.maxDuration} s; gRPC: ${o.grpcConcurrency} unary calls in flight over 4 HTTP/2 connections (100-byte request, 1 KiB response, @grpc/grpc-js server). ${TWO_CORES ? 'Proxies pinned to CPU 1, client and upstream to CPU 0.' : 'No CPU pinning (the scheduler places every process).'} CPU per 1000 rps averaged over all fixed-rate rounds.${o.rt ? ' The fixed-rate phase ran under SCHED_RR (all measured processes alike), the max-rate phase under normal scheduling.' : ''} Errors per case: ${errs}.`,
     `tsmesh proxies run with \`${o.proxyNodeFlags || '(no flags)'}\` and \`${o.proxyEnv || '(no environment)'}\` (as the image does) and the access log off (Istio's default) except in the "access log on" rows (a file, as nginx's \`access_log ... buffer=64k\` beside it). "Idle with config" is RSS after the config is applied, before load. The config-size case is one sidecar holding ${o.services} services (an EDS cluster with circuit breakers and outlier detection, 3 endpoints and a virtual host each).`,
     'Baseline: nginx (Debian) as reverse proxy, one worker, keep-alive upstream pools, measured in the same run. The mTLS pair runs Istio\'s wiring (ISTIO_MUTUAL cluster with SPIFFE check, STRICT inbound chain, workload certificates over SDS) against nginx with TLS 1.3 between its two proxies, each verifying the other\'s certificate (`proxy_ssl_certificate`, `proxy_ssl_verify`, `ssl_verify_client`), certificates from the same root (EC P-256). Targets are the proxy issue\'s (ratios to nginx measured in this run, absolute MB).',
     '',
