@@ -6,10 +6,13 @@
  * /proc) per 100,000 requests, the garbage collections they ran (--trace-gc) and, with
  * `--profile`, the top self-time entries of a --cpu-prof of the first proxy. CPU per request
  * depends little on how busy the machine is, unlike the rate.
+ * `--alloc` samples the first proxy's allocations (the inspector's sampling heap profiler, counting
+ * objects the garbage collector has since freed) over the measured requests and prints the
+ * allocating functions by bytes per request.
  * `--rate` paces the requests (open loop, as the benchmark's fixed rate) instead of sending each
  * connection's next request as soon as the last is answered: at 1,000 rps every request wakes the
  * proxy on its own, which costs several times the per-request CPU of a saturated proxy.
- *   node --import tsx bench/proxy/cost.ts [--case one|mtls|nginx|forwarder] [--rate 1000] [--requests 200000] [--connections 32] [--repeat 3] [--profile]
+ *   node --import tsx bench/proxy/cost.ts [--case one|mtls|nginx|forwarder] [--rate 1000] [--requests 200000] [--connections 32] [--repeat 3] [--profile [--profile-server]] [--alloc]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,11 +38,13 @@ const o = new Command()
   .option('--rate <rps>', 'pace the requests at this rate (0: each connection sends its next request as soon as the last is answered)', (v) => Number(v), 0)
   .option('--repeat <n>', 'measurements (after one warm-up of a quarter of the requests)', (v) => Number(v), 3)
   .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
+  .option('--profile-server', 'with --case mtls and --profile: profile the server-side proxy instead of the client-side one')
   .option('--profile-out <file>', 'keep the .cpuprofile there')
+  .option('--alloc', "sample the first proxy's allocations over the measured requests and print bytes per request by allocating function")
   .option('--proxy-main <file>', 'the proxy build to run', 'dist/apps/proxy/main.js')
   .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's: apps/proxy/launch.json)", LAUNCH.nodeFlags.join(' '))
   .parse()
-  .opts<{ case: string; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
+  .opts<{ case: string; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileServer?: boolean; alloc?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const procs: ChildProcess[] = [];
@@ -101,10 +106,46 @@ function load(port: number, total: number, connections: number): Promise<number>
   });
 }
 
+interface SamplingNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: SamplingNode[] }
+
+/** A DevTools protocol session with a process started with `--inspect=127.0.0.1:<port>`. */
+async function inspector(port: number): Promise<(method: string, params?: object) => Promise<Record<string, unknown>>> {
+  const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+  await new Promise((r, j) => { ws.onopen = r; ws.onerror = j; });
+  let id = 0;
+  const waiting = new Map<number, (m: Record<string, unknown>) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
+    if (m.id !== undefined) waiting.get(m.id)?.(m.result ?? {});
+  };
+  return (method, params = {}) => new Promise((r) => { const i = ++id; waiting.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+}
+
+/** Bytes per request by allocating function (self size, freed objects included), from a sampling heap profile. */
+function allocationsPerRequest(head: SamplingNode, requests: number, top = 30): string[] {
+  const by = new Map<string, number>();
+  let total = 0;
+  const walk = (n: SamplingNode) => {
+    if (n.selfSize) {
+      const cf = n.callFrame;
+      const k = `${cf.functionName || '(anonymous)'} ${cf.url ? `${cf.url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}` : ''}`;
+      by.set(k, (by.get(k) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c);
+  };
+  walk(head);
+  return [`allocated ${(total / requests).toFixed(0)} bytes per request; by function:`,
+    ...[...by].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `${(v / requests).toFixed(0).padStart(7)} B  ${k}`)];
+}
+
 /** Warm-up, then `--repeat` measurements of `--requests` requests: CPU-seconds per 100k requests of `proxies`. */
-async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][]): Promise<void> {
+async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][], inspect?: number): Promise<void> {
   console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections${o.rate ? `, paced at ${o.rate} rps` : ''}, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     await load(front, Math.ceil(o.requests / 4), o.connections);
+    const session = inspect === undefined ? null : await inspector(inspect);
+    if (session) await session('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     for (let r = 0; r < o.repeat; r++) {
       const c0 = proxies.map((p) => cpuSeconds(p.pid!));
       const g0 = gcs0();
@@ -117,6 +158,10 @@ async function measure(front: number, proxies: ChildProcess[], gcs0: () => numbe
       const per100k = cpu.map(([u, sy]) => `${((u + sy) * k).toFixed(3)} (user ${(u * k).toFixed(3)}, sys ${(sy * k).toFixed(3)})`);
       const gcs = g1.map((g, i) => `${g[0] - g0[i][0]} scavenges, ${g[1] - g0[i][1]} mark-compacts`);
       console.log(`run ${r + 1}: ${(o.requests / secs).toFixed(0)} rps, proxy CPU-s per 100k requests ${per100k.join(' + ')}; ${gcs.join(' / ')}; non-200 ${bad}; load ${loadavg()[0].toFixed(2)}`);
+    }
+    if (session) {
+      const { profile } = (await session('HeapProfiler.stopSampling')) as unknown as { profile: { head: SamplingNode } };
+      for (const line of allocationsPerRequest(profile.head, o.requests * o.repeat)) console.log(line);
     }
 }
 
@@ -198,9 +243,11 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
     }
     const profDir = join(dir, 'prof');
     const gcLogs: { out: string }[] = [];
-    const proxy = async (pod: string, prof: boolean) => {
+    const inspectPort = o.alloc ? await freePort() : undefined;
+    const proxy = async (pod: string, prof: boolean, inspect?: number) => {
       const [a, s, p] = [await freePort(), await freePort(), await freePort()];
-      const flags = [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), '--trace-gc', ...(prof ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${profDir}`] : [])];
+      const flags = [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), '--trace-gc', ...(prof ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${profDir}`] : []),
+        ...(inspect !== undefined ? [`--inspect=127.0.0.1:${inspect}`] : [])];
       const c = spawn(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
         '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], {
         stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...LAUNCH.env, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' },
@@ -211,17 +258,18 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
       procs.push(c);
       return c;
     };
-    const proxies = [await proxy('cost-a', !!o.profile)];
-    if (o.case === 'mtls') proxies.push(await proxy('cost-b', false));
+    const profiled = o.profile ? (o.case === 'mtls' && o.profileServer ? 1 : 0) : -1;
+    const proxies = [await proxy('cost-a', profiled === 0, inspectPort)];
+    if (o.case === 'mtls') proxies.push(await proxy('cost-b', profiled === 1));
     await waitPort(up);
     await waitPort(front);
     if (o.case === 'mtls') await waitPort(inbound);
     await sleep(500);
     const gcCount = () => gcLogs.map((l) => [(l.out.match(/Scavenge/g) ?? []).length, (l.out.match(/Mark-Compact/g) ?? []).length]);
-    await measure(front, proxies, gcCount);
-    if (o.profile) {
-      proxies[0].kill('SIGINT');
-      await new Promise((r) => proxies[0].once('exit', r));
+    await measure(front, proxies, gcCount, inspectPort);
+    if (profiled >= 0) {
+      proxies[profiled].kill('SIGINT');
+      await new Promise((r) => proxies[profiled].once('exit', r));
       const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
       if (file) {
         for (const e of topSelfTime(join(profDir, file), 30)) console.log(`${e.percent.toFixed(1).padStart(5)}%  ${e.fn} ${e.where}`);

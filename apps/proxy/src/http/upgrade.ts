@@ -19,7 +19,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import { H1UpgradeRequest, type H1UpgradeHandler } from '../http1/client';
-import { writeHeadInto } from '../http1/wire';
+import { sendResponseHead } from '../http1/wire';
 import { RF } from './response-flags';
 import type { RouteActionConfig } from '../config/route';
 import { Outcome, type UpstreamCluster } from '../cluster/cluster';
@@ -262,7 +262,7 @@ class UpgradeForward implements H1UpgradeHandler {
     ex.status = status;
     (ex.res as H1Response).statusCode = status;
     const down = up.socket;
-    down.write(writeHeadInto(status, reason || (status === 101 ? 'Switching Protocols' : 'OK'), out));
+    sendResponseHead(down, status, reason || (status === 101 ? 'Switching Protocols' : 'OK'), out, null, false);
     if (upHead.length) {
       ex.responseBytes += upHead.length;
       down.write(upHead);

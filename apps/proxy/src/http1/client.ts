@@ -12,7 +12,7 @@
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
-import { COALESCE_MAX, headWithBody, requestHead, requestHeadText } from './wire';
+import { COALESCE_MAX, sendRequestHead } from './wire';
 import { Admit, type PoolLimits } from '../cluster/limits';
 import { sharedReadBuffer, SocketReads } from './reads';
 
@@ -342,15 +342,14 @@ export class H1ClientConnection implements ParserEvents {
     // a head with no body or a small buffered one: one buffer, one write (no cork / writev)
     if (body === null) {
       if (h['content-length'] === undefined && (o.method === 'POST' || o.method === 'PUT' || o.method === 'PATCH')) h['content-length'] = '0';
-      s.write(requestHeadText(o.method, o.path, h), 'latin1');
+      sendRequestHead(s, o.method, o.path, h, null);
       this.requestDone = true;
     } else if (Buffer.isBuffer(body)) {
       h['content-length'] = String(body.length);
-      if (body.length === 0) s.write(requestHeadText(o.method, o.path, h), 'latin1');
-      else if (body.length <= COALESCE_MAX) s.write(headWithBody(requestHeadText(o.method, o.path, h), '', body, null));
+      if (body.length <= COALESCE_MAX) sendRequestHead(s, o.method, o.path, h, body.length === 0 ? null : body);
       else {
         s.cork();
-        s.write(requestHead(o.method, o.path, h));
+        sendRequestHead(s, o.method, o.path, h, null);
         s.write(body);
         s.uncork();
       }
@@ -358,7 +357,7 @@ export class H1ClientConnection implements ParserEvents {
     } else {
       this.bodyChunked = h['content-length'] === undefined;
       if (this.bodyChunked) h['transfer-encoding'] = 'chunked';
-      s.write(requestHeadText(o.method, o.path, h), 'latin1');
+      sendRequestHead(s, o.method, o.path, h, null);
       this.body = body;
       body.on('data', this.onBodyData);
       body.once('end', this.onBodyEnd);
@@ -590,7 +589,7 @@ export class H1UpgradeRequest implements ParserEvents {
     socket.on('data', this.onDataBound);
     socket.on('error', this.onSocketError.bind(this));
     socket.on('close', this.onSocketClose.bind(this));
-    socket.write(requestHead(method, path, headers));
+    sendRequestHead(socket, method, path, headers, null);
   }
 
   /** The downstream went away: drop the upstream side. */

@@ -721,22 +721,36 @@ export class Http1Parser {
     while (i < e && (buf[i] === SP || buf[i] === HT)) i++;
     let ve = e;
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
-    for (let j = i; j < ve; j++) {
-      if (VALUE[buf[j]] !== 1) {
-        this.fail(400, buf[j] === 0 ? 'NUL in header value' : buf[j] === CR ? 'bare CR' : 'invalid header value');
-        return null;
-      }
-    }
     this.trimmedEnd = ve !== e;
     out[at] = name;
-    out[at + 1] = i === ve ? '' : known !== null ? this.text(buf, i, ve, TEXT_VALUES + known.id) : buf.toString('latin1', i, ve);
+    if (i === ve) out[at + 1] = '';
+    else {
+      // the same bytes as this field's last value were valid then: no second scan
+      const slot = known !== null ? TEXT_VALUES + known.id : -1;
+      const again = slot < 0 ? null : this.same(buf, i, ve, slot);
+      if (again !== null) out[at + 1] = again;
+      else {
+        for (let j = i; j < ve; j++) {
+          if (VALUE[buf[j]] !== 1) {
+            this.fail(400, buf[j] === 0 ? 'NUL in header value' : buf[j] === CR ? 'bare CR' : 'invalid header value');
+            return null;
+          }
+        }
+        out[at + 1] = slot < 0 ? buf.toString('latin1', i, ve) : this.remember(buf, i, ve, slot);
+      }
+    }
     return known !== null ? known.name : upper ? name.toLowerCase() : name;
   }
 
   /** The Latin-1 text of buf[s, e): the string made for `slot` last time when the bytes are the same. */
   private text(buf: Buffer, s: number, e: number, slot: number): string {
+    return this.same(buf, s, e, slot) ?? this.remember(buf, s, e, slot);
+  }
+
+  /** The string kept for `slot` when its bytes are those of buf[s, e), else null. */
+  private same(buf: Buffer, s: number, e: number, slot: number): string | null {
     const n = e - s;
-    if (n > TEXT_REUSE_MAX) return buf.toString('latin1', s, e);
+    if (n > TEXT_REUSE_MAX) return null;
     const prev = this.texts[slot];
     if (prev.length === n) {
       if (n <= TEXT_INLINE_MAX) {
@@ -745,6 +759,13 @@ export class Http1Parser {
         if (j === n) return prev;
       } else if (buf.compare(this.textBytes[slot]!, 0, n, s, e) === 0) return prev;
     }
+    return null;
+  }
+
+  /** The Latin-1 text of buf[s, e), kept for `slot` (when short enough to be compared next time). */
+  private remember(buf: Buffer, s: number, e: number, slot: number): string {
+    const n = e - s;
+    if (n > TEXT_REUSE_MAX) return buf.toString('latin1', s, e);
     const t = buf.toString('latin1', s, e);
     this.texts[slot] = t;
     // a copy: `buf` may be the shared read buffer

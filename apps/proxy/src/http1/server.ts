@@ -9,7 +9,7 @@
  */
 import type net from 'node:net';
 import { Http1Parser, REQUEST, type ParserEvents } from './parser';
-import { COALESCE_MAX, fieldLines, headWithBody, responseHeadText, STATUS_TEXT } from './wire';
+import { COALESCE_MAX, sendResponseHead, sendTrailers, STATUS_TEXT } from './wire';
 import { downstreamReads, type DownstreamReads, type ReadTarget } from './reads';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -344,11 +344,12 @@ export class H1Response {
 
   /** Serialises the head and sends it; `bodyLength` ≥ 0 when the whole body is known (end with data). */
   private sendHead(bodyLength: number): void {
-    this.conn.writeText(this.headText(bodyLength));
+    this.prepareHead(bodyLength);
+    this.conn.writeHead(this.statusCode, this.statusMessage, this.headers, null, false);
   }
 
-  /** Decides the framing and the connection headers and returns the head, marking it sent. */
-  private headText(bodyLength: number): string {
+  /** Decides the framing and the connection headers, marking the head sent. */
+  private prepareHead(bodyLength: number): void {
     this.headersSent = true;
     const st = this.statusCode;
     const h = this.headers;
@@ -371,7 +372,6 @@ export class H1Response {
       this.shouldKeepAlive = false;
     } else if (this.req.httpVersionMinor === 0) h.connection = 'keep-alive';
     else if (h.connection === 'close') this.shouldKeepAlive = false;
-    return responseHeadText(st, this.statusMessage || STATUS_TEXT[st] || 'Unknown', h);
   }
 
   /**
@@ -381,18 +381,10 @@ export class H1Response {
    */
   private sendHeadWith(b: Buffer, bodyLength: number): boolean {
     if (b.length === 0 || b.length > COALESCE_MAX) return false;
-    const head = this.headText(bodyLength);
+    this.prepareHead(bodyLength);
     this.conn.touch();
-    switch (this.framing) {
-      case Framing.Chunked:
-        this.conn.writeBuffer(headWithBody(head, `${b.length.toString(16)}\r\n`, b, CRLF));
-        break;
-      case Framing.None:
-        this.conn.writeText(head);
-        break;
-      default:
-        this.conn.writeBuffer(headWithBody(head, '', b, null));
-    }
+    const f = this.framing;
+    this.conn.writeHead(this.statusCode, this.statusMessage, this.headers, f === Framing.None ? null : b, f === Framing.Chunked);
     return true;
   }
 
@@ -674,14 +666,9 @@ export class H1ServerConnection implements ParserEvents {
     return this.socket.write(b);
   }
 
-  /** @internal one prepared buffer (head, or head and body) */
-  writeBuffer(b: Buffer): void {
-    if (!this.destroyed) this.socket.write(b);
-  }
-
-  /** @internal a head alone, written as Latin-1 (no intermediate Buffer) */
-  writeText(t: string): void {
-    if (!this.destroyed) this.socket.write(t, 'latin1');
+  /** @internal a response head, with the first body bytes when given (one chunk when `chunked`), in one write */
+  writeHead(status: number, reason: string, h: Headers, body: Buffer | null, chunked: boolean): void {
+    if (!this.destroyed) sendResponseHead(this.socket, status, reason || STATUS_TEXT[status] || 'Unknown', h, body, chunked);
   }
 
   writeChunk(b: Buffer): boolean {
@@ -701,8 +688,7 @@ export class H1ServerConnection implements ParserEvents {
       this.socket.write(LAST_CHUNK);
       return;
     }
-    const t = `0\r\n${fieldLines(trailers)}`;
-    this.socket.write(`${t}\r\n`, 'latin1');
+    sendTrailers(this.socket, trailers);
   }
 
   /** Bytes moved for the request in flight (stream idle timeout). */

@@ -15,18 +15,8 @@ for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
 
-/** True for a field name that is a token. */
-export function validName(n: string): boolean {
-  if (n.length === 0) return false;
-  for (let i = 0; i < n.length; i++) {
-    const c = n.charCodeAt(i);
-    if (c >= 128 || TOKEN[c] !== 1) return false;
-  }
-  return true;
-}
-
 /** True for a field value with no CR, LF, NUL, other controls (HTAB aside) or characters beyond Latin-1. */
-export function validValue(v: string): boolean {
+function validValue(v: string): boolean {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if ((c < 0x20 && c !== 9) || c === 0x7f || c > 0xff) return false;
@@ -53,41 +43,150 @@ function validFieldValue(x: string): boolean {
   return true;
 }
 
-/** Field lines (`name: value\r\n`...), invalid ones dropped. */
-export function fieldLines(h: Headers): string {
-  let s = '';
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined || k.charCodeAt(0) === 58 || !validName(k)) continue;
-    if (Array.isArray(v)) {
-      for (const x of v) if (validFieldValue(x)) s += `${k}: ${x}\r\n`;
-    } else {
-      const x = typeof v === 'string' ? v : String(v);
-      if (validFieldValue(x)) s += `${k}: ${x}\r\n`;
+/** What a serialised head is written to: a socket, or any Writable. */
+export interface HeadSink {
+  write(b: Buffer): boolean;
+  readonly writableLength: number;
+}
+
+/*
+ * Heads of the request path are serialised straight into one buffer, a character at a time with
+ * the field checks in the same pass, so no strings are built and the socket gets a Buffer. After
+ * the write, the sink's `writableLength` says whether the bytes were taken whole (0: a plaintext
+ * socket handed them to the kernel during the call): then the space is used again by the next
+ * head. Otherwise a write queue still points at them (a TLS socket's always does until its write
+ * completes; so does a corked or congested socket's), so they are left alone and the next head
+ * goes after them, or into a new buffer when this one is full (the old one lives as long as the
+ * queue that holds it).
+ */
+const HEAD_BUFFER_BYTES = 64 * 1024;
+let headBuf = Buffer.allocUnsafe(HEAD_BUFFER_BYTES);
+/** Where the head being serialised starts. */
+let headStart = 0;
+/** The next free byte; the bytes before `headStart` may be held by write queues. */
+let headPos = 0;
+
+/** Room for `n` more bytes of the head being serialised. */
+function reserve(n: number): void {
+  if (headPos + n <= headBuf.length) return;
+  const used = headPos - headStart;
+  const next = Buffer.allocUnsafe(Math.max(HEAD_BUFFER_BYTES, 2 * (used + n)));
+  headBuf.copy(next, 0, headStart, headPos);
+  headBuf = next;
+  headStart = 0;
+  headPos = used;
+}
+
+/** Latin-1 text the path itself produced (method, target, status code): copied as it is. */
+function putText(t: string): void {
+  const n = t.length;
+  reserve(n);
+  const b = headBuf;
+  let p = headPos;
+  if (n > 64) p += b.write(t, p, 'latin1');
+  else for (let i = 0; i < n; i++) b[p++] = t.charCodeAt(i);
+  headPos = p;
+}
+
+/** `k: x\r\n`, or nothing when the name is not a token or the value not a valid field value. */
+function putField(k: string, x: string): void {
+  const kn = k.length;
+  const xn = x.length;
+  if (kn === 0) return;
+  reserve(kn + xn + 4);
+  const b = headBuf;
+  let p = headPos;
+  for (let i = 0; i < kn; i++) {
+    const c = k.charCodeAt(i);
+    if (c >= 128 || TOKEN[c] !== 1) return;
+    b[p++] = c;
+  }
+  b[p++] = 0x3a;
+  b[p++] = 0x20;
+  if (xn >= 64) {
+    if (!validFieldValue(x)) return;
+    p += b.write(x, p, 'latin1');
+  } else {
+    for (let i = 0; i < xn; i++) {
+      const c = x.charCodeAt(i);
+      if ((c < 0x20 && c !== 9) || c === 0x7f || c > 0xff) return;
+      b[p++] = c;
     }
   }
-  return s;
+  b[p++] = 0x0d;
+  b[p++] = 0x0a;
+  headPos = p;
 }
 
-/** A response head as a string of Latin-1 characters (one byte each on the wire). */
-export function responseHeadText(status: number, reason: string, h: Headers): string {
-  return `HTTP/1.1 ${status} ${validValue(reason) ? reason : ''}\r\n${fieldLines(h)}\r\n`;
+function putFields(h: Headers): void {
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined) continue;
+    if (typeof v === 'string') putField(k, v);
+    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) putField(k, v[i]);
+    else putField(k, String(v));
+  }
+  reserve(2);
+  headBuf[headPos++] = 0x0d;
+  headBuf[headPos++] = 0x0a;
 }
 
-/** A response head as a Latin-1 Buffer. */
-export function writeHeadInto(status: number, reason: string, h: Headers): Buffer {
-  return Buffer.from(responseHeadText(status, reason, h), 'latin1');
+/** Appends `body` (and `suffix`), then writes the whole head in one call and frees its space if the sink took it whole. */
+function sendHeadBuffer(s: HeadSink, body: Buffer | null, suffix: Buffer | null): boolean {
+  if (body !== null) {
+    reserve(body.length + (suffix === null ? 0 : suffix.length));
+    headPos += body.copy(headBuf, headPos);
+    if (suffix !== null) headPos += suffix.copy(headBuf, headPos);
+  }
+  const buf = headBuf;
+  const start = headStart;
+  const end = headPos;
+  headStart = end;
+  const ok = s.write(buf.subarray(start, end));
+  // taken whole, and nothing serialised since: the space is free again
+  if (s.writableLength === 0 && headBuf === buf && headPos === end) headStart = headPos = start;
+  return ok;
 }
 
-/** A request head as a string of Latin-1 characters. */
-export function requestHeadText(method: string, path: string, h: Headers): string {
-  return `${method} ${path} HTTP/1.1\r\n${fieldLines(h)}\r\n`;
+/**
+ * Writes a response head to `s` in one write, followed by `body` when given (in one chunk of
+ * chunked framing when `chunked`). Returns what the sink's `write` returned.
+ */
+export function sendResponseHead(s: HeadSink, status: number, reason: string, h: Headers, body: Buffer | null, chunked: boolean): boolean {
+  headStart = headPos;
+  putText('HTTP/1.1 ');
+  putText(String(status));
+  putText(' ');
+  if (validValue(reason)) putText(reason);
+  putText('\r\n');
+  putFields(h);
+  if (body !== null && chunked) {
+    putText(`${body.length.toString(16)}\r\n`);
+    return sendHeadBuffer(s, body, CRLF_BYTES);
+  }
+  return sendHeadBuffer(s, body, null);
 }
 
-/** A request head as a Latin-1 Buffer. */
-export function requestHead(method: string, path: string, h: Headers): Buffer {
-  return Buffer.from(requestHeadText(method, path, h), 'latin1');
+/** Writes the last chunk of a chunked body with its trailer section to `s` in one write. */
+export function sendTrailers(s: HeadSink, trailers: Headers): boolean {
+  headStart = headPos;
+  putText('0\r\n');
+  putFields(trailers);
+  return sendHeadBuffer(s, null, null);
 }
+
+/** Writes a request head to `s` in one write, followed by `body` when given. Returns what the sink's `write` returned. */
+export function sendRequestHead(s: HeadSink, method: string, path: string, h: Headers, body: Buffer | null): boolean {
+  headStart = headPos;
+  putText(method);
+  putText(' ');
+  putText(path);
+  putText(' HTTP/1.1\r\n');
+  putFields(h);
+  return sendHeadBuffer(s, body, null);
+}
+
+const CRLF_BYTES = Buffer.from('\r\n');
 
 /**
  * Bodies up to this size leave in the same buffer as their head: one copy of a few KiB costs
@@ -95,19 +194,3 @@ export function requestHead(method: string, path: string, h: Headers): Buffer {
  * and a `process.nextTick` to uncork), and the kernel sees one send either way.
  */
 export const COALESCE_MAX = 16 * 1024;
-
-/**
- * One buffer holding `head` (Latin-1 text), then `prefix` (Latin-1 text, e.g. a chunk-size line),
- * then `body`, then `suffix`: what one `socket.write` sends as head and first body bytes together.
- * Small buffers come from Node's shared allocation pool (`Buffer.allocUnsafe`).
- */
-export function headWithBody(head: string, prefix: string, body: Buffer, suffix: Buffer | null): Buffer {
-  const hl = head.length;
-  const pl = prefix.length;
-  const out = Buffer.allocUnsafe(hl + pl + body.length + (suffix === null ? 0 : suffix.length));
-  out.write(head, 0, 'latin1');
-  if (pl !== 0) out.write(prefix, hl, 'latin1');
-  body.copy(out, hl + pl);
-  if (suffix !== null) suffix.copy(out, hl + pl + body.length);
-  return out;
-}
