@@ -7,7 +7,8 @@
  * but invalid token is refused with 401.
  */
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import { jose } from '../lazy-package';
 import { reject } from '../config/errors';
 import { compileStringMatcher, type StringMatch, type Re2Matcher } from '../config/matchers';
 import { fields, rejectUnsupported } from '../config/fields';
@@ -71,7 +72,7 @@ function compileProvider(name: string, p: Dec, field: string): JwtProviderSpec {
   if (p.jwks_source_specifier === 'local_jwks') {
     const text = dataSource(p.local_jwks, `${field}.local_jwks`);
     try {
-      keys = createLocalJWKSet(JSON.parse(text));
+      keys = jose().createLocalJWKSet(JSON.parse(text));
     } catch (err) {
       return reject(`${field}.local_jwks`, `not a JWKS: ${(err as Error).message}`);
     }
@@ -85,7 +86,7 @@ function compileProvider(name: string, p: Dec, field: string): JwtProviderSpec {
     }
     const timeout = p.remote_jwks.http_uri.timeout ? durationMs(p.remote_jwks.http_uri.timeout) : 5000;
     const cache = p.remote_jwks.cache_duration ? durationMs(p.remote_jwks.cache_duration) : 300_000;
-    keys = createRemoteJWKSet(url, { timeoutDuration: timeout, cacheMaxAge: cache, cooldownDuration: Math.min(cache, 30_000) });
+    keys = jose().createRemoteJWKSet(url, { timeoutDuration: timeout, cacheMaxAge: cache, cooldownDuration: Math.min(cache, 30_000) });
   } else {
     return reject(field, 'needs local_jwks or remote_jwks');
   }
@@ -263,10 +264,11 @@ export class JwtAuthn {
           const auds = r.audiences && r.audiences.length ? r.audiences : p.audiences;
           let result: Tried;
           try {
-            const { payload } = await jwtVerify(tok.token, p.keys, { ...(p.issuer ? { issuer: p.issuer } : {}), ...(auds.length ? { audience: auds } : {}), clockTolerance: p.clockSkewSeconds });
+            const { payload } = await jose().jwtVerify(tok.token, p.keys, { ...(p.issuer ? { issuer: p.issuer } : {}), ...(auds.length ? { audience: auds } : {}), clockTolerance: p.clockSkewSeconds });
             verified.set(p.name, payload);
             result = { status: 'ok' };
           } catch (err) {
+            const joseErrors = jose().errors;
             const aud = err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'aud';
             result = { status: 'failed', reason: aud ? 'Audiences in Jwt are not allowed' : err instanceof joseErrors.JWTExpired ? 'Jwt is expired' : 'Jwt verification fails', audience: aud };
           }

@@ -3,7 +3,8 @@
  * `config.route.v3.HeaderMatcher`, `QueryParameterMatcher`). Regexes are compiled once here,
  * anchored as RE2 full matches.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2js } from '../lazy-package';
 import { reject } from './errors';
 
 /** Kinds of string match. */
@@ -41,7 +42,8 @@ export class Re2Matcher {
   readonly source: string;
   private readonly re: RE2JS;
   constructor(pattern: string, ignoreCase: boolean) {
-    this.re = RE2JS.compile(pattern, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+    const { RE2JS: R } = re2js();
+    this.re = R.compile(pattern, ignoreCase ? R.CASE_INSENSITIVE : 0);
     this.source = `^(?:${pattern})$`;
   }
   test(s: string): boolean {

@@ -11,10 +11,14 @@
  * (about 5 MB of resident memory, apps/proxy/README.md, Memory).
  */
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { readFile as readFileCb } from 'node:fs';
+import { promisify } from 'node:util';
 import { formatSpiffeId } from '@tsmesh/certs/spiffe';
 import type * as Pki from './pki';
 import { SDS_DEFAULT, SDS_ROOTCA, type SecretStore } from './secrets';
+
+// node:fs/promises would load its readline-based helpers at start in every proxy
+const readFile = promisify(readFileCb);
 
 /** Options for {@link CertAgent}. */
 export interface CertAgentOptions {
