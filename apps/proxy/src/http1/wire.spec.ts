@@ -21,8 +21,8 @@ class Sink implements HeadSink {
 describe('head serialisation', () => {
   it('writes request and response heads, with the body in the same buffer', () => {
     const s = new Sink();
-    sendRequestHead(s, 'GET', '/a?b=1', { host: 'x', 'x-n': 7, 'set-cookie': ['a=1', 'b=2'], skipped: undefined }, null);
-    expect(s.text(0)).toBe('GET /a?b=1 HTTP/1.1\r\nhost: x\r\nx-n: 7\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n\r\n');
+    sendRequestHead(s, 'GET', '/a?b=1', { host: 'x', 'x-n': 7, 'set-cookie': ['a=1', 'b=2'], 'x-ns': [1, 2] as unknown as string[], skipped: undefined }, null);
+    expect(s.text(0)).toBe('GET /a?b=1 HTTP/1.1\r\nhost: x\r\nx-n: 7\r\nset-cookie: a=1\r\nset-cookie: b=2\r\nx-ns: 1\r\nx-ns: 2\r\n\r\n');
     sendResponseHead(s, 200, 'OK', { 'content-length': '5' }, Buffer.from('hello'), false);
     expect(s.text(1)).toBe('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
     sendResponseHead(s, 201, 'Created', { 'transfer-encoding': 'chunked' }, Buffer.from('hello'), true);

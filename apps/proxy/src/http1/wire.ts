@@ -123,7 +123,12 @@ function putFields(h: Headers): void {
     const v = h[k];
     if (v === undefined) continue;
     if (typeof v === 'string') putField(k, v);
-    else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) putField(k, v[i]);
+    else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        putField(k, typeof x === 'string' ? x : String(x));
+      }
+    }
     else putField(k, String(v));
   }
   reserve(2);
