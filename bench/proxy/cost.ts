@@ -9,16 +9,21 @@
  * `--alloc` samples the first proxy's allocations (the inspector's sampling heap profiler, counting
  * objects the garbage collector has since freed) over the measured requests and prints the
  * allocating functions by bytes per request.
+ * `--instructions` runs the measured process (the first proxy, nginx or the forwarder) under
+ * Valgrind's callgrind and prints the instructions it executed in user space per request, counted
+ * over the measured requests only: a figure that does not move with the machine's load or with
+ * other tenants of the host, unlike CPU time (kernel work is not counted; the process runs ~50×
+ * slower, so use a few thousand requests).
  * `--rate` paces the requests (open loop, as the benchmark's fixed rate) instead of sending each
  * connection's next request as soon as the last is answered: at 1,000 rps every request wakes the
  * proxy on its own, which costs several times the per-request CPU of a saturated proxy.
- *   node --import tsx bench/proxy/cost.ts [--case one|mtls|nginx|forwarder] [--rate 1000] [--requests 200000] [--connections 32] [--repeat 3] [--profile [--profile-server]] [--alloc]
+ *   node --import tsx bench/proxy/cost.ts [--case one|mtls|nginx|forwarder] [--rate 1000] [--requests 200000] [--connections 32] [--repeat 3] [--profile [--profile-server]] [--alloc] [--instructions]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import {
@@ -36,18 +41,42 @@ const o = new Command()
   .option('--requests <n>', 'requests per measurement', (v) => Number(v), 200_000)
   .option('--connections <n>', 'keep-alive connections of the client', (v) => Number(v), 32)
   .option('--rate <rps>', 'pace the requests at this rate (0: each connection sends its next request as soon as the last is answered)', (v) => Number(v), 0)
+  .option('--warmup <n>', 'requests before the measurements (default: a quarter of --requests)', (v) => Number(v))
   .option('--repeat <n>', 'measurements (after one warm-up of a quarter of the requests)', (v) => Number(v), 3)
   .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
   .option('--profile-server', 'with --case mtls and --profile: profile the server-side proxy instead of the client-side one')
   .option('--profile-out <file>', 'keep the .cpuprofile there')
+  .option('--instructions', 'run the measured process under callgrind and print user-space instructions per request')
+  .option('--instructions-out <file>', "with --instructions: keep the last run's callgrind dump there (callgrind_annotate reads it)")
   .option('--alloc', "sample the first proxy's allocations over the measured requests and print bytes per request by allocating function")
   .option('--proxy-main <file>', 'the proxy build to run', 'dist/apps/proxy/main.js')
   .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's: apps/proxy/launch.json)", LAUNCH.nodeFlags.join(' '))
   .parse()
-  .opts<{ case: string; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileServer?: boolean; alloc?: boolean; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
+  .opts<{ case: string; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileServer?: boolean; alloc?: boolean; instructions?: boolean; instructionsOut?: string; warmup?: number; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const procs: ChildProcess[] = [];
+
+/** With `--instructions`: where callgrind writes, set by main(). */
+let callgrindOut = '';
+
+/** `cmd args`, under callgrind (instrumentation off until the measured requests) with `--instructions` when `measured`. */
+function launch(cmd: string, args: string[], measured: boolean): [string, string[]] {
+  if (!o.instructions || !measured) return [cmd, args];
+  return ['valgrind', ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${callgrindOut}`, `--log-file=${callgrindOut}.log`, cmd, ...args]];
+}
+
+/** Instructions callgrind counted since it was last zeroed, from a dump of process `pid`. */
+function dumpInstructions(pid: number): number {
+  const before = new Set(readdirSync(dirname(callgrindOut)));
+  execFileSync('callgrind_control', ['--dump', String(pid)], { stdio: 'ignore' });
+  const file = readdirSync(dirname(callgrindOut)).find((f) => !before.has(f) && f.startsWith(basename(callgrindOut)) && !f.endsWith('.log'));
+  if (!file) throw new Error('callgrind wrote no dump');
+  if (o.instructionsOut) copyFileSync(join(dirname(callgrindOut), file), o.instructionsOut);
+  const m = /^(?:summary|totals):\s+(\d+)/m.exec(readFileSync(join(dirname(callgrindOut), file), 'utf8'));
+  if (!m) throw new Error(`no instruction total in ${file}`);
+  return Number(m[1]);
+}
 
 /** [user, system] CPU-seconds of a process (clock ticks of USER_HZ = 100). */
 function cpuSeconds(pid: number): [number, number] {
@@ -143,12 +172,15 @@ function allocationsPerRequest(head: SamplingNode, requests: number, top = 30): 
 /** Warm-up, then `--repeat` measurements of `--requests` requests: CPU-seconds per 100k requests of `proxies`. */
 async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][], inspect?: number): Promise<void> {
   console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections${o.rate ? `, paced at ${o.rate} rps` : ''}, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    await load(front, Math.ceil(o.requests / 4), o.connections);
+    await load(front, o.warmup ?? Math.ceil(o.requests / 4), o.connections);
+    const counted = o.instructions ? proxies[0].pid! : 0;
+    if (counted) execFileSync('callgrind_control', ['--instr=on', String(counted)], { stdio: 'ignore' });
     const session = inspect === undefined ? null : await inspector(inspect);
     if (session) await session('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     for (let r = 0; r < o.repeat; r++) {
       const c0 = proxies.map((p) => cpuSeconds(p.pid!));
       const g0 = gcs0();
+      if (counted) execFileSync('callgrind_control', ['--zero', String(counted)], { stdio: 'ignore' });
       const t0 = performance.now();
       const bad = await load(front, o.requests, o.connections);
       const secs = (performance.now() - t0) / 1000;
@@ -157,7 +189,8 @@ async function measure(front: number, proxies: ChildProcess[], gcs0: () => numbe
       const k = 100_000 / o.requests;
       const per100k = cpu.map(([u, sy]) => `${((u + sy) * k).toFixed(3)} (user ${(u * k).toFixed(3)}, sys ${(sy * k).toFixed(3)})`);
       const gcs = g1.map((g, i) => `${g[0] - g0[i][0]} scavenges, ${g[1] - g0[i][1]} mark-compacts`);
-      console.log(`run ${r + 1}: ${(o.requests / secs).toFixed(0)} rps, proxy CPU-s per 100k requests ${per100k.join(' + ')}; ${gcs.join(' / ')}; non-200 ${bad}; load ${loadavg()[0].toFixed(2)}`);
+      const ir = counted ? `; ${(dumpInstructions(counted) / o.requests).toFixed(0)} instructions per request (user space, pid ${counted})` : '';
+      console.log(`run ${r + 1}: ${(o.requests / secs).toFixed(0)} rps, proxy CPU-s per 100k requests ${per100k.join(' + ')}; ${gcs.join(' / ')}; non-200 ${bad}; load ${loadavg()[0].toFixed(2)}${ir}`);
     }
     if (session) {
       const { profile } = (await session('HeapProfiler.stopSampling')) as unknown as { profile: { head: SamplingNode } };
@@ -169,6 +202,7 @@ async function main(): Promise<void> {
   const proxyMain = resolve(root, o.proxyMain);
   if (!existsSync(proxyMain)) throw new Error('build the proxy first: npx nx build proxy');
   const dir = mkdtempSync(join(tmpdir(), 'tsmesh-cost-'));
+  callgrindOut = join(dir, 'callgrind.out');
   try {
     const up = await freePort();
     writeFileSync(join(dir, 'index.html'), 'x'.repeat(1024));
@@ -182,7 +216,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
     if (o.case === 'forwarder') {
       // the floor: the same Node.js, flags and environment, minimal forwarding only (forwarder.mjs)
       const front = await freePort();
-      const f = spawn(process.execPath, [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), resolve(root, 'bench/proxy/forwarder.mjs')], {
+      const f = spawn(...launch(process.execPath, [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), resolve(root, 'bench/proxy/forwarder.mjs')], true), {
         stdio: 'inherit', env: { ...process.env, ...LAUNCH.env, FORWARDER_LISTEN: String(front), FORWARDER_UPSTREAM: String(up) },
       });
       procs.push(f);
@@ -202,7 +236,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
   upstream u { server 127.0.0.1:${up}; keepalive 128; keepalive_requests 1000000; }
   server { listen 127.0.0.1:${front}; location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_buffering on; } } }
 `);
-      const ng = spawn('nginx', ['-p', nd, '-c', join(nd, 'nginx.conf')], { stdio: 'ignore' });
+      const ng = spawn(...launch('nginx', ['-p', nd, '-c', join(nd, 'nginx.conf')], true), { stdio: 'ignore' });
       procs.push(ng);
       await waitPort(up);
       await waitPort(front);
@@ -248,8 +282,8 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
       const [a, s, p] = [await freePort(), await freePort(), await freePort()];
       const flags = [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), '--trace-gc', ...(prof ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${profDir}`] : []),
         ...(inspect !== undefined ? [`--inspect=127.0.0.1:${inspect}`] : [])];
-      const c = spawn(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
-        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], {
+      const c = spawn(...launch(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
+        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], pod === 'cost-a'), {
         stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...LAUNCH.env, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' },
       });
       const log = { out: '' };
