@@ -6,9 +6,10 @@
  */
 import type { H1Controller, H1DispatchOptions, H1Handler, H1Pool } from '../http1/client';
 import type { H2Pool } from '../http2/client';
-import { RESPONSE_HOP_BY_HOP, type Exchange } from '../http/exchange';
+import type { Exchange } from '../http/exchange';
+import { withoutResponseHopByHop } from '../http/header-copy';
 import { RF } from '../http/response-flags';
-import { isPeerMetadataHeader, onUpstreamPeer, peerFromUpstreamResponse } from '../telemetry/layer';
+import { onUpstreamPeer, peerFromUpstreamResponse } from '../telemetry/layer';
 import { Outcome, type UpstreamCluster } from './cluster';
 import type { Host } from './host';
 
@@ -101,11 +102,10 @@ export class UpstreamAttempt implements H1Handler {
     }
     if (ex.retriesDone > 0) this.cluster.stats.upstream_rq_retry_success++;
     this.started = true;
-    // copy instead of deleting (keeps the object in fast mode), dropping hop-by-hop headers and,
-    // with telemetry, the upstream's workload metadata (for this proxy's telemetry, not for the app)
+    // a copy without hop-by-hop headers and, with telemetry, the upstream's workload metadata
+    // (for this proxy's telemetry, not for the app)
     const telemetry = !!ex.ctx.telemetry;
-    const out: Record<string, string | string[] | undefined> = {};
-    for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k) && !(telemetry && isPeerMetadataHeader(k))) out[k] = headers[k];
+    const out = withoutResponseHopByHop(headers, telemetry) as Record<string, string | string[] | undefined>;
     const action = ex.action!;
     const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
     const r = ex.route!.responseMutation;

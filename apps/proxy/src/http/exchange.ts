@@ -23,6 +23,7 @@ import type { AuthzAttributes } from '../authz/attributes';
 import type { RequestTelemetry } from '../telemetry/layer';
 import { track, type Timed } from './deadlines';
 import { RF } from './response-flags';
+import { definedOnly, withoutRequestHopByHop } from './header-copy';
 import type { RouteLevel } from './route-level';
 
 /** Downstream request/response, HTTP/1.1 or HTTP/2 (compat API). */
@@ -261,14 +262,18 @@ export class Exchange implements RequestView, Timed {
   /** Builds the upstream request (headers, path) for the chosen route; returns false if a local reply was sent. */
   prepare(action: RouteActionConfig, route: RouteEntry, vhost: VirtualHostEntry, table: RouteTable): void {
     const src = this.headers;
-    const h: Headers = {};
-    for (const k in src) {
-      if (k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k)) continue; // pseudo-headers and hop-by-hop
-      h[k] = src[k];
+    let h: Headers;
+    if (!this.http2) h = withoutRequestHopByHop(src) as Headers;
+    else {
+      h = {};
+      for (const k in src) {
+        if (k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k)) continue; // pseudo-headers and hop-by-hop
+        h[k] = src[k];
+      }
     }
     // x-envoy-original-path is the proxy's own record of a rewrite: one sent by a client is not
     // trusted (CVE-2023-27487), and is set again below only when this proxy rewrites the path
-    if (this.stripInternalHeaders) delete h['x-envoy-original-path'];
+    if (this.stripInternalHeaders && h['x-envoy-original-path'] !== undefined) h['x-envoy-original-path'] = undefined;
     if (this.appendXff && this.conn.srcIp) {
       // use_remote_address: this proxy is the edge, so it records the peer it got the request from
       const x = h['x-forwarded-for'];
@@ -397,7 +402,7 @@ export class Exchange implements RequestView, Timed {
     this.pendingHeaders = null;
     const status = this.pendingStatus;
     try {
-      if (this.http2) (this.res as Http2ServerResponse).writeHead(status, headers as never);
+      if (this.http2) (this.res as Http2ServerResponse).writeHead(status, definedOnly(headers) as never);
       else (this.res as H1Response).writeHeadLowerCase(status, headers);
     } catch {
       // header values the downstream codec refuses: drop them rather than the response

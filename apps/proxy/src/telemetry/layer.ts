@@ -11,6 +11,7 @@ import type { Exchange } from '../http/exchange';
 import { formatResponseFlags, RF } from '../http/response-flags';
 import type { HttpHandler, Layer } from '../http/filters';
 import { requestSocket } from '../authz/layer';
+import { withoutPeerMetadata } from '../http/header-copy';
 import { peerIdentityOf } from '../security/peer';
 import type { AccessLogger } from './access-log';
 import type { RequestLabelBase, TelemetryRecorder } from './recorder';
@@ -56,17 +57,6 @@ export function peerFromUpstreamResponse(ex: Exchange, headers: Readonly<Record<
   if (v !== undefined && st) st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
 }
 
-/** The headers without the two of Istio's metadata exchange, in their order. */
-function withoutPeerMetadata(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
-  const out: Record<string, string | string[] | undefined> = {};
-  for (const k in h) if (!isPeerMetadataHeader(k)) out[k] = h[k];
-  return out;
-}
-
-/** True for the two headers of Istio's metadata exchange (`x-envoy-peer-metadata`, `-id`). */
-export function isPeerMetadataHeader(name: string): boolean {
-  return name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER;
-}
 
 /** Records the upstream connection's verified peer (outbound mTLS). */
 export function onUpstreamPeer(ex: Exchange, principal: string): void {
@@ -110,7 +100,7 @@ export class TelemetryFilter implements HttpHandler {
         st.peer = decodePeerMetadata(typeof v === 'string' ? v : v[0]);
         // taken off for every filter after this one and the app: a copy without them rather than
         // deletes (which would turn the request's header object into a slower dictionary-mode one)
-        h = withoutPeerMetadata(h);
+        h = withoutPeerMetadata(h) as typeof h;
         ex.headers = h;
       }
       const peer = peerIdentityOf(requestSocket(ex));
