@@ -32,6 +32,24 @@ export interface ReadTarget {
   onRead(b: Buffer): void;
 }
 
+/*
+ * The view of the last read: reads of the same length (a connection's requests, or responses,
+ * are mostly alike) get the same Buffer object instead of a new view each (a typed-array
+ * allocation per read). It is a view of the one buffer, valid only during the read either way.
+ */
+let lastView: Buffer | null = null;
+let lastViewOf: Uint8Array | null = null;
+let lastViewLength = -1;
+
+/** `buf[0, n)` as a Buffer: the last read's view when it is of the same buffer and length. */
+function readView(buf: Uint8Array, n: number): Buffer {
+  if (n === lastViewLength && buf === lastViewOf) return lastView!;
+  lastView = (buf as Buffer).subarray(0, n);
+  lastViewOf = buf;
+  lastViewLength = n;
+  return lastView;
+}
+
 /** The reads of one socket opened with `onread`: forwarded to the connection once it exists. */
 export class SocketReads {
   target: ReadTarget | null = null;
@@ -41,7 +59,7 @@ export class SocketReads {
   private onRead(n: number, buf: Uint8Array): boolean {
     const t = this.target;
     if (t === null) return this.untargeted(buf.subarray(0, n));
-    t.onRead((buf as Buffer).subarray(0, n));
+    t.onRead(readView(buf, n));
     return true;
   }
 
