@@ -63,6 +63,20 @@ describe('head serialisation', () => {
     expect(t.got[0].byteOffset).toBe(t.got[1].byteOffset);
   });
 
+  it('a view handed on again is never one a write queue holds', () => {
+    // taken whole at the buffer's start, then the same length queued: the view may be the same
+    // object, but once queued its bytes stay put while later heads are written
+    const t = new Sink(false);
+    const q = new Sink(true);
+    sendRequestHead(t, 'GET', '/a', {}, null);
+    sendRequestHead(q, 'GET', '/b', {}, null);
+    expect(q.text(0)).toBe('GET /b HTTP/1.1\r\n\r\n');
+    for (const p of ['/c', '/d', '/e']) sendRequestHead(t, 'GET', p, {}, null);
+    sendRequestHead(q, 'GET', '/f', {}, null);
+    expect(q.text(0)).toBe('GET /b HTTP/1.1\r\n\r\n');
+    expect(q.text(1)).toBe('GET /f HTTP/1.1\r\n\r\n');
+  });
+
   it('serialises heads larger than its buffer', () => {
     const s = new Sink(true);
     sendRequestHead(s, 'GET', '/', { a: 'x'.repeat(40_000) }, null);

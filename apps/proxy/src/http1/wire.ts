@@ -147,11 +147,28 @@ function sendHeadBuffer(s: HeadSink, body: Buffer | null, suffix: Buffer | null)
   const start = headStart;
   const end = headPos;
   headStart = end;
-  const ok = s.write(buf.subarray(start, end));
+  // a head at the buffer's start as long as the last one taken whole from there: the same view
+  const view = start === 0 && lastWhole !== null && lastWhole.length === end && lastWholeOf === buf ? lastWhole : buf.subarray(start, end);
+  const ok = s.write(view);
   // taken whole, and nothing serialised since: the space is free again
-  if (s.writableLength === 0 && headBuf === buf && headPos === end) headStart = headPos = start;
+  if (s.writableLength === 0 && headBuf === buf && headPos === end) {
+    headStart = headPos = start;
+    if (start === 0) {
+      lastWhole = view;
+      lastWholeOf = buf;
+    }
+  }
   return ok;
 }
+
+/**
+ * The last head written from the buffer's start and taken whole by its socket: nothing holds it,
+ * so a head of the same length there is handed on in the same view object (no typed-array
+ * allocation per write). A view a write queue still holds is never handed on again: the space
+ * under it is not reused while it is queued, so no later head starts at 0 in that buffer.
+ */
+let lastWhole: Buffer | null = null;
+let lastWholeOf: Buffer | null = null;
 
 /**
  * Writes a response head to `s` in one write, followed by `body` when given (in one chunk of
