@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
 import { COALESCE_MAX, sendRequestHead } from './wire';
 import { Admit, type PoolLimits } from '../cluster/limits';
+import { copyOf } from './bytes';
 import { sharedReadBuffer, SocketReads } from './reads';
 
 export { SocketReads };
@@ -459,7 +460,7 @@ export class H1ClientConnection implements ParserEvents {
   onBody(chunk: Buffer): void {
     const x = this.x;
     // the downstream may queue it (a paused reader, a held head): it must outlive the read
-    if (x !== null && !x.aborted) x.handler.onResponseData?.(x, this.copyBody ? Buffer.from(chunk) : chunk);
+    if (x !== null && !x.aborted) x.handler.onResponseData?.(x, this.copyBody ? copyOf(chunk) : chunk);
   }
 
   onComplete(trailers: string[] | null): void {

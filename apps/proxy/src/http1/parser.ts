@@ -10,6 +10,7 @@
  * The parser makes no closures and no objects per message beyond the head's strings and arrays;
  * events go to one {@link ParserEvents} object per connection.
  */
+import { copyOf } from './bytes';
 
 /** What a connection does with parsed messages (one object per connection, methods only). */
 export interface ParserEvents {
@@ -267,7 +268,7 @@ export class Http1Parser {
     // a partial head or chunk line, input held while paused, tunnel bytes: a view into a reused
     // buffer would be overwritten by the next read
     const p = this.pending;
-    if (this.copyRetained && p !== null && p.buffer === buf.buffer) this.pending = Buffer.from(p);
+    if (this.copyRetained && p !== null && p.buffer === buf.buffer) this.pending = copyOf(p);
   }
 
   private feed(buf: Buffer): void {
@@ -769,7 +770,7 @@ export class Http1Parser {
     const t = buf.toString('latin1', s, e);
     this.texts[slot] = t;
     // a copy: `buf` may be the shared read buffer
-    this.textBytes[slot] = n > TEXT_INLINE_MAX ? Buffer.from(buf.subarray(s, e)) : null;
+    this.textBytes[slot] = n > TEXT_INLINE_MAX ? copyOf(buf.subarray(s, e)) : null;
     return t;
   }
 

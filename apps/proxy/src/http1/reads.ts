@@ -16,6 +16,7 @@
  * any socket.
  */
 import net from 'node:net';
+import { copyOf } from './bytes';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 let readBuffer: Buffer | null = null;
@@ -74,7 +75,7 @@ export class SocketReads {
 export class DownstreamReads extends SocketReads {
   /** A stream reader's (inspection, TLS, HTTP/2, TCP proxy, tunnel): backpressure is the stream's. */
   protected override untargeted(b: Uint8Array): boolean {
-    return this.socket!.push(Buffer.from(b));
+    return this.socket!.push(copyOf(b));
   }
 }
 

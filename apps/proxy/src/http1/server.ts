@@ -10,6 +10,7 @@
 import type net from 'node:net';
 import { Http1Parser, REQUEST, type ParserEvents } from './parser';
 import { COALESCE_MAX, sendResponseHead, sendTrailers, STATUS_TEXT } from './wire';
+import { copyOf } from './bytes';
 import { downstreamReads, type DownstreamReads, type ReadTarget } from './reads';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -601,7 +602,7 @@ export class H1ServerConnection implements ParserEvents {
     const req = this.req!;
     req.bodyBytes += chunk.length;
     // a 'data' chunk is never reused (its slice is kept as is); the shared read buffer is
-    req.push(this.reads !== null ? Buffer.from(chunk) : chunk);
+    req.push(this.reads !== null ? copyOf(chunk) : chunk);
   }
 
   onComplete(): void {
@@ -650,7 +651,7 @@ export class H1ServerConnection implements ParserEvents {
     const req = this.req!;
     const rest = this.parser.takeRest();
     // bytes after the head may be a view of the shared read buffer: the tunnel sends them later
-    const head = this.reads !== null && rest.length > 0 ? Buffer.from(rest) : rest;
+    const head = this.reads !== null && rest.length > 0 ? copyOf(rest) : rest;
     this.socket.pause();
     // the tunnel reads the socket as a stream (shared-buffer reads are copied into it from now on)
     if (this.reads !== null) this.reads.target = null;
