@@ -6,19 +6,15 @@
  * objects here treats as absent (the HTTP/1.1 writer skips them, `node:http2` skips them, the
  * HTTP/2 compatibility response gets a copy without them). Copying field by field into a new
  * object cost ~150 ns, nearly all of it in megamorphic keyed stores; `delete` would turn the
- * object into a slower dictionary-mode one. The fields are tested by name, each at its own
- * site, so the loads stay monomorphic.
+ * object into a slower dictionary-mode one. The fields are tested by name (named property
+ * accesses, not keyed ones).
  */
 type Headers = Record<string, string | string[] | number | undefined>;
 
 /** `h` without the request's hop-by-hop fields (RFC 9110 §7.6.1, and `expect`, `http2-settings`). */
 export function withoutRequestHopByHop(src: Headers): Headers {
   const h = { ...src };
-  if (h.connection !== undefined) h.connection = undefined;
-  if (h['keep-alive'] !== undefined) h['keep-alive'] = undefined;
-  if (h['proxy-connection'] !== undefined) h['proxy-connection'] = undefined;
-  if (h['transfer-encoding'] !== undefined) h['transfer-encoding'] = undefined;
-  if (h.upgrade !== undefined) h.upgrade = undefined;
+  dropHopByHop(h);
   if (h.te !== undefined) h.te = undefined;
   if (h.expect !== undefined) h.expect = undefined;
   if (h['http2-settings'] !== undefined) h['http2-settings'] = undefined;
@@ -28,13 +24,18 @@ export function withoutRequestHopByHop(src: Headers): Headers {
 /** `h` without a response's hop-by-hop fields and, with `peerMetadata`, without Istio's two metadata exchange fields. */
 export function withoutResponseHopByHop(src: Headers, peerMetadata: boolean): Headers {
   const h = { ...src };
+  dropHopByHop(h);
+  if (peerMetadata) dropPeerMetadata(h);
+  return h;
+}
+
+/** The hop-by-hop fields of requests and responses alike (RFC 9110 §7.6.1). */
+function dropHopByHop(h: Headers): void {
   if (h.connection !== undefined) h.connection = undefined;
   if (h['keep-alive'] !== undefined) h['keep-alive'] = undefined;
   if (h['proxy-connection'] !== undefined) h['proxy-connection'] = undefined;
   if (h['transfer-encoding'] !== undefined) h['transfer-encoding'] = undefined;
   if (h.upgrade !== undefined) h.upgrade = undefined;
-  if (peerMetadata) dropPeerMetadata(h);
-  return h;
 }
 
 /** `h` without Istio's two metadata exchange fields (`x-envoy-peer-metadata`, `-id`). */
