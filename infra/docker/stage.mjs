@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { bundleModules, copyModules, moduleClosure } from './app-modules.mjs';
 
@@ -43,6 +43,8 @@ mkdirSync(join(stage, 'inputs'), { recursive: true });
 const generator = join(root, 'libs/xds/scripts/generate-protos.mjs');
 if (existsSync(generator)) execFileSync(process.execPath, [generator], { stdio: ['ignore', 'ignore', 'inherit'] });
 
+// tools/build.mjs's plugin: Node's built-ins through require()
+const { requireBuiltins } = await import(pathToFileURL(join(root, 'tools/builtins-plugin.mjs')).href);
 const built = [];
 for (const app of apps) {
   const entry = join(root, 'apps', app, 'src/main.ts');
@@ -65,6 +67,7 @@ for (const app of apps) {
     tsconfig: join(root, 'tsconfig.base.json'),
     logLevel: 'warning',
     metafile: true,
+    plugins: [requireBuiltins], // as tools/build.mjs: Node's built-ins through require()
   });
   // What the bundle imports, for app-modules.mjs (kept out of dist/ so it is not shipped).
   writeFileSync(join(stage, 'meta', `${app}.json`), JSON.stringify(result.metafile));
