@@ -15,12 +15,14 @@ for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
 
-/** True for a field value with no CR, LF, NUL, other controls (HTAB aside) or characters beyond Latin-1. */
+/** True for a character no field value may hold: CR, LF, NUL, other controls (HTAB aside), or one beyond Latin-1. */
+function badValueChar(c: number): boolean {
+  return (c < 0x20 && c !== 9) || c === 0x7f || c > 0xff;
+}
+
+/** True for a field value with none of {@link badValueChar}. */
 function validValue(v: string): boolean {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if ((c < 0x20 && c !== 9) || c === 0x7f || c > 0xff) return false;
-  }
+  for (let i = 0; i < v.length; i++) if (badValueChar(v.charCodeAt(i))) return false;
   return true;
 }
 
@@ -109,7 +111,7 @@ function putField(k: string, x: string): void {
   } else {
     for (let i = 0; i < xn; i++) {
       const c = x.charCodeAt(i);
-      if ((c < 0x20 && c !== 9) || c === 0x7f || c > 0xff) return;
+      if (badValueChar(c)) return;
       b[p++] = c;
     }
   }
