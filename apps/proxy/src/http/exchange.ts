@@ -43,7 +43,6 @@ export interface UpgradeRequest {
 }
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'http2-settings']);
-export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 const h2Owners = new WeakMap<object, Exchange>();
 
 function onH2Close(this: object): void {

@@ -25,11 +25,12 @@ import type { RouteActionConfig } from '../config/route';
 import { Outcome, type UpstreamCluster } from '../cluster/cluster';
 import type { Host } from '../cluster/host';
 import { UpstreamTlsFactory } from '../security/transport';
-import { RESPONSE_HOP_BY_HOP, type Exchange } from './exchange';
+import type { Exchange } from './exchange';
+import { withoutResponseHopByHop } from './header-copy';
 import { originalDstHost } from '../cluster/level';
 import { localReply } from './local-reply';
 import type { H1Request, H1Response } from '../http1/server';
-import { onUpstreamPeer, onUpstreamResponseHeaders } from '../telemetry/layer';
+import { onUpstreamPeer, peerFromUpstreamResponse } from '../telemetry/layer';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -375,9 +376,9 @@ class Tunnel {
 
 /** The upstream response's headers without hop-by-hop ones, with the route's response mutations. */
 function responseHeaders(ex: Exchange, headers: Headers): Headers {
-  const out: Headers = {};
-  for (const k in headers) if (!RESPONSE_HOP_BY_HOP.has(k)) out[k] = headers[k];
-  if (ex.ctx.telemetry) onUpstreamResponseHeaders(ex, out);
+  const telemetry = !!ex.ctx.telemetry;
+  const out = withoutResponseHopByHop(headers, telemetry) as Headers;
+  if (telemetry) peerFromUpstreamResponse(ex, headers);
   const action = ex.action!;
   const w = ex.clusterIndex >= 0 ? action.weightedResponseMutations[ex.clusterIndex] : null;
   const fmt = ex.formatContext();

@@ -37,19 +37,11 @@ export class RequestTelemetry {
   constructor(readonly filter: TelemetryFilter, readonly ex: Exchange) {}
 }
 
-/** Records what the upstream's response says about its workload (outbound side): call with the upstream response headers. */
-export function onUpstreamResponseHeaders(ex: Exchange, headers: Record<string, string | string[] | undefined>): void {
-  if (headers[PEER_METADATA_HEADER] === undefined) return;
-  peerFromUpstreamResponse(ex, headers);
-  delete headers[PEER_METADATA_HEADER];
-  delete headers[PEER_METADATA_ID_HEADER];
-}
-
 /**
  * Records what the upstream's response says about its workload (outbound side), reading the
  * upstream response headers only: the caller leaves both peer metadata headers out of the copy it
- * sends downstream (what {@link onUpstreamResponseHeaders} deletes), so no header object is
- * turned into a slower dictionary-mode one by a `delete` on every response.
+ * sends downstream (`withoutResponseHopByHop`), so no header object is turned into a slower
+ * dictionary-mode one by a `delete` on every response.
  */
 export function peerFromUpstreamResponse(ex: Exchange, headers: Readonly<Record<string, string | string[] | undefined>>): void {
   const st = ex.telemetry;
