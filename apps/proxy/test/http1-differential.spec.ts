@@ -10,8 +10,8 @@ const long = Number(process.env.TSMESH_HTTP1_FUZZ ?? 0);
 const seed = Number(process.env.TSMESH_HTTP1_FUZZ_SEED ?? 0x5eed);
 
 describe('HTTP/1.1 codec vs llhttp (differential fuzz)', () => {
-  it(`agrees with llhttp on ${long || 100_000} generated and mutated messages (seed ${seed})`, () => {
-    const r = fuzz(seed, long || 100_000);
+  it(`agrees with llhttp on ${long || 100_000} generated and mutated messages (seed ${seed})`, async () => {
+    const r = await fuzz(seed, long || 100_000);
     expect(r.failures).toEqual([]);
     expect(r.cases).toBe(long || 100_000);
     // the generator must exercise both sides of the comparison
