@@ -36,6 +36,7 @@ function proxyCommand(type: 'sidecar' | 'router'): Command {
     .option('--access-log <stdout|off|path>', 'JSON access log (env ACCESS_LOG_FILE, empty = off; default stdout)')
     .option('--tracing-otlp <url>', 'OTLP/HTTP traces endpoint (env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; default none)')
     .option('--trace-sampling <percent>', 'percentage of new traces sampled (env TRACE_SAMPLING; default 1)')
+    .option('--heap-compaction <quiet|off>', 'compact the heap once config has been quiet this long after an update that grew it (needs node --expose-gc; default 1s)')
     .addOption(new Option('--proxyLogLevel <level>').hideHelp())
     .action(async (o: BootstrapFlags & { discoveryAddress?: string; proxyLogLevel?: string }) => {
       const boot = bootstrap(type, { ...o, logLevel: o.logLevel ?? o.proxyLogLevel });

@@ -33,7 +33,7 @@ const node = (app: string): string[] => ['node', join('dist', 'apps', app, 'main
 /** Image name (without tag or registry) → how it runs. */
 export const IMAGES: Record<string, ImageEntry> = {
   // the image's V8 flags and malloc arenas (apps/proxy/README.md, Memory; apps/proxy/launch.json)
-  'tsmesh/proxy': { entrypoint: ['node', '--max-semi-space-size=2', '--no-concurrent-recompilation', join('dist', 'apps', 'proxy', 'main.js')], env: { MALLOC_ARENA_MAX: '2' } },
+  'tsmesh/proxy': { entrypoint: ['node', '--max-semi-space-size=2', '--no-concurrent-recompilation', '--expose-gc', join('dist', 'apps', 'proxy', 'main.js')], env: { MALLOC_ARENA_MAX: '2' } },
   'tsmesh/control-plane': {
     entrypoint: node('control-plane'),
     // No API server: the control plane reads the file store the runtime writes.

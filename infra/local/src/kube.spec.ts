@@ -44,7 +44,7 @@ describe('Deployment → Pod', () => {
     const env = resolveEnv(c, facts, () => undefined);
     expect(env).toMatchObject({ POD_NAME: pod.metadata.name, POD_NAMESPACE: 'istio-system', INSTANCE_IP: '10.244.1.5', SERVICE_ACCOUNT: 'istio-ingressgateway-service-account', HOST_IP: '10.244.1.1' });
     const argv = containerArgv(c, ctx).map((a) => expandVars(a, env));
-    expect(argv.slice(0, 8)).toEqual(['node', '--max-semi-space-size=2', '--no-concurrent-recompilation', 'dist/apps/proxy/main.js', 'proxy', 'router', '--domain', 'istio-system.svc.cluster.local']);
+    expect(argv.slice(0, 9)).toEqual(['node', '--max-semi-space-size=2', '--no-concurrent-recompilation', '--expose-gc', 'dist/apps/proxy/main.js', 'proxy', 'router', '--domain', 'istio-system.svc.cluster.local']);
   });
 
   it('adapts the CA to the runtime: TokenReview becomes the JWKS', () => {

@@ -1,7 +1,7 @@
 /**
  * The admin endpoints (Envoy's, on localhost): /ready, /config_dump (Envoy's ConfigDump:
  * bootstrap, clusters, listeners, routes, secrets without keys; `?include_eds`, `?resource=`), /clusters, /listeners,
- * /stats, /stats/prometheus, /logging, /quitquitquit; and the readiness (`/healthz/ready`)
+ * /stats, /stats/prometheus, /memory, /logging, /quitquitquit; and the readiness (`/healthz/ready`)
  * and Prometheus (`/stats/prometheus`) servers on the pod's ports.
  */
 import http from 'node:http';
@@ -11,6 +11,7 @@ import type { ProxyContext } from '../context';
 import type { XdsConfig } from '../agent/xds-config';
 import type { ListenerManager } from '../listener/manager';
 import type { SecretStore } from '../security/secrets';
+import type { HeapCompaction } from '../agent/heap-compaction';
 import { bootstrapJson, configDump, selectResource, type BootstrapView } from './config-dump';
 
 /** What the admin server reads. */
@@ -26,7 +27,30 @@ export interface AdminSource {
   secrets?: SecretStore | null;
   startedAt?: Date;
   state(): 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
+  /** Heap compaction after config (`/memory`, `server.heap_compactions`). */
+  heap?: HeapCompaction;
   quit(): void;
+}
+
+/**
+ * Envoy's `/memory` (`envoy.admin.v3.Memory`, 64-bit integers as JSON strings) from V8's heap:
+ * `allocated` is the live JavaScript heap, `heap_size` the heap V8 has committed, and
+ * `total_physical_bytes` the process's resident set. `heap_compaction` is the proxy's own: whether
+ * compaction after config runs (agent/heap-compaction.ts), how often it ran, its last pause and
+ * the committed heap it returned.
+ */
+export function memoryJson(src: Pick<AdminSource, 'heap'>): Record<string, unknown> {
+  const m = process.memoryUsage();
+  const h = src.heap?.status();
+  return {
+    allocated: String(m.heapUsed),
+    heap_size: String(m.heapTotal),
+    pageheap_unmapped: '0',
+    pageheap_free: String(Math.max(0, m.heapTotal - m.heapUsed)),
+    total_thread_cache: '0',
+    total_physical_bytes: String(m.rss),
+    heap_compaction: h ? { mode: h.mode, compactions: String(h.compactions), last_pause_ms: h.lastPauseMs, last_released_bytes: String(h.lastReleasedBytes) } : { mode: 'off' },
+  };
 }
 
 /** Cluster stats as `[name, value]` pairs. */
@@ -53,6 +77,9 @@ export function statsText(src: AdminSource): string {
   lines.push(`server.state: ${src.state() === 'LIVE' ? 0 : src.state() === 'DRAINING' ? 1 : 2}`);
   lines.push(`server.total_connections: ${src.listeners.openConnections()}`);
   lines.push(`http.downstream_rq_active_total: ${src.ctx.activeRequests}`);
+  const m = process.memoryUsage();
+  lines.push(`server.memory_allocated: ${m.heapUsed}`, `server.memory_heap_size: ${m.heapTotal}`, `server.memory_physical_size: ${m.rss}`);
+  lines.push(`server.heap_compactions: ${src.heap?.status().compactions ?? 0}`);
   return `${lines.sort().join('\n')}\n`;
 }
 
@@ -76,6 +103,9 @@ export function prometheusText(src: AdminSource): string {
     out += `# TYPE ${name} ${gauge ? 'gauge' : 'counter'}\n${lines.join('\n')}\n`;
   }
   out += `# TYPE envoy_server_state gauge\nenvoy_server_state ${src.state() === 'LIVE' ? 0 : src.state() === 'DRAINING' ? 1 : 2}\n`;
+  const m = process.memoryUsage();
+  out += `# TYPE envoy_server_memory_allocated gauge\nenvoy_server_memory_allocated ${m.heapUsed}\n# TYPE envoy_server_memory_heap_size gauge\nenvoy_server_memory_heap_size ${m.heapTotal}\n`;
+  out += `# TYPE envoy_server_memory_physical_size gauge\nenvoy_server_memory_physical_size ${m.rss}\n`;
   return out;
 }
 
@@ -171,6 +201,7 @@ export function adminHandler(src: AdminSource): http.RequestListener {
       case '/listeners': return send(res, 200, JSON.stringify(src.listeners.listeners(), null, 2), 'application/json');
       case '/stats': return send(res, 200, statsText(src));
       case '/stats/prometheus': return send(res, 200, prometheusText(src), 'text/plain; version=0.0.4');
+      case '/memory': return send(res, 200, `${JSON.stringify(memoryJson(src), null, 2)}\n`, 'application/json');
       case '/logging': {
         const r = logging(src, req, url);
         return send(res, r.status, r.body);
@@ -186,7 +217,7 @@ export function adminHandler(src: AdminSource): http.RequestListener {
       }
       default:
         // the index, as Envoy's admin page lists its commands
-        return send(res, url.pathname === '/' ? 200 : 404, 'admin commands: /ready /config_dump /clusters /listeners /stats /stats/prometheus /logging /quitquitquit\n');
+        return send(res, url.pathname === '/' ? 200 : 404, 'admin commands: /ready /config_dump /clusters /listeners /stats /stats/prometheus /memory /logging /quitquitquit\n');
     }
   };
 }

@@ -41,6 +41,8 @@ export interface Bootstrap {
   workloadName: string;
   /** Cluster id (`ISTIO_META_CLUSTER_ID`). */
   clusterId: string;
+  /** Quiet time after applied config before a heap compaction (agent/heap-compaction.ts); null: off. */
+  heapCompactionQuietMs: number | null;
 }
 
 /** Flags as commander hands them over (strings), all optional. */
@@ -68,6 +70,7 @@ export interface BootstrapFlags {
   accessLog?: string;
   tracingOtlp?: string;
   traceSampling?: string;
+  heapCompaction?: string;
 }
 
 /** Parses Kubernetes downward-API label files (`key="value"` per line). */
@@ -139,6 +142,7 @@ export function bootstrap(type: ProxyType, f: BootstrapFlags, env: NodeJS.Proces
     traceSampling: Number(f.traceSampling ?? env.TRACE_SAMPLING ?? '1'),
     workloadName: env.ISTIO_META_WORKLOAD_NAME ?? '',
     clusterId: env.ISTIO_META_CLUSTER_ID ?? 'Kubernetes',
+    heapCompactionQuietMs: f.heapCompaction === 'off' ? null : parseDuration(f.heapCompaction ?? '1s'),
   };
 }
 

@@ -11,6 +11,7 @@ import type { RouteTable } from '../config/route';
 import type { ProxyContext } from '../context';
 import { Stats } from '../stats';
 import { XdsConfig } from './xds-config';
+import { HeapCompaction } from './heap-compaction';
 import { xdsNode, type Bootstrap } from './bootstrap';
 import { adminHandler, listenAdmin, prometheusText, readinessHandler, type AdminSource } from '../admin/admin';
 import { ProxySecurity } from '../security/proxy-security';
@@ -36,6 +37,7 @@ export class Proxy {
   mergedMetricsPort = 0;
   readonly security: ProxySecurity;
   readonly telemetry: ProxyTelemetry;
+  readonly heap: HeapCompaction;
   private readonly clusters = new ClusterManager();
   private readonly routes = new Map<string, RouteTable>();
   private readonly servers: http.Server[] = [];
@@ -60,7 +62,11 @@ export class Proxy {
     this.client = new AdsClient({ server: boot.discoveryAddress, node: xdsNode(boot), backoff: { initialMs: 200, maxMs: 10_000 } });
     this.vhdsClient = new DeltaAdsClient({ server: boot.discoveryAddress, node: xdsNode(boot), backoff: { initialMs: 200, maxMs: 10_000 } });
     this.xds = new XdsConfig(this.client, this.clusters, this.listeners, this.routes, this.security, this.vhdsClient);
-    this.xds.on('applied', (t: ResourceTypeUrl, v: string) => this.log.info({ type: TYPE_SHORT_NAME[t], version: v }, 'config applied'));
+    this.heap = new HeapCompaction({ quietMs: boot.heapCompactionQuietMs });
+    this.xds.on('applied', (t: ResourceTypeUrl, v: string) => {
+      this.log.info({ type: TYPE_SHORT_NAME[t], version: v }, 'config applied');
+      this.heap.configApplied();
+    });
     this.xds.on('rejected', (t: ResourceTypeUrl, v: string, m: string) => this.log.warn({ type: TYPE_SHORT_NAME[t], version: v, reason: m }, 'config rejected (NACK)'));
     this.xds.on('ready', () => this.log.info('first config applied: ready'));
     this.client.on('disconnected', (err?: Error) => this.log.warn({ err: err?.message }, 'xDS stream lost'));
@@ -87,6 +93,7 @@ export class Proxy {
       secrets: this.security.store,
       startedAt: new Date(),
       state: () => this.state(),
+      heap: this.heap,
       quit: () => void this.shutdown(),
     };
     const admin = await listenAdmin(adminHandler(src), this.boot.adminHost, this.boot.adminPort);
@@ -154,6 +161,7 @@ export class Proxy {
     this.listeners.close();
     this.clusters.close();
     this.security.stop();
+    this.heap.stop();
     void this.telemetry.close();
     for (const s of this.servers) {
       s.close();
