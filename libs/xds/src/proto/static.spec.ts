@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
 import { DECODE_OPTIONS, decodeMessage, encodeTrusted, enumZeroValues, messageCodec, unpack } from './codec';
 import { adsCodec } from './ads-service';
 import { envoyRoot, reflectionLoaded } from './registry';
@@ -75,5 +76,29 @@ describe('generated Envoy message code', () => {
     expect(codec.toObject(codec.decode(codec.encode(codec.fromObject({ message: { required: true } })).finish()))).toEqual({ message: { required: true } });
     expect(staticMessage('envoy.config.cluster.v3.NoSuchThing')).toBeUndefined();
     expect(() => messageCodec('type.googleapis.com/envoy.config.cluster.v3.NoSuchThing')).toThrow(/NoSuchThing/);
+  });
+});
+
+describe('decoded strings', () => {
+  // V8's own view of a string: a rope (cons string) or flat
+  setFlagsFromString('--allow-natives-syntax');
+  const isFlat = new Function('s', 'return %StringIsFlat(s)') as (s: string) => boolean;
+
+  it('are flat at every length, not ropes of 8-character pieces', () => {
+    const rope = ['outbound', '|8080||s', 'vc-12.be'].reduce((a, b) => a + b, '');
+    expect(isFlat(rope)).toBe(false); // the probe tells a rope
+    for (const name of ['a', 'outbound|8080||svc-12.bench-3.svc.cluster.local', `x${'y'.repeat(200)}`, 'naïve-ünïcode-名前-cluster']) {
+      const back = decodeMessage<{ name: string; eds_cluster_config: { service_name: string } }>(TypeUrl.Cluster, encodeTrusted(TypeUrl.Cluster, { name, eds_cluster_config: { service_name: name } }));
+      expect(back.name).toBe(name);
+      expect(isFlat(back.name), name).toBe(true);
+      expect(isFlat(back.eds_cluster_config.service_name), name).toBe(true);
+    }
+  });
+
+  it('are still refused when they are not UTF-8', () => {
+    // Cluster.name (field 1, length-delimited) holding a lone continuation byte and an overlong form
+    for (const bad of [[0x61, 0x80, 0x62], [0xc0, 0xaf]]) {
+      expect(() => decodeMessage(TypeUrl.Cluster, Uint8Array.from([0x0a, bad.length, ...bad]))).toThrow(/encoded data was not valid|utf-?8/i);
+    }
   });
 });
