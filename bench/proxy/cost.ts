@@ -44,7 +44,7 @@ const o = new Command()
   .option('--warmup <n>', 'requests before the measurements (default: a quarter of --requests)', (v) => Number(v))
   .option('--repeat <n>', 'measurements (after one warm-up of a quarter of the requests)', (v) => Number(v), 3)
   .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
-  .option('--profile-server', 'with --case mtls and --profile: profile the server-side proxy instead of the client-side one')
+  .option('--profile-server', 'with --case mtls and --profile or --instructions: measure the server-side proxy instead of the client-side one')
   .option('--profile-out <file>', 'keep the .cpuprofile there')
   .option('--instructions', 'run the measured process under callgrind and print user-space instructions per request')
   .option('--instructions-out <file>', "with --instructions: keep the last run's callgrind dump there (callgrind_annotate reads it)")
@@ -173,7 +173,7 @@ function allocationsPerRequest(head: SamplingNode, requests: number, top = 30): 
 async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][], inspect?: number): Promise<void> {
   console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections${o.rate ? `, paced at ${o.rate} rps` : ''}, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     await load(front, o.warmup ?? Math.ceil(o.requests / 4), o.connections);
-    const counted = o.instructions ? proxies[0].pid! : 0;
+    const counted = o.instructions ? proxies[o.case === 'mtls' && o.profileServer ? 1 : 0].pid! : 0;
     if (counted) execFileSync('callgrind_control', ['--instr=on', String(counted)], { stdio: 'ignore' });
     const session = inspect === undefined ? null : await inspector(inspect);
     if (session) await session('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
@@ -283,7 +283,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; clien
       const flags = [...o.proxyNodeFlags.split(/\s+/).filter(Boolean), '--trace-gc', ...(prof ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${profDir}`] : []),
         ...(inspect !== undefined ? [`--inspect=127.0.0.1:${inspect}`] : [])];
       const c = spawn(...launch(process.execPath, [...flags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
-        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], pod === 'cost-a'), {
+        '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', 'off'], pod === (o.case === 'mtls' && o.profileServer ? 'cost-b' : 'cost-a')), {
         stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...LAUNCH.env, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' },
       });
       const log = { out: '' };
