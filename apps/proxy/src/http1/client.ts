@@ -15,6 +15,7 @@ import { Http1Parser, RESPONSE, type ParserEvents } from './parser';
 import { COALESCE_MAX, sendRequestHead } from './wire';
 import { Admit, type PoolLimits } from '../cluster/limits';
 import { copyOf } from './bytes';
+import { headerObject, Repeats } from './header-object';
 import { sharedReadBuffer, SocketReads } from './reads';
 
 export { SocketReads };
@@ -442,17 +443,7 @@ export class H1ClientConnection implements ParserEvents {
     const x = this.x;
     if (x === null || p.status < 200) return; // interim responses are not forwarded
     this.keepAlive = p.keepAlive;
-    const h: Headers = {};
-    const raw = p.raw;
-    const names = p.names;
-    for (let i = 0; i < names.length; i++) {
-      const k = names[i];
-      const v = raw[2 * i + 1];
-      const cur = h[k];
-      if (cur === undefined) h[k] = v;
-      else if (Array.isArray(cur)) cur.push(v);
-      else h[k] = [cur, v];
-    }
+    const h = headerObject(p, Repeats.Response);
     this.headIn = x;
     x.handler.onResponseStart?.(x, p.status, h, p.reason);
   }
@@ -559,19 +550,6 @@ export interface H1UpgradeHandler {
   onError(err: Error): void;
 }
 
-function headersOf(p: Http1Parser): Headers {
-  const h: Headers = {};
-  for (let i = 0; i < p.names.length; i++) {
-    const k = p.names[i];
-    const v = p.raw[2 * i + 1];
-    const cur = h[k];
-    if (cur === undefined) h[k] = v;
-    else if (Array.isArray(cur)) cur.push(v);
-    else h[k] = [cur, v];
-  }
-  return h;
-}
-
 /**
  * Sends an Upgrade request on a connected socket (not pooled) and tells `handler` whether the
  * upstream switched protocols (101 only) or answered with an ordinary response; in that case the
@@ -619,14 +597,14 @@ export class H1UpgradeRequest implements ParserEvents {
       this.socket.removeAllListeners('close');
       this.socket.pause();
       const p = this.parser;
-      this.handler.onSwitched(p.status, headersOf(p), p.reason, this.socket, p.takeRest());
+      this.handler.onSwitched(p.status, headerObject(p, Repeats.Response), p.reason, this.socket, p.takeRest());
     }
   }
 
   onHead(p: Http1Parser): void {
     if (p.status < 200 || p.upgrade) return;
     this.state = 1;
-    this.handler.onResponse(p.status, headersOf(p), p.reason);
+    this.handler.onResponse(p.status, headerObject(p, Repeats.Response), p.reason);
   }
 
   onBody(chunk: Buffer): void {

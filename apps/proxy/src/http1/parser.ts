@@ -11,6 +11,7 @@
  * events go to one {@link ParserEvents} object per connection.
  */
 import { copyOf } from './bytes';
+import { HeaderShape } from './header-object';
 
 /** What a connection does with parsed messages (one object per connection, methods only). */
 export interface ParserEvents {
@@ -160,6 +161,8 @@ export class Http1Parser {
   raw: string[] = [];
   /** Lower-cased names, one per header (index i is raw[2i]). */
   names: string[] = [];
+  /** The last head's names and shape, for its header object (header-object.ts). */
+  readonly shape = new HeaderShape();
   /** The last texts per slot (TEXT_METHOD, TEXT_TARGET, TEXT_REASON, TEXT_VALUES + a common name's index). */
   private readonly texts: string[] = new Array<string>(TEXT_VALUES + COMMON_NAMES.length).fill('');
   /** The bytes of a kept text longer than TEXT_INLINE_MAX (else null). */

@@ -11,6 +11,7 @@ import type net from 'node:net';
 import { Http1Parser, REQUEST, type ParserEvents } from './parser';
 import { COALESCE_MAX, sendResponseHead, sendTrailers, STATUS_TEXT } from './wire';
 import { copyOf } from './bytes';
+import { headerObject, Repeats } from './header-object';
 import { downstreamReads, type DownstreamReads, type ReadTarget } from './reads';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -36,19 +37,6 @@ export interface H1ServerOptions {
 }
 
 /** Joins duplicate request headers as node:http's `joinDuplicateHeaders` does. */
-function headersObject(raw: string[], names: string[]): Headers {
-  const h: Headers = {};
-  for (let i = 0; i < names.length; i++) {
-    const k = names[i];
-    const v = raw[2 * i + 1];
-    const cur = h[k];
-    if (cur === undefined) h[k] = k === 'set-cookie' ? [v] : v;
-    else if (Array.isArray(cur)) cur.push(v);
-    else h[k] = k === 'cookie' ? `${cur}; ${v}` : `${cur}, ${v}`;
-  }
-  return h;
-}
-
 type Listener = (this: H1Request, arg?: never) => void;
 
 /**
@@ -90,7 +78,7 @@ export class H1Request {
     this.method = p.method;
     this.url = p.target;
     this.rawHeaders = p.raw;
-    this.headers = headersObject(p.raw, p.names);
+    this.headers = headerObject(p, Repeats.Request);
     this.httpVersionMinor = p.versionMinor;
     this.httpVersion = p.versionMinor === 1 ? '1.1' : '1.0';
   }
