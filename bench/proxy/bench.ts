@@ -263,6 +263,7 @@ async function main(): Promise<void> {
     const idA = 'sidecar~127.0.0.1~bench-a.default~default.svc.cluster.local';
     const idB = 'sidecar~127.0.0.1~bench-b.default~default.svc.cluster.local';
     const idL = 'sidecar~127.0.0.1~bench-log.default~default.svc.cluster.local';
+    const idO = 'sidecar~127.0.0.1~bench-one.default~default.svc.cluster.local';
     const idM = 'sidecar~127.0.0.1~bench-mesh.default~default.svc.cluster.local';
     // The mTLS pair, as Istio wires it: ISTIO_MUTUAL cluster on A (workload cert `default`, trust
     // bundle `ROOTCA`, B's SPIFFE ID, Istio ALPN), STRICT inbound chain on B; telemetry on (the default).
@@ -278,8 +279,8 @@ async function main(): Promise<void> {
       }],
     });
     cache.setSnapshot(idA, Snapshot.create('1', {
-      [TypeUrl.Listener]: [lst('one', tsOne, 'one'), lst('pair', tsPairA, 'pair'), lst('pair-mtls', tsMtlsA, 'pair-mtls'), lst('pair-grpc', tsGrpcA, 'pair-grpc')],
-      [TypeUrl.RouteConfiguration]: [rc('one', cUp.name!), rc('pair', cB.name!), rc('pair-mtls', cBm.name!), rc('pair-grpc', cGrpcB.name!)],
+      [TypeUrl.Listener]: [lst('pair', tsPairA, 'pair'), lst('pair-mtls', tsMtlsA, 'pair-mtls'), lst('pair-grpc', tsGrpcA, 'pair-grpc')],
+      [TypeUrl.RouteConfiguration]: [rc('pair', cB.name!), rc('pair-mtls', cBm.name!), rc('pair-grpc', cGrpcB.name!)],
       [TypeUrl.Cluster]: [cUp, cB, cBm, cGrpcB],
       [TypeUrl.ClusterLoadAssignment]: [eUp, eB, eBm, eGrpcB],
       [TypeUrl.Secret]: secrets(certA),
@@ -292,6 +293,8 @@ async function main(): Promise<void> {
       [TypeUrl.Secret]: secrets(certB),
     }));
     cache.setSnapshot(idL, Snapshot.create('1', { [TypeUrl.Listener]: [lst('one', tsOneLog, 'one')], [TypeUrl.RouteConfiguration]: [rc('one', cUp.name!)], [TypeUrl.Cluster]: [cUp], [TypeUrl.ClusterLoadAssignment]: [eUp] }));
+    // the one-proxy case on a proxy of its own (its RSS is the sidecar config's alone, not the pair cases' too)
+    cache.setSnapshot(idO, Snapshot.create('1', { [TypeUrl.Listener]: [lst('one', tsOne, 'one')], [TypeUrl.RouteConfiguration]: [rc('one', cUp.name!)], [TypeUrl.Cluster]: [cUp], [TypeUrl.ClusterLoadAssignment]: [eUp] }));
     cache.setSnapshot(idM, Snapshot.create('1', meshConfig(o.services, tsMesh, up)));
 
     const proxyFlags = o.proxyNodeFlags.split(/\s+/).filter(Boolean);
@@ -301,6 +304,7 @@ async function main(): Promise<void> {
       return start(pin(1, [process.execPath, ...proxyFlags, ...nodeFlags, proxyMain, 'proxy', 'sidecar', '--discovery-address', `127.0.0.1:${adsPort}`, '--admin-port', String(a), '--status-port', String(s),
         '--prometheus-port', String(p), '--merged-metrics-port', 'off', '--log-level', 'warn', '--access-log', accessLog]), { ...proxyEnv, POD_NAME: pod, POD_NAMESPACE: 'default', INSTANCE_IP: '127.0.0.1' });
     };
+    const tsO = await tsProxy('bench-one', 'off');
     const tsA = await tsProxy('bench-a', 'off');
     const tsB = await tsProxy('bench-b', 'off');
     const tsL = await tsProxy('bench-log', join(dir, 'tsmesh-access.log'));
@@ -310,11 +314,11 @@ async function main(): Promise<void> {
     for (const p of [up, grpcUp, ng1, ng1log, ng2, ngTlsA, ngTlsB, ngGrpcA, ngGrpcB, tsOne, tsOneLog, tsMesh, tsPairA, tsPairB, tsMtlsA, tsMtlsB, tsGrpcA, tsGrpcB, fwdPort]) await waitPort(p, 60_000);
     // the steady state after config: the proxies compact their heap 1 s after the last update (apps/proxy/README.md, Memory)
     await sleep(3000);
-    const idleRss = new Map<ChildProcess, number>([tsA, tsB, tsL, tsM, fwd, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rssMb(p.pid!)]));
+    const idleRss = new Map<ChildProcess, number>([tsO, tsA, tsB, tsL, tsM, fwd, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rssMb(p.pid!)]));
 
     const cases: Case[] = [
       { key: 'direct', label: 'direct', port: up, proxies: [] },
-      { key: 'tsmesh-1', label: 'tsmesh, one proxy', port: tsOne, proxies: [tsA] },
+      { key: 'tsmesh-1', label: 'tsmesh, one proxy', port: tsOne, proxies: [tsO] },
       { key: 'tsmesh-1-log', label: 'tsmesh, one proxy, access log on', port: tsOneLog, proxies: [tsL] },
       { key: 'tsmesh-1-mesh', label: `tsmesh, one proxy holding ${o.services} services`, port: tsMesh, proxies: [tsM] },
       { key: 'tsmesh-2', label: 'tsmesh, client+server proxies (plaintext)', port: tsPairA, proxies: [tsA, tsB] },
