@@ -312,7 +312,7 @@ async function main(): Promise<void> {
     // the floor of a proxy written in Node.js: a minimal forwarder on raw sockets, same Node, flags and environment
     const fwd = start(pin(1, [process.execPath, ...proxyFlags, resolve(root, 'bench/proxy/forwarder.mjs')]), { ...proxyEnv, FORWARDER_LISTEN: String(fwdPort), FORWARDER_UPSTREAM: String(up) });
     for (const p of [up, grpcUp, ng1, ng1log, ng2, ngTlsA, ngTlsB, ngGrpcA, ngGrpcB, tsOne, tsOneLog, tsMesh, tsPairA, tsPairB, tsMtlsA, tsMtlsB, tsGrpcA, tsGrpcB, fwdPort]) await waitPort(p, 60_000);
-    // the steady state after config: the proxies compact their heap 1 s after the last update (apps/proxy/README.md, Memory)
+    // the steady state after config: a proxy whose config grew its heap compacts it 1 s after the last update (apps/proxy/README.md, Memory)
     await sleep(3000);
     const idleRss = new Map<ChildProcess, number>([tsO, tsA, tsB, tsL, tsM, fwd, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rssMb(p.pid!)]));
 

@@ -42,6 +42,7 @@ const o = new Command()
   .option('--connections <n>', 'keep-alive connections of the client', (v) => Number(v), 32)
   .option('--rate <rps>', 'pace the requests at this rate (0: each connection sends its next request as soon as the last is answered)', (v) => Number(v), 0)
   .option('--warmup <n>', 'requests before the measurements (default: a quarter of --requests)', (v) => Number(v))
+  .option('--settle <s>', 'seconds to wait after the proxies listen, before the warm-up (a large config's heap compaction runs 1 s after its last update)', (v) => Number(v), 3)
   .option('--repeat <n>', 'measurements (after one warm-up of a quarter of the requests)', (v) => Number(v), 3)
   .option('--profile', 'profile the first proxy (--cpu-prof) and print its top self-time entries')
   .option('--profile-server', 'with --case mtls and --profile or --instructions: measure the server-side proxy instead of the client-side one')
@@ -52,7 +53,7 @@ const o = new Command()
   .option('--proxy-main <file>', 'the proxy build to run', 'dist/apps/proxy/main.js')
   .option('--proxy-node-flags <flags>', "V8/Node flags for the proxies (the image's: apps/proxy/launch.json)", LAUNCH.nodeFlags.join(' '))
   .parse()
-  .opts<{ case: string; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileServer?: boolean; alloc?: boolean; instructions?: boolean; instructionsOut?: string; warmup?: number; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
+  .opts<{ case: string; settle: number; rate: number; requests: number; connections: number; repeat: number; profile?: boolean; profileServer?: boolean; alloc?: boolean; instructions?: boolean; instructionsOut?: string; warmup?: number; profileOut?: string; proxyNodeFlags: string; proxyMain: string }>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const procs: ChildProcess[] = [];
@@ -171,6 +172,7 @@ function allocationsPerRequest(head: SamplingNode, requests: number, top = 30): 
 
 /** Warm-up, then `--repeat` measurements of `--requests` requests: CPU-seconds per 100k requests of `proxies`. */
 async function measure(front: number, proxies: ChildProcess[], gcs0: () => number[][], inspect?: number): Promise<void> {
+  if (proxies.length && o.settle > 0) await new Promise((r) => setTimeout(r, o.settle * 1000));
   console.log(`case ${o.case}, ${o.requests} requests × ${o.repeat}, ${o.connections} connections${o.rate ? `, paced at ${o.rate} rps` : ''}, proxy pids ${proxies.map((p) => p.pid).join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     await load(front, o.warmup ?? Math.ceil(o.requests / 4), o.connections);
     const counted = o.instructions ? proxies[o.case === 'mtls' && o.profileServer ? 1 : 0].pid! : 0;

@@ -1,8 +1,9 @@
 /**
  * Heap compaction after config in the real process, started with the image's flags
- * (apps/proxy/launch.json, `--expose-gc` among them): a 400-service config, then one compaction
+ * (apps/proxy/launch.json, `--expose-gc` among them): a 1,000-service config, then one compaction
  * once it is quiet, reported by Envoy's `/memory`, `/stats` and `/stats/prometheus`; the proxy
- * serves on. Without `--expose-gc` it says compaction is unavailable.
+ * serves on. A one-service config grows the heap too little to pay for one. Without `--expose-gc`
+ * it says compaction is unavailable.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,7 +15,7 @@ import { bundleProxy, removeBundle, run, waitOutput, type Proc } from './process
 
 const root = resolve(import.meta.dirname, '../../..');
 const launch = JSON.parse(readFileSync(resolve(root, 'apps/proxy/launch.json'), 'utf8')) as { nodeFlags: string[]; env: Record<string, string> };
-const SERVICES = 400;
+const SERVICES = 1000;
 
 const get = (port: number, path: string) =>
   new Promise<string>((ok, fail) => http.get({ host: '127.0.0.1', port, path }, (res) => {
@@ -32,9 +33,9 @@ describe('heap compaction after config (real process, the image flags)', () => {
   let listenPort = 0;
   const procs: Proc[] = [];
 
-  const start = async (pod: string, port: number, nodeFlags: string[], extra: string[] = []) => {
+  const start = async (pod: string, port: number, nodeFlags: string[], extra: string[] = [], services = SERVICES) => {
     const nodeId = `sidecar~127.0.0.1~${pod}.default~default.svc.cluster.local`;
-    const names = Array.from({ length: SERVICES }, (_, i) => `svc-${i}.default.svc.cluster.local`);
+    const names = Array.from({ length: services }, (_, i) => `svc-${i}.default.svc.cluster.local`);
     cp.cache.setSnapshot(nodeId, Snapshot.create('1', {
       [TypeUrl.Listener]: [listener({ name: 'http', address: '127.0.0.1', port, filterChains: [{ filters: [httpConnectionManager({ statPrefix: 'http', rdsName: 'r' })] }] })],
       [TypeUrl.RouteConfiguration]: [routeConfiguration('r', [
@@ -92,6 +93,13 @@ describe('heap compaction after config (real process, the image flags)', () => {
     // no more config, no more compactions
     await new Promise((ok) => setTimeout(ok, 800));
     expect((JSON.parse(await get(admin, '/memory')) as Memory).heap_compaction.compactions).toBe('1');
+  }, 60_000);
+
+  it('a one-service config is not worth a compaction: none runs', async () => {
+    const admin = await start('heap-small', await listenerPort(), launch.nodeFlags, ['--heap-compaction', '300ms'], 1);
+    await new Promise((ok) => setTimeout(ok, 1500));
+    const m = JSON.parse(await get(admin, '/memory')) as Memory;
+    expect(m.heap_compaction).toMatchObject({ mode: 'on', compactions: '0' });
   }, 60_000);
 
   it('without --expose-gc, /memory says compaction is unavailable', async () => {

@@ -8,15 +8,21 @@ const MB = 1024 * 1024;
 describe('heap compaction after config', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('waits for the config to be quiet, compacts once per burst, only on growth, at most once per interval', () => {
+  it('waits for the config to be quiet, compacts once per burst, only on growth since the start or the last one, at most once per interval', () => {
     vi.useFakeTimers();
-    let heap = 40 * MB;
+    let heap = 20 * MB; // at the start
     const calls: unknown[] = [];
     const h = new HeapCompaction({
       quietMs: 1000, minGrowthBytes: 4 * MB, minIntervalMs: 30_000, now: () => Date.now(),
       heapSize: () => heap, gc: (o) => { calls.push(o); heap = 24 * MB; },
     });
     expect(h.status().mode).toBe('on');
+    // a small config: the heap grew by less than the threshold since the start
+    heap = 23 * MB;
+    h.configApplied();
+    vi.advanceTimersByTime(5000);
+    expect(calls).toEqual([]);
+    heap = 40 * MB;
     // a burst of updates: each restarts the quiet time
     for (let i = 0; i < 5; i++) {
       h.configApplied();
