@@ -32,6 +32,12 @@ export interface AdminSource {
   quit(): void;
 }
 
+/** Envoy's `server.memory_allocated`, `_heap_size` and `_physical_size`, from V8's heap and the resident set. */
+function serverMemory(): { allocated: number; heapSize: number; physical: number } {
+  const m = process.memoryUsage();
+  return { allocated: m.heapUsed, heapSize: m.heapTotal, physical: m.rss };
+}
+
 /**
  * Envoy's `/memory` (`envoy.admin.v3.Memory`, 64-bit integers as JSON strings) from V8's heap:
  * `allocated` is the live JavaScript heap, `heap_size` the heap V8 has committed, and
@@ -40,15 +46,15 @@ export interface AdminSource {
  * the committed heap it returned.
  */
 export function memoryJson(src: Pick<AdminSource, 'heap'>): Record<string, unknown> {
-  const m = process.memoryUsage();
+  const m = serverMemory();
   const h = src.heap?.status();
   return {
-    allocated: String(m.heapUsed),
-    heap_size: String(m.heapTotal),
+    allocated: String(m.allocated),
+    heap_size: String(m.heapSize),
     pageheap_unmapped: '0',
-    pageheap_free: String(Math.max(0, m.heapTotal - m.heapUsed)),
+    pageheap_free: String(Math.max(0, m.heapSize - m.allocated)),
     total_thread_cache: '0',
-    total_physical_bytes: String(m.rss),
+    total_physical_bytes: String(m.physical),
     heap_compaction: h ? { mode: h.mode, compactions: String(h.compactions), last_pause_ms: h.lastPauseMs, last_released_bytes: String(h.lastReleasedBytes) } : { mode: 'off' },
   };
 }
@@ -77,8 +83,8 @@ export function statsText(src: AdminSource): string {
   lines.push(`server.state: ${src.state() === 'LIVE' ? 0 : src.state() === 'DRAINING' ? 1 : 2}`);
   lines.push(`server.total_connections: ${src.listeners.openConnections()}`);
   lines.push(`http.downstream_rq_active_total: ${src.ctx.activeRequests}`);
-  const m = process.memoryUsage();
-  lines.push(`server.memory_allocated: ${m.heapUsed}`, `server.memory_heap_size: ${m.heapTotal}`, `server.memory_physical_size: ${m.rss}`);
+  const m = serverMemory();
+  lines.push(`server.memory_allocated: ${m.allocated}`, `server.memory_heap_size: ${m.heapSize}`, `server.memory_physical_size: ${m.physical}`);
   lines.push(`server.heap_compactions: ${src.heap?.status().compactions ?? 0}`);
   return `${lines.sort().join('\n')}\n`;
 }
@@ -103,9 +109,8 @@ export function prometheusText(src: AdminSource): string {
     out += `# TYPE ${name} ${gauge ? 'gauge' : 'counter'}\n${lines.join('\n')}\n`;
   }
   out += `# TYPE envoy_server_state gauge\nenvoy_server_state ${src.state() === 'LIVE' ? 0 : src.state() === 'DRAINING' ? 1 : 2}\n`;
-  const m = process.memoryUsage();
-  out += `# TYPE envoy_server_memory_allocated gauge\nenvoy_server_memory_allocated ${m.heapUsed}\n# TYPE envoy_server_memory_heap_size gauge\nenvoy_server_memory_heap_size ${m.heapTotal}\n`;
-  out += `# TYPE envoy_server_memory_physical_size gauge\nenvoy_server_memory_physical_size ${m.rss}\n`;
+  const m = serverMemory();
+  for (const [k, v] of [['allocated', m.allocated], ['heap_size', m.heapSize], ['physical_size', m.physical]] as const) out += `# TYPE envoy_server_memory_${k} gauge\nenvoy_server_memory_${k} ${v}\n`;
   return out;
 }
 
