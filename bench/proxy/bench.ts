@@ -29,7 +29,7 @@ import {
 } from '@tsmesh/xds';
 import { createRootCa, createWorkloadCert } from '@tsmesh/certs';
 import { meshConfig } from './config';
-import { topSelfTime, type ProfileEntry } from './cpuprofile';
+import { busyByKind, CODE_KINDS, topSelfTime, type CodeKind, type ProfileEntry } from './cpuprofile';
 import { LAUNCH, launchEnv } from './launch';
 import { freePort, waitPort } from './ports';
 
@@ -101,16 +101,23 @@ http {
   return start(pin(name === 'upstream' ? 0 : 1, [bin, '-p', prefix, '-c', conf]));
 }
 
-function cpuSeconds(pid: number): number {
+/** A process's CPU time so far, in seconds: user space and kernel (system calls, the network stack on its behalf). */
+function cpuTimes(pid: number): { user: number; sys: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(parts[11]) + Number(parts[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+  return { user: Number(parts[11]) / 100, sys: Number(parts[12]) / 100 }; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-function rssMb(pid: number): number {
+function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+/** Resident set size in MB: all of it, the file-backed part (the node binary's and libraries' pages, shared with every process mapping them) and the anonymous part (heaps). */
+function rss(pid: number): { total: number; file: number; anon: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(s);
-  return m ? Number(m[1]) / 1024 : NaN;
+  const kb = (k: string) => { const m = new RegExp(`${k}:\\s+(\\d+) kB`).exec(s); return m ? Number(m[1]) / 1024 : NaN; };
+  return { total: kb('VmRSS'), file: kb('RssFile'), anon: kb('RssAnon') + kb('RssShmem') };
 }
 
 function pct(sorted: Float64Array, p: number): number {
@@ -195,9 +202,16 @@ async function maxRate(port: number, seconds: number, connections: number): Prom
 
 interface Row { case: string; metric: string; unit: string; value: number; baseline: number | null; target: number | null }
 
+/** A profile's top self-time entries and its busy samples by kind of code. */
+type Profile = { top: ProfileEntry[]; kinds: Record<CodeKind, number> } | null;
+interface Profiles { tsmesh: Profile; floor: Profile }
+
 interface Case { key: string; label: string; port: number; proxies: ChildProcess[]; grpc?: boolean }
 type Percentiles = { p50: number; p90: number; p99: number };
-interface Result { p50: number; p90: number; p99: number; added: Percentiles; cpuPer1k: number[]; rss: number[]; idleRss: number[]; rps: number; rpsPerCore: number; errors: number }
+type RssParts = { total: number; file: number; anon: number };
+/** CPU per request at maximum rate, per proxy, in µs: user space and kernel. */
+type CpuPerRequest = { user: number; sys: number };
+interface Result { p50: number; p90: number; p99: number; added: Percentiles; cpuPer1k: number[]; rss: number[]; idleRss: number[]; rssParts: RssParts[]; idleRssParts: RssParts[]; rps: number; rpsPerCore: number; maxCpu: CpuPerRequest; errors: number }
 
 async function main(): Promise<void> {
   const bin = ensureNginx();
@@ -314,7 +328,7 @@ async function main(): Promise<void> {
     for (const p of [up, grpcUp, ng1, ng1log, ng2, ngTlsA, ngTlsB, ngGrpcA, ngGrpcB, tsOne, tsOneLog, tsMesh, tsPairA, tsPairB, tsMtlsA, tsMtlsB, tsGrpcA, tsGrpcB, fwdPort]) await waitPort(p, 60_000);
     // the steady state after config: a proxy whose config grew its heap compacts it 1 s after the last update (apps/proxy/README.md, Memory)
     await sleep(3000);
-    const idleRss = new Map<ChildProcess, number>([tsO, tsA, tsB, tsL, tsM, fwd, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rssMb(p.pid!)]));
+    const idleRss = new Map<ChildProcess, RssParts>([tsO, tsA, tsB, tsL, tsM, fwd, ngOne, ngOneLog, ngPairA, ngTlsAProc, ngTlsBProc, ngGrpcAProc, ngGrpcBProc].map((p) => [p, rss(p.pid!)]));
 
     const cases: Case[] = [
       { key: 'direct', label: 'direct', port: up, proxies: [] },
@@ -338,8 +352,11 @@ async function main(): Promise<void> {
     // median over the rounds, and the latency a case adds is paired by round (its percentile minus
     // direct's in the same round, median over the rounds), so one disturbed round moves neither,
     // and a spike in direct's tail cannot make a baseline negative. CPU is averaged over all rounds.
-    type Acc = { lat: Percentiles[]; cpu: number[]; secs: number; rss: number[]; rps: number; rpsPerCore: number; errors: number };
-    const acc = new Map<string, Acc>([...cases, ...grpcCases].map((c) => [c.key, { lat: [], cpu: c.proxies.map(() => 0), secs: 0, rss: c.proxies.map(() => 0), rps: 0, rpsPerCore: 0, errors: 0 }]));
+    type Acc = { lat: Percentiles[]; cpu: number[]; secs: number; rss: RssParts[]; rps: number; rpsPerCore: number; maxUser: number; maxSys: number; maxRequests: number; errors: number };
+    const acc = new Map<string, Acc>([...cases, ...grpcCases].map((c) => [c.key, {
+      lat: [], cpu: c.proxies.map(() => 0), secs: 0, rss: c.proxies.map(() => ({ total: 0, file: 0, anon: 0 })), rps: 0, rpsPerCore: 0, maxUser: 0, maxSys: 0, maxRequests: 0, errors: 0,
+    }]));
+    const peak = (a: Acc, i: number, p: ChildProcess) => { const r = rss(p.pid!); if (r.total > a.rss[i].total) a.rss[i] = r; };
     // Fixed-rate phase under SCHED_RR (it needs well under one core in total), so that latency
     // measures the proxies rather than how long other work on the machine keeps them waiting.
     const all = [process.pid, ...procs.map((p) => p.pid!)];
@@ -362,7 +379,7 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const fr = await fixedRate(c.port, o.rate, o.duration);
         const secs = (performance.now() - t0) / 1000;
-        c.proxies.forEach((p, i) => { a.cpu[i] += cpuSeconds(p.pid!) - cpu0[i]; a.rss[i] = Math.max(a.rss[i], rssMb(p.pid!)); });
+        c.proxies.forEach((p, i) => { a.cpu[i] += cpuSeconds(p.pid!) - cpu0[i]; peak(a, i, p); });
         a.secs += secs;
         a.lat.push({ p50: fr.p50, p90: fr.p90, p99: fr.p99 });
         a.errors += fr.errors;
@@ -375,14 +392,17 @@ async function main(): Promise<void> {
     for (let round = 0; round < o.maxRounds; round++) {
       for (const c of [...cases, ...grpcCases]) {
         const a = acc.get(c.key)!;
-        const mc0 = c.proxies.map((p) => cpuSeconds(p.pid!));
+        const mc0 = c.proxies.map((p) => cpuTimes(p.pid!));
         const m0 = performance.now();
         const mr = await load(c, o.maxDuration);
         const ms = (performance.now() - m0) / 1000;
-        const cores = c.proxies.reduce((x, p, i) => x + (cpuSeconds(p.pid!) - mc0[i]) / ms, 0);
+        const used = c.proxies.map((p, i) => { const t = cpuTimes(p.pid!); return { user: t.user - mc0[i].user, sys: t.sys - mc0[i].sys }; });
+        const cores = used.reduce((x, u) => x + (u.user + u.sys) / ms, 0);
         const perCore = c.proxies.length ? (mr.rps * c.proxies.length) / Math.max(cores, 0.01) : mr.rps;
+        for (const u of used) { a.maxUser += u.user; a.maxSys += u.sys; }
+        a.maxRequests += mr.rps * ms * c.proxies.length;
         a.errors += mr.errors;
-        if (c.grpc) c.proxies.forEach((p, i) => { a.rss[i] = Math.max(a.rss[i], rssMb(p.pid!)); });
+        if (c.grpc) c.proxies.forEach((p, i) => peak(a, i, p));
         if (mr.rps > a.rps) { a.rps = mr.rps; a.rpsPerCore = perCore; }
         console.log(`round ${round + 1} ${c.label}: max ${mr.rps.toFixed(0)} rps, proxy cores ${cores.toFixed(2)}, per proxy core ${perCore.toFixed(0)}, errors ${mr.errors}`);
       }
@@ -393,29 +413,43 @@ async function main(): Promise<void> {
       const a = acc.get(c.key)!;
       const at = (k: keyof Percentiles) => median(a.lat.map((l) => l[k]));
       const added = (k: keyof Percentiles) => median(a.lat.map((l, i) => l[k] - direct[i][k]));
-      res.set(c.key, { p50: at('p50'), p90: at('p90'), p99: at('p99'), added: { p50: added('p50'), p90: added('p90'), p99: added('p99') }, cpuPer1k: a.cpu.map((x) => (a.secs ? x / a.secs / (o.rate / 1000) : NaN)), rss: a.rss, idleRss: c.proxies.map((p) => idleRss.get(p) ?? NaN), rps: a.rps, rpsPerCore: a.rpsPerCore, errors: a.errors });
+      const idle = c.proxies.map((p) => idleRss.get(p) ?? { total: NaN, file: NaN, anon: NaN });
+      const us = (x: number) => (a.maxRequests ? (1e6 * x) / a.maxRequests : NaN);
+      res.set(c.key, {
+        p50: at('p50'), p90: at('p90'), p99: at('p99'), added: { p50: added('p50'), p90: added('p90'), p99: added('p99') },
+        cpuPer1k: a.cpu.map((x) => (a.secs ? x / a.secs / (o.rate / 1000) : NaN)), rss: a.rss.map((r) => r.total), idleRss: idle.map((r) => r.total), rssParts: a.rss, idleRssParts: idle,
+        rps: a.rps, rpsPerCore: a.rpsPerCore, maxCpu: { user: us(a.maxUser), sys: us(a.maxSys) }, errors: a.errors,
+      });
     }
 
-    // A CPU profile of one proxy at maximum rate: the one-proxy case on a fresh proxy started with --cpu-prof.
-    let profile: ProfileEntry[] = [];
+    // CPU profiles at maximum rate, each of a fresh process started with --cpu-prof: one tsmesh
+    // proxy (the one-proxy config) and the floor. The load's samples only: the profile ends when
+    // the process exits, just after the load.
+    const profiled = async (name: string, port: number, started: (flags: string[]) => Promise<ChildProcess>) => {
+      const profDir = join(dir, `cpuprofile-${name}`);
+      const p = await started(['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+      await waitPort(port, 60_000);
+      await maxRate(port, 1, o.connections);
+      const loadStarted = performance.now();
+      await maxRate(port, o.profileSeconds, o.connections);
+      const loadEnded = performance.now();
+      p.kill('SIGINT'); // the proxy drains and exits, the forwarder exits; --cpu-prof writes the profile on exit
+      await new Promise((r) => p.once('exit', r));
+      const window = (loadEnded - loadStarted) / 1000 + (performance.now() - loadEnded) / 1000;
+      const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+      return file ? { top: topSelfTime(join(profDir, file), 15, window), kinds: busyByKind(join(profDir, file), window).share } : null;
+    };
+    let profile: Profiles = { tsmesh: null, floor: null };
     if (o.profileSeconds > 0) {
-      const profDir = join(dir, 'cpuprofile');
-      // its own node: the one-proxy listener on its own port, telemetry on, access log off
+      // its own proxy: the one-proxy listener on its own port, telemetry on, access log off
       const tsProf = await freePort();
       const idP = 'sidecar~127.0.0.1~bench-prof.default~default.svc.cluster.local';
       cache.setSnapshot(idP, Snapshot.create('1', { [TypeUrl.Listener]: [lst('one', tsProf, 'one')], [TypeUrl.RouteConfiguration]: [rc('one', cUp.name!)], [TypeUrl.Cluster]: [cUp], [TypeUrl.ClusterLoadAssignment]: [eUp] }));
-      const prof = await tsProxy('bench-prof', 'off', ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
-      await waitPort(tsProf, 60_000);
-      await maxRate(tsProf, 1, o.connections);
-      const loadStarted = performance.now();
-      await maxRate(tsProf, o.profileSeconds, o.connections);
-      const loadEnded = performance.now();
-      prof.kill('SIGINT'); // the proxy drains and exits; --cpu-prof writes the profile on exit
-      await new Promise((r) => prof.once('exit', r));
-      // only the samples of the load (the profile ends when the proxy exits, just after it)
-      const window = (loadEnded - loadStarted) / 1000 + (performance.now() - loadEnded) / 1000;
-      const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
-      if (file) profile = topSelfTime(join(profDir, file), 15, window);
+      const fwdProf = await freePort();
+      profile = {
+        tsmesh: await profiled('tsmesh', tsProf, (flags) => tsProxy('bench-prof', 'off', flags)),
+        floor: await profiled('floor', fwdProf, async (flags) => start(pin(1, [process.execPath, ...proxyFlags, ...flags, resolve(root, 'bench/proxy/forwarder.mjs')]), { ...proxyEnv, FORWARDER_LISTEN: String(fwdProf), FORWARDER_UPSTREAM: String(up) })),
+      };
     }
 
     const d = res.get('direct')!;
@@ -480,7 +514,101 @@ function round(v: number): number {
   return Math.round(v * 1000) / 1000;
 }
 
-function writeResults(rows: Row[], res: Map<string, { errors: number }>, profile: ProfileEntry[], loadStart: number[]): void {
+const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+
+/**
+ * Where the targets' misses come from, from this run's own measurements: CPU per request at
+ * maximum rate split into user space and kernel, the one proxy's and the floor's busy time by kind
+ * of code, and resident memory split into file-backed and anonymous pages.
+ */
+function whereMissesComeFrom(res: Map<string, Result>, profile: Profiles): string[] {
+  const r = (k: string) => res.get(k)!;
+  const tot = (c: CpuPerRequest) => c.user + c.sys;
+  const cpuRow = (label: string, k: string) => {
+    const c = r(k).maxCpu;
+    return `| ${label} | ${fmt(c.user)} | ${fmt(c.sys)} | ${fmt(tot(c))} | ${fmt(1e6 / tot(c), 0)} |`;
+  };
+  const one = r('tsmesh-1').maxCpu;
+  const floor = r('node-forwarder').maxCpu;
+  const ng1 = r('nginx-1').maxCpu;
+  const mtls = r('tsmesh-2-mtls').maxCpu;
+  const ngTls = r('nginx-2-tls').maxCpu;
+  const budgetOne = tot(ng1) / 0.8;
+  const budgetMtls = tot(ngTls) / 0.6;
+  const lines = [
+    '## Where the misses come from',
+    '',
+    "All from this run. **CPU per request at maximum rate:** each proxy process's CPU time over all max-rate rounds (`/proc/<pid>/stat`: user space, and kernel: system calls and the network stack working on its behalf) divided by the requests it served; a pair's two proxies averaged. Its inverse is a rate per proxy core (the table above takes the best round, this the mean of all).",
+    '',
+    '| case | user µs | kernel µs | total µs | rps per core |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    cpuRow('nginx, one proxy', 'nginx-1'),
+    cpuRow('the floor (forwarder.mjs)', 'node-forwarder'),
+    cpuRow('tsmesh, one proxy', 'tsmesh-1'),
+    cpuRow(`tsmesh, one proxy holding ${o.services} services`, 'tsmesh-1-mesh'),
+    cpuRow('nginx, plaintext pair', 'nginx-2'),
+    cpuRow('tsmesh, plaintext pair', 'tsmesh-2'),
+    cpuRow('nginx, TLS pair', 'nginx-2-tls'),
+    cpuRow('tsmesh, mTLS pair', 'tsmesh-2-mtls'),
+    '',
+    `- **One proxy, rate per core** (target 0.8 × nginx): nginx's ${fmt(tot(ng1))} µs per request allow ${fmt(budgetOne)} µs. The floor, which only moves bytes, takes ${fmt(tot(floor))} µs (kernel ${fmt(floor.sys)}, user ${fmt(floor.user)}): that leaves ${fmt(budgetOne - tot(floor))} µs for routing, header rewriting, telemetry and timeouts. tsmesh spends ${fmt(tot(one) - tot(floor))} µs beyond the floor (user ${fmt(one.user - floor.user)}, kernel ${fmt(one.sys - floor.sys)}).`,
+    `- **mTLS pair, rate per core** (target 0.6 × the nginx TLS pair): the nginx TLS pair's ${fmt(tot(ngTls))} µs per request per proxy (user ${fmt(ngTls.user)}, kernel ${fmt(ngTls.sys)}) allow ${fmt(budgetMtls)} µs; tsmesh takes ${fmt(tot(mtls))} µs (user ${fmt(mtls.user)}, kernel ${fmt(mtls.sys)}).`,
+    '',
+  ];
+  const t = profile.tsmesh;
+  const f = profile.floor;
+  if (t && f) {
+    const names: Record<CodeKind, string> = {
+      script: "the process's own JavaScript (tsmesh's bundle; the forwarder's script)",
+      node: "Node's built-in JavaScript (streams, net, timers)",
+      native: 'native functions the profile names (socket writes, with their system calls)',
+      program: 'native code outside JavaScript (libuv delivering reads, V8 runtime and compiler)',
+      gc: 'garbage collection (main thread)',
+    };
+    const ts = tot(one);
+    const fs = tot(floor);
+    lines.push(
+      `**Where one proxy's busy time goes:** each kind's share of the busy samples (idle left out) in the CPU profiles below, times that case's CPU per request above, in µs per request. The profiles sample the main thread only.`,
+      '',
+      '| code | tsmesh | floor | difference |',
+      '| --- | ---: | ---: | ---: |',
+      ...CODE_KINDS.map((k) => `| ${names[k]} | ${fmt(t.kinds[k] * ts, 2)} | ${fmt(f.kinds[k] * fs, 2)} | ${fmt(t.kinds[k] * ts - f.kinds[k] * fs, 2)} |`),
+      `| total | ${fmt(ts, 2)} | ${fmt(fs, 2)} | ${fmt(ts - fs, 2)} |`,
+      '',
+    );
+  }
+  const mb = (p: RssParts) => `${fmt(p.total)} | ${fmt(p.file)} | ${fmt(p.anon)}`;
+  // a case's largest process
+  const peakOf = (ps: RssParts[]) => ps.reduce((x, y) => (y.total > x.total ? y : x));
+  const rssRow = (label: string, k: string) => {
+    const x = r(k);
+    return [`| ${label}, idle with config | ${mb(peakOf(x.idleRssParts))} |`, `| ${label}, @${o.rate} rps | ${mb(peakOf(x.rssParts))} |`];
+  };
+  const fl = r('node-forwarder');
+  const oneR = r('tsmesh-1');
+  lines.push(
+    "**Resident memory** (`/proc/<pid>/status`): file-backed pages are the node binary's and its libraries' (shared by every process that maps them, but counted in each one's RSS); anonymous pages are the heaps (V8's, malloc's), in MB.",
+    '',
+    '| process | RSS | file-backed | anonymous |',
+    '| --- | ---: | ---: | ---: |',
+    ...rssRow('nginx, one proxy', 'nginx-1'),
+    ...rssRow('the floor (forwarder.mjs)', 'node-forwarder'),
+    ...rssRow('tsmesh, one proxy', 'tsmesh-1'),
+    ...rssRow(`tsmesh, one proxy holding ${o.services} services`, 'tsmesh-1-mesh'),
+    '',
+    `- **RSS targets** (idle ≤ 50 MB, ≤ 60 MB at ${o.rate} rps, ≤ 80 MB with ${o.services} services): the floor, a Node.js process that forwards bytes and holds no proxy code, takes ${fmt(peakOf(fl.idleRssParts).total)} MB idle and ${fmt(peakOf(fl.rssParts).total)} MB at ${o.rate} rps, ${fmt(peakOf(fl.idleRssParts).file)} MB of them file-backed. tsmesh's one proxy is ${fmt(peakOf(oneR.idleRssParts).total - peakOf(fl.idleRssParts).total)} MB above it idle (file-backed ${fmt(peakOf(oneR.idleRssParts).file - peakOf(fl.idleRssParts).file)}: more of Node's own code in use, TLS, HTTP/2, the compiled bundle; anonymous ${fmt(peakOf(oneR.idleRssParts).anon - peakOf(fl.idleRssParts).anon)}: V8's heap with the modules and the config).`,
+    '',
+  );
+  return lines;
+}
+
+function profileTable(title: string, p: Profile): string[] {
+  if (!p) return [`${title}: not taken in this run (\`--profile-seconds 0\`).`, ''];
+  return [`${title}; functions by self time (share of all samples, idle and GC included):`, '', '| self time | function | where |', '| ---: | --- | --- |',
+    ...p.top.map((e) => `| ${e.percent.toFixed(1)}% | \`${e.fn}\` | ${e.where} |`), ''];
+}
+
+function writeResults(rows: Row[], res: Map<string, Result>, profile: Profiles, loadStart: number[]): void {
   const out = resolve(root, o.out);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(`${out}.json`, `${JSON.stringify(rows, null, 2)}\n`);
@@ -506,13 +634,11 @@ function writeResults(rows: Row[], res: Map<string, { errors: number }>, profile
     '| --- | --- | --- | ---: | ---: | ---: | --- |',
     ...rows.map((r) => `| ${r.case} | ${r.metric} | ${r.unit} | ${r.value} | ${r.baseline ?? ''} | ${r.target ?? ''} | ${verdict(r)} |`),
     '',
-    '## CPU profile',
+    ...whereMissesComeFrom(res, profile),
+    '## CPU profiles',
     '',
-    profile.length
-      ? `One tsmesh proxy (the one-proxy config) at maximum rate for ${o.profileSeconds} s under \`node --cpu-prof\`; functions by self time (share of all samples, idle and GC included):`
-      : 'Not taken in this run (`--profile-seconds 0`).',
-    '',
-    ...(profile.length ? ['| self time | function | where |', '| ---: | --- | --- |', ...profile.map((e) => `| ${e.percent.toFixed(1)}% | \`${e.fn}\` | ${e.where} |`), ''] : []),
+    ...profileTable(`One tsmesh proxy (the one-proxy config) at maximum rate for ${o.profileSeconds} s under \`node --cpu-prof\``, profile.tsmesh),
+    ...profileTable(`The floor (forwarder.mjs) at maximum rate for ${o.profileSeconds} s under \`node --cpu-prof\``, profile.floor),
   ].join('\n');
   writeFileSync(`${out}.md`, md);
   console.log(`\nwrote ${o.out}.json and ${o.out}.md`);

@@ -1,4 +1,7 @@
-/** Summarises a V8 `.cpuprofile` (as `node --cpu-prof` writes it): the functions with the most self time. */
+/**
+ * Summarises a V8 `.cpuprofile` (as `node --cpu-prof` writes it): the functions with the most self
+ * time, and the busy samples by kind of code.
+ */
 import { readFileSync } from 'node:fs';
 
 export interface ProfileEntry {
@@ -17,12 +20,8 @@ interface CpuProfile {
   startTime: number;
 }
 
-/**
- * The `top` functions by self time (idle and GC time are included under their V8 names). With
- * `lastSeconds`, only the samples of the profile's last seconds count (the load, not the start).
- */
-export function topSelfTime(file: string, top = 15, lastSeconds?: number): ProfileEntry[] {
-  const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+/** The samples of the profile's last `lastSeconds` (all of them without), as node id → count, and their number. */
+function sampleCounts(prof: CpuProfile, lastSeconds?: number): { counts: Map<number, number>; total: number } {
   const from = lastSeconds === undefined ? -Infinity : prof.endTime - lastSeconds * 1e6;
   const counts = new Map<number, number>();
   let t = prof.startTime;
@@ -33,6 +32,58 @@ export function topSelfTime(file: string, top = 15, lastSeconds?: number): Profi
     counts.set(s, (counts.get(s) ?? 0) + 1);
     total++;
   });
+  return { counts, total };
+}
+
+/** What a busy sample was running. */
+export type CodeKind =
+  /** the process's own JavaScript: any script that is not one of Node's built-in modules */
+  | 'script'
+  /** Node's built-in JavaScript (`node:` modules: streams, net, timers, …) */
+  | 'node'
+  /**
+   * a native function the profile names on its own (a binding such as a socket's or a file's
+   * `writeBuffer`, its system call included); some other bindings' native work is charged to the
+   * JavaScript function that calls them instead
+   */
+  | 'native'
+  /** native code outside any JavaScript frame (libuv delivering reads and accepts, V8's runtime, the compiler) */
+  | 'program'
+  /** V8's garbage collector on the main thread */
+  | 'gc';
+
+export const CODE_KINDS: readonly CodeKind[] = ['script', 'node', 'native', 'program', 'gc'];
+
+/**
+ * The busy samples (every sample but `(idle)`, the event loop waiting for I/O) by {@link CodeKind}:
+ * shares 0–1 that sum to 1, and how many busy samples there were.
+ */
+export function busyByKind(file: string, lastSeconds?: number): { share: Record<CodeKind, number>; samples: number } {
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const { counts } = sampleCounts(prof, lastSeconds);
+  const n: Record<CodeKind, number> = { script: 0, node: 0, native: 0, program: 0, gc: 0 };
+  let busy = 0;
+  for (const node of prof.nodes) {
+    const c = counts.get(node.id) ?? 0;
+    if (!c) continue;
+    const { functionName: fn, url } = node.callFrame;
+    if (fn === '(idle)') continue;
+    const kind: CodeKind = fn === '(garbage collector)' ? 'gc' : fn === '(program)' ? 'program' : url === '' ? 'native' : url.startsWith('node:') ? 'node' : 'script';
+    n[kind] += c;
+    busy += c;
+  }
+  const d = Math.max(1, busy);
+  return { share: { script: n.script / d, node: n.node / d, native: n.native / d, program: n.program / d, gc: n.gc / d }, samples: busy };
+}
+
+/**
+ * The `top` functions by self time (idle and GC time are included under their V8 names). With
+ * `lastSeconds`, only the samples of the profile's last seconds count (the load, not the start).
+ */
+export function topSelfTime(file: string, top = 15, lastSeconds?: number): ProfileEntry[] {
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const { counts, total: sampled } = sampleCounts(prof, lastSeconds);
+  let total = sampled;
   const byFn = new Map<string, { fn: string; where: string; n: number }>();
   for (const n of prof.nodes) {
     const c = counts.get(n.id) ?? 0;

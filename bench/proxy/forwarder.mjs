@@ -43,3 +43,6 @@ net.createServer({ noDelay: true }, (down) => {
   });
   down.on('error', () => {});
 }).listen(listenPort, '127.0.0.1');
+
+// exit on SIGINT (under --cpu-prof, the profile is written on exit)
+process.on('SIGINT', () => process.exit(0));
