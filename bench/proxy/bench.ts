@@ -202,9 +202,9 @@ async function maxRate(port: number, seconds: number, connections: number): Prom
 
 interface Row { case: string; metric: string; unit: string; value: number; baseline: number | null; target: number | null }
 
-/** A profile's top self-time entries and its busy samples by kind of code. */
-type Profile = { top: ProfileEntry[]; kinds: Record<CodeKind, number> } | null;
-interface Profiles { tsmesh: Profile; floor: Profile }
+/** A profile's top self-time entries, its busy samples by kind of code, and the process's CPU per request over the profiled load. */
+type Profile = { top: ProfileEntry[]; kinds: Record<CodeKind, number>; cpu: CpuPerRequest } | null;
+interface Profiles { tsmesh: Profile; floor: Profile; mtlsClient: Profile; mtlsServer: Profile }
 
 interface Case { key: string; label: string; port: number; proxies: ChildProcess[]; grpc?: boolean }
 type Percentiles = { p50: number; p90: number; p99: number };
@@ -422,34 +422,45 @@ async function main(): Promise<void> {
       });
     }
 
-    // CPU profiles at maximum rate, each of a fresh process started with --cpu-prof: one tsmesh
-    // proxy (the one-proxy config) and the floor. The load's samples only: the profile ends when
-    // the process exits, just after the load.
-    const profiled = async (name: string, port: number, started: (flags: string[]) => Promise<ChildProcess>) => {
-      const profDir = join(dir, `cpuprofile-${name}`);
-      const p = await started(['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
-      await waitPort(port, 60_000);
+    // CPU profiles at maximum rate, each of fresh processes started with --cpu-prof: one tsmesh
+    // proxy (the one-proxy config), the floor, and the mTLS pair's two proxies. The load's samples
+    // only: a profile ends when its process exits, just after the load. Each process's CPU per
+    // request is measured over the same load.
+    const profiled = async (port: number, waitFor: number[], starters: ((flags: string[]) => Promise<ChildProcess>)[]): Promise<Profile[]> => {
+      const dirs = starters.map(() => mkdtempSync(join(dir, 'cpuprofile-')));
+      const ps: ChildProcess[] = [];
+      for (let i = 0; i < starters.length; i++) ps.push(await starters[i](['--cpu-prof', `--cpu-prof-dir=${dirs[i]}`]));
+      for (const w of waitFor) await waitPort(w, 60_000);
       await maxRate(port, 1, o.connections);
+      const t0 = ps.map((p) => cpuTimes(p.pid!));
       const loadStarted = performance.now();
-      await maxRate(port, o.profileSeconds, o.connections);
+      const mr = await maxRate(port, o.profileSeconds, o.connections);
       const loadEnded = performance.now();
-      p.kill('SIGINT'); // the proxy drains and exits, the forwarder exits; --cpu-prof writes the profile on exit
-      await new Promise((r) => p.once('exit', r));
-      const window = (loadEnded - loadStarted) / 1000 + (performance.now() - loadEnded) / 1000;
-      const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
-      return file ? { top: topSelfTime(join(profDir, file), 15, window), kinds: busyByKind(join(profDir, file), window).share } : null;
+      const t1 = ps.map((p) => cpuTimes(p.pid!));
+      const requests = Math.max(1, (mr.rps * (loadEnded - loadStarted)) / 1000);
+      // the proxy drains and exits, the forwarder exits; --cpu-prof writes the profile on exit
+      await Promise.all(ps.map((p) => new Promise((r) => { p.once('exit', r); p.kill('SIGINT'); })));
+      const window = (performance.now() - loadStarted) / 1000;
+      return ps.map((_, i) => {
+        const file = readdirSync(dirs[i]).find((f) => f.endsWith('.cpuprofile'));
+        if (!file) return null;
+        const f = join(dirs[i], file);
+        return { top: topSelfTime(f, 15, window), kinds: busyByKind(f, window).share, cpu: { user: (1e6 * (t1[i].user - t0[i].user)) / requests, sys: (1e6 * (t1[i].sys - t0[i].sys)) / requests } };
+      });
     };
-    let profile: Profiles = { tsmesh: null, floor: null };
+    let profile: Profiles = { tsmesh: null, floor: null, mtlsClient: null, mtlsServer: null };
     if (o.profileSeconds > 0) {
       // its own proxy: the one-proxy listener on its own port, telemetry on, access log off
       const tsProf = await freePort();
       const idP = 'sidecar~127.0.0.1~bench-prof.default~default.svc.cluster.local';
       cache.setSnapshot(idP, Snapshot.create('1', { [TypeUrl.Listener]: [lst('one', tsProf, 'one')], [TypeUrl.RouteConfiguration]: [rc('one', cUp.name!)], [TypeUrl.Cluster]: [cUp], [TypeUrl.ClusterLoadAssignment]: [eUp] }));
       const fwdProf = await freePort();
-      profile = {
-        tsmesh: await profiled('tsmesh', tsProf, (flags) => tsProxy('bench-prof', 'off', flags)),
-        floor: await profiled('floor', fwdProf, async (flags) => start(pin(1, [process.execPath, ...proxyFlags, ...flags, resolve(root, 'bench/proxy/forwarder.mjs')]), { ...proxyEnv, FORWARDER_LISTEN: String(fwdProf), FORWARDER_UPSTREAM: String(up) })),
-      };
+      const [tsmesh] = await profiled(tsProf, [tsProf], [(flags) => tsProxy('bench-prof', 'off', flags)]);
+      const [floor] = await profiled(fwdProf, [fwdProf], [async (flags) => start(pin(1, [process.execPath, ...proxyFlags, ...flags, resolve(root, 'bench/proxy/forwarder.mjs')]), { ...proxyEnv, FORWARDER_LISTEN: String(fwdProf), FORWARDER_UPSTREAM: String(up) })]);
+      // the pair's proxies are done measuring: replaced by two with the same pods' config (ports, certificates over SDS)
+      await Promise.all([tsA, tsB].map((p) => new Promise((r) => { p.once('exit', r); p.kill('SIGKILL'); })));
+      const [mtlsClient, mtlsServer] = await profiled(tsMtlsA, [tsMtlsA, tsMtlsB], [(flags) => tsProxy('bench-a', 'off', flags), (flags) => tsProxy('bench-b', 'off', flags)]);
+      profile = { tsmesh, floor, mtlsClient, mtlsServer };
     }
 
     const d = res.get('direct')!;
@@ -576,6 +587,21 @@ function whereMissesComeFrom(res: Map<string, Result>, profile: Profiles): strin
       `| total | ${fmt(ts, 2)} | ${fmt(fs, 2)} | ${fmt(ts - fs, 2)} |`,
       '',
     );
+    const c = profile.mtlsClient;
+    const sv = profile.mtlsServer;
+    if (c && sv) {
+      const us = (p: NonNullable<Profile>, k: CodeKind) => fmt(p.kinds[k] * tot(p.cpu), 2);
+      lines.push(
+        "**Where the mTLS pair's busy time goes**, each side apart: the same shares in the profiles of the pair's two proxies, times each process's CPU per request measured over its profiled load (the profiler's own cost included; the one proxy's profiled load beside it for comparison), in µs per request.",
+        '',
+        '| code | one proxy | mTLS client side | mTLS server side |',
+        '| --- | ---: | ---: | ---: |',
+        ...CODE_KINDS.map((k) => `| ${names[k]} | ${us(t, k)} | ${us(c, k)} | ${us(sv, k)} |`),
+        `| total | ${fmt(tot(t.cpu), 2)} | ${fmt(tot(c.cpu), 2)} | ${fmt(tot(sv.cpu), 2)} |`,
+        `| of it in the kernel | ${fmt(t.cpu.sys, 2)} | ${fmt(c.cpu.sys, 2)} | ${fmt(sv.cpu.sys, 2)} |`,
+        '',
+      );
+    }
   }
   const mb = (p: RssParts) => `${fmt(p.total)} | ${fmt(p.file)} | ${fmt(p.anon)}`;
   // a case's largest process
@@ -639,6 +665,8 @@ function writeResults(rows: Row[], res: Map<string, Result>, profile: Profiles, 
     '',
     ...profileTable(`One tsmesh proxy (the one-proxy config) at maximum rate for ${o.profileSeconds} s under \`node --cpu-prof\``, profile.tsmesh),
     ...profileTable(`The floor (forwarder.mjs) at maximum rate for ${o.profileSeconds} s under \`node --cpu-prof\``, profile.floor),
+    ...profileTable(`The mTLS pair's client side at maximum rate for ${o.profileSeconds} s under \`node --cpu-prof\``, profile.mtlsClient),
+    ...profileTable(`The mTLS pair's server side, the same load`, profile.mtlsServer),
   ].join('\n');
   writeFileSync(`${out}.md`, md);
   console.log(`\nwrote ${o.out}.json and ${o.out}.md`);
