@@ -562,7 +562,7 @@ function whereMissesComeFrom(res: Map<string, Result>, profile: Profiles): strin
     cpuRow('nginx, TLS pair', 'nginx-2-tls'),
     cpuRow('tsmesh, mTLS pair', 'tsmesh-2-mtls'),
     '',
-    `- **One proxy, rate per core** (target 0.8 × nginx): nginx's ${fmt(tot(ng1))} µs per request allow ${fmt(budgetOne)} µs. The floor, which only moves bytes, takes ${fmt(tot(floor))} µs (kernel ${fmt(floor.sys)}, user ${fmt(floor.user)}): that leaves ${fmt(budgetOne - tot(floor))} µs for routing, header rewriting, telemetry and timeouts. tsmesh spends ${fmt(tot(one) - tot(floor))} µs beyond the floor (user ${fmt(one.user - floor.user)}, kernel ${fmt(one.sys - floor.sys)}).`,
+    `- **One proxy, rate per core** (target 0.8 × nginx): nginx's ${fmt(tot(ng1))} µs per request allow ${fmt(budgetOne)} µs. The floor, which only moves bytes, takes ${fmt(tot(floor))} µs (kernel ${fmt(floor.sys)}, user ${fmt(floor.user)}): ${budgetOne >= tot(floor) ? `that leaves ${fmt(budgetOne - tot(floor))} µs for routing, header rewriting, telemetry and timeouts` : `in this run the floor alone is ${fmt(tot(floor) - budgetOne)} µs over it`}. tsmesh spends ${fmt(tot(one) - tot(floor))} µs beyond the floor (user ${fmt(one.user - floor.user)}, kernel ${fmt(one.sys - floor.sys)}).`,
     `- **mTLS pair, rate per core** (target 0.6 × the nginx TLS pair): the nginx TLS pair's ${fmt(tot(ngTls))} µs per request per proxy (user ${fmt(ngTls.user)}, kernel ${fmt(ngTls.sys)}) allow ${fmt(budgetMtls)} µs; tsmesh takes ${fmt(tot(mtls))} µs (user ${fmt(mtls.user)}, kernel ${fmt(mtls.sys)}).`,
     '',
   ];
