@@ -171,6 +171,19 @@ describe('command lines the kind driver builds (stand-in kubectl and kind: no AP
     expect(parseCertificate(ca.rootPem, 'root').isCa).toBe(true);
   });
 
+  it('exec of a script into a container that exits without reading it: its exit code and stderr, no EPIPE thrown', async () => {
+    setup();
+    const d = new KindMeshDriver(root, { clusterName: 'tsmesh-argv', kubeconfig: join(dir, 'kc.yaml'), ports: { http: 18080, https: 18443 } });
+    // larger than a pipe's buffer: the write cannot finish before kubectl is gone
+    const script = join(dir, 'big.mjs');
+    writeFileSync(script, `// ${'x'.repeat(1024 * 1024)}\n`);
+    for (let i = 0; i < 3; i++) {
+      const r = await d.exec('default', { app: 'callme-service' }, ['node', script, 'exits-unread']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain('container exited');
+    }
+  });
+
   it('kind create names the kubeconfig too, and nothing when none is set', async () => {
     setup();
     await new KindCli('tsmesh-argv', '/tmp/kc').create('/tmp/cluster.yaml');

@@ -321,9 +321,14 @@ export class KindMeshDriver implements MeshDriver {
       const child = this.kubectl.spawn(['exec', ...(input !== undefined ? ['-i'] : []), '-n', namespace, pod.metadata.name, '-c', container, '--', ...args]);
       let stdout = '';
       let stderr = '';
+      let settled = false;
+      const finish = (out: ExecOutput) => { if (!settled) { settled = true; done(out); } };
       child.stdout?.on('data', (d) => (stdout += d));
       child.stderr?.on('data', (d) => (stderr += d));
-      child.on('close', (code) => done({ code, stdout, stderr }));
+      child.on('error', (e) => finish({ code: null, stdout, stderr: `${stderr}kubectl exec: ${e.message}\n` }));
+      child.on('close', (code) => finish({ code, stdout, stderr }));
+      // A command that exits without reading its input (EPIPE): its exit code and stderr say why.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(input);
     });
   }
@@ -347,6 +352,7 @@ export class KindMeshDriver implements MeshDriver {
     const pod = this.pod(namespace, labels);
     const r = await new Promise<number | null>((done) => {
       const child = this.kubectl.spawn(['exec', '-n', namespace, pod.metadata.name, '-c', container, '--', 'node', '-e', 'process.kill(1, "SIGKILL")']);
+      child.on('error', () => done(null));
       child.stdin?.end();
       child.on('close', done);
     });

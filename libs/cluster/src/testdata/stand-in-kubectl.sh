@@ -15,7 +15,11 @@ if [[ "$args" == *" iptables -L "* ]]; then
   while read -r tag; do echo "       7      420            all  --  eth0   *       0.0.0.0/0            0.0.0.0/0            STRING match  \"x\" ALGO name bm /* $tag */"; done < "$STATE"
   exit 0
 fi
-if [[ "$args" == *" exec "* ]]; then exit 0; fi
+if [[ "$args" == *" exec "* ]]; then
+  # a container that exits at once, reading none of its input
+  if [[ "$args" == *" exits-unread "* ]]; then echo "container exited" >&2; exit 3; fi
+  exit 0
+fi
 if [[ "$args" == *" apply "* ]]; then
   input="$(cat)"
   echo "applied $(printf '%s\n' "$input" | grep -E '^kind: ' | sed 's/^kind: //' | sort -u | tr '\n' ',')" >> "$LOG"
