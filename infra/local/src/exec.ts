@@ -19,7 +19,11 @@ export function run(argv: readonly string[], opts: { input?: string; timeoutMs?:
         reject(new CommandError(argv, typeof code === 'number' ? code : null, `${stderr || err.message}`));
       } else resolve(stdout);
     });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    if (opts.input !== undefined) {
+      // A command that exits without reading its input (EPIPE): its exit status says why.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(opts.input);
+    }
   });
 }
 

@@ -155,6 +155,8 @@ export class Kubelet {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.once('error', reject);
       child.once('close', (code) => resolveExec({ code, stdout, stderr }));
+      // A command that exits without reading its input (EPIPE): its exit code and stderr say why.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
     });
   }

@@ -109,6 +109,14 @@ describe('LocalRuntime with test images', () => {
     }
   });
 
+  it('exec into a pod of a command that exits without reading its input: its exit code, no EPIPE thrown', async () => {
+    const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
+    // larger than a pipe's buffer: the write cannot finish before the command is gone
+    const input = 'x'.repeat(1024 * 1024);
+    expect((await rt.exec(`default/${echo.name}`, ['true'], { input })).code).toBe(0);
+    expect((await rt.exec(`default/${echo.name}`, ['sh', '-c', 'echo no >&2; exit 4'], { input })).code).toBe(4);
+  });
+
   it('mounts downward-API labels and a projected token verifiable with the JWKS', async () => {
     const echo = rt.pods().find((p) => p.labels.app === 'echo')!;
     const labels = await (await fetch(`http://${echo.ip}:8080/file`)).text();
