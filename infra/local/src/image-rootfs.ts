@@ -69,12 +69,15 @@ export function checkPullPolicy(image: string, policy: PullPolicy, present: bool
   }
 }
 
-/** Runs `a | b` and rejects naming whichever failed. */
-function pipe(a: string[], b: string[], timeoutMs: number): Promise<void> {
+/** Runs `a | b` and rejects naming whichever failed (`a` first). */
+export function pipe(a: string[], b: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const pa = spawn(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const pb = spawn(b[0], b.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
     pa.stdout.pipe(pb.stdin);
+    // `b` gone before reading all of `a`'s output (EPIPE): its exit code says why; the rest of
+    // `a`'s output is read and dropped, so `a` is not left blocked on a full pipe
+    pb.stdin.on('error', () => pa.stdout.resume());
     let errA = '';
     let errB = '';
     pa.stderr.on('data', (d) => (errA += d));
