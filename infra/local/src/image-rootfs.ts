@@ -75,9 +75,12 @@ export function pipe(a: string[], b: string[], timeoutMs: number): Promise<void>
     const pa = spawn(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const pb = spawn(b[0], b.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
     pa.stdout.pipe(pb.stdin);
-    // `b` gone before reading all of `a`'s output (EPIPE): its exit code says why; the rest of
-    // `a`'s output is read and dropped, so `a` is not left blocked on a full pipe
-    pb.stdin.on('error', () => pa.stdout.resume());
+    // `b` gone before reading all of `a`'s output (EPIPE, or its stdin closed when it exited): its
+    // exit code says why; the rest of `a`'s output is read and dropped, so `a` is not left
+    // blocked on a full pipe
+    const drop = () => { pa.stdout.unpipe(pb.stdin); pa.stdout.resume(); };
+    pb.stdin.on('error', drop);
+    pb.stdin.on('close', drop);
     let errA = '';
     let errB = '';
     pa.stderr.on('data', (d) => (errA += d));
