@@ -321,14 +321,11 @@ export class KindMeshDriver implements MeshDriver {
       const child = this.kubectl.spawn(['exec', ...(input !== undefined ? ['-i'] : []), '-n', namespace, pod.metadata.name, '-c', container, '--', ...args]);
       let stdout = '';
       let stderr = '';
-      let settled = false;
-      const finish = (out: ExecOutput) => { if (!settled) { settled = true; done(out); } };
       child.stdout?.on('data', (d) => (stdout += d));
       child.stderr?.on('data', (d) => (stderr += d));
-      child.on('error', (e) => finish({ code: null, stdout, stderr: `${stderr}kubectl exec: ${e.message}\n` }));
-      child.on('close', (code) => finish({ code, stdout, stderr }));
-      // A command that exits without reading its input (EPIPE): its exit code and stderr say why.
-      child.stdin?.on('error', () => undefined);
+      // the first of the two settles the promise
+      child.on('error', (e) => done({ code: null, stdout, stderr: `${stderr}kubectl exec: ${e.message}\n` }));
+      child.on('close', (code) => done({ code, stdout, stderr }));
       child.stdin?.end(input);
     });
   }

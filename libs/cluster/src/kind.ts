@@ -128,9 +128,14 @@ export class Kubectl {
     }
   }
 
-  /** Starts `kubectl args…` as a child (port-forward, exec with streams); the caller owns it. */
+  /**
+   * Starts `kubectl args…` as a child (port-forward, exec with streams); the caller owns it. A
+   * kubectl that exits without reading its stdin (EPIPE) reports through its exit code and stderr.
+   */
   spawn(args: string[], env?: Record<string, string>): ChildProcess {
-    return spawn('kubectl', this.argv(args), { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : undefined });
+    const child = spawn('kubectl', this.argv(args), { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : undefined });
+    child.stdin.on('error', () => undefined);
+    return child;
   }
 
   /** Server-side apply of raw YAML, retried while the API server is not ready for a kind (a CRD being established, a webhook starting). */
