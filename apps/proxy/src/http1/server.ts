@@ -36,7 +36,6 @@ export interface H1ServerOptions {
   maxHeaders?: number;
 }
 
-/** Joins duplicate request headers as node:http's `joinDuplicateHeaders` does. */
 type Listener = (this: H1Request, arg?: never) => void;
 
 /**
