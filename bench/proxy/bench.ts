@@ -211,7 +211,7 @@ type Percentiles = { p50: number; p90: number; p99: number };
 type RssParts = { total: number; file: number; anon: number };
 /** CPU per request at maximum rate, per proxy, in µs: user space and kernel. */
 type CpuPerRequest = { user: number; sys: number };
-interface Result { p50: number; p90: number; p99: number; added: Percentiles; cpuPer1k: number[]; rss: number[]; idleRss: number[]; rssParts: RssParts[]; idleRssParts: RssParts[]; rps: number; rpsPerCore: number; maxCpu: CpuPerRequest; errors: number }
+interface Result { p50: number; p90: number; p99: number; added: Percentiles; cpuPer1k: number[]; rss: RssParts[]; idleRss: RssParts[]; rps: number; rpsPerCore: number; maxCpu: CpuPerRequest; errors: number }
 
 async function main(): Promise<void> {
   const bin = ensureNginx();
@@ -417,7 +417,7 @@ async function main(): Promise<void> {
       const us = (x: number) => (a.maxRequests ? (1e6 * x) / a.maxRequests : NaN);
       res.set(c.key, {
         p50: at('p50'), p90: at('p90'), p99: at('p99'), added: { p50: added('p50'), p90: added('p90'), p99: added('p99') },
-        cpuPer1k: a.cpu.map((x) => (a.secs ? x / a.secs / (o.rate / 1000) : NaN)), rss: a.rss.map((r) => r.total), idleRss: idle.map((r) => r.total), rssParts: a.rss, idleRssParts: idle,
+        cpuPer1k: a.cpu.map((x) => (a.secs ? x / a.secs / (o.rate / 1000) : NaN)), rss: a.rss, idleRss: idle,
         rps: a.rps, rpsPerCore: a.rpsPerCore, maxCpu: { user: us(a.maxUser), sys: us(a.maxSys) }, errors: a.errors,
       });
     }
@@ -488,8 +488,8 @@ async function main(): Promise<void> {
       add({ case: c, metric: 'p90 added latency @1000 rps', unit: 'ms', value: r.added.p90, baseline: n.added.p90, target: t.lat ? 1.5 * n.added.p90 : null });
       add({ case: c, metric: 'p99 added latency @1000 rps', unit: 'ms', value: r.added.p99, baseline: n.added.p99, target: t.lat ? 2 * n.added.p99 : null });
       add({ case: c, metric: 'CPU per 1000 rps, per proxy', unit: 'vCPU', value: avg(r.cpuPer1k), baseline: avg(n.cpuPer1k), target: t.cpu ? 1.5 * avg(n.cpuPer1k) : null });
-      add({ case: c, metric: 'RSS per proxy, idle with config', unit: 'MB', value: Math.max(...r.idleRss), baseline: Math.max(...n.idleRss), target: t.rss ? 50 : t.mesh ? 80 : null });
-      add({ case: c, metric: 'RSS per proxy @1000 rps', unit: 'MB', value: Math.max(...r.rss), baseline: Math.max(...n.rss), target: t.rss ? 60 : t.mesh ? 80 : null });
+      add({ case: c, metric: 'RSS per proxy, idle with config', unit: 'MB', value: peakOf(r.idleRss).total, baseline: peakOf(n.idleRss).total, target: t.rss ? 50 : t.mesh ? 80 : null });
+      add({ case: c, metric: 'RSS per proxy @1000 rps', unit: 'MB', value: peakOf(r.rss).total, baseline: peakOf(n.rss).total, target: t.rss ? 60 : t.mesh ? 80 : null });
       add({ case: c, metric: 'max rate (end to end)', unit: 'rps', value: r.rps, baseline: n.rps, target: null });
       add({ case: c, metric: 'max rate per proxy core', unit: 'rps', value: r.rpsPerCore, baseline: n.rpsPerCore, target: t.rate ? t.rate * n.rpsPerCore : null });
     }
@@ -500,7 +500,7 @@ async function main(): Promise<void> {
     const gc = 'client+server proxies, gRPC unary over HTTP/2 (tsmesh; baseline nginx grpc_pass)';
     add({ case: gc, metric: 'max rate (end to end)', unit: 'calls/s', value: gt.rps, baseline: gn.rps, target: null });
     add({ case: gc, metric: 'max rate per proxy core', unit: 'calls/s', value: gt.rpsPerCore, baseline: gn.rpsPerCore, target: null });
-    add({ case: gc, metric: 'RSS per proxy at max rate', unit: 'MB', value: Math.max(...gt.rss), baseline: Math.max(...gn.rss), target: null });
+    add({ case: gc, metric: 'RSS per proxy at max rate', unit: 'MB', value: peakOf(gt.rss).total, baseline: peakOf(gn.rss).total, target: null });
     writeResults(rows, res, profile, loadStart);
   } finally {
     for (const p of procs) p.kill('SIGKILL');
@@ -524,6 +524,9 @@ function avg(a: number[]): number {
 function round(v: number): number {
   return Math.round(v * 1000) / 1000;
 }
+
+/** The RSS of a case's largest process. */
+const peakOf = (ps: RssParts[]) => ps.reduce((x, y) => (y.total > x.total ? y : x));
 
 const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 
@@ -604,14 +607,13 @@ function whereMissesComeFrom(res: Map<string, Result>, profile: Profiles): strin
     }
   }
   const mb = (p: RssParts) => `${fmt(p.total)} | ${fmt(p.file)} | ${fmt(p.anon)}`;
-  // a case's largest process
-  const peakOf = (ps: RssParts[]) => ps.reduce((x, y) => (y.total > x.total ? y : x));
   const rssRow = (label: string, k: string) => {
     const x = r(k);
-    return [`| ${label}, idle with config | ${mb(peakOf(x.idleRssParts))} |`, `| ${label}, @${o.rate} rps | ${mb(peakOf(x.rssParts))} |`];
+    return [`| ${label}, idle with config | ${mb(peakOf(x.idleRss))} |`, `| ${label}, @${o.rate} rps | ${mb(peakOf(x.rss))} |`];
   };
   const fl = r('node-forwarder');
-  const oneR = r('tsmesh-1');
+  const flIdle = peakOf(fl.idleRss);
+  const oneIdle = peakOf(r('tsmesh-1').idleRss);
   lines.push(
     "**Resident memory** (`/proc/<pid>/status`): file-backed pages are the node binary's and its libraries' (shared by every process that maps them, but counted in each one's RSS); anonymous pages are the heaps (V8's, malloc's), in MB.",
     '',
@@ -622,7 +624,7 @@ function whereMissesComeFrom(res: Map<string, Result>, profile: Profiles): strin
     ...rssRow('tsmesh, one proxy', 'tsmesh-1'),
     ...rssRow(`tsmesh, one proxy holding ${o.services} services`, 'tsmesh-1-mesh'),
     '',
-    `- **RSS targets** (idle ≤ 50 MB, ≤ 60 MB at ${o.rate} rps, ≤ 80 MB with ${o.services} services): the floor, a Node.js process that forwards bytes and holds no proxy code, takes ${fmt(peakOf(fl.idleRssParts).total)} MB idle and ${fmt(peakOf(fl.rssParts).total)} MB at ${o.rate} rps, ${fmt(peakOf(fl.idleRssParts).file)} MB of them file-backed. tsmesh's one proxy is ${fmt(peakOf(oneR.idleRssParts).total - peakOf(fl.idleRssParts).total)} MB above it idle (file-backed ${fmt(peakOf(oneR.idleRssParts).file - peakOf(fl.idleRssParts).file)}: more of Node's own code in use, TLS, HTTP/2, the compiled bundle; anonymous ${fmt(peakOf(oneR.idleRssParts).anon - peakOf(fl.idleRssParts).anon)}: V8's heap with the modules and the config).`,
+    `- **RSS targets** (idle ≤ 50 MB, ≤ 60 MB at ${o.rate} rps, ≤ 80 MB with ${o.services} services): the floor, a Node.js process that forwards bytes and holds no proxy code, takes ${fmt(flIdle.total)} MB idle and ${fmt(peakOf(fl.rss).total)} MB at ${o.rate} rps, ${fmt(flIdle.file)} MB of them file-backed. tsmesh's one proxy is ${fmt(oneIdle.total - flIdle.total)} MB above it idle (file-backed ${fmt(oneIdle.file - flIdle.file)}: more of Node's own code in use, TLS, HTTP/2, the compiled bundle; anonymous ${fmt(oneIdle.anon - flIdle.anon)}: V8's heap with the modules and the config).`,
     '',
   );
   return lines;
